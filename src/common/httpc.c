@@ -1,0 +1,147 @@
+/* httpc.c - libcurl easy handle per thread, bounded response bodies. */
+#include "httpc.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct v2m_httpc {
+    CURL *curl;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sink {
+    v2m_httpc_resp *r;
+    size_t max;
+    int overflow;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tls_key;
+
+static void global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&tls_key, (void (*)(void *))v2m_httpc_free);
+}
+
+v2m_httpc *v2m_httpc_new(void)
+{
+    v2m_httpc *c;
+    pthread_once(&global_once, global_init);
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void v2m_httpc_free(v2m_httpc *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->curl);
+    free(c);
+}
+
+v2m_httpc *v2m_httpc_tls(void)
+{
+    v2m_httpc *c;
+    pthread_once(&global_once, global_init);
+    c = pthread_getspecific(tls_key);
+    if (!c) {
+        c = v2m_httpc_new();
+        if (c)
+            pthread_setspecific(tls_key, c);
+    }
+    return c;
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct sink *s = ud;
+    size_t n = size * nmemb;
+    char *nb;
+
+    if (s->r->len + n > s->max) {
+        s->overflow = 1;
+        return 0;
+    }
+    nb = realloc(s->r->body, s->r->len + n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + s->r->len, ptr, n);
+    s->r->body = nb;
+    s->r->len += n;
+    nb[s->r->len] = '\0';
+    return n;
+}
+
+v2m_err v2m_httpc_request(v2m_httpc *c, const char *method, const char *url,
+                          const char *authorization, const char *body, size_t len,
+                          long timeout_ms, size_t max_resp, v2m_httpc_resp *out,
+                          v2m_error *err)
+{
+    struct curl_slist *hdrs = NULL;
+    struct sink s = {out, max_resp, 0};
+    char auth[8192 + 32];
+    CURLcode rc;
+
+    memset(out, 0, sizeof *out);
+    if (!c)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    curl_easy_reset(c->curl); /* keeps the connection cache */
+    c->errbuf[0] = '\0';
+    curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+    if (authorization) {
+        if (strlen(authorization) > 8192)
+            return v2m_fail(err, V2M_EINVAL, "authorization header too long");
+        snprintf(auth, sizeof auth, "Authorization: %s", authorization);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+    if (body || strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
+    }
+    rc = curl_easy_perform(c->curl);
+    curl_slist_free_all(hdrs);
+    if (rc != CURLE_OK) {
+        v2m_httpc_resp_free(out);
+        if (s.overflow)
+            return v2m_fail(err, V2M_EPROTO, "%s: response larger than %zu bytes", url, max_resp);
+        return v2m_fail(err, rc == CURLE_OPERATION_TIMEDOUT ? V2M_ETIMEOUT : V2M_EUNAVAIL,
+                        "%s: %s", url, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
+    if (!out->body) {
+        out->body = calloc(1, 1);
+        if (!out->body)
+            return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    }
+    return V2M_OK;
+}
+
+void v2m_httpc_resp_free(v2m_httpc_resp *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}

@@ -1,0 +1,118 @@
+/* httpd.h - the HTTP server every v2m service uses, over libmicrohttpd.
+ *
+ * A service passes a table of routes and an application pointer. The wrapper
+ * adds /healthz, /readyz and /metrics, refuses oversized headers (431) and
+ * bodies (413), counts requests per route for /metrics, and logs one line per
+ * request. Handlers run on the server's threads (a pool, or one thread per
+ * connection), so anything they share must be thread-safe.
+ *
+ * Bodies: by default a request body is buffered up to max_body bytes and
+ * handed to the handler. A route that sets body_begin/body_data instead gets
+ * the body in chunks as it arrives (uploads), with no buffering here.
+ */
+#ifndef V2M_HTTPD_H
+#define V2M_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+struct MHD_Connection;
+typedef struct v2m_httpd v2m_httpd;
+typedef struct v2m_http_req v2m_http_req;
+
+#define V2M_HTTP_MAX_HEADERS 8
+
+/* What a handler answers. Fill it with the v2m_http_reply_* helpers. */
+typedef struct v2m_http_resp {
+    int status;                     /* 0 = not answered yet */
+    const char *content_type;       /* static string */
+    char *body;                     /* malloc'd; owned by the wrapper once set */
+    size_t len;
+    /* Streaming instead of body: read(cls, pos, buf, max) returns bytes
+     * copied, 0 at the end, -1 on error; free(cls) is called once, always. */
+    uint64_t stream_size;           /* UINT64_MAX when unknown */
+    ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
+    void (*stream_free)(void *cls);
+    void *stream_cls;
+    int nheaders;
+    struct { char name[64]; char value[512]; } headers[V2M_HTTP_MAX_HEADERS];
+} v2m_http_resp;
+
+typedef void (*v2m_http_handler)(void *app, v2m_http_req *req, v2m_http_resp *resp);
+
+typedef struct v2m_http_route {
+    const char *method;             /* "GET", "POST", ... */
+    const char *path;               /* "/login"; with prefix=1, "/jobs/" matches "/jobs/..." */
+    int prefix;
+    v2m_http_handler handler;       /* called once the whole request is in */
+    /* Optional streaming body. body_begin runs before any body byte is read;
+     * it may answer (resp->status != 0) to refuse the request outright.
+     * body_data gets each chunk; returning non-zero stops reading and the
+     * handler sees the refusal it wrote into resp. body_end always runs last
+     * (after the handler), to release what body_begin set up. */
+    void (*body_begin)(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
+    int (*body_data)(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
+                     const char *data, size_t len);
+    void (*body_end)(void *app, void *stream);
+} v2m_http_route;
+
+typedef struct v2m_httpd_opts {
+    const char *service;            /* name for logs and metrics ("auth") */
+    const char *host;               /* listen address, IPv4 or IPv6 literal */
+    int port;                       /* 0 = any free port (see v2m_httpd_port) */
+    const v2m_http_route *routes;
+    size_t nroutes;
+    void *app;
+    size_t max_body;                /* buffered bodies; default 64 KiB */
+    size_t max_header;              /* total header bytes; default 8 KiB */
+    int threads;                    /* pool size; default the number of cores */
+    int thread_per_connection;      /* for handlers that block for long */
+    /* /readyz: return 0 when ready; else write a reason into msg. */
+    int (*ready)(void *app, char *msg, size_t msgsz);
+    /* Extra /metrics lines (Prometheus text), appended to buf. */
+    void (*metrics)(void *app, char **buf, size_t *len);
+} v2m_httpd_opts;
+
+/* Start listening; NULL with err set when the address is taken or bad. */
+v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err);
+/* Stop accepting, finish running handlers, free. Safe on NULL. */
+void v2m_httpd_stop(v2m_httpd *d);
+/* The bound port (useful with port 0). */
+int v2m_httpd_port(const v2m_httpd *d);
+
+/* Request accessors; strings live as long as the request. */
+const char *v2m_http_method(const v2m_http_req *req);
+const char *v2m_http_path(const v2m_http_req *req);
+const char *v2m_http_header(const v2m_http_req *req, const char *name);
+const char *v2m_http_query(const v2m_http_req *req, const char *name);
+const char *v2m_http_body(const v2m_http_req *req, size_t *len);
+struct MHD_Connection *v2m_http_conn(const v2m_http_req *req);
+/* Per-request slot for the application (e.g. the authenticated user). */
+void *v2m_http_userdata(const v2m_http_req *req);
+void v2m_http_set_userdata(v2m_http_req *req, void *p, void (*free_fn)(void *));
+
+/* Answers. Each replaces what resp held. Text bodies end with a newline. */
+void v2m_http_reply_text(v2m_http_resp *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void v2m_http_reply_raw(v2m_http_resp *resp, int status, const char *ctype, const char *data,
+                        size_t len);
+/* Takes the reference to obj. */
+void v2m_http_reply_json(v2m_http_resp *resp, int status, json_t *obj);
+/* An error as status + readable text: the message of e, or its code's text. */
+void v2m_http_reply_error(v2m_http_resp *resp, const v2m_error *e);
+void v2m_http_add_header(v2m_http_resp *resp, const char *name, const char *value);
+
+/* HTTP status for an error code (V2M_EUNAVAIL -> 503, V2M_ENOTFOUND -> 404...). */
+int v2m_http_status_for(v2m_err code);
+
+/* Block SIGINT/SIGTERM in all threads and wait for one; returns the signal.
+ * Call v2m_signals_block() first in main, before starting any thread. */
+void v2m_signals_block(void);
+int v2m_signals_wait(void);
+
+#endif
