@@ -29,6 +29,7 @@ const char *v2m_strerror(v2m_err code)
     case V2M_EMEDIA_CODEC: return "unsupported audio codec";
     case V2M_EMEDIA_WRITE: return "output write failed";
     case V2M_EMEDIA_ENCODE: return "encoding failed";
+    case V2M_EMEDIA_NOSEEK: return "input must be seekable";
     }
     return "unknown error";
 }

@@ -36,6 +36,7 @@ typedef enum v2m_err {
     V2M_EMEDIA_CODEC = 104,    /* audio codec cannot be decoded */
     V2M_EMEDIA_WRITE = 105,    /* the output sink refused data */
     V2M_EMEDIA_ENCODE = 106,   /* encoder/resampler failure */
+    V2M_EMEDIA_NOSEEK = 107,   /* input needs seeking (index at the end) but cannot seek */
 } v2m_err;
 
 #define V2M_ERRMSG_MAX 256

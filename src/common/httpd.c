@@ -508,21 +508,21 @@ v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
     if (d->o.thread_per_connection) {
         flags |= MHD_USE_THREAD_PER_CONNECTION;
         d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
+                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_END);
     } else {
         flags |= MHD_USE_EPOLL;
         d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
+                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->o.threads,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_END);
     }
     if (!d->mhd) {

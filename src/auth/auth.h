@@ -1,0 +1,29 @@
+/* auth.h - the auth service: HTTP Basic credentials in, JWT out. */
+#ifndef V2M_AUTH_AUTH_H
+#define V2M_AUTH_AUTH_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "ports/users.h"
+
+typedef struct v2m_auth_config {
+    char host[256];
+    int port;
+    char users_url[V2M_USERS_URL_MAX];
+    char *secret;         /* JWT_SECRET; never logged */
+    long token_ttl;       /* seconds, V2M_TOKEN_TTL */
+    long threads;         /* V2M_HTTP_THREADS */
+} v2m_auth_config;
+
+/* Read the service's environment (JWT_SECRET, V2M_LISTEN, V2M_USERS or
+ * MYSQL_*, V2M_TOKEN_TTL, V2M_HTTP_THREADS). */
+v2m_err v2m_auth_config_load(v2m_auth_config *c, v2m_error *err);
+void v2m_auth_config_free(v2m_auth_config *c);
+
+/* Split "Basic base64(user:pass)" into user and pass (NUL-terminated, in
+ * buffers of at least 1025 bytes). V2M_EINVAL when absent or garbled. */
+v2m_err v2m_auth_parse_basic(const char *header, char *user, size_t usz, char *pass,
+                             size_t psz);
+
+#endif

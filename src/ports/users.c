@@ -1,0 +1,168 @@
+/* users.c - pick the users backend from the URL; shared checks. */
+#include "users.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+
+struct v2m_users {
+    const v2m_users_ops *ops;
+    void *impl;
+};
+
+static const v2m_users_ops *const backends[] = {&v2m_users_sqlite, &v2m_users_mysql};
+
+v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_error *err)
+{
+    const char *v = v2m_cfg_str("V2M_USERS", NULL);
+    const char *host = v2m_cfg_str("MYSQL_HOST", NULL);
+    CURLU *u;
+    char port[16];
+    char *s = NULL;
+    long p;
+    v2m_err rc;
+
+    if (v) {
+        if (strlen(v) >= urlsz)
+            return v2m_fail(err, V2M_ECONFIG, "V2M_USERS is too long");
+        snprintf(url, urlsz, "%s", v);
+        return V2M_OK;
+    }
+    if (!host) {
+        snprintf(url, urlsz, "%s", def);
+        return V2M_OK;
+    }
+    /* Build the URL with libcurl so user and password are percent-encoded. */
+    rc = v2m_cfg_long("MYSQL_PORT", 3306, 1, 65535, &p, err);
+    if (rc)
+        return rc;
+    snprintf(port, sizeof port, "%ld", p);
+    u = curl_url();
+    if (!u)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    if (curl_url_set(u, CURLUPART_SCHEME, "mysql", CURLU_NON_SUPPORT_SCHEME) ||
+        curl_url_set(u, CURLUPART_HOST, host, 0) ||
+        curl_url_set(u, CURLUPART_PORT, port, 0) ||
+        curl_url_set(u, CURLUPART_USER, v2m_cfg_str("MYSQL_USER", "auth_user"), CURLU_URLENCODE) ||
+        curl_url_set(u, CURLUPART_PASSWORD, v2m_cfg_str("MYSQL_PASSWORD", ""), CURLU_URLENCODE) ||
+        curl_url_set(u, CURLUPART_PATH, v2m_cfg_str("MYSQL_DB", "auth"), CURLU_URLENCODE) ||
+        curl_url_get(u, CURLUPART_URL, &s, CURLU_NON_SUPPORT_SCHEME)) {
+        curl_url_cleanup(u);
+        return v2m_fail(err, V2M_ECONFIG, "MYSQL_HOST='%s': cannot form a database URL", host);
+    }
+    curl_url_cleanup(u);
+    if (strlen(s) >= urlsz) {
+        curl_free(s);
+        return v2m_fail(err, V2M_ECONFIG, "MYSQL_* settings are too long");
+    }
+    snprintf(url, urlsz, "%s", s);
+    curl_free(s);
+    return V2M_OK;
+}
+
+void v2m_users_url_redact(const char *url, char *out, size_t outsz)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+
+    if (at && colon && colon < at)
+        snprintf(out, outsz, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, outsz, "%s", url);
+}
+
+v2m_users *v2m_users_open(const char *url, v2m_error *err)
+{
+    const char *sep = strstr(url, "://");
+    v2m_users *u;
+
+    if (!sep)
+        goto bad;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        const v2m_users_ops *ops = backends[i];
+        if (strlen(ops->scheme) != (size_t)(sep - url) ||
+            strncmp(url, ops->scheme, (size_t)(sep - url)) != 0)
+            continue;
+        u = calloc(1, sizeof *u);
+        if (!u) {
+            v2m_fail(err, V2M_ENOMEM, "out of memory");
+            return NULL;
+        }
+        u->ops = ops;
+        if (ops->open(url, &u->impl, err) != V2M_OK) {
+            free(u);
+            return NULL;
+        }
+        return u;
+    }
+bad:
+    {
+        char safe[V2M_USERS_URL_MAX];
+        v2m_users_url_redact(url, safe, sizeof safe);
+        v2m_fail(err, V2M_ECONFIG,
+                 "users URL '%s': expected sqlite:///path.db or mysql://user:pass@host:port/db",
+                 safe);
+    }
+    return NULL;
+}
+
+void v2m_users_close(v2m_users *u)
+{
+    if (!u)
+        return;
+    u->ops->close(u->impl);
+    free(u);
+}
+
+v2m_err v2m_users_check_email(const char *email, v2m_error *err)
+{
+    size_t n = strlen(email);
+    const char *at = strchr(email, '@');
+
+    if (n == 0)
+        return v2m_fail(err, V2M_EINVAL, "email is empty");
+    if (n > 255)
+        return v2m_fail(err, V2M_EINVAL, "email longer than 255 bytes");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)email[i] < 0x21 || email[i] == 0x7f)
+            return v2m_fail(err, V2M_EINVAL, "email contains a space or control character");
+    if (!at || at == email || !at[1] || strchr(at + 1, '@'))
+        return v2m_fail(err, V2M_EINVAL, "email must look like name@domain");
+    return V2M_OK;
+}
+
+v2m_err v2m_users_ping(v2m_users *u, v2m_error *err) { return u->ops->ping(u->impl, err); }
+
+v2m_err v2m_users_get(v2m_users *u, const char *email, v2m_user *out, v2m_error *err)
+{
+    if (strlen(email) > 255)
+        return v2m_fail(err, V2M_ENOTFOUND, "no such user");
+    return u->ops->get(u->impl, email, out, err);
+}
+
+v2m_err v2m_users_add(v2m_users *u, const char *email, const char *password, int admin,
+                      v2m_error *err)
+{
+    v2m_err rc = v2m_users_check_email(email, err);
+    return rc ? rc : u->ops->add(u->impl, email, password, admin, err);
+}
+
+v2m_err v2m_users_set_password(v2m_users *u, const char *email, const char *password,
+                               v2m_error *err)
+{
+    return u->ops->set_password(u->impl, email, password, err);
+}
+
+v2m_err v2m_users_del(v2m_users *u, const char *email, v2m_error *err)
+{
+    return u->ops->del(u->impl, email, err);
+}
+
+v2m_err v2m_users_list(v2m_users *u, v2m_users_each fn, void *ud, v2m_error *err)
+{
+    return u->ops->list(u->impl, fn, ud, err);
+}
