@@ -1,0 +1,24 @@
+-- The user database of v2m (MySQL 5.7+/8, MariaDB 10.3+).
+-- Same database, account, grants and table as the original system, plus an
+-- `admin` column; the demo user georgio@email.com / Admin123 is stored as a
+-- yescrypt hash. Safe to run twice. Change the password of auth_user
+-- (and MYSQL_PASSWORD of v2m-auth) before you expose the database.
+CREATE USER IF NOT EXISTS 'auth_user'@'localhost' IDENTIFIED BY 'Auth123';
+CREATE USER IF NOT EXISTS 'auth_user'@'%' IDENTIFIED BY 'Auth123';
+
+CREATE DATABASE IF NOT EXISTS auth;
+
+GRANT ALL PRIVILEGES ON auth.* TO 'auth_user'@'localhost';
+GRANT ALL PRIVILEGES ON auth.* TO 'auth_user'@'%';
+
+USE auth;
+
+CREATE TABLE IF NOT EXISTS user (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    email VARCHAR(255) NOT NULL UNIQUE,
+    password VARCHAR(255) NOT NULL,
+    admin BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+INSERT IGNORE INTO user (email, password, admin)
+VALUES ('georgio@email.com', '$y$j9T$a/GPhWti9VE1vz.4kIgp00$TvMoiEgB0RQ.X2h/VsLzFPeV8qy7Ncol3TXVVgBUjm.', TRUE);

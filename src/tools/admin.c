@@ -1,0 +1,167 @@
+/* admin.c - v2m-admin: manage users on the same backend v2m-auth uses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "auth/passwd.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "ports/users.h"
+
+static const char usage[] =
+    "usage: v2m-admin user add EMAIL [--admin] [--password-stdin]\n"
+    "       v2m-admin user list\n"
+    "       v2m-admin user del EMAIL\n"
+    "       v2m-admin user passwd EMAIL [--password-stdin]\n"
+    "Passwords are read from standard input (one line); without --password-stdin and\n"
+    "with a terminal, you are prompted twice. The user database is chosen as for\n"
+    "v2m-auth: V2M_USERS, else MYSQL_HOST/MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB/MYSQL_PORT,\n"
+    "else sqlite://./var/users.db.\n";
+
+static int read_line(FILE *in, char *buf, size_t sz)
+{
+    size_t n;
+    if (!fgets(buf, (int)sz, in))
+        return -1;
+    n = strlen(buf);
+    if (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    else if (n == sz - 1 && !feof(in))
+        return -2; /* longer than the buffer */
+    if (n && buf[n - 1] == '\r')
+        buf[--n] = '\0';
+    return 0;
+}
+
+static int prompt(const char *label, char *buf, size_t sz)
+{
+    struct termios old, quiet;
+    int r;
+    fprintf(stderr, "%s", label);
+    tcgetattr(STDIN_FILENO, &old);
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    r = read_line(stdin, buf, sz);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    fputc('\n', stderr);
+    return r;
+}
+
+/* Read a new password into hash; returns 0 or prints why not. */
+static int new_password_hash(int from_stdin, char *hash, size_t hsz)
+{
+    char pw[V2M_PASSWORD_MAX + 2], again[V2M_PASSWORD_MAX + 2];
+    v2m_error err = {0};
+    int rc = 1;
+
+    if (!from_stdin && isatty(STDIN_FILENO)) {
+        if (prompt("Password: ", pw, sizeof pw) || prompt("Again: ", again, sizeof again)) {
+            fprintf(stderr, "v2m-admin: no password read\n");
+            goto out;
+        }
+        if (strcmp(pw, again) != 0) {
+            fprintf(stderr, "v2m-admin: passwords differ\n");
+            goto out;
+        }
+    } else {
+        int r = read_line(stdin, pw, sizeof pw);
+        if (r == -2) {
+            fprintf(stderr, "v2m-admin: password longer than %d bytes\n", V2M_PASSWORD_MAX);
+            goto out;
+        }
+        if (r) {
+            fprintf(stderr, "v2m-admin: no password on standard input\n");
+            goto out;
+        }
+    }
+    if (v2m_passwd_check_new(pw, &err) || v2m_passwd_hash(pw, hash, hsz, &err)) {
+        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+        goto out;
+    }
+    rc = 0;
+out:
+    explicit_bzero(pw, sizeof pw);
+    explicit_bzero(again, sizeof again);
+    return rc;
+}
+
+static int print_user(void *ud, const v2m_user *u)
+{
+    (void)ud;
+    printf("%s%s\n", u->email, u->admin ? "\tadmin" : "");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char url[V2M_USERS_URL_MAX], hash[V2M_HASH_MAX];
+    v2m_error err = {0};
+    v2m_users *users = NULL;
+    const char *cmd, *email = NULL;
+    int admin = 0, from_stdin = 0, rc = v2m_std_args(argc, argv, "v2m-admin", usage);
+
+    if (rc >= 0)
+        return rc;
+    v2m_log_threshold = V2M_WARN;
+    if (argc < 3 || strcmp(argv[1], "user") != 0) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    cmd = argv[2];
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--admin") == 0 && strcmp(cmd, "add") == 0)
+            admin = 1;
+        else if (strcmp(argv[i], "--password-stdin") == 0 &&
+                 (strcmp(cmd, "add") == 0 || strcmp(cmd, "passwd") == 0))
+            from_stdin = 1;
+        else if (argv[i][0] != '-' && !email && strcmp(cmd, "list") != 0)
+            email = argv[i];
+        else {
+            fprintf(stderr, "v2m-admin: unexpected argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    if (strcmp(cmd, "list") != 0 && !email) {
+        fprintf(stderr, "v2m-admin: user %s needs an EMAIL\n", cmd);
+        return 2;
+    }
+    if (strcmp(cmd, "add") && strcmp(cmd, "list") && strcmp(cmd, "del") && strcmp(cmd, "passwd")) {
+        fprintf(stderr, "v2m-admin: unknown command 'user %s'\n%s", cmd, usage);
+        return 2;
+    }
+    if (email && v2m_users_check_email(email, &err) != V2M_OK) {
+        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+        return 2;
+    }
+    if (v2m_users_url_from_env("sqlite://./var/users.db", url, sizeof url, &err) ||
+        !(users = v2m_users_open(url, &err))) {
+        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+        return 1;
+    }
+    rc = 1;
+    if (strcmp(cmd, "list") == 0) {
+        if (v2m_users_list(users, print_user, NULL, &err) == V2M_OK)
+            rc = 0;
+    } else if (strcmp(cmd, "del") == 0) {
+        if (v2m_users_del(users, email, &err) == V2M_OK)
+            rc = 0;
+    } else if (strcmp(cmd, "add") == 0) {
+        if (new_password_hash(from_stdin, hash, sizeof hash))
+            goto done;
+        if (v2m_users_add(users, email, hash, admin, &err) == V2M_OK)
+            rc = 0;
+    } else {
+        if (new_password_hash(from_stdin, hash, sizeof hash))
+            goto done;
+        if (v2m_users_set_password(users, email, hash, &err) == V2M_OK)
+            rc = 0;
+    }
+    if (rc)
+        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+done:
+    v2m_users_close(users);
+    return rc;
+}
