@@ -1,0 +1,103 @@
+/* Configuration parsing and the Basic header parser. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "check.h"
+#include "common/config.h"
+#include "ports/users.h"
+
+int main(void)
+{
+    char host[64], user[1025], pass[1025], url[V2M_USERS_URL_MAX];
+    int port;
+    long n;
+    uint64_t sz;
+    v2m_error e = {0};
+
+    CHECK(v2m_parse_hostport("0.0.0.0:8080", host, sizeof host, &port) == V2M_OK);
+    CHECK_STR(host, "0.0.0.0");
+    CHECK(port == 8080);
+    CHECK(v2m_parse_hostport(":5000", host, sizeof host, &port) == V2M_OK && port == 5000);
+    CHECK_STR(host, "0.0.0.0");
+    CHECK(v2m_parse_hostport("[::1]:80", host, sizeof host, &port) == V2M_OK);
+    CHECK_STR(host, "::1");
+    CHECK(v2m_parse_hostport("auth:5000", host, sizeof host, &port) == V2M_OK);
+    CHECK(v2m_parse_hostport("localhost", host, sizeof host, &port) == V2M_EINVAL);
+    CHECK(v2m_parse_hostport("h:99999", host, sizeof host, &port) == V2M_EINVAL);
+    CHECK(v2m_parse_hostport("h:12x", host, sizeof host, &port) == V2M_EINVAL);
+    CHECK(v2m_parse_hostport("h:", host, sizeof host, &port) == V2M_EINVAL);
+
+    CHECK(v2m_parse_size("2G", &sz) == V2M_OK && sz == 2147483648ULL);
+    CHECK(v2m_parse_size("512M", &sz) == V2M_OK && sz == 536870912ULL);
+    CHECK(v2m_parse_size("100", &sz) == V2M_OK && sz == 100);
+    CHECK(v2m_parse_size("-1", &sz) == V2M_EINVAL);
+    CHECK(v2m_parse_size("2X", &sz) == V2M_EINVAL);
+    CHECK(v2m_parse_size("2GB", &sz) == V2M_EINVAL);
+    CHECK(v2m_parse_size("99999999999999999999", &sz) == V2M_EINVAL);
+
+    setenv("V2M_T_LONG", "12", 1);
+    CHECK(v2m_cfg_long("V2M_T_LONG", 1, 1, 100, &n, &e) == V2M_OK && n == 12);
+    setenv("V2M_T_LONG", "120", 1);
+    CHECK(v2m_cfg_long("V2M_T_LONG", 1, 1, 100, &n, &e) == V2M_ECONFIG);
+    CHECK(strstr(e.msg, "V2M_T_LONG") != NULL);
+    unsetenv("V2M_T_LONG");
+    CHECK(v2m_cfg_long("V2M_T_LONG", 7, 1, 100, &n, &e) == V2M_OK && n == 7);
+    setenv("V2M_T_SEC", "24h", 1);
+    CHECK(v2m_cfg_seconds("V2M_T_SEC", 1, &n, &e) == V2M_OK && n == 86400);
+    setenv("V2M_T_SEC", "0", 1);
+    CHECK(v2m_cfg_seconds("V2M_T_SEC", 1, &n, &e) == V2M_ECONFIG);
+    setenv("V2M_T_SEC", "soon", 1);
+    CHECK(v2m_cfg_seconds("V2M_T_SEC", 1, &n, &e) == V2M_ECONFIG);
+
+    /* Users URL: V2M_USERS wins, then the original's MYSQL_* variables. */
+    unsetenv("V2M_USERS");
+    unsetenv("MYSQL_HOST");
+    CHECK(v2m_users_url_from_env("sqlite://./var/users.db", url, sizeof url, &e) == V2M_OK);
+    CHECK_STR(url, "sqlite://./var/users.db");
+    setenv("MYSQL_HOST", "db.example", 1);
+    setenv("MYSQL_USER", "auth_user", 1);
+    setenv("MYSQL_PASSWORD", "p@ss:w/rd", 1);
+    setenv("MYSQL_DB", "auth", 1);
+    setenv("MYSQL_PORT", "3307", 1);
+    CHECK(v2m_users_url_from_env("x", url, sizeof url, &e) == V2M_OK);
+    CHECK_STR(url, "mysql://auth_user:p%40ss%3aw%2frd@db.example:3307/auth");
+    {
+        char safe[V2M_USERS_URL_MAX];
+        v2m_users_url_redact(url, safe, sizeof safe);
+        CHECK_STR(safe, "mysql://auth_user:***@db.example:3307/auth");
+    }
+    setenv("MYSQL_PORT", "port", 1);
+    CHECK(v2m_users_url_from_env("x", url, sizeof url, &e) == V2M_ECONFIG);
+    setenv("V2M_USERS", "sqlite:///tmp/u.db", 1);
+    CHECK(v2m_users_url_from_env("x", url, sizeof url, &e) == V2M_OK);
+    CHECK_STR(url, "sqlite:///tmp/u.db");
+    CHECK(v2m_users_open("postgres://x", &e) == NULL && e.code == V2M_ECONFIG);
+
+    /* Basic credentials. */
+    CHECK(v2m_auth_parse_basic("Basic Z2Vvcmdpb0BlbWFpbC5jb206QWRtaW4xMjM=", user, sizeof user,
+                               pass, sizeof pass) == V2M_OK);
+    CHECK_STR(user, "georgio@email.com");
+    CHECK_STR(pass, "Admin123");
+    CHECK(v2m_auth_parse_basic("basic YTpiOmM=", user, sizeof user, pass, sizeof pass) == V2M_OK);
+    CHECK_STR(pass, "b:c"); /* passwords may contain colons */
+    CHECK(v2m_auth_parse_basic("Basic bm9jb2xvbg==", user, sizeof user, pass, sizeof pass) ==
+          V2M_EINVAL); /* "nocolon" */
+    CHECK(v2m_auth_parse_basic("Basic !!!!", user, sizeof user, pass, sizeof pass) == V2M_EINVAL);
+    CHECK(v2m_auth_parse_basic("Basic abc", user, sizeof user, pass, sizeof pass) == V2M_EINVAL);
+    CHECK(v2m_auth_parse_basic("Bearer abc", user, sizeof user, pass, sizeof pass) == V2M_EINVAL);
+    CHECK(v2m_auth_parse_basic("Basic ", user, sizeof user, pass, sizeof pass) == V2M_EINVAL);
+    CHECK(v2m_auth_parse_basic(NULL, user, sizeof user, pass, sizeof pass) == V2M_EINVAL);
+    CHECK(v2m_auth_parse_basic("Basic YQBiOmM=", user, sizeof user, pass, sizeof pass) ==
+          V2M_EINVAL); /* embedded NUL */
+    CHECK(v2m_auth_parse_basic("Basic Og==", user, sizeof user, pass, sizeof pass) == V2M_OK);
+    CHECK(user[0] == '\0' && pass[0] == '\0'); /* ":" parses; the service refuses it */
+
+    CHECK(v2m_users_check_email("a@b.c", &e) == V2M_OK);
+    CHECK(v2m_users_check_email("o'brien@x.org", &e) == V2M_OK);
+    CHECK(v2m_users_check_email("nobody", &e) == V2M_EINVAL);
+    CHECK(v2m_users_check_email("a b@c", &e) == V2M_EINVAL);
+    CHECK(v2m_users_check_email("@c", &e) == V2M_EINVAL);
+    CHECK(v2m_users_check_email("a@b@c", &e) == V2M_EINVAL);
+    return check_exit("test_config");
+}
