@@ -1,0 +1,126 @@
+"""Helpers for v2m's integration tests: start real binaries, speak HTTP, report.
+
+Each test script defines functions named test_*; run(globals()) runs them in
+order, prints one line per test and the closing 'N passed, N failed' line, and
+exits 0, 1 (a failure) or 77 (skipped because an external server is absent).
+Only the Python standard library is used.
+"""
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BIN = os.environ.get("V2M_BIN", os.path.join(os.path.dirname(__file__), "../../build-asan/bin"))
+SRC = os.environ.get("V2M_SRC", os.path.join(os.path.dirname(__file__), "../.."))
+HARNESS = os.path.join(SRC, "tests/harness/services.sh")
+SKIP = 77
+
+
+class Skip(Exception):
+    pass
+
+
+def need_env(name, why):
+    v = os.environ.get(name)
+    if not v:
+        sys.stderr.write("\n*** SKIP: %s is not set (%s). Run under tests/harness/services.sh "
+                         "(make test does) to use the real server. ***\n\n" % (name, why))
+        sys.exit(SKIP)
+    return v
+
+
+class Service:
+    """A v2m binary started on a free port, stopped with SIGTERM."""
+
+    def __init__(self, name, env, args=(), port_env="V2M_LISTEN"):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="v2m-%s-" % name)
+        self.port_file = os.path.join(self.dir, "port")
+        self.log_path = os.path.join(self.dir, "log")
+        full = dict(os.environ)
+        full.update(env)
+        full.setdefault(port_env, "127.0.0.1:0")
+        full["V2M_PORT_FILE"] = self.port_file
+        full.setdefault("V2M_LOG_LEVEL", "info")
+        # Leak checks stay on; a leak fails the test through the exit status.
+        full.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([os.path.join(BIN, name)] + list(args), env=full,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited early with %s:\n%s" %
+                                     (name, self.proc.returncode, self.logtext()))
+            if os.path.exists(self.port_file) and open(self.port_file).read().strip():
+                self.port = int(open(self.port_file).read())
+                return
+            time.sleep(0.05)
+        raise AssertionError("%s did not start:\n%s" % (name, self.logtext()))
+
+    def logtext(self):
+        self.log.flush()
+        return open(self.log_path).read()
+
+    def request(self, method, path, headers=None, body=None, timeout=30):
+        return request(self.port, method, path, headers, body, timeout)
+
+    def stop(self):
+        """SIGTERM, then require a clean exit (status 0: no crash, no leak)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("%s did not stop on SIGTERM" % self.name)
+        self.log.close()
+        if self.proc.returncode != 0:
+            raise AssertionError("%s exited with %d:\n%s" % (self.name, self.proc.returncode,
+                                                            open(self.log_path).read()[-4000:]))
+
+
+def request(port, method, path, headers=None, body=None, timeout=30):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read().decode("utf-8", "replace"), dict(r.getheaders())
+    finally:
+        c.close()
+
+
+def run_cmd(args, stdin=None, env=None, timeout=60):
+    full = dict(os.environ)
+    full.update(env or {})
+    p = subprocess.run(args, input=stdin, env=full, capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run(ns, name):
+    tests = [(k, v) for k, v in ns.items() if k.startswith("test_") and callable(v)]
+    passed = failed = 0
+    for tname, fn in tests:
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print("ok   %s (%.2fs)" % (tname, time.time() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s\n%s" % (tname, traceback.format_exc()), flush=True)
+    cleanup = ns.get("teardown")
+    if cleanup:
+        try:
+            cleanup()
+        except Exception:
+            failed += 1
+            print("FAIL teardown\n%s" % traceback.format_exc(), flush=True)
+    print("%s: %d passed, %d failed" % (name, passed, failed))
+    sys.exit(1 if failed else 0)
