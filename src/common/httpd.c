@@ -515,12 +515,17 @@ v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                                   MHD_OPTION_END);
     } else {
-        flags |= MHD_USE_EPOLL;
+        /* TURBO skips the shutdown() before close and other per-connection
+         * syscalls that only matter for HTTP pipelining corner cases. */
+        flags |= MHD_USE_EPOLL | MHD_USE_TURBO;
         d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->o.threads,
+                                  /* Headers are capped at max_header; a smaller
+                                   * pool is less to clear per request. */
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(d->o.max_header + 8192),
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                                   MHD_OPTION_END);
