@@ -27,6 +27,7 @@ typedef enum v2m_err {
     V2M_EPROTO = 12,      /* a peer answered something we cannot use */
     V2M_ECONFIG = 13,     /* bad configuration value */
     V2M_EINTERNAL = 14,   /* broken invariant inside v2m */
+    V2M_ESTATE = 15,      /* the record's state does not allow the change (job already done) */
 
     /* media engine */
     V2M_EMEDIA_EMPTY = 100,    /* input has zero bytes */
