@@ -1,0 +1,85 @@
+/* message.c - encode and check the JSON queue messages. */
+#include "message.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int v2m_is_fid(const char *s)
+{
+    if (!s || strlen(s) != 24)
+        return 0;
+    for (int i = 0; i < 24; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+static int get_str(json_t *o, const char *key, char *dst, size_t n, int required)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return required ? -1 : 0;
+    if (!json_is_string(v) || json_string_length(v) >= n)
+        return -1;
+    snprintf(dst, n, "%s", json_string_value(v));
+    return 0;
+}
+
+v2m_err v2m_msg_parse(const char *body, size_t len, v2m_msg *m, v2m_error *err)
+{
+    json_error_t je;
+    json_t *o = json_loadb(body, len, 0, &je);
+    v2m_err rc = V2M_OK;
+
+    memset(m, 0, sizeof *m);
+    if (!o || !json_is_object(o)) {
+        rc = v2m_fail(err, V2M_EINVAL, "message is not a JSON object: %s", o ? "" : je.text);
+        goto done;
+    }
+    if (get_str(o, "video_fid", m->video_fid, sizeof m->video_fid, 1) || !v2m_is_fid(m->video_fid)) {
+        rc = v2m_fail(err, V2M_EINVAL, "message has no valid video_fid");
+        goto done;
+    }
+    if (get_str(o, "mp3_fid", m->mp3_fid, sizeof m->mp3_fid, 0) ||
+        (m->mp3_fid[0] && !v2m_is_fid(m->mp3_fid))) {
+        rc = v2m_fail(err, V2M_EINVAL, "message has an invalid mp3_fid");
+        goto done;
+    }
+    if (get_str(o, "username", m->username, sizeof m->username, 1) || !m->username[0]) {
+        rc = v2m_fail(err, V2M_EINVAL, "message has no username");
+        goto done;
+    }
+    if (get_str(o, "status", m->status, sizeof m->status, 0) ||
+        get_str(o, "error", m->error, sizeof m->error, 0) ||
+        get_str(o, "filename", m->filename, sizeof m->filename, 0)) {
+        rc = v2m_fail(err, V2M_EINVAL, "message has a malformed optional field");
+        goto done;
+    }
+done:
+    json_decref(o);
+    return rc;
+}
+
+char *v2m_msg_encode(const v2m_msg *m)
+{
+    json_t *o = json_object();
+    char *s;
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "video_fid", json_string(m->video_fid));
+    json_object_set_new(o, "mp3_fid", m->mp3_fid[0] ? json_string(m->mp3_fid) : json_null());
+    json_object_set_new(o, "username", json_string(m->username));
+    if (m->status[0])
+        json_object_set_new(o, "status", json_string(m->status));
+    if (m->error[0])
+        json_object_set_new(o, "error", json_string(m->error));
+    if (m->filename[0])
+        json_object_set_new(o, "filename", json_string(m->filename));
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}

@@ -1,0 +1,267 @@
+/* mail.c - compose and deliver notification mail. */
+#include "mail.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+
+static int has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
+
+static v2m_err copy_cfg(char *dst, size_t n, const char *name, const char *v, v2m_error *err)
+{
+    if (strlen(v) >= n || has_crlf(v))
+        return v2m_fail(err, V2M_ECONFIG, "%s is too long or contains a line break", name);
+    snprintf(dst, n, "%s", v);
+    return V2M_OK;
+}
+
+v2m_err v2m_mail_config_load(v2m_mail_config *c, v2m_error *err)
+{
+    const char *gaddr = v2m_cfg_str("GMAIL_ADDRESS", NULL);
+    const char *url = v2m_cfg_str("SMTP_URL", gaddr ? "smtp://smtp.gmail.com:587" : "");
+    const char *user = v2m_cfg_str("SMTP_USER", gaddr ? gaddr : "");
+    const char *pw = v2m_cfg_str("SMTP_PASSWORD", v2m_cfg_str("GMAIL_PASSWORD", ""));
+    const char *from = v2m_cfg_str("MAIL_FROM", gaddr ? gaddr : (*user && strchr(user, '@') ? user : "v2m@localhost"));
+    v2m_err rc;
+
+    memset(c, 0, sizeof *c);
+    if ((rc = copy_cfg(c->smtp_url, sizeof c->smtp_url, "SMTP_URL", url, err)) ||
+        (rc = copy_cfg(c->user, sizeof c->user, "SMTP_USER", user, err)) ||
+        (rc = copy_cfg(c->from, sizeof c->from, "MAIL_FROM", from, err)) ||
+        (rc = copy_cfg(c->outbox, sizeof c->outbox, "V2M_OUTBOX",
+                       v2m_cfg_str("V2M_OUTBOX", "./var/outbox"), err)) ||
+        (rc = copy_cfg(c->public_url, sizeof c->public_url, "V2M_PUBLIC_URL",
+                       v2m_cfg_str("V2M_PUBLIC_URL", "http://localhost:8080"), err)) ||
+        (rc = v2m_cfg_seconds("V2M_SMTP_TIMEOUT", 30, &c->timeout_s, err)))
+        return rc;
+    if (c->smtp_url[0] && strncmp(c->smtp_url, "smtp://", 7) != 0 &&
+        strncmp(c->smtp_url, "smtps://", 8) != 0)
+        return v2m_fail(err, V2M_ECONFIG, "SMTP_URL='%s': expected smtp://host:port or smtps://host:port",
+                        c->smtp_url);
+    if (!strchr(c->from, '@'))
+        return v2m_fail(err, V2M_ECONFIG, "MAIL_FROM='%s' is not an address", c->from);
+    {
+        size_t n = strlen(c->public_url);
+        while (n && c->public_url[n - 1] == '/')
+            c->public_url[--n] = '\0';
+    }
+    c->password = strdup(pw);
+    if (!c->password)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    return V2M_OK;
+}
+
+void v2m_mail_config_free(v2m_mail_config *c)
+{
+    if (c->password) {
+        explicit_bzero(c->password, strlen(c->password));
+        free(c->password);
+        c->password = NULL;
+    }
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (b->oom)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap : 1024);
+        while (n >= 0 && cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *np = n < 0 ? NULL : realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Printable without line breaks, and short enough for one header line. */
+static int safe_field(const char *s, size_t max)
+{
+    if (!s)
+        return 1;
+    if (strlen(s) > max)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+v2m_err v2m_mail_compose(const v2m_mail_config *c, const v2m_notice *n, long long now,
+                         char **out, size_t *len, v2m_error *err)
+{
+    sbuf b = {0};
+    char date[64];
+    time_t t = (time_t)now;
+    struct tm tm;
+    const char *at = n->username ? strchr(n->username, '@') : NULL;
+
+    *out = NULL;
+    if (!n->username || !at || at == n->username || !at[1] || strchr(n->username, ' ') ||
+        strpbrk(n->username, "<>,;\"") || !safe_field(n->username, 255))
+        return v2m_fail(err, V2M_EINVAL, "recipient is not a plain address");
+    if (!safe_field(n->video_fid, 64) || !safe_field(n->mp3_fid, 64) ||
+        !safe_field(n->filename, 255) || !safe_field(n->error, 512) || !n->video_fid)
+        return v2m_fail(err, V2M_EINVAL, "notice has a field with control characters");
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    sb_printf(&b, "Date: %s\r\nFrom: v2m <%s>\r\nTo: <%s>\r\n", date, c->from, n->username);
+    sb_printf(&b, "Subject: %s\r\n", n->mp3_fid ? "MP3 Download" : "MP3 Download failed");
+    sb_printf(&b, "Message-ID: <%s.%s.%lld@v2m>\r\n", n->video_fid, n->mp3_fid ? "done" : "failed",
+              now);
+    sb_printf(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\n\r\n");
+    if (n->mp3_fid) {
+        sb_printf(&b, "mp3 file_id: %s is now ready!\r\n\r\n", n->mp3_fid);
+        if (n->filename && *n->filename)
+            sb_printf(&b, "It is the audio of %s.\r\n", n->filename);
+        sb_printf(&b, "Download it with your token:\r\n\r\n"
+                      "  curl -o %s.mp3 -H \"Authorization: Bearer $TOKEN\" \"%s/download?fid=%s\"\r\n",
+                  n->mp3_fid, c->public_url, n->mp3_fid);
+    } else {
+        sb_printf(&b, "Your video %s%s%s (file_id %s) could not be converted to MP3.\r\n\r\n",
+                  n->filename && *n->filename ? "\"" : "", n->filename ? n->filename : "",
+                  n->filename && *n->filename ? "\"" : "", n->video_fid);
+        sb_printf(&b, "Reason: %s\r\n", n->error && *n->error ? n->error : "unknown");
+        sb_printf(&b, "\r\nStatus: %s/jobs/%s\r\n", c->public_url, n->video_fid);
+    }
+    if (b.oom) {
+        free(b.p);
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    }
+    *out = b.p;
+    *len = b.len;
+    return V2M_OK;
+}
+
+/* ---- delivery ---- */
+
+static v2m_err write_outbox(const v2m_mail_config *c, const char *id, const char *msg,
+                            size_t len, v2m_error *err)
+{
+    char tmp[1200], path[1200];
+    int fd;
+    size_t off = 0;
+
+    /* The id names the file, so a redelivered notice overwrites its mail. */
+    snprintf(path, sizeof path, "%s/%s.eml", c->outbox, id);
+    snprintf(tmp, sizeof tmp, "%s/.%s.eml.tmp", c->outbox, id);
+    if (mkdir(c->outbox, 0750) != 0 && errno != EEXIST)
+        return v2m_fail(err, V2M_EIO, "outbox %s: %s", c->outbox, strerror(errno));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return v2m_fail(err, V2M_EIO, "outbox %s: %s", tmp, strerror(errno));
+    while (off < len) {
+        ssize_t w = write(fd, msg + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            v2m_fail(err, V2M_EIO, "outbox %s: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return V2M_EIO;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return v2m_fail(err, V2M_EIO, "outbox %s: %s", path, strerror(errno));
+    }
+    return V2M_OK;
+}
+
+typedef struct {
+    const char *p;
+    size_t left;
+} reader;
+
+static size_t feed(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    reader *r = ud;
+    size_t n = size * nmemb;
+    if (n > r->left)
+        n = r->left;
+    memcpy(buf, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return n;
+}
+
+v2m_err v2m_mail_send(const v2m_mail_config *c, const char *rcpt, const char *id,
+                      const char *msg, size_t len, v2m_error *err)
+{
+    CURL *curl;
+    struct curl_slist *to = NULL;
+    char from[300], rcptbuf[300], ebuf[CURL_ERROR_SIZE] = "";
+    reader r = {msg, len};
+    CURLcode rc;
+    long resp = 0;
+
+    if (!c->smtp_url[0])
+        return write_outbox(c, id, msg, len, err);
+    curl = curl_easy_init();
+    if (!curl)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    snprintf(from, sizeof from, "<%s>", c->from);
+    snprintf(rcptbuf, sizeof rcptbuf, "<%s>", rcpt);
+    to = curl_slist_append(NULL, rcptbuf);
+    curl_easy_setopt(curl, CURLOPT_URL, c->smtp_url);
+    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, to);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, feed);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &r);
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, c->timeout_s);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, ebuf);
+    /* STARTTLS when the server offers it; required once a password travels. */
+    curl_easy_setopt(curl, CURLOPT_USE_SSL, c->user[0] ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    if (c->user[0]) {
+        curl_easy_setopt(curl, CURLOPT_USERNAME, c->user);
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, c->password);
+    }
+    rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp);
+    curl_slist_free_all(to);
+    curl_easy_cleanup(curl);
+    if (rc == CURLE_OK)
+        return V2M_OK;
+    if (rc == CURLE_LOGIN_DENIED || (rc == CURLE_SEND_ERROR && resp >= 500) ||
+        (rc == CURLE_RECV_ERROR && resp >= 500) || (resp >= 500 && resp < 600))
+        return v2m_fail(err, V2M_EINVAL, "smtp refused (code %ld): %s", resp,
+                        ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    return v2m_fail(err, V2M_EUNAVAIL, "smtp %s: %s", c->smtp_url,
+                    ebuf[0] ? ebuf : curl_easy_strerror(rc));
+}

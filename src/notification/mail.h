@@ -1,0 +1,45 @@
+/* mail.h - the notification mail: composed as RFC 5322 text, then sent
+ * through SMTP (libcurl) or written as an .eml file into an outbox folder. */
+#ifndef V2M_NOTIFICATION_MAIL_H
+#define V2M_NOTIFICATION_MAIL_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+typedef struct v2m_mail_config {
+    char smtp_url[512];      /* empty: write to outbox instead */
+    char user[256];          /* SMTP login; empty: no authentication */
+    char *password;          /* never logged */
+    char from[256];
+    char outbox[1024];
+    char public_url[512];    /* base of download links */
+    long timeout_s;
+} v2m_mail_config;
+
+/* SMTP_URL, SMTP_USER, SMTP_PASSWORD, MAIL_FROM; the original's
+ * GMAIL_ADDRESS / GMAIL_PASSWORD mean smtp://smtp.gmail.com:587 with that
+ * login and sender; V2M_OUTBOX, V2M_PUBLIC_URL. */
+v2m_err v2m_mail_config_load(v2m_mail_config *c, v2m_error *err);
+void v2m_mail_config_free(v2m_mail_config *c);
+
+/* What happened to one upload. */
+typedef struct v2m_notice {
+    const char *username;    /* recipient */
+    const char *video_fid;
+    const char *mp3_fid;     /* NULL when the conversion failed */
+    const char *filename;    /* may be NULL */
+    const char *error;       /* reason of a failure, may be NULL */
+} v2m_notice;
+
+/* Build the message; *out is malloc'd. V2M_EINVAL when a field could break
+ * the headers (line breaks, a recipient that is not an address). */
+v2m_err v2m_mail_compose(const v2m_mail_config *c, const v2m_notice *n, long long now,
+                         char **out, size_t *len, v2m_error *err);
+
+/* Deliver msg to rcpt. SMTP failures the server may get over (connection,
+ * 4xx) are V2M_EUNAVAIL; a refused recipient or login is V2M_EINVAL. */
+v2m_err v2m_mail_send(const v2m_mail_config *c, const char *rcpt, const char *id,
+                      const char *msg, size_t len, v2m_error *err);
+
+#endif
