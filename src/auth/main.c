@@ -131,22 +131,15 @@ static int on_ready(void *ud, char *msg, size_t msgsz)
 static void on_metrics(void *ud, char **buf, size_t *len)
 {
     app *a = ud;
-    char tmp[1024];
-    int n = snprintf(tmp, sizeof tmp,
-                     "# TYPE v2m_auth_logins_total counter\n"
-                     "v2m_auth_logins_total{result=\"ok\"} %lu\n"
-                     "v2m_auth_logins_total{result=\"refused\"} %lu\n"
-                     "# TYPE v2m_auth_validations_total counter\n"
-                     "v2m_auth_validations_total{result=\"ok\"} %lu\n"
-                     "v2m_auth_validations_total{result=\"refused\"} %lu\n",
-                     atomic_load(&a->logins_ok), atomic_load(&a->logins_failed),
-                     atomic_load(&a->validations_ok), atomic_load(&a->validations_failed));
-    char *nb = realloc(*buf, *len + (size_t)n + 1);
-    if (!nb)
-        return;
-    memcpy(nb + *len, tmp, (size_t)n + 1);
-    *buf = nb;
-    *len += (size_t)n;
+    v2m_buf_printf(buf, len,
+                   "# TYPE v2m_auth_logins_total counter\n"
+                   "v2m_auth_logins_total{result=\"ok\"} %lu\n"
+                   "v2m_auth_logins_total{result=\"refused\"} %lu\n"
+                   "# TYPE v2m_auth_validations_total counter\n"
+                   "v2m_auth_validations_total{result=\"ok\"} %lu\n"
+                   "v2m_auth_validations_total{result=\"refused\"} %lu\n",
+                   atomic_load(&a->logins_ok), atomic_load(&a->logins_failed),
+                   atomic_load(&a->validations_ok), atomic_load(&a->validations_failed));
 }
 
 static const v2m_http_route routes[] = {
@@ -203,14 +196,7 @@ int main(int argc, char **argv)
     v2m_users_url_redact(a.cfg.users_url, safe, sizeof safe);
     V2M_LOG(V2M_INFO, "v2m-auth listening addr=%s:%d users=%s ttl=%ld", a.cfg.host,
             v2m_httpd_port(srv), safe, a.cfg.token_ttl);
-    {
-        const char *pf = v2m_cfg_str("V2M_PORT_FILE", NULL);
-        FILE *f = pf ? fopen(pf, "w") : NULL;
-        if (f) {
-            fprintf(f, "%d\n", v2m_httpd_port(srv));
-            fclose(f);
-        }
-    }
+    v2m_write_port_file(v2m_httpd_port(srv));
     rc = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-auth stopping signal=%d", rc);
     rc = 0;

@@ -163,3 +163,21 @@ int v2m_ncpu(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+void v2m_write_port_file(int port)
+{
+    const char *pf = v2m_cfg_str("V2M_PORT_FILE", NULL);
+    char tmp[1100];
+    FILE *f;
+
+    if (!pf || strlen(pf) > 1000)
+        return;
+    /* Written under a temporary name and renamed, so readers never see it half-written. */
+    snprintf(tmp, sizeof tmp, "%s.tmp", pf);
+    f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) == 0)
+        rename(tmp, pf);
+}

@@ -36,6 +36,10 @@ v2m_err v2m_cfg_hostport(const char *name, const char *def, char *host, size_t h
  * go on, else the exit code after printing help or version. */
 int v2m_std_args(int argc, char **argv, const char *prog, const char *usage);
 
+/* Write port to the file named by V2M_PORT_FILE, when set (tests start
+ * services on port 0 and read the bound port from there). */
+void v2m_write_port_file(int port);
+
 /* Number of online cores (at least 1). */
 int v2m_ncpu(void);
 

@@ -16,6 +16,9 @@
 #include "log.h"
 
 #define NCLASS 5 /* 1xx..5xx */
+
+_Static_assert(V2M_HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM, "stream end");
+_Static_assert(V2M_HTTP_STREAM_ERROR == MHD_CONTENT_READER_END_WITH_ERROR, "stream error");
 #define BUILTIN_ROUTES 3
 
 struct v2m_httpd {
@@ -154,6 +157,7 @@ const char *v2m_http_method(const v2m_http_req *req) { return req->method; }
 const char *v2m_http_path(const v2m_http_req *req) { return req->url; }
 struct MHD_Connection *v2m_http_conn(const v2m_http_req *req) { return req->conn; }
 void *v2m_http_userdata(const v2m_http_req *req) { return req->userdata; }
+void *v2m_http_stream(const v2m_http_req *req) { return req->stream; }
 
 void v2m_http_set_userdata(v2m_http_req *req, void *p, void (*free_fn)(void *))
 {
@@ -182,25 +186,23 @@ const char *v2m_http_body(const v2m_http_req *req, size_t *len)
 
 /* ---- built-in routes ---- */
 
-static void buf_append(char **buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void buf_append(char **buf, size_t *len, const char *fmt, ...)
+void v2m_buf_printf(char **buf, size_t *len, const char *fmt, ...)
 {
     va_list ap;
-    char tmp[512];
+    char *nb;
     int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
         return;
-    if ((size_t)n >= sizeof tmp)
-        n = (int)sizeof tmp - 1;
-    char *nb = realloc(*buf, *len + (size_t)n + 1);
+    nb = realloc(*buf, *len + (size_t)n + 1);
     if (!nb)
         return;
-    memcpy(nb + *len, tmp, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(nb + *len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
     *buf = nb;
     *len += (size_t)n;
 }
@@ -228,20 +230,20 @@ static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
         char *buf = NULL;
         size_t len = 0;
         int nr = (int)d->o.nroutes + BUILTIN_ROUTES + 1;
-        buf_append(&buf, &len, "# HELP v2m_http_requests_total HTTP requests by route and status class.\n"
+        v2m_buf_printf(&buf, &len, "# HELP v2m_http_requests_total HTTP requests by route and status class.\n"
                                "# TYPE v2m_http_requests_total counter\n");
         for (int i = 0; i < nr; i++)
             for (int c = 0; c < NCLASS; c++) {
                 unsigned long n = __atomic_load_n(&d->counts[i][c], __ATOMIC_RELAXED);
                 if (n)
-                    buf_append(&buf, &len,
+                    v2m_buf_printf(&buf, &len,
                                "v2m_http_requests_total{service=\"%s\",route=\"%s\",code=\"%dxx\"} %lu\n",
                                d->o.service, route_name(d, i), c + 1, n);
             }
-        buf_append(&buf, &len, "# HELP v2m_http_request_seconds_total Time spent handling requests.\n"
+        v2m_buf_printf(&buf, &len, "# HELP v2m_http_request_seconds_total Time spent handling requests.\n"
                                "# TYPE v2m_http_request_seconds_total counter\n");
         for (int i = 0; i < (int)d->o.nroutes; i++)
-            buf_append(&buf, &len, "v2m_http_request_seconds_total{service=\"%s\",route=\"%s\"} %.6f\n",
+            v2m_buf_printf(&buf, &len, "v2m_http_request_seconds_total{service=\"%s\",route=\"%s\"} %.6f\n",
                        d->o.service, route_name(d, i), d->seconds[i]);
         if (d->o.metrics)
             d->o.metrics(d->o.app, &buf, &len);
@@ -512,6 +514,8 @@ v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+                                  /* Room for large reads of upload bodies. */
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                                   MHD_OPTION_END);
     } else {

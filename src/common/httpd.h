@@ -26,6 +26,8 @@ typedef struct v2m_httpd v2m_httpd;
 typedef struct v2m_http_req v2m_http_req;
 
 #define V2M_HTTP_MAX_HEADERS 8
+#define V2M_HTTP_STREAM_END (-1)     /* = MHD_CONTENT_READER_END_OF_STREAM */
+#define V2M_HTTP_STREAM_ERROR (-2)   /* = MHD_CONTENT_READER_END_WITH_ERROR */
 
 /* What a handler answers. Fill it with the v2m_http_reply_* helpers. */
 typedef struct v2m_http_resp {
@@ -34,7 +36,8 @@ typedef struct v2m_http_resp {
     char *body;                     /* malloc'd; owned by the wrapper once set */
     size_t len;
     /* Streaming instead of body: read(cls, pos, buf, max) returns bytes
-     * copied, 0 at the end, -1 on error; free(cls) is called once, always. */
+     * copied (> 0), V2M_HTTP_STREAM_END at the end or V2M_HTTP_STREAM_ERROR
+     * (the connection is closed); free(cls) is called once, always. */
     uint64_t stream_size;           /* UINT64_MAX when unknown */
     ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
     void (*stream_free)(void *cls);
@@ -92,6 +95,8 @@ const char *v2m_http_header(const v2m_http_req *req, const char *name);
 const char *v2m_http_query(const v2m_http_req *req, const char *name);
 const char *v2m_http_body(const v2m_http_req *req, size_t *len);
 struct MHD_Connection *v2m_http_conn(const v2m_http_req *req);
+/* The stream body_begin set up (streaming routes), for the handler. */
+void *v2m_http_stream(const v2m_http_req *req);
 /* Per-request slot for the application (e.g. the authenticated user). */
 void *v2m_http_userdata(const v2m_http_req *req);
 void v2m_http_set_userdata(v2m_http_req *req, void *p, void (*free_fn)(void *));
@@ -106,6 +111,10 @@ void v2m_http_reply_json(v2m_http_resp *resp, int status, json_t *obj);
 /* An error as status + readable text: the message of e, or its code's text. */
 void v2m_http_reply_error(v2m_http_resp *resp, const v2m_error *e);
 void v2m_http_add_header(v2m_http_resp *resp, const char *name, const char *value);
+
+/* Append formatted text to a malloc'd buffer (for the metrics callback). */
+void v2m_buf_printf(char **buf, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* HTTP status for an error code (V2M_EUNAVAIL -> 503, V2M_ENOTFOUND -> 404...). */
 int v2m_http_status_for(v2m_err code);
