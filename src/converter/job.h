@@ -1,0 +1,31 @@
+/* job.h - one conversion: a video in the store becomes an MP3 in the store. */
+#ifndef V2M_CONVERTER_JOB_H
+#define V2M_CONVERTER_JOB_H
+
+#include <stdatomic.h>
+
+#include "common/message.h"
+#include "ports/jobs.h"
+#include "ports/store.h"
+
+/* What to do with the message that asked for the work. */
+typedef enum cv_outcome {
+    CV_DONE = 0,     /* finished (or already finished): ack */
+    CV_FAILED = 1,   /* the input can never be converted; the user is told: ack */
+    CV_RETRY = 2,    /* a backend was away: hand back for a later attempt */
+    CV_INVALID = 3,  /* the message itself is unusable: dead-letter it */
+} cv_outcome;
+
+typedef struct cv_ctx {
+    v2m_store *store;
+    v2m_jobs *jobs;
+    const atomic_int *cancel;   /* set when the process must stop at once */
+    /* Publish the result message to the mp3 queue (confirmed); 0 on success. */
+    v2m_err (*publish)(void *opaque, const v2m_msg *m, v2m_error *err);
+    void *publish_opaque;
+} cv_ctx;
+
+/* Process one message body. On CV_RETRY/CV_INVALID err says why. */
+cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err);
+
+#endif

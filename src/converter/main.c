@@ -1,0 +1,147 @@
+/* main.c - v2m-converter: video queue in, MP3s in the store, mp3 queue out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/httpd.h"
+#include "common/log.h"
+#include "job.h"
+#include "worker/worker.h"
+
+static const char usage[] =
+    "usage: v2m-converter [--help] [--version]\n"
+    "Converts each uploaded video on the video queue to an MP3 and announces it on the mp3 queue.\n"
+    "Environment:\n"
+    "  V2M_STORE             file:///dir or mongodb://host:port/ (default file://./var/store)\n"
+    "  V2M_QUEUE             sqlite:///path.db or amqp://user:pass@host:port/vhost\n"
+    "                        (default sqlite://./var/queue.db)\n"
+    "  VIDEO_QUEUE, MP3_QUEUE  queue names (default video, mp3)\n"
+    "  V2M_CONVERTER_THREADS conversions at once (default: number of cores)\n"
+    "  V2M_MAX_ATTEMPTS      tries of a message whose backend fails, then <queue>.dead (default 5)\n"
+    "  V2M_RETRY_DELAY       wait before a retry, e.g. 10s (default), 1m\n"
+    "  V2M_SHUTDOWN_GRACE    on SIGTERM, how long conversions may finish (default 20s)\n"
+    "  V2M_LEASE             SQLite queue: when a killed worker's message returns (default 30s)\n"
+    "  V2M_LISTEN            health/metrics host:port (default 0.0.0.0:8081)\n"
+    "  V2M_LOG_LEVEL         debug|info|warn|error (default info)\n";
+
+typedef struct app {
+    v2m_store *store;
+    v2m_jobs *jobs;
+    char mp3_queue[128];
+    atomic_int cancel;
+    atomic_ulong done, failed;
+} app;
+
+typedef struct pub_ctx {
+    app *a;
+    v2m_queue *q;
+} pub_ctx;
+
+static v2m_err publish(void *opaque, const v2m_msg *m, v2m_error *err)
+{
+    pub_ctx *p = opaque;
+    char *body = v2m_msg_encode(m);
+    v2m_err rc;
+    if (!body)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    rc = v2m_queue_publish(p->q, p->a->mp3_queue, body, strlen(body), err);
+    free(body);
+    return rc;
+}
+
+static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *reason,
+                       size_t reasonsz)
+{
+    app *a = ud;
+    pub_ctx p = {a, q};
+    cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel, .publish = publish,
+                .publish_opaque = &p};
+    v2m_error err = {0};
+
+    switch (cv_process(&c, m->body, m->len, &err)) {
+    case CV_DONE:
+        atomic_fetch_add(&a->done, 1);
+        return V2M_SETTLE_ACK;
+    case CV_FAILED:
+        atomic_fetch_add(&a->failed, 1);
+        return V2M_SETTLE_ACK;
+    case CV_INVALID:
+        snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
+        return V2M_SETTLE_DEAD;
+    default:
+        snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
+        V2M_LOG(V2M_WARN, "conversion will be retried attempt=%d reason=\"%s\"", m->attempt, reason);
+        return V2M_SETTLE_RETRY;
+    }
+}
+
+static int ready(void *ud, char *msg, size_t msgsz)
+{
+    app *a = ud;
+    v2m_error err = {0};
+    if (v2m_store_ping(a->store, &err) || v2m_jobs_ping(a->jobs, &err)) {
+        snprintf(msg, msgsz, "%s", v2m_error_msg(&err));
+        return -1;
+    }
+    return 0;
+}
+
+static void metrics(void *ud, char **buf, size_t *len)
+{
+    app *a = ud;
+    v2m_buf_printf(buf, len,
+                   "# TYPE v2m_converter_jobs_total counter\n"
+                   "v2m_converter_jobs_total{result=\"done\"} %lu\n"
+                   "v2m_converter_jobs_total{result=\"failed\"} %lu\n",
+                   atomic_load(&a->done), atomic_load(&a->failed));
+}
+
+int main(int argc, char **argv)
+{
+    static app a;
+    v2m_worker_opts o;
+    v2m_error err = {0};
+    const char *store_url;
+    int rc = v2m_std_args(argc, argv, "v2m-converter", usage);
+
+    if (rc >= 0)
+        return rc;
+    if (argc > 1) {
+        fprintf(stderr, "v2m-converter: unknown argument '%s' (see --help)\n", argv[1]);
+        return 2;
+    }
+    if (v2m_log_init() != 0) {
+        fprintf(stderr, "v2m-converter: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n");
+        return 1;
+    }
+    memset(&o, 0, sizeof o);
+    if (v2m_worker_load_env(&o, "0.0.0.0:8081", "V2M_CONVERTER_THREADS", v2m_ncpu(), 5, 10,
+                            &err)) {
+        fprintf(stderr, "v2m-converter: %s\n", v2m_error_msg(&err));
+        return 1;
+    }
+    snprintf(a.mp3_queue, sizeof a.mp3_queue, "%s", v2m_cfg_str("MP3_QUEUE", "mp3"));
+    store_url = v2m_cfg_str("V2M_STORE", "file://./var/store");
+    v2m_signals_block();
+    rc = 1;
+    if (!(a.store = v2m_store_open(store_url, &err)) || !(a.jobs = v2m_jobs_open(store_url, &err))) {
+        fprintf(stderr, "v2m-converter: %s\n", v2m_error_msg(&err));
+        goto done;
+    }
+    o.service = "converter";
+    o.queue = v2m_cfg_str("VIDEO_QUEUE", "video");
+    o.declare = (const char *const[]){a.mp3_queue, NULL};
+    o.work = work;
+    o.app = &a;
+    o.ready = ready;
+    o.metrics = metrics;
+    o.cancel = &a.cancel;
+    rc = v2m_worker_run(&o, &err);
+    if (rc)
+        fprintf(stderr, "v2m-converter: %s\n", v2m_error_msg(&err));
+done:
+    v2m_jobs_close(a.jobs);
+    v2m_store_close(a.store);
+    return rc;
+}

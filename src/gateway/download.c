@@ -1,0 +1,145 @@
+/* download.c - GET /download?fid=: the MP3, streamed from the store, with
+ * Range support. Only the owner (or an admin) may fetch a file; anyone else
+ * gets the same 404 as for a file that does not exist. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/message.h"
+#include "gateway.h"
+
+typedef struct dl {
+    v2m_store_reader *r;
+    int64_t start;
+} dl;
+
+static ssize_t dl_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    dl *d = cls;
+    size_t got = 0;
+    v2m_error err = {0};
+
+    if (v2m_store_pread(d->r, buf, max, d->start + (int64_t)pos, &got, &err) != V2M_OK) {
+        V2M_LOG(V2M_ERROR, "download read failed: %s", v2m_error_msg(&err));
+        return V2M_HTTP_STREAM_ERROR;
+    }
+    return got ? (ssize_t)got : V2M_HTTP_STREAM_END;
+}
+
+static void dl_free(void *cls)
+{
+    dl *d = cls;
+    v2m_store_reader_close(d->r);
+    free(d);
+}
+
+/* One "bytes=a-b" range against len. 0: whole file; 1: [*s, *e]; -1: unsatisfiable. */
+static int parse_range(const char *h, int64_t len, int64_t *s, int64_t *e)
+{
+    char *end;
+    if (!h)
+        return 0;
+    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0; /* other units or several ranges: send it all (RFC 9110 allows) */
+    h += 6;
+    errno = 0;
+    if (*h == '-') {
+        long long n = strtoll(h + 1, &end, 10);
+        if (errno || *end || end == h + 1 || n <= 0 || len == 0)
+            return -1;
+        *s = n >= len ? 0 : len - n;
+        *e = len - 1;
+        return 1;
+    }
+    long long a = strtoll(h, &end, 10);
+    if (errno || end == h || *end != '-' || a < 0)
+        return -1;
+    h = end + 1;
+    if (!*h) {
+        *e = len - 1;
+    } else {
+        long long b = strtoll(h, &end, 10);
+        if (errno || *end || b < a)
+            return -1;
+        *e = b >= len ? len - 1 : b;
+    }
+    if (a >= len)
+        return -1;
+    *s = a;
+    return 1;
+}
+
+void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
+{
+    gw_app *a = app;
+    gw_user u;
+    const char *fid = v2m_http_query(req, "fid");
+    v2m_store_reader *r = NULL;
+    const v2m_store_meta *m;
+    v2m_error err = {0};
+    v2m_err rc;
+    int64_t s = 0, e = 0;
+    int ranged;
+    char hdr[128];
+    dl *d;
+
+    if (gw_authenticate(a, req, resp, &u))
+        return;
+    if (!fid || !*fid) {
+        v2m_http_reply_text(resp, 400, "fid is required");
+        return;
+    }
+    if (!v2m_is_fid(fid)) {
+        v2m_http_reply_text(resp, 404, "no such file: %.64s", fid);
+        return;
+    }
+    rc = v2m_store_reader_open(a->store, V2M_NS_MP3S, fid, &r, &err);
+    if (rc == V2M_ENOTFOUND) {
+        v2m_http_reply_text(resp, 404, "no such file: %s", fid);
+        return;
+    }
+    if (rc) {
+        V2M_LOG(V2M_ERROR, "download fid=%s: %s", fid, v2m_error_msg(&err));
+        v2m_http_reply_text(resp, 503, "file store unavailable, try again later");
+        return;
+    }
+    m = v2m_store_reader_meta(r);
+    if (!u.admin && strcmp(m->owner, u.username) != 0) {
+        v2m_store_reader_close(r);
+        v2m_http_reply_text(resp, 404, "no such file: %s", fid);
+        return;
+    }
+    ranged = parse_range(v2m_http_header(req, "Range"), m->length, &s, &e);
+    if (ranged < 0) {
+        snprintf(hdr, sizeof hdr, "bytes */%" PRId64, m->length);
+        v2m_store_reader_close(r);
+        v2m_http_reply_text(resp, 416, "range not satisfiable");
+        v2m_http_add_header(resp, "Content-Range", hdr);
+        return;
+    }
+    d = malloc(sizeof *d);
+    if (!d) {
+        v2m_store_reader_close(r);
+        v2m_http_reply_text(resp, 500, "out of memory");
+        return;
+    }
+    d->r = r;
+    d->start = ranged ? s : 0;
+    resp->status = ranged ? 206 : 200;
+    resp->content_type = "audio/mpeg";
+    resp->stream_size = ranged ? (uint64_t)(e - s + 1) : (uint64_t)m->length;
+    resp->stream_read = dl_read;
+    resp->stream_free = dl_free;
+    resp->stream_cls = d;
+    snprintf(hdr, sizeof hdr, "attachment; filename=%s.mp3", m->fid);
+    v2m_http_add_header(resp, "Content-Disposition", hdr);
+    v2m_http_add_header(resp, "Accept-Ranges", "bytes");
+    if (ranged) {
+        snprintf(hdr, sizeof hdr, "bytes %" PRId64 "-%" PRId64 "/%" PRId64, s, e, m->length);
+        v2m_http_add_header(resp, "Content-Range", hdr);
+    }
+    atomic_fetch_add(&a->downloads, 1);
+}

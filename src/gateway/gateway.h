@@ -1,0 +1,60 @@
+/* gateway.h - the public entry point: login, upload, download, jobs. */
+#ifndef V2M_GATEWAY_H
+#define V2M_GATEWAY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/httpd.h"
+#include "common/message.h"
+#include "ports/jobs.h"
+#include "ports/store.h"
+
+typedef struct gw_config {
+    char host[256];
+    int port;
+    char auth_addr[300];     /* AUTH_SVC_ADDRESS host:port */
+    char store_url[1024];
+    char queue_url[1024];
+    char video_queue[128];
+    uint64_t max_upload;     /* V2M_MAX_UPLOAD */
+} gw_config;
+
+typedef struct gw_user {
+    char username[256];
+    int admin;
+} gw_user;
+
+typedef struct gw_app {
+    gw_config cfg;
+    char auth_url[400];      /* http://AUTH_SVC_ADDRESS */
+    v2m_store *store;
+    v2m_jobs *jobs;
+    struct gw_queue *queue;  /* see publish.c */
+    atomic_ulong uploads_ok, uploads_failed, upload_bytes, downloads, auth_calls;
+    atomic_ullong auth_ns;   /* time spent in auth calls */
+} gw_app;
+
+/* Check the request's bearer token with auth's /validate. On refusal (or
+ * auth unreachable) the answer is written into resp and -1 returned. */
+int gw_authenticate(gw_app *a, v2m_http_req *req, v2m_http_resp *resp, gw_user *u);
+
+/* The queue connection(s) of the gateway (publish.c). */
+v2m_err gw_queue_open(gw_app *a, v2m_error *err);
+void gw_queue_close(gw_app *a);
+v2m_err gw_queue_ping(gw_app *a, v2m_error *err);
+/* Persistent, confirmed publish of msg to the video queue. */
+v2m_err gw_publish(gw_app *a, const v2m_msg *msg, v2m_error *err);
+
+void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp);
+
+void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
+int gw_upload_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
+                   const char *data, size_t len);
+void gw_upload_end(void *app, void *stream);
+void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp);
+
+#endif

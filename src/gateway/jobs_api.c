@@ -1,0 +1,111 @@
+/* jobs_api.c - GET /jobs and GET /jobs/<video_fid>: where each upload stands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "gateway.h"
+
+static json_t *iso_time(int64_t ms)
+{
+    char buf[80];
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *job_json(const v2m_job *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "video_fid", json_string(j->video_fid));
+    json_object_set_new(o, "status", json_string(v2m_job_status_name(j->status)));
+    json_object_set_new(o, "progress", json_real(j->progress));
+    json_object_set_new(o, "mp3_fid", j->mp3_fid[0] ? json_string(j->mp3_fid) : json_null());
+    json_object_set_new(o, "error", j->error[0] ? json_string(j->error) : json_null());
+    json_object_set_new(o, "filename", json_string(j->filename));
+    json_object_set_new(o, "size", json_integer(j->size));
+    json_object_set_new(o, "attempts", json_integer(j->attempts));
+    json_object_set_new(o, "created_at", iso_time(j->created_at));
+    json_object_set_new(o, "updated_at", iso_time(j->updated_at));
+    return o;
+}
+
+void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
+{
+    gw_app *a = app;
+    const char *fid = v2m_http_path(req) + strlen("/jobs/");
+    gw_user u;
+    v2m_job j;
+    v2m_error err = {0};
+    v2m_err rc;
+
+    if (gw_authenticate(a, req, resp, &u))
+        return;
+    if (!v2m_is_fid(fid)) {
+        v2m_http_reply_text(resp, 404, "no such job");
+        return;
+    }
+    rc = v2m_jobs_get(a->jobs, fid, &j, &err);
+    if (rc == V2M_ENOTFOUND || (rc == V2M_OK && !u.admin && strcmp(j.owner, u.username) != 0)) {
+        v2m_http_reply_text(resp, 404, "no such job");
+        return;
+    }
+    if (rc) {
+        V2M_LOG(V2M_ERROR, "job %s: %s", fid, v2m_error_msg(&err));
+        v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
+        return;
+    }
+    v2m_http_reply_json(resp, 200, job_json(&j));
+}
+
+static int add_job(void *ud, const v2m_job *j)
+{
+    json_array_append_new(ud, job_json(j));
+    return 0;
+}
+
+static int query_int(v2m_http_req *req, const char *name, int def, int max)
+{
+    const char *v = v2m_http_query(req, name);
+    char *end;
+    long n;
+    if (!v || !*v)
+        return def;
+    n = strtol(v, &end, 10);
+    if (*end || n < 0)
+        return -1;
+    return n > max ? max : (int)n;
+}
+
+void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp)
+{
+    gw_app *a = app;
+    gw_user u;
+    v2m_error err = {0};
+    json_t *arr;
+    int limit, offset;
+    const char *all = v2m_http_query(req, "all");
+
+    if (gw_authenticate(a, req, resp, &u))
+        return;
+    limit = query_int(req, "limit", 100, 1000);
+    offset = query_int(req, "offset", 0, 1 << 30);
+    if (limit < 0 || offset < 0) {
+        v2m_http_reply_text(resp, 400, "limit and offset must be non-negative integers");
+        return;
+    }
+    arr = json_array();
+    /* Admins see their own jobs unless they ask for everyone's (?all=1). */
+    if (v2m_jobs_list(a->jobs, u.admin && all && strcmp(all, "1") == 0 ? NULL : u.username,
+                      limit, offset, add_job, arr, &err) != V2M_OK) {
+        json_decref(arr);
+        V2M_LOG(V2M_ERROR, "jobs list: %s", v2m_error_msg(&err));
+        v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
+        return;
+    }
+    v2m_http_reply_json(resp, 200, arr);
+}

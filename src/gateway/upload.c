@@ -1,0 +1,234 @@
+/* upload.c - POST /upload: a multipart body streamed straight into the store.
+ *
+ * libmicrohttpd's post processor splits the multipart body; each piece of the
+ * one file part goes to a store upload as it arrives, so memory stays at a
+ * few buffers whatever the file's size and nothing touches a temporary file.
+ * Then the job record, then a confirmed publish to the video queue; when any
+ * step fails, what was made is removed and the client hears why.
+ */
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/message.h"
+#include "gateway.h"
+#include "ports/jobs.h"
+
+typedef struct upload {
+    gw_app *a;
+    gw_user user;
+    struct MHD_PostProcessor *pp;
+    v2m_store_upload *up;
+    int nfiles;              /* file parts seen */
+    int in_file;             /* the current part is the file being stored */
+    char part_key[128];      /* to tell a new part from the next piece of one */
+    char filename[256];
+    uint64_t bytes;
+    int status;              /* a refusal decided while streaming */
+    char msg[300];
+} upload;
+
+static const char one_file[] =
+    "exactly 1 file required (multipart/form-data, e.g. curl -F 'file=@video.mp4')";
+
+/* Keep the last path component, as valid printable UTF-8 of at most 200 bytes. */
+static void clean_filename(const char *in, char *out, size_t outsz)
+{
+    const char *base = in;
+    size_t o = 0;
+    for (const char *p = in; *p; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+    for (const unsigned char *p = (const unsigned char *)base; *p && o + 5 < outsz && o < 200;) {
+        unsigned char ch = *p;
+        int n = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
+        int ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (!ok || ch < 0x20 || ch == 0x7f || ch == '"') {
+            out[o++] = '_';
+            p++;
+            continue;
+        }
+        memcpy(out + o, p, (size_t)n);
+        o += (size_t)n;
+        p += n;
+    }
+    out[o] = '\0';
+    if (!o || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        snprintf(out, outsz, "upload");
+}
+
+static void refuse(upload *u, int status, const char *msg)
+{
+    if (u->status)
+        return;
+    u->status = status;
+    snprintf(u->msg, sizeof u->msg, "%s", msg);
+    if (u->up) {
+        v2m_store_upload_abort(u->up);
+        u->up = NULL;
+    }
+}
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *content_type,
+                               const char *transfer_encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    upload *u = cls;
+    v2m_error err = {0};
+
+    if (u->status)
+        return MHD_NO;
+    if (off == 0 && (!u->in_file || strcmp(key ? key : "", u->part_key) != 0 || size)) {
+        /* A new part starts (off 0). Plain fields are ignored. */
+        u->in_file = 0;
+        if (!filename)
+            return MHD_YES;
+        if (++u->nfiles > 1) {
+            refuse(u, 400, one_file);
+            return MHD_NO;
+        }
+        u->in_file = 1;
+        snprintf(u->part_key, sizeof u->part_key, "%s", key ? key : "");
+        clean_filename(filename, u->filename, sizeof u->filename);
+        if (v2m_store_upload_open(u->a->store, V2M_NS_VIDEOS, u->filename,
+                                  content_type ? content_type : "application/octet-stream",
+                                  u->user.username, &u->up, &err) != V2M_OK) {
+            V2M_LOG(V2M_ERROR, "upload open: %s", v2m_error_msg(&err));
+            refuse(u, 503, "file store unavailable, try again later");
+            return MHD_NO;
+        }
+    } else if (!u->in_file) {
+        return MHD_YES;
+    }
+    if (!size)
+        return MHD_YES;
+    u->bytes += size;
+    if (u->bytes > u->a->cfg.max_upload) {
+        char m[200];
+        snprintf(m, sizeof m, "file larger than the upload limit of %llu bytes",
+                 (unsigned long long)u->a->cfg.max_upload);
+        refuse(u, 413, m);
+        return MHD_NO;
+    }
+    if (v2m_store_upload_write(u->up, data, size, &err) != V2M_OK) {
+        V2M_LOG(V2M_ERROR, "upload write: %s", v2m_error_msg(&err));
+        refuse(u, 503, "file store failed while writing, try again later");
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream)
+{
+    gw_app *a = app;
+    upload *u;
+    const char *cl = v2m_http_header(req, "Content-Length");
+
+    *stream = NULL;
+    u = calloc(1, sizeof *u);
+    if (!u) {
+        v2m_http_reply_text(resp, 500, "out of memory");
+        return;
+    }
+    u->a = a;
+    *stream = u;
+    if (gw_authenticate(a, req, resp, &u->user))
+        return;
+    /* A body that announces more than the limit is refused before a byte of it
+     * is read (curl then does not even send it). The multipart framing adds a
+     * few hundred bytes; the exact check is on the file's bytes below. */
+    if (cl && strtoull(cl, NULL, 10) > a->cfg.max_upload + 64 * 1024) {
+        v2m_http_reply_text(resp, 413, "file larger than the upload limit of %llu bytes",
+                            (unsigned long long)a->cfg.max_upload);
+        return;
+    }
+    u->pp = MHD_create_post_processor(v2m_http_conn(req), 256 * 1024, on_part, u);
+    if (!u->pp)
+        v2m_http_reply_text(resp, 400, "%s", one_file);
+}
+
+int gw_upload_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
+                   const char *data, size_t len)
+{
+    upload *u = stream;
+    if (MHD_post_process(u->pp, data, len) != MHD_YES && !u->status)
+        refuse(u, 400, "malformed multipart body");
+    if (u->status) {
+        atomic_fetch_add(&u->a->uploads_failed, 1);
+        v2m_http_reply_text(resp, u->status, "%s", u->msg);
+        return 1;
+    }
+    return 0;
+}
+
+void gw_upload_end(void *app, void *stream)
+{
+    upload *u = stream;
+    if (!u)
+        return;
+    if (u->pp)
+        MHD_destroy_post_processor(u->pp);
+    v2m_store_upload_abort(u->up); /* when still open: nothing stays behind */
+    free(u);
+}
+
+void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
+{
+    gw_app *a = app;
+    upload *u;
+    v2m_store_meta meta;
+    v2m_error err = {0};
+    v2m_msg msg;
+    json_t *out;
+    v2m_err rc;
+
+    u = v2m_http_stream(req);
+    if (!u || u->status) {
+        v2m_http_reply_text(resp, u ? u->status : 500, "%s", u ? u->msg : "internal error");
+        return;
+    }
+    if (u->pp && MHD_post_process(u->pp, NULL, 0) != MHD_YES && !u->status)
+        refuse(u, 400, "malformed multipart body");
+    if (u->status || u->nfiles != 1 || !u->up) {
+        atomic_fetch_add(&a->uploads_failed, 1);
+        v2m_http_reply_text(resp, u->status ? u->status : 400, "%s",
+                            u->status ? u->msg : one_file);
+        return;
+    }
+    rc = v2m_store_upload_finish(u->up, &meta, &err);
+    u->up = NULL;
+    if (rc) {
+        V2M_LOG(V2M_ERROR, "upload finish: %s", v2m_error_msg(&err));
+        atomic_fetch_add(&a->uploads_failed, 1);
+        v2m_http_reply_text(resp, 503, "file store failed, try again later");
+        return;
+    }
+    if (v2m_jobs_create(a->jobs, meta.fid, u->user.username, meta.filename, meta.length, &err)) {
+        V2M_LOG(V2M_ERROR, "upload job record fid=%s: %s", meta.fid, v2m_error_msg(&err));
+        goto undo_file;
+    }
+    memset(&msg, 0, sizeof msg);
+    snprintf(msg.video_fid, sizeof msg.video_fid, "%s", meta.fid);
+    snprintf(msg.username, sizeof msg.username, "%s", u->user.username);
+    snprintf(msg.filename, sizeof msg.filename, "%s", meta.filename);
+    if (gw_publish(a, &msg, &err) != V2M_OK) {
+        V2M_LOG(V2M_ERROR, "upload publish fid=%s: %s", meta.fid, v2m_error_msg(&err));
+        v2m_jobs_delete(a->jobs, meta.fid, NULL);
+        goto undo_file;
+    }
+    atomic_fetch_add(&a->uploads_ok, 1);
+    atomic_fetch_add(&a->upload_bytes, (unsigned long)meta.length);
+    V2M_LOG(V2M_INFO, "upload queued video_fid=%s bytes=%lld", meta.fid, (long long)meta.length);
+    out = json_pack("{s:s, s:s}", "video_fid", meta.fid, "status", "queued");
+    v2m_http_reply_json(resp, 200, out);
+    return;
+undo_file:
+    v2m_store_delete(a->store, V2M_NS_VIDEOS, meta.fid, NULL);
+    atomic_fetch_add(&a->uploads_failed, 1);
+    v2m_http_reply_text(resp, 503, "could not queue the conversion, nothing was kept; try again later");
+}

@@ -1,0 +1,228 @@
+/* worker.c - consumer threads, health endpoint, graceful stop. */
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/httpd.h"
+#include "common/log.h"
+
+typedef struct loop {
+    v2m_worker_opts *o;
+    atomic_int stopping;
+    atomic_int running;            /* threads still in their loop */
+    atomic_ulong settled[4];       /* by v2m_settle */
+    atomic_ulong busy;             /* messages in hand now */
+    v2m_queue *probe;              /* for /readyz */
+    pthread_mutex_t probe_mu;
+} loop;
+
+typedef struct thread_arg {
+    loop *l;
+    int id;
+} thread_arg;
+
+static void *run_thread(void *p)
+{
+    thread_arg *ta = p;
+    loop *l = ta->l;
+    v2m_worker_opts *o = l->o;
+    v2m_queue *q = NULL;
+    v2m_error err = {0};
+    int warned = 0;
+
+    q = v2m_queue_open(o->queue_url, &o->qopts, &err);
+    if (!q) {
+        V2M_LOG(V2M_ERROR, "worker=%d cannot open queue: %s", ta->id, v2m_error_msg(&err));
+        goto out;
+    }
+    while (!atomic_load(&l->stopping)) {
+        v2m_queue_msg *m = NULL;
+        char reason[256] = "";
+        v2m_settle s;
+        v2m_err rc = v2m_queue_consume(q, o->queue, 1000, &m, &err);
+
+        if (rc == V2M_ETIMEOUT || rc == V2M_ECANCELLED)
+            continue;
+        if (rc) {
+            if (!warned++)
+                V2M_LOG(V2M_WARN, "worker=%d queue unavailable, retrying: %s", ta->id,
+                        v2m_error_msg(&err));
+            usleep(200 * 1000);
+            continue;
+        }
+        if (warned) {
+            V2M_LOG(V2M_INFO, "worker=%d queue reachable again", ta->id);
+            warned = 0;
+        }
+        atomic_fetch_add(&l->busy, 1);
+        s = o->work(o->app, q, m, reason, sizeof reason);
+        if (s == V2M_SETTLE_RETRY && o->cancel && atomic_load(o->cancel))
+            s = V2M_SETTLE_RELEASE; /* stopped mid-work: not the message's fault */
+        switch (s) {
+        case V2M_SETTLE_ACK:
+            rc = v2m_queue_ack(q, m, &err);
+            break;
+        case V2M_SETTLE_RETRY: {
+            int dead = 0;
+            rc = v2m_queue_retry(q, m, -1, reason, &dead, &err);
+            if (dead) {
+                V2M_LOG(V2M_ERROR, "worker=%d message dead-lettered after retries reason=\"%s\"",
+                        ta->id, reason);
+                s = V2M_SETTLE_DEAD;
+            }
+            break;
+        }
+        case V2M_SETTLE_DEAD:
+            V2M_LOG(V2M_ERROR, "worker=%d message dead-lettered reason=\"%s\"", ta->id, reason);
+            rc = v2m_queue_dead(q, m, reason, &err);
+            break;
+        default:
+            rc = v2m_queue_release(q, m, &err);
+            break;
+        }
+        if (rc)
+            V2M_LOG(V2M_WARN, "worker=%d settling failed (the broker will redeliver): %s", ta->id,
+                    v2m_error_msg(&err));
+        atomic_fetch_add(&l->settled[s], 1);
+        atomic_fetch_sub(&l->busy, 1);
+    }
+out:
+    v2m_queue_close(q);
+    atomic_fetch_sub(&l->running, 1);
+    free(ta);
+    return NULL;
+}
+
+static int on_ready(void *app, char *msg, size_t msgsz)
+{
+    loop *l = app;
+    v2m_error err = {0};
+    int rc = 0;
+
+    pthread_mutex_lock(&l->probe_mu);
+    if (v2m_queue_ping(l->probe, &err) != V2M_OK) {
+        snprintf(msg, msgsz, "queue: %s", v2m_error_msg(&err));
+        rc = -1;
+    }
+    pthread_mutex_unlock(&l->probe_mu);
+    if (rc == 0 && l->o->ready)
+        rc = l->o->ready(l->o->app, msg, msgsz);
+    return rc;
+}
+
+static void on_metrics(void *app, char **buf, size_t *len)
+{
+    loop *l = app;
+    static const char *const names[] = {"ack", "retry", "dead", "release"};
+    v2m_buf_printf(buf, len, "# TYPE v2m_worker_messages_total counter\n");
+    for (int i = 0; i < 4; i++)
+        v2m_buf_printf(buf, len, "v2m_worker_messages_total{service=\"%s\",settled=\"%s\"} %lu\n",
+                       l->o->service, names[i], atomic_load(&l->settled[i]));
+    v2m_buf_printf(buf, len,
+                   "# TYPE v2m_worker_busy gauge\nv2m_worker_busy{service=\"%s\"} %lu\n"
+                   "# TYPE v2m_worker_threads gauge\nv2m_worker_threads{service=\"%s\"} %d\n",
+                   l->o->service, atomic_load(&l->busy), l->o->service, l->o->threads);
+    if (l->o->metrics)
+        l->o->metrics(l->o->app, buf, len);
+}
+
+int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
+{
+    static loop l; /* one loop per process */
+    v2m_httpd *srv = NULL;
+    pthread_t *tids = NULL;
+    int started = 0, sig;
+
+    memset(&l, 0, sizeof l);
+    l.o = o;
+    pthread_mutex_init(&l.probe_mu, NULL);
+    o->qopts.stop = &l.stopping;
+    l.probe = v2m_queue_open(o->queue_url, &o->qopts, err);
+    if (!l.probe)
+        return 1;
+    /* Declare what this service consumes and publishes; a broker that is not
+     * up yet is not fatal: the consumers retry, /readyz says why. */
+    if (v2m_queue_declare(l.probe, o->queue, err) != V2M_OK)
+        V2M_LOG(V2M_WARN, "cannot declare queue %s yet: %s", o->queue, v2m_error_msg(err));
+    for (const char *const *d = o->declare; d && *d; d++)
+        if (v2m_queue_declare(l.probe, *d, err) != V2M_OK)
+            V2M_LOG(V2M_WARN, "cannot declare queue %s yet: %s", *d, v2m_error_msg(err));
+    v2m_error_clear(err);
+
+    srv = v2m_httpd_start(&(v2m_httpd_opts){.service = o->service, .host = o->host,
+                                            .port = o->port, .app = &l, .threads = 1,
+                                            .ready = on_ready, .metrics = on_metrics},
+                          err);
+    if (!srv) {
+        v2m_queue_close(l.probe);
+        return 1;
+    }
+    v2m_write_port_file(v2m_httpd_port(srv));
+    tids = calloc((size_t)o->threads, sizeof *tids);
+    for (int i = 0; tids && i < o->threads; i++) {
+        thread_arg *ta = malloc(sizeof *ta);
+        if (!ta)
+            break;
+        ta->l = &l;
+        ta->id = i;
+        atomic_fetch_add(&l.running, 1);
+        if (pthread_create(&tids[i], NULL, run_thread, ta) != 0) {
+            atomic_fetch_sub(&l.running, 1);
+            free(ta);
+            break;
+        }
+        started++;
+    }
+    V2M_LOG(V2M_INFO, "v2m-%s consuming queue=%s threads=%d health=%s:%d", o->service, o->queue,
+            started, o->host, v2m_httpd_port(srv));
+
+    sig = v2m_signals_wait();
+    V2M_LOG(V2M_INFO, "v2m-%s stopping signal=%d busy=%lu grace=%lds", o->service, sig,
+            atomic_load(&l.busy), o->grace_s);
+    atomic_store(&l.stopping, 1);
+    for (long waited = 0; atomic_load(&l.running) > 0 && waited < o->grace_s * 10; waited++)
+        usleep(100 * 1000);
+    if (atomic_load(&l.running) > 0 && o->cancel) {
+        V2M_LOG(V2M_WARN, "grace period over; handing back work in flight");
+        atomic_store(o->cancel, 1);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    v2m_httpd_stop(srv);
+    v2m_queue_close(l.probe);
+    pthread_mutex_destroy(&l.probe_mu);
+    return 0;
+}
+
+v2m_err v2m_worker_load_env(v2m_worker_opts *o, const char *listen, const char *threads_var,
+                            long threads, long attempts, long delay_s, v2m_error *err)
+{
+    long n, att, delay, lease, grace;
+    v2m_err rc;
+
+    v2m_queue_opts_init(&o->qopts);
+    if ((rc = v2m_cfg_hostport("V2M_LISTEN", listen, o->host_buf, sizeof o->host_buf, &o->port,
+                               err)) ||
+        (rc = v2m_cfg_long(threads_var, threads, 1, 256, &n, err)) ||
+        (rc = v2m_cfg_long("V2M_MAX_ATTEMPTS", attempts, 1, 1000, &att, err)) ||
+        (rc = v2m_cfg_seconds("V2M_RETRY_DELAY", delay_s, &delay, err)) ||
+        (rc = v2m_cfg_seconds("V2M_LEASE", 30, &lease, err)) ||
+        (rc = v2m_cfg_seconds("V2M_SHUTDOWN_GRACE", 20, &grace, err)))
+        return rc;
+    o->host = o->host_buf;
+    o->queue_url = v2m_cfg_str("V2M_QUEUE", "sqlite://./var/queue.db");
+    o->threads = (int)n;
+    o->grace_s = grace;
+    o->qopts.prefetch = 1;
+    o->qopts.max_attempts = (int)att;
+    o->qopts.retry_delay_ms = (int)(delay * 1000);
+    o->qopts.lease_ms = (int)(lease * 1000);
+    return V2M_OK;
+}

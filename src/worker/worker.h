@@ -1,0 +1,61 @@
+/* worker.h - the loop both queue workers (converter, notification) run.
+ *
+ * N threads, each with its own queue handle (one connection each), consume
+ * one queue with prefetch 1 and hand every message to the service's function,
+ * which says how to settle it. A small HTTP server answers /healthz, /readyz
+ * and /metrics. SIGTERM/SIGINT: stop taking messages, let the ones in flight
+ * finish for up to grace seconds, then raise the cancel flag so they hand
+ * their messages back, and return.
+ */
+#ifndef V2M_WORKER_H
+#define V2M_WORKER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "ports/queue.h"
+
+typedef enum v2m_settle {
+    V2M_SETTLE_ACK = 0,      /* done */
+    V2M_SETTLE_RETRY = 1,    /* transient failure: again later, bounded, then dead */
+    V2M_SETTLE_DEAD = 2,     /* can never succeed: straight to <queue>.dead */
+    V2M_SETTLE_RELEASE = 3,  /* hand back untouched (shutting down) */
+} v2m_settle;
+
+/* Handle one message. q is this thread's queue handle (publish on it freely);
+ * reason (reasonsz bytes) is filled for RETRY and DEAD. */
+typedef v2m_settle (*v2m_work_fn)(void *app, v2m_queue *q, const v2m_queue_msg *m,
+                                  char *reason, size_t reasonsz);
+
+typedef struct v2m_worker_opts {
+    const char *service;        /* "converter" */
+    const char *queue_url;
+    const char *queue;          /* queue consumed */
+    const char *const *declare; /* more queues to declare at start (NULL-ended), may be NULL */
+    int threads;
+    v2m_work_fn work;
+    void *app;
+    const char *host;           /* health/metrics listener */
+    int port;
+    long grace_s;               /* shutdown: how long work in flight may finish */
+    v2m_queue_opts qopts;       /* stop is set by the loop */
+    /* Extra readiness check and metrics (may be NULL). */
+    int (*ready)(void *app, char *msg, size_t msgsz);
+    void (*metrics)(void *app, char **buf, size_t *len);
+    atomic_int *cancel;         /* raised after the grace period; work watches it */
+    char host_buf[256];
+} v2m_worker_opts;
+
+/* Fill o from the environment shared by the workers: V2M_LISTEN (default
+ * listen), V2M_QUEUE, V2M_MAX_ATTEMPTS, V2M_RETRY_DELAY, V2M_LEASE (seconds a
+ * dead consumer keeps a message, SQLite queue), V2M_SHUTDOWN_GRACE, and the
+ * thread count from threads_var (default threads). */
+v2m_err v2m_worker_load_env(v2m_worker_opts *o, const char *listen, const char *threads_var,
+                            long threads, long attempts, long delay_s, v2m_error *err);
+
+/* Run until SIGTERM/SIGINT. Returns 0 after a clean stop, 1 when it could not
+ * start (err says why). Call v2m_signals_block() first, before any thread. */
+int v2m_worker_run(v2m_worker_opts *o, v2m_error *err);
+
+#endif

@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""The whole system end to end, as the original tutorial's users drive it.
+
+argv[1] picks the deployment:
+  embedded     SQLite users and queue, a store directory, mail to an outbox
+  distributed  MariaDB, RabbitMQ, GridFS (MongoDB emulator) and SMTP (maildev)
+All four real binaries run; the client is curl, typed as the tutorial does.
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+import v2mtest as t  # noqa: E402
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "embedded"
+tmp = tempfile.mkdtemp(prefix="v2m-e2e-%s-" % MODE)
+SECRET = "e2e-secret-" + os.urandom(8).hex()
+if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
+    sys.stderr.write("\n*** SKIP: ffmpeg/ffprobe not installed (make deps installs them) ***\n\n")
+    sys.exit(t.SKIP)
+
+tag = "%d" % os.getpid()
+env = {"JWT_SECRET": SECRET, "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + tag,
+       "MP3_QUEUE": "mp3-" + tag, "V2M_MAX_UPLOAD": "20M", "V2M_RETRY_DELAY": "1",
+       "V2M_LEASE": "3", "V2M_CONVERTER_THREADS": "2", "V2M_PUBLIC_URL": "http://v2m.test"}
+
+if MODE == "distributed":
+    mysql_host = t.need_env("V2M_TEST_MYSQL_HOST", "MariaDB")
+    mongo = t.need_env("V2M_TEST_MONGO_URI", "MongoDB emulator from ../shared/tools")
+    amqp = t.need_env("V2M_TEST_AMQP_URL", "RabbitMQ")
+    smtp = t.need_env("V2M_TEST_SMTP_URL", "SMTP sink")
+    maildev = t.need_env("V2M_TEST_MAILDEV_API", "SMTP sink")
+    port = os.environ["V2M_TEST_MYSQL_PORT"]
+    root = ["mysql", "-h", mysql_host, "-P", port, "-uroot"]
+    if os.environ.get("V2M_TEST_MYSQL_PASSWORD"):
+        root.append("-p" + os.environ["V2M_TEST_MYSQL_PASSWORD"])
+    db = "auth_e2e_" + tag
+    init = open(os.path.join(t.SRC, "deploy/sql/init.sql")).read().replace("auth", db) \
+        .replace("%s_user" % db, "auth_user")
+    rc, _, err = t.run_cmd(root, stdin="DROP DATABASE IF EXISTS %s;\n%s" % (db, init))
+    assert rc == 0, err
+    env.update({"MYSQL_HOST": mysql_host, "MYSQL_PORT": port, "MYSQL_USER": "auth_user",
+                "MYSQL_PASSWORD": "Auth123", "MYSQL_DB": db, "V2M_STORE": mongo,
+                "V2M_QUEUE": amqp, "SMTP_URL": smtp, "MAIL_FROM": "v2m@v2m.test"})
+else:
+    env.update({"V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,
+                "V2M_QUEUE": "sqlite://%s/queue.db" % tmp, "V2M_OUTBOX": "%s/outbox" % tmp})
+    os.makedirs(tmp + "/store")
+    rc, _, err = t.run_cmd([os.path.join(t.BIN, "v2m-admin"), "user", "add", "georgio@email.com",
+                            "--admin", "--password-stdin"], stdin="Admin123\n", env=env)
+    assert rc == 0, err
+admin_cmd = [os.path.join(t.BIN, "v2m-admin")]
+rc, _, err = t.run_cmd(admin_cmd + ["user", "add", "other@email.com", "--password-stdin"],
+                       stdin="Other123\n", env=env)
+assert rc == 0, err
+
+auth = t.Service("v2m-auth", env)
+env["AUTH_SVC_ADDRESS"] = "127.0.0.1:%d" % auth.port
+converter = t.Service("v2m-converter", env)
+notification = t.Service("v2m-notification", env)
+gateway = t.Service("v2m-gateway", env)
+GW = "http://127.0.0.1:%d" % gateway.port
+
+
+def ffmpeg(out, *args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y"] + list(args) + [out], check=True)
+    return out
+
+
+VIDEO = ffmpeg(tmp + "/video.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=3",
+               "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:v", "libx264",
+               "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+LONG = ffmpeg(tmp + "/long.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=240",
+              "-f", "lavfi", "-i", "sine=frequency=1000:duration=240", "-c:v", "libx264",
+              "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+BAD = tmp + "/notes.mp4"
+open(BAD, "w").write("this is not a video\n" * 50)
+
+
+def curl(*args):
+    p = subprocess.run(["curl", "-s", "-S", "-w", "\n%{http_code}"] + list(args),
+                       capture_output=True, text=True, timeout=120)
+    body, _, code = p.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def login(user="georgio@email.com", pw="Admin123"):
+    code, tok = curl("-X", "POST", GW + "/login", "-u", "%s:%s" % (user, pw))
+    assert code == 200, (code, tok)
+    return tok
+
+
+TOKEN = login()
+OTHER = login("other@email.com", "Other123")
+
+
+def upload(path, token=TOKEN):
+    return curl("-X", "POST", "-F", "file=@%s" % path, "-H", "Authorization: Bearer " + token,
+                GW + "/upload")
+
+
+def job(fid, token=TOKEN):
+    code, body = curl("-H", "Authorization: Bearer " + token, GW + "/jobs/" + fid)
+    return code, (json.loads(body) if code == 200 else body)
+
+
+def wait_job(fid, states=("done", "failed"), timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        code, j = job(fid)
+        assert code == 200, (code, j)
+        if j["status"] in states:
+            return j
+        time.sleep(0.2)
+    raise AssertionError("job %s still %s after %ds\nconverter log:\n%s" %
+                         (fid, j["status"], timeout, converter.logtext()[-3000:]))
+
+
+def mails():
+    """(to, subject, text) of every mail sent so far."""
+    out = []
+    if MODE == "distributed":
+        with urllib.request.urlopen(maildev + "/email", timeout=10) as r:
+            for m in json.load(r):
+                out.append((m["to"][0]["address"], m["subject"], m.get("text", "")))
+    else:
+        for f in glob.glob(tmp + "/outbox/*.eml"):
+            raw = open(f).read()
+            head, _, body = raw.partition("\r\n\r\n")
+            h = dict(line.split(": ", 1) for line in head.split("\r\n") if ": " in line)
+            out.append((h["To"].strip("<>"), h["Subject"], body))
+    return out
+
+
+def wait_mail(needle, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for m in mails():
+            if needle in m[2]:
+                return m
+        time.sleep(0.2)
+    raise AssertionError("no mail containing %r; notification log:\n%s" %
+                         (needle, notification.logtext()[-3000:]))
+
+
+def mp3_info(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                        "stream=codec_name,channels,sample_rate:format=duration,format_name",
+                        "-of", "json", path], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def count_stored(ns, filename=None):
+    """Files (finished) in the store's namespace, optionally with that name."""
+    if MODE == "distributed":
+        code = ("import pymongo,sys; c=pymongo.MongoClient(sys.argv[1]);"
+                "q={} if len(sys.argv)<4 else {'filename':sys.argv[3]};"
+                "print(c[sys.argv[2]]['fs.files'].count_documents(q))")
+        args = ["/usr/bin/python3", "-c", code, mongo, ns] + ([filename] if filename else [])
+        return int(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    n = 0
+    for meta in glob.glob("%s/store/%s/*.json" % (tmp, ns)):
+        if filename is None or json.load(open(meta)).get("filename") == filename:
+            n += 1
+    return n
+
+
+state = {}
+
+
+def test_tutorial_flow_login_upload_mail_download():
+    code, body = upload(VIDEO)
+    assert code == 200, (code, body)
+    up = json.loads(body)
+    assert up["status"] == "queued" and len(up["video_fid"]) == 24, up
+    j = wait_job(up["video_fid"])
+    assert j["status"] == "done", j
+    assert j["progress"] == 1 and j["filename"] == "video.mp4" and j["error"] is None, j
+    mp3 = j["mp3_fid"]
+    to, subject, text = wait_mail("mp3 file_id: %s is now ready!" % mp3)
+    assert to == "georgio@email.com" and subject == "MP3 Download", (to, subject)
+    assert "http://v2m.test/download?fid=" + mp3 in text, text
+    out = tmp + "/song.mp3"
+    code, _ = curl("-o", out, "-D", tmp + "/headers", "-H", "Authorization: Bearer " + TOKEN,
+                   GW + "/download?fid=" + mp3)
+    assert code == 200, code
+    headers = open(tmp + "/headers").read().lower()
+    assert "filename=%s.mp3" % mp3 in headers and "audio/mpeg" in headers, headers
+    info = mp3_info(out)
+    assert info["streams"][0]["codec_name"] == "mp3", info
+    assert abs(float(info["format"]["duration"]) - 3.0) < 0.2, info
+    state["mp3"] = mp3
+    state["video"] = up["video_fid"]
+    # Range requests.
+    size = os.path.getsize(out)
+    code, _ = curl("-o", tmp + "/part", "-r", "100-199", "-H", "Authorization: Bearer " + TOKEN,
+                   GW + "/download?fid=" + mp3)
+    assert code == 206 and open(tmp + "/part", "rb").read() == open(out, "rb").read()[100:200]
+    code, _ = curl("-o", "/dev/null", "-r", "%d-" % (size + 10), "-H",
+                   "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + mp3)
+    assert code == 416, code
+
+
+def test_other_user_gets_404_and_lists_nothing_of_it():
+    mp3, video = state["mp3"], state["video"]
+    code, _ = curl("-o", "/dev/null", "-H", "Authorization: Bearer " + OTHER,
+                   GW + "/download?fid=" + mp3)
+    assert code == 404, code
+    assert job(video, OTHER)[0] == 404
+    code, body = curl("-H", "Authorization: Bearer " + OTHER, GW + "/jobs")
+    assert code == 200 and json.loads(body) == [], body
+    code, body = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/jobs")
+    assert code == 200 and json.loads(body)[0]["video_fid"] == video, body
+
+
+def test_contract_errors():
+    code, body = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/download")
+    assert code == 400 and body.strip() == "fid is required", (code, body)
+    code, body = curl("-X", "POST", "-H", "Authorization: Bearer " + TOKEN, GW + "/upload")
+    assert code == 400 and "exactly 1 file required" in body, (code, body)
+    code, body = curl("-X", "POST", "-F", "a=@%s" % VIDEO, "-F", "b=@%s" % VIDEO, "-H",
+                      "Authorization: Bearer " + TOKEN, GW + "/upload")
+    assert code == 400 and "exactly 1 file required" in body, (code, body)
+    code, body = curl("-X", "POST", "-F", "file=@%s" % VIDEO, GW + "/upload")
+    assert code == 401 and "missing credentials" in body, (code, body)
+    code, body = curl("-X", "POST", "-F", "file=@%s" % VIDEO, "-H", "Authorization: Bearer x.y.z",
+                      GW + "/upload")
+    assert code == 403 and "not authorized" in body, (code, body)
+    code, body = curl("-X", "POST", GW + "/login", "-u", "georgio@email.com:nope")
+    assert code == 401 and "invalid credentials" in body, (code, body)
+    code, _ = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + "0" * 24)
+    assert code == 404
+
+
+def test_five_concurrent_uploads_all_finish():
+    results = [None] * 5
+
+    def one(i):
+        results[i] = upload(VIDEO, OTHER)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    fids = []
+    for code, body in results:
+        assert code == 200, (code, body)
+        fids.append(json.loads(body)["video_fid"])
+    assert len(set(fids)) == 5
+    for fid in fids:
+        code, j = job(fid, OTHER)
+        deadline = time.time() + 120
+        while j["status"] not in ("done", "failed") and time.time() < deadline:
+            time.sleep(0.2)
+            code, j = job(fid, OTHER)
+        assert j["status"] == "done", j
+
+
+def test_bad_file_fails_with_reason_and_mail():
+    code, body = upload(BAD)
+    assert code == 200, (code, body)
+    fid = json.loads(body)["video_fid"]
+    j = wait_job(fid)
+    assert j["status"] == "failed" and j["mp3_fid"] is None, j
+    assert "not a media file" in j["error"], j
+    to, subject, text = wait_mail(fid)
+    assert subject == "MP3 Download failed" and "not a media file" in text, (subject, text)
+
+
+def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
+    global converter
+    name = "long-%s.mp4" % tag
+    shutil.copy(LONG, tmp + "/" + name)
+    code, body = upload(tmp + "/" + name)
+    assert code == 200, (code, body)
+    fid = json.loads(body)["video_fid"]
+    deadline = time.time() + 60
+    while True:
+        j = job(fid)[1]
+        if j["status"] == "converting":
+            break
+        assert j["status"] == "queued" and time.time() < deadline, j
+        time.sleep(0.02)
+    converter.proc.send_signal(signal.SIGKILL)
+    converter.proc.wait()
+    converter.log.close()
+    assert job(fid)[1]["status"] != "done"
+    converter = t.Service("v2m-converter", env)
+    j = wait_job(fid, timeout=180)
+    assert j["status"] == "done", j
+    assert j["attempts"] >= 2, j
+    assert count_stored("mp3s", "long-%s.mp3" % tag) == 1
+
+
+def test_upload_over_the_limit_is_413_and_leaves_nothing():
+    big = tmp + "/big.bin"
+    with open(big, "wb") as f:
+        f.write(os.urandom(21 * 1024 * 1024))
+    before = count_stored("videos")
+    code, body = upload(big)
+    assert code == 413 and "limit" in body, (code, body)
+    assert count_stored("videos") == before
+
+
+def test_broker_down_gives_quick_503_then_recovers():
+    if MODE != "distributed":
+        return  # the embedded queue is a local file
+    before = count_stored("videos")
+    rc, _, err = t.run_cmd([t.HARNESS, "amqp-stop"], timeout=120)
+    assert rc == 0, err
+    try:
+        t0 = time.time()
+        code, body = upload(VIDEO)
+        assert code == 503, (code, body)
+        assert time.time() - t0 < 20, "upload hung while the broker was down"
+        assert count_stored("videos") == before, "a video stayed behind"
+    finally:
+        rc, _, err = t.run_cmd([t.HARNESS, "amqp-start"], timeout=180)
+        assert rc == 0, err
+    code, body = upload(VIDEO)
+    assert code == 200, (code, body)
+    assert wait_job(json.loads(body)["video_fid"], timeout=180)["status"] == "done"
+
+
+def test_health_endpoints():
+    for s in (auth, gateway, converter, notification):
+        assert s.request("GET", "/healthz")[0] == 200, s.name
+        st, body, _ = s.request("GET", "/readyz")
+        assert st == 200, (s.name, body)
+    st, body, _ = gateway.request("GET", "/metrics")
+    assert "v2m_gateway_uploads_total" in body and "v2m_gateway_auth_calls_total" in body
+
+
+def teardown():
+    errors = []
+    for s in (gateway, converter, notification, auth):
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+t.run(globals(), "test_pipeline_" + MODE)
