@@ -134,7 +134,7 @@ def mails():
                 out.append((m["to"][0]["address"], m["subject"], m.get("text", "")))
     else:
         for f in glob.glob(tmp + "/outbox/*.eml"):
-            raw = open(f).read()
+            raw = open(f, newline="").read()
             head, _, body = raw.partition("\r\n\r\n")
             h = dict(line.split(": ", 1) for line in head.split("\r\n") if ": " in line)
             out.append((h["To"].strip("<>"), h["Subject"], body))
