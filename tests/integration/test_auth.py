@@ -18,7 +18,7 @@ import v2mtest as t  # noqa: E402
 
 BACKEND = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
 SECRET = "integration-secret-0123456789abcdef"
-tmp = tempfile.mkdtemp(prefix="v2m-auth-test-")
+tmp = t.tempdir("v2m-auth-test-")
 env = {"JWT_SECRET": SECRET}
 
 try:

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import v2mtest as t  # noqa: E402
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "embedded"
-tmp = tempfile.mkdtemp(prefix="v2m-e2e-%s-" % MODE)
+tmp = t.tempdir("v2m-e2e-%s-" % MODE)
 SECRET = "e2e-secret-" + os.urandom(8).hex()
 if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
     sys.stderr.write("\n*** SKIP: ffmpeg/ffprobe not installed (make deps installs them) ***\n\n")

@@ -18,6 +18,13 @@ BIN = os.environ.get("V2M_BIN", os.path.join(os.path.dirname(__file__), "../../b
 SRC = os.environ.get("V2M_SRC", os.path.join(os.path.dirname(__file__), "../.."))
 HARNESS = os.path.join(SRC, "tests/harness/services.sh")
 SKIP = 77
+TEMP_DIRS = []  # removed after a run without failures (kept to debug a failure)
+
+
+def tempdir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    TEMP_DIRS.append(d)
+    return d
 
 
 class Skip(Exception):
@@ -38,7 +45,7 @@ class Service:
 
     def __init__(self, name, env, args=(), port_env="V2M_LISTEN"):
         self.name = name
-        self.dir = tempfile.mkdtemp(prefix="v2m-%s-" % name)
+        self.dir = tempdir("v2m-%s-" % name)
         self.port_file = os.path.join(self.dir, "port")
         self.log_path = os.path.join(self.dir, "log")
         full = dict(os.environ)
@@ -123,4 +130,8 @@ def run(ns, name):
             failed += 1
             print("FAIL teardown\n%s" % traceback.format_exc(), flush=True)
     print("%s: %d passed, %d failed" % (name, passed, failed))
+    if not failed:
+        import shutil
+        for d in TEMP_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
     sys.exit(1 if failed else 0)
