@@ -40,6 +40,10 @@ int v2m_std_args(int argc, char **argv, const char *prog, const char *usage);
  * services on port 0 and read the bound port from there). */
 void v2m_write_port_file(int port);
 
+/* url with any password (scheme://user:PASSWORD@host) replaced by "***",
+ * for logs and messages. */
+void v2m_url_redact(const char *url, char *out, size_t outsz);
+
 /* Number of online cores (at least 1). */
 int v2m_ncpu(void);
 

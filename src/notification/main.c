@@ -115,7 +115,11 @@ int main(int argc, char **argv)
     o.work = work;
     o.app = &a;
     o.metrics = metrics;
-    V2M_LOG(V2M_INFO, "mail via %s", a.mail.smtp_url[0] ? a.mail.smtp_url : a.mail.outbox);
+    {
+        char safe[600];
+        v2m_url_redact(a.mail.smtp_url, safe, sizeof safe);
+        V2M_LOG(V2M_INFO, "mail via %s", a.mail.smtp_url[0] ? safe : a.mail.outbox);
+    }
     rc = v2m_worker_run(&o, &err);
     if (rc)
         fprintf(stderr, "v2m-notification: %s\n", v2m_error_msg(&err));

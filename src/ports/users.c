@@ -65,14 +65,7 @@ v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_err
 
 void v2m_users_url_redact(const char *url, char *out, size_t outsz)
 {
-    const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
-
-    if (at && colon && colon < at)
-        snprintf(out, outsz, "%.*s:***%s", (int)(colon - url), url, at);
-    else
-        snprintf(out, outsz, "%s", url);
+    v2m_url_redact(url, out, outsz);
 }
 
 v2m_users *v2m_users_open(const char *url, v2m_error *err)
