@@ -1,0 +1,467 @@
+/* convert.c - v2m_media_convert(): the demux -> decode -> resample -> fifo ->
+ * encode -> mux loop, and the packet-copy loop for MP3 sources.
+ *
+ * The shape is FFmpeg's doc/examples/transcode_aac.c, with every piece of
+ * state in the job (the example's static pts would be shared by all the
+ * conversions of a worker). Decoded frames go straight into the FIFO when
+ * they already have the encoder's format, rate and layout; otherwise through
+ * swresample, which also downmixes (5.1 -> stereo or mono).
+ */
+#include "media/media_int.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "common/log.h"
+
+/* A file that yields only this many bad packets and not one good frame is
+ * given up on instead of being read to its end. */
+#define MAX_BAD_BEFORE_FIRST_FRAME 1000
+/* At most this many channels in a decoded frame. */
+#define MAX_CHANNELS 64
+
+void v2m_media_opts_init(v2m_media_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->quality = -1;
+    o->passthrough = 1;
+}
+
+static v2m_err check_opts(const v2m_media_opts *o, v2m_error *err)
+{
+    if (o->quality > 9)
+        return v2m_fail(err, V2M_EINVAL, "quality %d is out of range 0..9", o->quality);
+    if (o->bitrate_kbps < 0 || (o->bitrate_kbps > 0 && (o->bitrate_kbps < 8 || o->bitrate_kbps > 320)))
+        return v2m_fail(err, V2M_EINVAL, "bitrate %d kbit/s is out of range 8..320", o->bitrate_kbps);
+    if (o->sample_rate < 0 || (o->sample_rate > 0 && v2m_media_nearest_rate(o->sample_rate) != o->sample_rate))
+        return v2m_fail(err, V2M_EINVAL, "sample rate %d Hz is not one MP3 supports", o->sample_rate);
+    if (o->channels < 0 || o->channels > 2)
+        return v2m_fail(err, V2M_EINVAL, "channels must be 1 or 2, not %d", o->channels);
+    if (!isfinite(o->start) || !isfinite(o->end) || o->start < 0)
+        return v2m_fail(err, V2M_EINVAL, "bad trim times");
+    if (o->end > 0 && o->end <= o->start)
+        return v2m_fail(err, V2M_EINVAL, "end %.3f s is not after start %.3f s", o->end, o->start);
+    return V2M_OK;
+}
+
+static int cancelled(const v2m__job *j)
+{
+    return j->o->cancel && atomic_load_explicit(j->o->cancel, memory_order_relaxed);
+}
+
+/* Report progress given the input time reached (seconds). */
+static void progress(v2m__job *j, double t)
+{
+    double f;
+
+    if (!j->o->progress)
+        return;
+    if (j->span > 0)
+        f = (t - j->start) / j->span;
+    else if (j->in_size > 0)
+        f = (double)avio_tell(j->in_pb) / (double)j->in_size;
+    else
+        return;
+    if (f > 0.999)
+        f = 0.999; /* 1.0 is for success */
+    if (f >= j->last_progress + 0.01) {
+        j->last_progress = f;
+        j->o->progress(j->o->progress_opaque, f);
+    }
+}
+
+static void skipped(v2m__job *j, int averr)
+{
+    j->st->packets_skipped++;
+    V2M_LOG(V2M_DEBUG, "media corrupt packet skipped codec=%s err=\"%s\" n=%lld", j->st->in_codec,
+            av_err2str(averr), (long long)j->st->packets_skipped);
+}
+
+/* Channel layout of a frame, with a default order when the source left
+ * it unspecified (the resampler needs to know which channel is which). */
+static int frame_layout(const AVFrame *f, AVChannelLayout *out)
+{
+    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+        av_channel_layout_default(out, f->ch_layout.nb_channels);
+        return 0;
+    }
+    return av_channel_layout_copy(out, &f->ch_layout);
+}
+
+/* Push n samples of f, starting at sample off, into the FIFO, converting
+ * when needed. */
+static v2m_err push_samples(v2m__job *j, const AVFrame *f, int off, int n, v2m_error *err)
+{
+    const uint8_t *in[MAX_CHANNELS];
+    int nch = f->ch_layout.nb_channels;
+    int bps = av_get_bytes_per_sample(f->format);
+    int planar = av_sample_fmt_is_planar(f->format);
+    AVChannelLayout layout = {0};
+    v2m_err rc = V2M_OK;
+    int r;
+
+    if (nch <= 0 || nch > MAX_CHANNELS || bps <= 0)
+        return v2m_fail(err, V2M_EMEDIA_CODEC, "decoded audio has %d channels", nch);
+    for (int c = 0; c < (planar ? nch : 1); c++)
+        in[c] = f->extended_data[c] + (size_t)off * bps * (planar ? 1 : nch);
+    if (frame_layout(f, &layout) < 0)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+
+    int same_as_swr = j->swr && f->format == j->swr_fmt && f->sample_rate == j->swr_rate &&
+                      !av_channel_layout_compare(&layout, &j->swr_layout);
+    int same_as_enc = f->format == j->enc->sample_fmt && f->sample_rate == j->enc->sample_rate &&
+                      !av_channel_layout_compare(&layout, &j->enc->ch_layout);
+
+    if (j->swr && !same_as_swr) {
+        /* The source changed format mid-stream: drain and drop the old resampler. */
+        r = swr_convert(j->swr, j->cvt, j->cvt_cap, NULL, 0);
+        if (r > 0 && av_audio_fifo_write(j->fifo, (void **)j->cvt, r) < r)
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        swr_free(&j->swr);
+        av_channel_layout_uninit(&j->swr_layout);
+        if (rc)
+            goto out;
+    }
+    if (!j->swr && same_as_enc) {
+        if (av_audio_fifo_write(j->fifo, (void **)in, n) < n)
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!j->swr) {
+        r = swr_alloc_set_opts2(&j->swr, &j->enc->ch_layout, j->enc->sample_fmt, j->enc->sample_rate,
+                                &layout, f->format, f->sample_rate, 0, NULL);
+        if (r >= 0)
+            r = swr_init(j->swr);
+        if (r < 0) {
+            rc = v2m_fail(err, V2M_EMEDIA_ENCODE, "resampler %d Hz %d ch -> %d Hz %d ch: %s",
+                          f->sample_rate, nch, j->enc->sample_rate, j->enc->ch_layout.nb_channels,
+                          av_err2str(r));
+            goto out;
+        }
+        j->swr_fmt = f->format;
+        j->swr_rate = f->sample_rate;
+        av_channel_layout_uninit(&j->swr_layout);
+        if (av_channel_layout_copy(&j->swr_layout, &layout) < 0) {
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    int want = swr_get_out_samples(j->swr, n);
+    if (want > j->cvt_cap) {
+        if (j->cvt)
+            av_freep(&j->cvt[0]);
+        av_freep(&j->cvt);
+        j->cvt_cap = 0;
+        if (av_samples_alloc_array_and_samples(&j->cvt, NULL, j->enc->ch_layout.nb_channels, want,
+                                               j->enc->sample_fmt, 0) < 0) {
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+            goto out;
+        }
+        j->cvt_cap = want;
+    }
+    r = swr_convert(j->swr, j->cvt, j->cvt_cap, in, n);
+    if (r < 0)
+        rc = v2m_fail(err, V2M_EMEDIA_ENCODE, "resampler: %s", av_err2str(r));
+    else if (r > 0 && av_audio_fifo_write(j->fifo, (void **)j->cvt, r) < r)
+        rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+out:
+    av_channel_layout_uninit(&layout);
+    return rc;
+}
+
+/* Encode whole frames from the FIFO; with final, also the short last one. */
+static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
+{
+    int fs = j->enc->frame_size;
+    for (;;) {
+        int have = av_audio_fifo_size(j->fifo);
+        if (have < fs && !(final && have > 0))
+            return V2M_OK;
+        int n = have < fs ? have : fs;
+        if (av_frame_make_writable(j->eframe) < 0)
+            return v2m_fail(err, V2M_ENOMEM, "out of memory");
+        j->eframe->nb_samples = n;
+        if (av_audio_fifo_read(j->fifo, (void **)j->eframe->data, n) < n)
+            return v2m_fail(err, V2M_EINTERNAL, "audio fifo underrun");
+        j->eframe->pts = j->enc_pts;
+        j->enc_pts += n;
+        v2m_err rc = v2m__encode(j, j->eframe, err);
+        if (rc)
+            return rc;
+    }
+}
+
+/* One decoded frame: trim it, open the encoder on the first one, queue it. */
+static v2m_err take_frame(v2m__job *j, AVFrame *f, int *done, v2m_error *err)
+{
+    int rate = f->sample_rate, n = f->nb_samples, off = 0, keep = n;
+    int64_t ts = f->best_effort_timestamp;
+    double t, t_end;
+    v2m_err rc;
+
+    if (rate <= 0 || n <= 0)
+        return V2M_OK;
+    t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : j->next_time;
+    t_end = t + (double)n / rate;
+    j->next_time = t_end;
+    j->frames_decoded++;
+
+    if (j->start > 0 && t < j->start) {
+        off = (int)llround((j->start - t) * rate);
+        if (off >= n)
+            return V2M_OK;
+    }
+    if (j->end >= 0 && t_end > j->end) {
+        keep = (int)llround((j->end - t) * rate);
+        *done = 1;
+        if (keep <= off)
+            return V2M_OK;
+    }
+    if (!j->enc && (rc = v2m__open_encoder(j, f, err)))
+        return rc;
+    if ((rc = push_samples(j, f, off, keep - off, err)) || (rc = drain_fifo(j, 0, err)))
+        return rc;
+    progress(j, t_end);
+    return V2M_OK;
+}
+
+/* Feed one packet (NULL: flush) to the decoder and take what comes out. A
+ * packet the decoder refuses is counted and skipped, not fatal. */
+static v2m_err decode(v2m__job *j, const AVPacket *pkt, int *done, v2m_error *err)
+{
+    int r = avcodec_send_packet(j->dec, pkt);
+    if (r == AVERROR(ENOMEM))
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    if (r < 0 && r != AVERROR_EOF)
+        skipped(j, r);
+    for (int bad = 0; bad < 16;) {
+        r = avcodec_receive_frame(j->dec, j->frame);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF)
+            break;
+        if (r == AVERROR(ENOMEM))
+            return v2m_fail(err, V2M_ENOMEM, "out of memory");
+        if (r < 0) {
+            skipped(j, r);
+            bad++;
+            continue;
+        }
+        v2m_err rc = *done ? V2M_OK : take_frame(j, j->frame, done, err);
+        av_frame_unref(j->frame);
+        if (rc)
+            return rc;
+    }
+    if (!j->frames_decoded && j->st->packets_skipped > MAX_BAD_BEFORE_FIRST_FRAME)
+        return v2m_fail(err, V2M_EMEDIA_CORRUPT, "input is corrupt: %lld %s packets and none decodes",
+                        (long long)j->st->packets_skipped, j->st->in_codec);
+    return V2M_OK;
+}
+
+/* Read the next packet of the chosen stream. 1 = got one, 0 = end of input. */
+static int next_packet(v2m__job *j, v2m_err *rc, v2m_error *err)
+{
+    for (;;) {
+        if (cancelled(j)) {
+            *rc = v2m_fail(err, V2M_ECANCELLED, "conversion cancelled");
+            return -1;
+        }
+        int r = av_read_frame(j->ic, j->pkt);
+        if (r == AVERROR_EOF)
+            return 0;
+        if (r == AVERROR(EAGAIN))
+            continue;
+        if (r < 0) {
+            *rc = v2m__read_error(j, err, r, "reading a packet");
+            return -1;
+        }
+        if (j->pkt->stream_index == j->ist->index)
+            return 1;
+        av_packet_unref(j->pkt);
+    }
+}
+
+/* The input ended: did it end where the audio stream said it would? A file
+ * cut in half ends early without any read error. Only a duration the file
+ * states counts, not one guessed from the bitrate. */
+static v2m_err check_complete(v2m__job *j, v2m_error *err)
+{
+    if (j->ist->duration <= 0 || j->ic->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
+        return V2M_OK;
+    double declared = (double)j->ist->duration * av_q2d(j->ist->time_base);
+    double missing = declared - j->next_time;
+    if (missing > 0.5 && missing > 0.02 * declared)
+        return v2m_fail(err, V2M_EMEDIA_CORRUPT,
+                        "input is truncated: audio stops at %.1f s of %.1f s", j->next_time, declared);
+    return V2M_OK;
+}
+
+static v2m_err run_encode(v2m__job *j, v2m_error *err)
+{
+    v2m_err rc = V2M_OK;
+    int done = 0, got;
+
+    if ((rc = v2m__open_decoder(j, err)))
+        return rc;
+    if (j->start > 0 && j->in_pb->seekable) {
+        int64_t ts = j->t0 + (int64_t)(j->start / av_q2d(j->ist->time_base));
+        int r = avformat_seek_file(j->ic, j->ist->index, INT64_MIN, ts, ts, 0);
+        if (r < 0) /* decode from the start and drop what comes before */
+            V2M_LOG(V2M_DEBUG, "media seek failed start=%.3f err=\"%s\"", j->start, av_err2str(r));
+    }
+    while (!done && (got = next_packet(j, &rc, err)) > 0) {
+        rc = decode(j, j->pkt, &done, err);
+        av_packet_unref(j->pkt);
+        if (rc)
+            return rc;
+    }
+    if (rc)
+        return rc;
+    if (!done && (rc = decode(j, NULL, &done, err)))
+        return rc;
+    if (!j->enc) {
+        if (j->frames_decoded > 0)
+            return v2m_fail(err, V2M_EINVAL, "nothing left after trimming (the audio lasts %.1f s)",
+                            j->next_time);
+        if (j->st->packets_skipped > 0)
+            return v2m_fail(err, V2M_EMEDIA_CORRUPT, "input is corrupt: no %s packet decodes",
+                            j->st->in_codec);
+        return v2m_fail(err, V2M_EMEDIA_NOAUDIO, "the audio stream is empty");
+    }
+    if (!done && (rc = check_complete(j, err)))
+        return rc;
+    if (j->swr) {
+        int want = swr_get_out_samples(j->swr, 0);
+        while (want > 0) {
+            int r = swr_convert(j->swr, j->cvt, j->cvt_cap, NULL, 0);
+            if (r <= 0)
+                break;
+            if (av_audio_fifo_write(j->fifo, (void **)j->cvt, r) < r)
+                return v2m_fail(err, V2M_ENOMEM, "out of memory");
+            want -= r;
+        }
+    }
+    if ((rc = drain_fifo(j, 1, err)) || (rc = v2m__encode(j, NULL, err)))
+        return rc;
+    j->st->samples = j->enc_pts;
+    j->st->duration = (double)j->enc_pts / j->enc->sample_rate;
+    return v2m__finish_output(j, err);
+}
+
+/* MP3 in, no change asked: copy the frames, new ID3 tag and Xing frame. */
+static v2m_err run_copy(v2m__job *j, v2m_error *err)
+{
+    const AVCodecParameters *par = j->ist->codecpar;
+    int rate = par->sample_rate;
+    int64_t frame = par->frame_size > 0 ? par->frame_size : rate >= 32000 ? 1152 : 576;
+    int64_t samples = 0;
+    v2m_err rc = V2M_OK;
+    int got;
+
+    if ((rc = v2m__open_copy(j, err)))
+        return rc;
+    while ((got = next_packet(j, &rc, err)) > 0) {
+        AVPacket *p = j->pkt;
+        int64_t n = p->duration > 0 ? av_rescale_q(p->duration, j->ist->time_base, (AVRational){1, rate})
+                                    : frame;
+        if (p->pts != AV_NOPTS_VALUE)
+            j->next_time = (double)(p->pts - j->t0) * av_q2d(j->ist->time_base) + (double)n / rate;
+        else
+            j->next_time += (double)n / rate;
+        p->pts = p->dts = av_rescale_q(samples, (AVRational){1, rate}, j->ost->time_base);
+        p->duration = av_rescale_q(n, (AVRational){1, rate}, j->ost->time_base);
+        samples += n;
+        if ((rc = v2m__write_packet(j, p, err)))
+            return rc;
+        progress(j, j->next_time);
+    }
+    if (rc)
+        return rc;
+    if (samples == 0)
+        return v2m_fail(err, V2M_EMEDIA_NOAUDIO, "the audio stream is empty");
+    if ((rc = check_complete(j, err)))
+        return rc;
+    j->st->samples = samples;
+    j->st->duration = (double)samples / rate;
+    return v2m__finish_output(j, err);
+}
+
+static int wants_copy(const v2m__job *j)
+{
+    const v2m_media_opts *o = j->o;
+    const AVCodecParameters *par = j->ist->codecpar;
+    return o->passthrough && par->codec_id == AV_CODEC_ID_MP3 && par->sample_rate > 0 &&
+           o->quality < 0 && o->bitrate_kbps == 0 && o->start <= 0 && o->end <= 0 &&
+           (o->sample_rate == 0 || o->sample_rate == par->sample_rate) &&
+           (o->channels == 0 || o->channels == par->ch_layout.nb_channels);
+}
+
+v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
+                          const v2m_media_opts *o, v2m_media_stats *stats, v2m_error *err)
+{
+    v2m_media_opts defaults;
+    v2m_media_stats local;
+    v2m__job j;
+    v2m_err rc;
+
+    v2m_error_clear(err);
+    if (!o) {
+        v2m_media_opts_init(&defaults);
+        o = &defaults;
+    }
+    memset(&j, 0, sizeof j);
+    j.o = o;
+    j.st = stats ? stats : &local;
+    memset(j.st, 0, sizeof *j.st);
+    j.io = in;
+    j.sink = out;
+    if (!in || !in->read || !out || !out->write)
+        return v2m_fail(err, V2M_EINVAL, "input and output callbacks are required");
+    if ((rc = check_opts(o, err)))
+        return rc;
+    v2m__avlog_install();
+
+    j.pkt = av_packet_alloc();
+    j.opkt = av_packet_alloc();
+    j.frame = av_frame_alloc();
+    if (!j.pkt || !j.opkt || !j.frame) {
+        rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = v2m__open_input(&j, err)) || (rc = v2m__open_muxer(&j, err)))
+        goto out;
+
+    j.start = o->start > 0 ? o->start : 0;
+    j.end = o->end > 0 ? o->end : -1;
+    double duration = v2m__input_duration(&j);
+    j.span = (j.end > 0 ? j.end : duration) - j.start;
+    if (duration <= 0 && j.end <= 0)
+        j.span = 0;
+
+    rc = wants_copy(&j) ? run_copy(&j, err) : run_encode(&j, err);
+    if (rc == V2M_OK && o->progress)
+        o->progress(o->progress_opaque, 1.0);
+
+out:
+    if (rc == V2M_OK) {
+        V2M_LOG(V2M_INFO, "media converted format=%s codec=%s mode=%s rate=%d channels=%d seconds=%.3f "
+                "bytes_in=%lld bytes_out=%lld skipped=%lld xing=%d",
+                j.st->in_format, j.st->in_codec, j.st->passthrough ? "copy" : "encode",
+                j.st->sample_rate, j.st->channels, j.st->duration, (long long)j.st->bytes_in,
+                (long long)j.st->bytes_out, (long long)j.st->packets_skipped, j.st->xing);
+    } else {
+        V2M_LOG(V2M_DEBUG, "media conversion failed code=%d bytes_in=%lld", rc, (long long)j.st->bytes_in);
+    }
+    if (j.st->packets_skipped > 0)
+        V2M_LOG(V2M_WARN, "media corrupt packets skipped n=%lld codec=%s",
+                (long long)j.st->packets_skipped, j.st->in_codec);
+    swr_free(&j.swr);
+    av_channel_layout_uninit(&j.swr_layout);
+    if (j.cvt)
+        av_freep(&j.cvt[0]);
+    av_freep(&j.cvt);
+    av_packet_free(&j.pkt);
+    av_packet_free(&j.opkt);
+    av_frame_free(&j.frame);
+    v2m__close_output(&j);
+    v2m__close_input(&j);
+    return rc;
+}

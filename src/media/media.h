@@ -1,0 +1,155 @@
+/* media.h - the media engine: any audio/video container in, MP3 out.
+ *
+ *   v2m_media_io in;  v2m_media_sink out;  v2m_media_opts o;  v2m_media_stats st;
+ *   v2m_error err;
+ *   v2m_media_io_fd(&in, in_fd);
+ *   v2m_media_sink_fd(&out, out_fd);
+ *   v2m_media_opts_init(&o);
+ *   o.filename = "holiday.mp4";
+ *   if (v2m_media_convert(&in, &out, &o, &st, &err) != V2M_OK)
+ *       V2M_LOG(V2M_WARN, "convert failed err=%s", v2m_error_msg(&err));
+ *
+ * Input comes through a read (+ optional seek) callback and output goes to a
+ * write (+ optional seek) callback, so the same engine reads a local file, a
+ * GridFS file or a socket and writes wherever the caller wants. Memory stays
+ * bounded whatever the input size: no temporary files, no whole-file buffers
+ * (about 1 MiB of buffers plus the codecs' own state per conversion).
+ *
+ * Thread-safety: every conversion keeps all its state in its own context, so
+ * any number of v2m_media_convert() calls may run at once in different
+ * threads. The callbacks of one conversion are only ever called from the
+ * thread that runs it. Nothing here spawns threads.
+ *
+ * Errors follow src/common/err.h; the codes a conversion can return:
+ *   V2M_EINVAL           bad options (quality out of 0..9, unsupported rate, ...)
+ *   V2M_EIO              the input's read callback failed
+ *   V2M_EMEDIA_EMPTY     the input has zero bytes
+ *   V2M_EMEDIA_NOTMEDIA  no demuxer recognises the input
+ *   V2M_EMEDIA_CORRUPT   recognised but truncated or unreadable
+ *   V2M_EMEDIA_NOAUDIO   no audio stream
+ *   V2M_EMEDIA_CODEC     the audio codec cannot be decoded
+ *   V2M_EMEDIA_WRITE     the sink's write or seek callback failed
+ *   V2M_EMEDIA_ENCODE    encoder, resampler or muxer failure
+ *   V2M_EMEDIA_NOSEEK    the file needs seeking (e.g. MP4 with its index at
+ *                        the end) but the input has no seek callback
+ *   V2M_ECANCELLED       *opts->cancel became non-zero
+ *   V2M_ENOMEM           out of memory
+ * On any failure the sink may already have received part of an MP3: the
+ * caller discards it (delete the temporary file, abort the upload).
+ */
+#ifndef V2M_MEDIA_H
+#define V2M_MEDIA_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* The whence value that asks an input's seek callback for the total size
+ * (the same value as libavformat's AVSEEK_SIZE). */
+#define V2M_MEDIA_SEEK_SIZE 0x10000
+
+/* Every seek the engine asks of a sink targets an offset below this (the
+ * ID3v2 tag plus the Xing/LAME frame), except the final return to the end.
+ * A sink that can only rewrite its first bytes (e.g. a store holding its first
+ * chunk until close) may therefore still offer a seek callback. */
+#define V2M_MEDIA_SINK_HEAD_MAX 16384
+
+/* Input. read() returns the number of bytes stored into buf (1..size), 0 at
+ * the end of the input, or a negative value on failure. seek() may be NULL
+ * for a stream that cannot seek; otherwise it takes whence = SEEK_SET,
+ * SEEK_CUR or SEEK_END and returns the new absolute position, or whence =
+ * V2M_MEDIA_SEEK_SIZE and returns the total size (offset ignored; negative
+ * when unknown); negative on failure. Without seek, files that keep their
+ * index at the end (MP4/MOV with the moov atom last) cannot be converted. */
+typedef struct v2m_media_io {
+    void *opaque;                                          /* passed back to both callbacks */
+    int (*read)(void *opaque, uint8_t *buf, int size);
+    int64_t (*seek)(void *opaque, int64_t offset, int whence); /* may be NULL */
+} v2m_media_io;
+
+/* Output, written sequentially. write() stores all size bytes and returns 0,
+ * or returns a negative value on failure. seek() may be NULL; when present it
+ * moves the write position to the absolute offset (never beyond the bytes
+ * written so far) and returns 0 or negative on failure. With a seek callback
+ * the engine writes the Xing/LAME header frame (exact duration, seek table,
+ * encoder delay and padding for gapless playback): at the end it seeks back
+ * to rewrite that frame (offset < V2M_MEDIA_SINK_HEAD_MAX), then seeks to the
+ * end. Without one the MP3 has no Xing/LAME frame: it plays everywhere, but
+ * players estimate a VBR file's duration from its first frames and play the
+ * encoder delay (1105 samples, 25 ms at 44.1 kHz, of silence at the start). */
+typedef struct v2m_media_sink {
+    void *opaque;
+    int (*write)(void *opaque, const uint8_t *buf, int size);
+    int (*seek)(void *opaque, int64_t offset); /* may be NULL */
+} v2m_media_sink;
+
+/* Options. Always start from v2m_media_opts_init(); a field left at its
+ * default means "keep what the source has". */
+typedef struct v2m_media_opts {
+    int quality;          /* LAME VBR quality 0 (best) .. 9; -1 = default (2) */
+    int bitrate_kbps;     /* > 0: constant bitrate 8..320 instead of VBR; 0 = VBR */
+    int sample_rate;      /* output rate, one LAME supports (8000..48000); 0 = the
+                             source rate, or the nearest one LAME supports */
+    int channels;         /* 1 or 2; 0 = mono for a mono source, else stereo
+                             (more than two channels are downmixed) */
+    double start;         /* trim: seconds from the start of the input; 0 = none */
+    double end;           /* trim: stop at this time in seconds; <= 0 = to the end */
+    int passthrough;      /* 1 (default): an MP3 source with no change asked for
+                             (quality, bitrate, rate, channels, trim all left at
+                             their defaults) is copied frame for frame without
+                             decoding; 0: always re-encode */
+    const char *filename; /* original file name; its base name without extension
+                             becomes the ID3 title when the source has no title
+                             (may be NULL) */
+    /* Called with a fraction 0..1 of the work done, monotonically increasing,
+     * at most about every 1 %, and with 1.0 once on success. May be NULL. */
+    void (*progress)(void *opaque, double fraction);
+    void *progress_opaque;
+    /* When non-NULL and it becomes non-zero (from any thread), the conversion
+     * stops within one packet and returns V2M_ECANCELLED. */
+    const atomic_int *cancel;
+} v2m_media_opts;
+
+/* What a conversion did; filled on success and, as far as it got, on failure. */
+typedef struct v2m_media_stats {
+    char in_format[32];       /* demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" (truncated) */
+    char in_codec[32];        /* source audio codec, e.g. "aac" */
+    int in_sample_rate;       /* source audio */
+    int in_channels;
+    int sample_rate;          /* output */
+    int channels;
+    int passthrough;          /* 1 when MP3 frames were copied without re-encoding */
+    int xing;                 /* 1 when the Xing/LAME frame was written (seekable sink) */
+    int64_t samples;          /* output samples per channel, encoder delay excluded
+                                 (re-encode only; 0 for passthrough) */
+    double duration;          /* output duration in seconds */
+    int64_t packets_skipped;  /* corrupt input packets that were dropped */
+    int64_t bytes_in;         /* bytes taken from the read callback */
+    int64_t bytes_out;        /* size of the MP3 */
+} v2m_media_stats;
+
+/* Defaults: VBR quality 2, source rate and channels, no trim, passthrough on,
+ * no callbacks. */
+void v2m_media_opts_init(v2m_media_opts *o);
+
+/* Convert the whole input (or the trimmed part) to MP3. in and out must have
+ * their read/write callbacks; o may be NULL for the defaults; stats and err
+ * may be NULL. Nothing is retained after the call returns: the caller owns
+ * in, out, o and whatever their opaque pointers refer to, and closes them. */
+v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
+                          const v2m_media_opts *o, v2m_media_stats *stats, v2m_error *err);
+
+/* Adapters over a file descriptor the caller opened and still owns (and
+ * closes after the conversion). Seeking is offered only when lseek works on
+ * fd, so a pipe or a terminal gets seek == NULL. */
+void v2m_media_io_fd(v2m_media_io *io, int fd);
+void v2m_media_sink_fd(v2m_media_sink *sink, int fd);
+
+/* The sample rates LAME can encode, ascending, ended by 0. */
+extern const int v2m_media_rates[];
+
+/* Nearest rate in v2m_media_rates to hz (the higher one on a tie). */
+int v2m_media_nearest_rate(int hz);
+
+#endif

@@ -1,0 +1,93 @@
+/* media_int.h - the state of one conversion, shared by the engine's files.
+ *
+ * One v2m__job per v2m_media_convert() call, on its stack: nothing of a
+ * conversion lives anywhere else, which is what lets several run at once.
+ * Internal names are v2m__*; only media.h is public.
+ */
+#ifndef V2M_MEDIA_INT_H
+#define V2M_MEDIA_INT_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
+#include <libswresample/swresample.h>
+
+#include "media/media.h"
+
+typedef struct v2m__job {
+    const v2m_media_opts *o;    /* never NULL inside the engine */
+    v2m_media_stats *st;        /* never NULL inside the engine */
+
+    /* input */
+    const v2m_media_io *io;
+    AVIOContext *in_pb;         /* custom I/O over io (avio.c) */
+    int in_read_failed;         /* io->read returned an error */
+    int in_seek_refused;        /* a seek was needed but io->seek is NULL */
+    int64_t in_size;            /* total input size, -1 when unknown */
+    AVFormatContext *ic;
+    AVStream *ist;              /* the chosen audio stream */
+    AVCodecContext *dec;        /* its decoder (not used in passthrough) */
+    int64_t t0;                 /* input time origin, in ist->time_base */
+
+    /* output */
+    const v2m_media_sink *sink;
+    AVIOContext *out_pb;        /* custom I/O over sink (avio.c) */
+    int64_t out_pos;            /* where the next byte goes */
+    int64_t out_size;           /* bytes of MP3 so far */
+    int out_failed;             /* sink->write or sink->seek failed */
+    AVFormatContext *oc;        /* the mp3 muxer */
+    AVStream *ost;
+    AVCodecContext *enc;        /* libmp3lame, opened on the first decoded frame */
+    int header_written;
+
+    /* decode -> resample -> fifo -> encode */
+    SwrContext *swr;            /* NULL while decoded frames match the encoder input */
+    int swr_fmt, swr_rate;      /* the input the resampler is configured for */
+    AVChannelLayout swr_layout;
+    uint8_t **cvt;              /* resampler output, cvt_cap samples per channel */
+    int cvt_cap;
+    AVAudioFifo *fifo;          /* decoded samples waiting for a full encoder frame */
+    AVFrame *frame;             /* decoded */
+    AVFrame *eframe;            /* one encoder frame, reused */
+    AVPacket *pkt;              /* demuxed */
+    AVPacket *opkt;             /* encoded */
+    int64_t enc_pts;            /* samples sent to the encoder */
+    int64_t frames_decoded;
+
+    /* trim and progress, in seconds of input time */
+    double start, end;          /* end < 0: to the end of the input */
+    double span;                /* length to report progress against; <= 0: use bytes */
+    double next_time;           /* expected time of the next decoded frame */
+    double last_progress;
+} v2m__job;
+
+/* input.c: recognise the input, choose the audio stream, open its decoder. */
+v2m_err v2m__open_input(v2m__job *j, v2m_error *err);
+v2m_err v2m__open_decoder(v2m__job *j, v2m_error *err);
+double v2m__input_duration(const v2m__job *j);
+/* A failed read of the input as the right v2m code (read error, needs
+ * seeking, truncated/corrupt), with what was being done. */
+v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what);
+void v2m__close_input(v2m__job *j);
+
+/* output.c: mp3 muxer and libmp3lame. The encoder opens on the first decoded
+ * frame, when the real rate and layout of the source are known. */
+v2m_err v2m__open_muxer(v2m__job *j, v2m_error *err);
+v2m_err v2m__open_encoder(v2m__job *j, const AVFrame *first, v2m_error *err);
+v2m_err v2m__open_copy(v2m__job *j, v2m_error *err);
+v2m_err v2m__write_header(v2m__job *j, v2m_error *err);
+v2m_err v2m__write_packet(v2m__job *j, AVPacket *pkt, v2m_error *err);
+v2m_err v2m__encode(v2m__job *j, AVFrame *frame, v2m_error *err);
+v2m_err v2m__finish_output(v2m__job *j, v2m_error *err);
+void v2m__close_output(v2m__job *j);
+
+/* avio.c: custom AVIOContexts over the caller's callbacks. */
+int v2m__input_open(v2m__job *j);
+void v2m__input_close(v2m__job *j);
+int v2m__output_open(v2m__job *j);
+void v2m__output_close(v2m__job *j);
+
+/* avlog.c: route libav's messages through V2M_LOG (installed once). */
+void v2m__avlog_install(void);
+
+#endif

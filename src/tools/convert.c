@@ -1,0 +1,264 @@
+/* convert.c - v2m-convert: one local conversion with the media engine.
+ *
+ *   v2m-convert IN OUT [--quality N | --bitrate K] [--rate HZ] [--channels 1|2]
+ *               [--start S] [--end S] [--no-copy] [--progress]
+ *
+ * IN or OUT may be "-" for stdin/stdout. A file OUT is written under a
+ * temporary name beside it and renamed only on success, so a failed or
+ * interrupted run never leaves a half-written OUT behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "media/media.h"
+
+#define PROG "v2m-convert"
+
+static atomic_int interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&interrupted, 1);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " IN OUT [options]\n"
+            "Convert the audio of any video or audio file to MP3. IN or OUT may be - (stdin/stdout).\n"
+            "\n"
+            "  --quality N    VBR quality 0 (best) .. 9 (default 2)\n"
+            "  --bitrate K    constant bitrate in kbit/s, 8..320, instead of VBR\n"
+            "  --rate HZ      output sample rate: 8000 11025 12000 16000 22050 24000 32000 44100 48000\n"
+            "                 (default: the source's, or the nearest of these)\n"
+            "  --channels N   1 or 2 (default: mono stays mono, anything else becomes stereo)\n"
+            "  --start S      start at S seconds\n"
+            "  --end S        stop at S seconds\n"
+            "  --no-copy      re-encode an MP3 source even when nothing asks for a change\n"
+            "  --progress     report progress on stderr\n"
+            "  --help         this text\n"
+            "  --version      print the version\n"
+            "\n"
+            "Exit status: 0 on success, 1 when the conversion fails, 2 on bad usage.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, PROG ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '" PROG " --help'.\n");
+    return 2;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_rate(int hz)
+{
+    for (int i = 0; v2m_media_rates[i]; i++)
+        if (v2m_media_rates[i] == hz)
+            return 1;
+    return 0;
+}
+
+typedef struct progress_state {
+    int tty;
+} progress_state;
+
+static void show_progress(void *opaque, double f)
+{
+    progress_state *p = opaque;
+    if (p->tty)
+        fprintf(stderr, "\r%3d%%%s", (int)(f * 100 + 0.5), f >= 1.0 ? "\n" : "");
+    else
+        fprintf(stderr, "progress=%.2f\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_QUALITY = 256, OPT_BITRATE, OPT_RATE, OPT_CHANNELS, OPT_START, OPT_END,
+           OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"quality", required_argument, NULL, OPT_QUALITY},
+        {"bitrate", required_argument, NULL, OPT_BITRATE},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"channels", required_argument, NULL, OPT_CHANNELS},
+        {"start", required_argument, NULL, OPT_START},
+        {"end", required_argument, NULL, OPT_END},
+        {"no-copy", no_argument, NULL, OPT_NOCOPY},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    v2m_media_opts o;
+    v2m_media_stats st;
+    v2m_error err;
+    progress_state ps = {0};
+    int c, want_progress = 0;
+
+    v2m_media_opts_init(&o);
+    v2m_log_threshold = V2M_WARN;
+    if (v2m_log_init() != 0) {
+        fprintf(stderr, PROG ": bad V2M_LOG_LEVEL (debug|info|warn|error|silent)\n");
+        return 2;
+    }
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_QUALITY:
+            if (parse_int(optarg, 0, 9, &o.quality))
+                return usage_error("--quality wants 0..9, not '%s'", optarg);
+            break;
+        case OPT_BITRATE:
+            if (parse_int(optarg, 8, 320, &o.bitrate_kbps))
+                return usage_error("--bitrate wants 8..320 kbit/s, not '%s'", optarg);
+            break;
+        case OPT_RATE:
+            if (parse_int(optarg, 1, INT_MAX, &o.sample_rate) || !is_rate(o.sample_rate))
+                return usage_error("--rate wants one of 8000 11025 12000 16000 22050 24000 32000 "
+                                   "44100 48000, not '%s'", optarg);
+            break;
+        case OPT_CHANNELS:
+            if (parse_int(optarg, 1, 2, &o.channels))
+                return usage_error("--channels wants 1 or 2, not '%s'", optarg);
+            break;
+        case OPT_START:
+            if (parse_seconds(optarg, &o.start))
+                return usage_error("--start wants seconds, not '%s'", optarg);
+            break;
+        case OPT_END:
+            if (parse_seconds(optarg, &o.end) || o.end <= 0)
+                return usage_error("--end wants seconds > 0, not '%s'", optarg);
+            break;
+        case OPT_NOCOPY: o.passthrough = 0; break;
+        case OPT_PROGRESS: want_progress = 1; break;
+        case OPT_HELP: usage(stdout); return 0;
+        case OPT_VERSION: printf(PROG " " V2M_VERSION "\n"); return 0;
+        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2)
+        return usage_error("%s", argc - optind < 2 ? "IN and OUT are required" : "too many arguments");
+    if (o.quality >= 0 && o.bitrate_kbps > 0)
+        return usage_error("%s", "--quality and --bitrate exclude each other");
+    if (o.end > 0 && o.end <= o.start)
+        return usage_error("%s", "--end must be after --start");
+
+    const char *in_path = argv[optind], *out_path = argv[optind + 1];
+    int in_std = strcmp(in_path, "-") == 0, out_std = strcmp(out_path, "-") == 0;
+    char *tmp = NULL;
+    int in_fd = 0, out_fd = 1, rc = 1;
+
+    if (!in_std && (in_fd = open(in_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, PROG ": %s: %s\n", in_path, strerror(errno));
+        return 1;
+    }
+    if (!out_std) {
+        size_t n = strlen(out_path) + sizeof ".tmp-XXXXXX";
+        tmp = malloc(n);
+        if (!tmp) {
+            fprintf(stderr, PROG ": out of memory\n");
+            goto done;
+        }
+        snprintf(tmp, n, "%s.tmp-XXXXXX", out_path);
+        if ((out_fd = mkstemp(tmp)) < 0) {
+            fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+            free(tmp);
+            tmp = NULL;
+            goto done;
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    v2m_media_io in;
+    v2m_media_sink out;
+    v2m_media_io_fd(&in, in_fd);
+    v2m_media_sink_fd(&out, out_fd);
+    o.filename = in_std ? NULL : in_path;
+    o.cancel = &interrupted;
+    if (want_progress) {
+        ps.tty = isatty(2);
+        o.progress = show_progress;
+        o.progress_opaque = &ps;
+    }
+
+    if (v2m_media_convert(&in, &out, &o, &st, &err) != V2M_OK) {
+        fprintf(stderr, PROG ": %s: %s\n", in_std ? "stdin" : in_path, v2m_error_msg(&err));
+        goto done;
+    }
+    if (tmp) {
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(out_fd, 0666 & ~mask) != 0 || close(out_fd) != 0) {
+            out_fd = -1;
+            fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+            goto done;
+        }
+        out_fd = -1;
+        if (rename(tmp, out_path) != 0) {
+            fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+            goto done;
+        }
+        free(tmp);
+        tmp = NULL;
+    }
+    if (want_progress)
+        fprintf(stderr, PROG ": %s %.1f s, %d Hz, %d ch, %lld bytes%s\n",
+                st.passthrough ? "copied" : "encoded", st.duration, st.sample_rate, st.channels,
+                (long long)st.bytes_out, st.packets_skipped ? " (corrupt packets skipped)" : "");
+    rc = 0;
+done:
+    if (tmp) {
+        if (out_fd >= 0)
+            close(out_fd);
+        unlink(tmp);
+        free(tmp);
+    }
+    if (!in_std)
+        close(in_fd);
+    return rc;
+}

@@ -1,0 +1,146 @@
+#!/bin/sh
+# test_convert_cli.sh - v2m-convert as a user runs it: exit codes, the one-line
+# reasons on stderr, "-" for stdin/stdout, and never a half-written OUT.
+set -u
+
+bin=$(cd "${V2M_BIN:?V2M_BIN not set}" && pwd)/v2m-convert
+src=${V2M_SRC:?V2M_SRC not set}
+[ -x "$bin" ] || { echo "FAIL: $bin not built" >&2; exit 1; }
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    echo "SKIP: the ffmpeg CLI is not installed; v2m-convert tests NOT RUN" >&2
+    exit 77
+fi
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/v2m-cli-XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+sh "$src/tests/media/fixtures.sh" "$dir" mp4_fast.mp4 mp4_end.mp4 avi_mp3.avi noaudio.mp4 \
+    text.mp4 empty.mp4 long.m4a || { echo "FAIL: fixtures" >&2; exit 1; }
+cd "$dir"
+
+fails=0
+n=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+# run EXPECTED_EXIT ARGS...: runs v2m-convert, keeps stdout in out.txt, stderr in err.txt
+run() {
+    want=$1
+    shift
+    n=$((n + 1))
+    "$bin" "$@" > out.txt 2> err.txt
+    got=$?
+    [ "$got" -eq "$want" ] || fail "v2m-convert $*: exit $got, expected $want; stderr: $(cat err.txt)"
+}
+no_leftovers() { # no temporary files next to OUT
+    ls ./*.tmp-* >/dev/null 2>&1 && fail "temporary file left behind after $1: $(ls ./*.tmp-*)"
+    return 0
+}
+is_mp3() { # file: starts with an ID3 tag and decodes
+    head -c 3 "$1" | grep -q ID3 || { fail "$1 does not start with ID3"; return; }
+    ffmpeg -nostdin -v error -i "$1" -f null - 2>/dev/null || fail "$1 does not decode"
+}
+one_line() { # stderr is exactly the given line
+    [ "$(cat err.txt)" = "$1" ] || fail "stderr '$(cat err.txt)', expected '$1'"
+    [ "$(wc -l < err.txt)" -eq 1 ] || fail "stderr has $(wc -l < err.txt) lines"
+}
+
+# --version, --help
+run 0 --version
+grep -qx 'v2m-convert [0-9][0-9.]*' out.txt || fail "--version printed '$(cat out.txt)'"
+run 0 --help
+grep -q '^usage: v2m-convert IN OUT' out.txt || fail "--help lacks usage"
+
+# usage errors: exit 2, a reason and a hint
+run 2
+grep -q 'IN and OUT are required' err.txt || fail "no reason for missing arguments"
+for args in "--quality 10" "--quality x" "--bitrate 500" "--rate 44000" "--channels 3" \
+    "--start -1" "--end 0" "--start 5 --end 2" "--bogus" "--quality 2 --bitrate 128"; do
+    # shellcheck disable=SC2086
+    run 2 $args mp4_fast.mp4 x.mp3
+    grep -q "Try 'v2m-convert --help'" err.txt || fail "$args: no hint on stderr"
+    [ -e x.mp3 ] && fail "$args: wrote x.mp3"
+done
+run 2 a b c
+grep -q 'too many arguments' err.txt || fail "no reason for 3 arguments"
+
+# success
+run 0 mp4_fast.mp4 out.mp3
+is_mp3 out.mp3
+[ -s err.txt ] && fail "stderr not empty on success: $(cat err.txt)"
+no_leftovers success
+run 0 --quality 5 --rate 22050 --channels 1 --start 0.5 --end 2 mp4_end.mp4 opts.mp3
+is_mp3 opts.mp3
+info=$(ffprobe -v error -show_entries stream=sample_rate,channels -of csv=p=0 opts.mp3)
+[ "$info" = "22050,1" ] || fail "options gave '$info', expected 22050,1"
+run 0 --bitrate 192 mp4_end.mp4 cbr.mp3
+is_mp3 cbr.mp3
+
+# passthrough and --no-copy
+run 0 --progress avi_mp3.avi copy.mp3
+grep -q '^v2m-convert: copied' err.txt || fail "MP3 source not copied: $(cat err.txt)"
+run 0 --progress --no-copy avi_mp3.avi enc.mp3
+grep -q '^v2m-convert: encoded' err.txt || fail "--no-copy did not re-encode: $(cat err.txt)"
+
+# --progress: fractions, ending at 1
+run 0 --progress mp4_end.mp4 p.mp3
+grep -q '^progress=0\.' err.txt || fail "no progress lines"
+grep '^progress=' err.txt | tail -1 | grep -qx 'progress=1.00' || fail "progress does not end at 1.00"
+
+# stdout and stdin
+n=$((n + 1))
+"$bin" mp4_fast.mp4 - | cat > piped.mp3 || fail "convert to a pipe failed"
+is_mp3 piped.mp3
+n=$((n + 1))
+cat mp4_fast.mp4 | "$bin" - stdin.mp3 2> err.txt || fail "convert from a pipe failed: $(cat err.txt)"
+is_mp3 stdin.mp3
+n=$((n + 1))
+cat avi_mp3.avi | "$bin" - - > both.mp3 || fail "pipe to pipe failed"
+is_mp3 both.mp3
+
+# failures: exit 1, one line naming the input and the cause, no OUT, no leftovers
+run 1 noaudio.mp4 bad.mp3
+one_line "v2m-convert: noaudio.mp4: input has no audio stream"
+[ -e bad.mp3 ] && fail "bad.mp3 exists after a failure"
+no_leftovers "no audio"
+run 1 text.mp4 bad.mp3
+one_line "v2m-convert: text.mp4: input is not a media file"
+run 1 empty.mp4 bad.mp3
+one_line "v2m-convert: empty.mp4: input is empty"
+run 1 missing.mp4 bad.mp3
+one_line "v2m-convert: missing.mp4: No such file or directory"
+run 1 mp4_fast.mp4 no/such/dir/x.mp3
+grep -q '^v2m-convert: no/such/dir/x.mp3: No such file or directory$' err.txt ||
+    fail "unwritable OUT: $(cat err.txt)"
+cat noaudio.mp4 | "$bin" - bad.mp3 2> err.txt
+[ $? -eq 1 ] || fail "stdin failure: exit not 1"
+one_line "v2m-convert: stdin: input has no audio stream"
+no_leftovers "stdin failure"
+: | "$bin" - bad.mp3 2> err.txt
+[ $? -eq 1 ] || fail "empty stdin: exit not 1"
+one_line "v2m-convert: stdin: input is empty"
+
+# a failed run leaves an existing OUT untouched
+echo old > keep.mp3
+run 1 noaudio.mp4 keep.mp3
+[ "$(cat keep.mp3)" = old ] || fail "existing OUT changed by a failed run"
+no_leftovers "failure over an existing OUT"
+
+# interrupted: exit 1, "cancelled", nothing left
+"$bin" long.m4a long.mp3 2> err.txt &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! ls ./long.mp3.tmp-* >/dev/null 2>&1; do sleep 0.02; i=$((i + 1)); done
+sleep 0.2
+kill -INT $pid
+wait $pid
+st=$?
+n=$((n + 1))
+if [ $st -eq 0 ]; then
+    fail "the conversion finished before SIGINT arrived (make long.m4a longer)"
+else
+    [ $st -eq 1 ] || fail "SIGINT: exit $st, expected 1"
+    one_line "v2m-convert: long.m4a: conversion cancelled"
+    [ -e long.mp3 ] && fail "long.mp3 exists after SIGINT"
+fi
+no_leftovers SIGINT
+
+echo "$n runs, $fails failures" >&2
+[ $fails -eq 0 ]
