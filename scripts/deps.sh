@@ -14,7 +14,7 @@ build_pkgs=(build-essential cmake pkg-config
 test_pkgs=(mariadb-server mariadb-client rabbitmq-server ffmpeg curl sqlite3 procps
   python3 python3-jwt python3-bson python3-bson-ext python3-pymongo python3-gridfs)
 # Benchmarks.
-bench_pkgs=(wrk hyperfine nginx-light time)
+bench_pkgs=(wrk hyperfine nginx-light time bc)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")

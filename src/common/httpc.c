@@ -18,13 +18,16 @@ struct sink {
     int overflow;
 };
 
+#define POOL_MAX 64
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static pthread_key_t tls_key;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static v2m_httpc *pool[POOL_MAX];
+static int pool_n;
 
 static void global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    pthread_key_create(&tls_key, (void (*)(void *))v2m_httpc_free);
 }
 
 v2m_httpc *v2m_httpc_new(void)
@@ -50,17 +53,27 @@ void v2m_httpc_free(v2m_httpc *c)
     free(c);
 }
 
-v2m_httpc *v2m_httpc_tls(void)
+v2m_httpc *v2m_httpc_get(void)
 {
-    v2m_httpc *c;
-    pthread_once(&global_once, global_init);
-    c = pthread_getspecific(tls_key);
-    if (!c) {
-        c = v2m_httpc_new();
-        if (c)
-            pthread_setspecific(tls_key, c);
+    v2m_httpc *c = NULL;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n > 0)
+        c = pool[--pool_n];
+    pthread_mutex_unlock(&pool_mu);
+    return c ? c : v2m_httpc_new();
+}
+
+void v2m_httpc_put(v2m_httpc *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < POOL_MAX) {
+        pool[pool_n++] = c;
+        c = NULL;
     }
-    return c;
+    pthread_mutex_unlock(&pool_mu);
+    v2m_httpc_free(c);
 }
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)

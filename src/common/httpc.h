@@ -1,8 +1,10 @@
 /* httpc.h - HTTP client over libcurl, keeping connections alive.
  *
- * One v2m_httpc per thread: its curl handle keeps the connection to a peer
- * open between requests (the gateway calls auth on every request). Not
- * thread-safe; v2m_httpc_tls() gives each thread its own, freed at thread exit.
+ * A v2m_httpc's curl handle keeps the connection to a peer open between
+ * requests (the gateway calls auth on every request). A handle is used by
+ * one thread at a time: take one from the process-wide pool with
+ * v2m_httpc_get() and give it back with v2m_httpc_put(), so connections
+ * outlive the short-lived threads of a thread-per-connection server.
  */
 #ifndef V2M_HTTPC_H
 #define V2M_HTTPC_H
@@ -21,8 +23,10 @@ typedef struct v2m_httpc_resp {
 
 v2m_httpc *v2m_httpc_new(void);
 void v2m_httpc_free(v2m_httpc *c);
-/* This thread's client (created on first use). */
-v2m_httpc *v2m_httpc_tls(void);
+/* An idle client from the pool (or a new one); NULL when out of memory. */
+v2m_httpc *v2m_httpc_get(void);
+/* Return c to the pool (freed when the pool is full). Safe on NULL. */
+void v2m_httpc_put(v2m_httpc *c);
 
 /* Send method to url with an optional Authorization header value and body.
  * Bodies larger than max_resp are refused (V2M_EPROTO). A peer that cannot be

@@ -526,7 +526,8 @@ v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->o.threads,
+                                  /* 1 means no pool (MHD warns about a pool of 1). */
+                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(d->o.threads > 1 ? d->o.threads : 0),
                                   /* Headers are capped at max_header; a smaller
                                    * pool is less to clear per request. */
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(d->o.max_header + 8192),

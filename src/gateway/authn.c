@@ -23,6 +23,8 @@ int gw_authenticate(gw_app *a, v2m_http_req *req, v2m_http_resp *resp, gw_user *
     v2m_error err = {0};
     unsigned long long t0;
     json_t *c = NULL;
+    v2m_httpc *hc;
+    v2m_err hrc;
     int rc = -1;
 
     if (!h || !*h) {
@@ -32,8 +34,10 @@ int gw_authenticate(gw_app *a, v2m_http_req *req, v2m_http_resp *resp, gw_user *
     snprintf(url, sizeof url, "%s/validate", a->auth_url);
     t0 = now_ns();
     /* This thread's client keeps its connection to auth open. */
-    if (v2m_httpc_request(v2m_httpc_tls(), "POST", url, h, NULL, 0, 10000, 64 * 1024, &r,
-                          &err) != V2M_OK) {
+    hc = v2m_httpc_get();
+    hrc = v2m_httpc_request(hc, "POST", url, h, NULL, 0, 10000, 64 * 1024, &r, &err);
+    v2m_httpc_put(hc);
+    if (hrc != V2M_OK) {
         V2M_LOG(V2M_ERROR, "auth unavailable: %s", v2m_error_msg(&err));
         v2m_http_reply_text(resp, 503, "auth service unavailable, try again later");
         return -1;
@@ -70,14 +74,18 @@ void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp)
     char url[450];
     v2m_httpc_resp r;
     v2m_error err = {0};
+    v2m_httpc *c;
+    v2m_err rc;
 
     if (!h || !*h) {
         v2m_http_reply_text(resp, 401, "missing credentials");
         return;
     }
     snprintf(url, sizeof url, "%s/login", a->auth_url);
-    if (v2m_httpc_request(v2m_httpc_tls(), "POST", url, h, NULL, 0, 15000, 64 * 1024, &r,
-                          &err) != V2M_OK) {
+    c = v2m_httpc_get();
+    rc = v2m_httpc_request(c, "POST", url, h, NULL, 0, 15000, 64 * 1024, &r, &err);
+    v2m_httpc_put(c);
+    if (rc != V2M_OK) {
         V2M_LOG(V2M_ERROR, "auth unavailable: %s", v2m_error_msg(&err));
         v2m_http_reply_text(resp, 503, "auth service unavailable, try again later");
         return;

@@ -57,7 +57,10 @@ static int on_ready(void *app, char *msg, size_t msgsz)
         return -1;
     }
     snprintf(url, sizeof url, "%s/healthz", a->auth_url);
-    if (v2m_httpc_request(v2m_httpc_tls(), "GET", url, NULL, NULL, 0, 3000, 4096, &r, &err)) {
+    v2m_httpc *c = v2m_httpc_get();
+    v2m_err rc = v2m_httpc_request(c, "GET", url, NULL, NULL, 0, 3000, 4096, &r, &err);
+    v2m_httpc_put(c);
+    if (rc) {
         snprintf(msg, msgsz, "auth: %s", v2m_error_msg(&err));
         return -1;
     }
