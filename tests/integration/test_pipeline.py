@@ -333,6 +333,32 @@ def test_broker_down_gives_quick_503_then_recovers():
     assert wait_job(json.loads(body)["video_fid"], timeout=180)["status"] == "done"
 
 
+def test_cli_login_upload_wait_download():
+    cli = os.path.join(t.BIN, "v2m")
+    cenv = {"V2M_URL": GW, "XDG_CONFIG_HOME": tmp + "/cfg"}
+    rc, out, err = t.run_cmd([cli, "login", "georgio@email.com", "--password-stdin"],
+                             stdin="Admin123\n", env=cenv)
+    assert rc == 0 and out.count(".") == 2, (rc, out, err)
+    assert oct(os.stat(tmp + "/cfg/v2m/token").st_mode & 0o777) == "0o600"
+    rc, out, err = t.run_cmd([cli, "upload", VIDEO, "--wait"], env=cenv, timeout=180)
+    assert rc == 0, (out, err)
+    mp3 = out.split("mp3_fid ")[1].strip()
+    rc, _, err = t.run_cmd([cli, "download", mp3, "-o", tmp + "/cli.mp3"], env=cenv)
+    assert rc == 0, err
+    assert mp3_info(tmp + "/cli.mp3")["streams"][0]["codec_name"] == "mp3"
+    rc, out, err = t.run_cmd([cli, "upload", BAD, "--wait"], env=cenv, timeout=180)
+    assert rc == 1 and "not a media file" in err, (out, err)
+    rc, out, _ = t.run_cmd([cli, "status"], env=cenv)
+    assert rc == 0 and json.loads(out)[0]["status"] == "failed", out
+    rc, _, err = t.run_cmd([cli, "download", "0" * 24], env=cenv)
+    assert rc == 1 and "404" in err and not os.path.exists("%s.mp3" % ("0" * 24)), err
+    rc, _, err = t.run_cmd([cli, "login", "georgio@email.com", "--password-stdin"],
+                           stdin="wrong\n", env=cenv)
+    assert rc == 1 and "invalid credentials" in err, err
+    rc, _, err = t.run_cmd([cli, "status"], env={"V2M_URL": GW, "XDG_CONFIG_HOME": tmp + "/none"})
+    assert rc == 1 and "no token" in err, err
+
+
 def test_health_endpoints():
     for s in (auth, gateway, converter, notification):
         assert s.request("GET", "/healthz")[0] == 200, s.name
