@@ -303,6 +303,32 @@ def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
     assert count_stored("mp3s", "long-%s.mp3" % tag) == 1
 
 
+def test_converter_sigterm_hands_back_work_and_exits_cleanly():
+    global converter
+    converter.stop()
+    genv = dict(env)
+    genv["V2M_SHUTDOWN_GRACE"] = "1"
+    converter = t.Service("v2m-converter", genv)
+    name = "term-%s.mp4" % tag
+    shutil.copy(LONG, tmp + "/" + name)
+    code, body = upload(tmp + "/" + name)
+    assert code == 200, (code, body)
+    fid = json.loads(body)["video_fid"]
+    deadline = time.time() + 60
+    while job(fid)[1]["status"] != "converting":
+        assert time.time() < deadline, job(fid)
+        time.sleep(0.02)
+    t0 = time.time()
+    converter.stop()  # SIGTERM; requires exit status 0 (no leak, no crash)
+    assert time.time() - t0 < 15, "converter took too long to stop"
+    j = job(fid)[1]
+    assert j["status"] in ("queued", "done"), j
+    converter = t.Service("v2m-converter", env)
+    j = wait_job(fid, timeout=180)
+    assert j["status"] == "done", j
+    assert count_stored("mp3s", "term-%s.mp3" % tag) == 1
+
+
 def test_upload_over_the_limit_is_413_and_leaves_nothing():
     big = tmp + "/big.bin"
     with open(big, "wb") as f:
