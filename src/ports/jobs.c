@@ -1,0 +1,198 @@
+/* jobs.c - pick the jobs backend by URL; the transitions the services use. */
+#include "jobs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_util.h"
+
+struct v2m_jobs {
+    const v2m_jobs_ops *ops;
+    void *impl;
+};
+
+static const char *const status_names[] = {"queued", "converting", "done", "failed"};
+
+const char *v2m_job_status_name(v2m_job_status s)
+{
+    return (unsigned)s < 4 ? status_names[s] : "unknown";
+}
+
+int v2m_job_status_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+v2m_jobs *v2m_jobs_open(const char *url, v2m_error *err)
+{
+    const v2m_jobs_ops *ops = NULL;
+    v2m_jobs *j;
+    char safe[512];
+
+    if (url && (strncmp(url, "file://", 7) == 0 || strncmp(url, "sqlite://", 9) == 0))
+        ops = &v2m_jobs_sqlite;
+    else if (url && strncmp(url, "mongodb://", 10) == 0)
+        ops = &v2m_jobs_mongo;
+    if (!ops) {
+        v2m__url_redact(url ? url : "", safe, sizeof safe);
+        v2m_fail(err, V2M_ECONFIG,
+                 "jobs URL '%s': expected file:///dir, sqlite:///path.db or mongodb://host:port/",
+                 safe);
+        return NULL;
+    }
+    j = calloc(1, sizeof *j);
+    if (!j) {
+        v2m_fail(err, V2M_ENOMEM, "out of memory");
+        return NULL;
+    }
+    j->ops = ops;
+    if (ops->open(url, &j->impl, err) != V2M_OK) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+void v2m_jobs_close(v2m_jobs *j)
+{
+    if (!j)
+        return;
+    j->ops->close(j->impl);
+    free(j);
+}
+
+v2m_err v2m_jobs_ping(v2m_jobs *j, v2m_error *err) { return j->ops->ping(j->impl, err); }
+
+static v2m_err check_text(const char *s, size_t max, const char *what, v2m_error *err)
+{
+    if (s && strlen(s) > max)
+        return v2m_fail(err, V2M_EINVAL, "job %s longer than %zu bytes", what, max);
+    return V2M_OK;
+}
+
+v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
+                        const char *filename, int64_t size, v2m_error *err)
+{
+    v2m_job job;
+    v2m_err rc;
+
+    memset(&job, 0, sizeof job);
+    if ((rc = v2m__oid_norm(video_fid, job.video_fid, err)))
+        return v2m_fail(err, V2M_EINVAL, "job: '%.40s' is not a file id", video_fid);
+    if ((rc = check_text(owner, sizeof job.owner - 1, "owner", err)) ||
+        (rc = check_text(filename, sizeof job.filename - 1, "filename", err)))
+        return rc;
+    if (!owner || !*owner)
+        return v2m_fail(err, V2M_EINVAL, "job: owner is required");
+    snprintf(job.owner, sizeof job.owner, "%s", owner);
+    snprintf(job.filename, sizeof job.filename, "%s", filename ? filename : "");
+    job.size = size < 0 ? 0 : size;
+    job.status = V2M_JOB_QUEUED;
+    job.created_at = job.updated_at = v2m__now_ms();
+    return j->ops->create(j->impl, &job, err);
+}
+
+v2m_err v2m_jobs_get(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err)
+{
+    char fid[25];
+    v2m_err rc = v2m__oid_norm(video_fid, fid, err);
+    return rc ? rc : j->ops->get(j->impl, fid, out, err);
+}
+
+v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change *chg,
+                        v2m_job *out, v2m_error *err)
+{
+    char fid[25], mp3[25], ebuf[256];
+    v2m_job_change c = *chg;
+    v2m_job tmp;
+    v2m_err rc;
+
+    if ((rc = v2m__oid_norm(video_fid, fid, err)))
+        return rc;
+    if (c.status < -1 || c.status > V2M_JOB_FAILED || (c.from & V2M_JOB_ANY) == 0)
+        return v2m_fail(err, V2M_EINVAL, "job change: bad status %d or empty from-set", c.status);
+    if (c.mp3_fid && *c.mp3_fid) {
+        if (v2m__oid_norm(c.mp3_fid, mp3, NULL))
+            return v2m_fail(err, V2M_EINVAL, "job change: '%.40s' is not a file id", c.mp3_fid);
+        c.mp3_fid = mp3;
+    }
+    if (c.error) {
+        v2m__strlcpy_utf8(ebuf, sizeof ebuf, c.error, strlen(c.error));
+        c.error = ebuf;
+    }
+    if (c.progress > 1.0)
+        c.progress = 1.0;
+    return j->ops->update(j->impl, fid, &c, v2m__now_ms(), out ? out : &tmp, err);
+}
+
+v2m_err v2m_jobs_begin(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err)
+{
+    v2m_job_change c = V2M_JOB_CHANGE_INIT;
+    c.from = V2M_JOB_BIT(V2M_JOB_QUEUED) | V2M_JOB_BIT(V2M_JOB_CONVERTING);
+    c.status = V2M_JOB_CONVERTING;
+    c.progress = 0;
+    c.error = "";
+    c.add_attempt = 1;
+    return v2m_jobs_update(j, video_fid, &c, out, err);
+}
+
+v2m_err v2m_jobs_progress(v2m_jobs *j, const char *video_fid, double p, v2m_error *err)
+{
+    v2m_job_change c = V2M_JOB_CHANGE_INIT;
+    c.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
+    c.progress = p < 0 ? 0 : p;
+    return v2m_jobs_update(j, video_fid, &c, NULL, err);
+}
+
+v2m_err v2m_jobs_done(v2m_jobs *j, const char *video_fid, const char *mp3_fid, v2m_job *out,
+                      v2m_error *err)
+{
+    v2m_job_change c = V2M_JOB_CHANGE_INIT;
+    if (!mp3_fid || !*mp3_fid)
+        return v2m_fail(err, V2M_EINVAL, "job done: mp3 file id is required");
+    c.from = V2M_JOB_ANY & ~V2M_JOB_BIT(V2M_JOB_DONE);
+    c.status = V2M_JOB_DONE;
+    c.progress = 1;
+    c.mp3_fid = mp3_fid;
+    c.error = "";
+    return v2m_jobs_update(j, video_fid, &c, out, err);
+}
+
+v2m_err v2m_jobs_fail(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
+                      v2m_error *err)
+{
+    v2m_job_change c = V2M_JOB_CHANGE_INIT;
+    c.from = V2M_JOB_BIT(V2M_JOB_QUEUED) | V2M_JOB_BIT(V2M_JOB_CONVERTING);
+    c.status = V2M_JOB_FAILED;
+    c.error = error && *error ? error : "failed";
+    return v2m_jobs_update(j, video_fid, &c, out, err);
+}
+
+v2m_err v2m_jobs_requeue(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
+                         v2m_error *err)
+{
+    v2m_job_change c = V2M_JOB_CHANGE_INIT;
+    c.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
+    c.status = V2M_JOB_QUEUED;
+    c.progress = 0;
+    c.error = error ? error : NULL;
+    return v2m_jobs_update(j, video_fid, &c, out, err);
+}
+
+v2m_err v2m_jobs_list(v2m_jobs *j, const char *owner, int limit, int offset, v2m_jobs_each fn,
+                      void *ud, v2m_error *err)
+{
+    return j->ops->list(j->impl, owner, limit > 0 ? limit : 0, offset > 0 ? offset : 0, fn, ud,
+                        err);
+}
+
+v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err)
+{
+    char fid[25];
+    v2m_err rc = v2m__oid_norm(video_fid, fid, err);
+    return rc ? rc : j->ops->del(j->impl, fid, err);
+}

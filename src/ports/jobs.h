@@ -1,0 +1,139 @@
+/* jobs.h - the jobs port: one record per uploaded video, following its
+ * conversion from queued to done or failed.
+ *
+ *   v2m_jobs *j = v2m_jobs_open(store_url, &err);
+ *   v2m_jobs_create(j, fid, "a@b.c", "clip.mp4", size, &err);      // gateway
+ *   if (v2m_jobs_begin(j, fid, &job, &err) == V2M_ESTATE) ack;      // converter
+ *   ... v2m_jobs_done(j, fid, mp3_fid, &job, &err) ...
+ *
+ * Backends, one file each; the URL is the store's (V2M_STORE), so records
+ * live beside the files they describe:
+ *   jobs_sqlite.c  `file:///dir` -> SQLite `<dir>/jobs.db` (WAL, busy timeout);
+ *                  `sqlite:///path/jobs.db` names the database directly
+ *   jobs_mongo.c   `mongodb://host:port/` -> collection `jobs` of database `videos`
+ *
+ * Every change is one atomic conditional update (SQLite UPDATE ... WHERE
+ * status IN (...) RETURNING, MongoDB findAndModify): it applies only when the
+ * record's status is one of change->from, so two workers racing on the same
+ * job, or a redelivered message, cannot both move it (V2M_ESTATE for the
+ * loser, with the record as it is).
+ *
+ * Threads: a v2m_jobs handle is thread-safe and may be shared by all the
+ * threads of a process; several processes may use the same database.
+ */
+#ifndef V2M_PORTS_JOBS_H
+#define V2M_PORTS_JOBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef enum v2m_job_status {
+    V2M_JOB_QUEUED = 0,
+    V2M_JOB_CONVERTING = 1,
+    V2M_JOB_DONE = 2,
+    V2M_JOB_FAILED = 3,
+} v2m_job_status;
+
+#define V2M_JOB_BIT(s) (1u << (s))
+#define V2M_JOB_ANY 0xfu
+
+typedef struct v2m_job {
+    char video_fid[25];      /* the key */
+    char owner[256];         /* uploader's email */
+    char filename[256];      /* the uploaded file's name */
+    int64_t size;            /* the video's bytes */
+    v2m_job_status status;
+    double progress;         /* 0..1 */
+    char mp3_fid[25];        /* "" until done */
+    char error[256];         /* "" when none; the last failure otherwise */
+    int attempts;            /* conversions started */
+    int64_t created_at;      /* ms since the epoch */
+    int64_t updated_at;
+} v2m_job;
+
+/* A conditional change: applied atomically when the record's status is in
+ * `from`. Start from V2M_JOB_CHANGE_INIT and set what changes. */
+typedef struct v2m_job_change {
+    unsigned from;           /* V2M_JOB_BIT()s the status must be one of */
+    int status;              /* new status; -1 keeps it */
+    double progress;         /* new progress (clamped to 0..1); < 0 keeps it */
+    const char *mp3_fid;     /* NULL keeps, "" clears, else sets (24 hex digits) */
+    const char *error;       /* NULL keeps, "" clears, else sets (cut to 255 bytes) */
+    int add_attempt;         /* 1: attempts += 1 */
+} v2m_job_change;
+
+#define V2M_JOB_CHANGE_INIT {V2M_JOB_ANY, -1, -1.0, NULL, NULL, 0}
+
+/* Called for each listed job; return non-zero to stop. */
+typedef int (*v2m_jobs_each)(void *ud, const v2m_job *job);
+
+typedef struct v2m_jobs_ops {
+    const char *scheme;   /* "sqlite" (also for file://), "mongodb" */
+    v2m_err (*open)(const char *url, void **impl, v2m_error *err);
+    void (*close)(void *impl);
+    v2m_err (*ping)(void *impl, v2m_error *err);
+    /* Insert job (all fields set by jobs.c); V2M_EEXIST for a known fid. */
+    v2m_err (*create)(void *impl, const v2m_job *job, v2m_error *err);
+    /* V2M_ENOTFOUND for an unknown fid. */
+    v2m_err (*get)(void *impl, const char *fid, v2m_job *out, v2m_error *err);
+    /* Apply chg at time now_ms. V2M_OK with the new record; V2M_ESTATE with
+     * the unchanged record when its status is not in chg->from;
+     * V2M_ENOTFOUND. */
+    v2m_err (*update)(void *impl, const char *fid, const v2m_job_change *chg, int64_t now_ms,
+                      v2m_job *out, v2m_error *err);
+    /* Newest first (created_at, then fid, descending); owner NULL for all. */
+    v2m_err (*list)(void *impl, const char *owner, int limit, int offset, v2m_jobs_each fn,
+                    void *ud, v2m_error *err);
+    v2m_err (*del)(void *impl, const char *fid, v2m_error *err);
+} v2m_jobs_ops;
+
+extern const v2m_jobs_ops v2m_jobs_sqlite;
+extern const v2m_jobs_ops v2m_jobs_mongo;
+
+typedef struct v2m_jobs v2m_jobs;
+
+/* Open by URL (see the top); lazy like the store: a MongoDB server is first
+ * contacted by the first call. */
+v2m_jobs *v2m_jobs_open(const char *url, v2m_error *err);
+void v2m_jobs_close(v2m_jobs *j);   /* safe on NULL */
+v2m_err v2m_jobs_ping(v2m_jobs *j, v2m_error *err);
+
+/* A new record, status queued, progress 0, attempts 0. V2M_EEXIST when the
+ * fid has one already. */
+v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
+                        const char *filename, int64_t size, v2m_error *err);
+v2m_err v2m_jobs_get(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err);
+/* The general conditional change (out may be NULL). */
+v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change *chg,
+                        v2m_job *out, v2m_error *err);
+
+/* The transitions the services use, all conditional (out may be NULL):
+ * begin     queued|converting -> converting, attempts+1, progress 0, error cleared
+ *           (converting too, so a message redelivered after a crash resumes)
+ * progress  converting -> converting with progress p
+ * done      anything but done -> done with mp3_fid, progress 1, error cleared;
+ *           V2M_ESTATE when already done (out->mp3_fid is the existing MP3)
+ * fail      queued|converting -> failed with error (final)
+ * requeue   converting -> queued with error (a transient failure, retried later) */
+v2m_err v2m_jobs_begin(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err);
+v2m_err v2m_jobs_progress(v2m_jobs *j, const char *video_fid, double p, v2m_error *err);
+v2m_err v2m_jobs_done(v2m_jobs *j, const char *video_fid, const char *mp3_fid, v2m_job *out,
+                      v2m_error *err);
+v2m_err v2m_jobs_fail(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
+                      v2m_error *err);
+v2m_err v2m_jobs_requeue(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
+                         v2m_error *err);
+
+/* Jobs of owner (NULL: everyone's, for admins), newest first, skipping
+ * offset and giving at most limit (<= 0: no limit). */
+v2m_err v2m_jobs_list(v2m_jobs *j, const char *owner, int limit, int offset, v2m_jobs_each fn,
+                      void *ud, v2m_error *err);
+v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err);
+
+/* "queued", "converting", "done", "failed"; and back (-1 for anything else). */
+const char *v2m_job_status_name(v2m_job_status s);
+int v2m_job_status_parse(const char *s);
+
+#endif

@@ -1,0 +1,348 @@
+/* jobs_mongo.c - job records in MongoDB: collection `jobs` of database
+ * `videos`, beside the GridFS files they describe.
+ *
+ *   {_id: ObjectId(video_fid), owner, filename, size: int64,
+ *    status: "queued"|"converting"|"done"|"failed", progress: double,
+ *    mp3_fid: null|string, error: null|string, attempts: int32,
+ *    created_at: date, updated_at: date}
+ *
+ * Changes are findAndModify with the allowed statuses in the query, so each is
+ * atomic on the server. The client pool makes the handle thread-safe.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "jobs.h"
+#include "store_util.h"
+
+#define DB "videos"
+#define COLL "jobs"
+
+typedef struct {
+    mongoc_client_pool_t *pool;
+    atomic_int indexed;
+} jmongo;
+
+static v2m_err jm_open(const char *url, void **impl, v2m_error *err)
+{
+    jmongo *m = calloc(1, sizeof *m);
+
+    if (!m)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    m->pool = v2m__mongo_pool(url, err);
+    if (!m->pool) {
+        free(m);
+        return err ? err->code : V2M_ECONFIG;
+    }
+    *impl = m;
+    return V2M_OK;
+}
+
+static void jm_close(void *impl)
+{
+    jmongo *m = impl;
+    if (!m)
+        return;
+    mongoc_client_pool_destroy(m->pool);
+    free(m);
+}
+
+static v2m_err jm_ping(void *impl, v2m_error *err)
+{
+    return v2m__mongo_ping(((jmongo *)impl)->pool, err);
+}
+
+static void iter_text(const bson_t *doc, const char *key, char *dst, size_t dstsz)
+{
+    bson_iter_t it;
+    uint32_t len;
+    const char *s;
+
+    dst[0] = '\0';
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) {
+        s = bson_iter_utf8(&it, &len);
+        v2m__strlcpy_utf8(dst, dstsz, s, len);
+    }
+}
+
+static int64_t iter_i64(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, key)) {
+        if (BSON_ITER_HOLDS_DATE_TIME(&it))
+            return bson_iter_date_time(&it);
+        if (BSON_ITER_HOLDS_NUMBER(&it))
+            return bson_iter_as_int64(&it);
+    }
+    return 0;
+}
+
+static void doc_job(const bson_t *doc, v2m_job *j)
+{
+    bson_iter_t it;
+    char status[16];
+    int s;
+
+    memset(j, 0, sizeof *j);
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it))
+        bson_oid_to_string(bson_iter_oid(&it), j->video_fid);
+    iter_text(doc, "owner", j->owner, sizeof j->owner);
+    iter_text(doc, "filename", j->filename, sizeof j->filename);
+    j->size = iter_i64(doc, "size");
+    iter_text(doc, "status", status, sizeof status);
+    s = v2m_job_status_parse(status);
+    j->status = s < 0 ? V2M_JOB_FAILED : (v2m_job_status)s;
+    if (bson_iter_init_find(&it, doc, "progress") && BSON_ITER_HOLDS_NUMBER(&it))
+        j->progress = bson_iter_as_double(&it);
+    iter_text(doc, "mp3_fid", j->mp3_fid, sizeof j->mp3_fid);
+    iter_text(doc, "error", j->error, sizeof j->error);
+    j->attempts = (int)iter_i64(doc, "attempts");
+    j->created_at = iter_i64(doc, "created_at");
+    j->updated_at = iter_i64(doc, "updated_at");
+}
+
+static v2m_err ensure_index(jmongo *m, mongoc_collection_t *coll, v2m_error *err)
+{
+    bson_t *cmd;
+    bson_error_t be;
+    bool ok;
+
+    if (atomic_load(&m->indexed))
+        return V2M_OK;
+    cmd = BCON_NEW("createIndexes", COLL, "indexes", "[", "{", "key", "{", "owner",
+                   BCON_INT32(1), "created_at", BCON_INT32(-1), "}", "name",
+                   "owner_1_created_at_-1", "}", "]");
+    ok = mongoc_collection_write_command_with_opts(coll, cmd, NULL, NULL, &be);
+    bson_destroy(cmd);
+    if (!ok)
+        return v2m__mongo_fail(err, &be, "create jobs index");
+    atomic_store(&m->indexed, 1);
+    return V2M_OK;
+}
+
+static v2m_err jm_create(void *impl, const v2m_job *j, v2m_error *err)
+{
+    jmongo *m = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    bson_t doc = BSON_INITIALIZER;
+    bson_oid_t oid;
+    bson_error_t be;
+    v2m_err rc = ensure_index(m, coll, err);
+
+    if (rc)
+        goto out;
+    bson_oid_init_from_string(&oid, j->video_fid);
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_UTF8(&doc, "owner", j->owner);
+    BSON_APPEND_UTF8(&doc, "filename", j->filename);
+    BSON_APPEND_INT64(&doc, "size", j->size);
+    BSON_APPEND_UTF8(&doc, "status", v2m_job_status_name(j->status));
+    BSON_APPEND_DOUBLE(&doc, "progress", j->progress);
+    BSON_APPEND_NULL(&doc, "mp3_fid");
+    BSON_APPEND_NULL(&doc, "error");
+    BSON_APPEND_INT32(&doc, "attempts", 0);
+    BSON_APPEND_DATE_TIME(&doc, "created_at", j->created_at);
+    BSON_APPEND_DATE_TIME(&doc, "updated_at", j->updated_at);
+    if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &be)) {
+        rc = v2m__mongo_fail(err, &be, "insert job");
+        if (rc == V2M_EEXIST)
+            rc = v2m_fail(err, V2M_EEXIST, "job %s exists", j->video_fid);
+    }
+out:
+    bson_destroy(&doc);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, c);
+    return rc;
+}
+
+static v2m_err get_with(mongoc_collection_t *coll, const char *fid, v2m_job *out,
+                        v2m_error *err)
+{
+    bson_oid_t oid;
+    bson_t *filter, *opts;
+    mongoc_cursor_t *cur;
+    const bson_t *d;
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    bson_oid_init_from_string(&oid, fid);
+    filter = BCON_NEW("_id", BCON_OID(&oid));
+    opts = BCON_NEW("limit", BCON_INT64(1));
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    if (mongoc_cursor_next(cur, &d))
+        doc_job(d, out);
+    else if (mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "find job");
+    else
+        rc = v2m_fail(err, V2M_ENOTFOUND, "no job %s", fid);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rc;
+}
+
+static v2m_err jm_get(void *impl, const char *fid, v2m_job *out, v2m_error *err)
+{
+    jmongo *m = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    v2m_err rc = get_with(coll, fid, out, err);
+
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, c);
+    return rc;
+}
+
+static v2m_err jm_update(void *impl, const char *fid, const v2m_job_change *chg, int64_t now,
+                         v2m_job *out, v2m_error *err)
+{
+    jmongo *m = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
+    bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, reply;
+    bson_t st, in, set, inc;
+    bson_oid_t oid;
+    bson_iter_t it;
+    bson_error_t be;
+    char key[16];
+    int n = 0;
+    v2m_err rc = V2M_OK;
+
+    bson_oid_init_from_string(&oid, fid);
+    BSON_APPEND_OID(&query, "_id", &oid);
+    BSON_APPEND_DOCUMENT_BEGIN(&query, "status", &st);
+    BSON_APPEND_ARRAY_BEGIN(&st, "$in", &in);
+    for (int i = 0; i < 4; i++)
+        if (chg->from & V2M_JOB_BIT(i)) {
+            snprintf(key, sizeof key, "%d", n++);
+            BSON_APPEND_UTF8(&in, key, v2m_job_status_name((v2m_job_status)i));
+        }
+    bson_append_array_end(&st, &in);
+    bson_append_document_end(&query, &st);
+
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    if (chg->status >= 0)
+        BSON_APPEND_UTF8(&set, "status", v2m_job_status_name((v2m_job_status)chg->status));
+    if (chg->progress >= 0)
+        BSON_APPEND_DOUBLE(&set, "progress", chg->progress);
+    if (chg->mp3_fid) {
+        if (*chg->mp3_fid)
+            BSON_APPEND_UTF8(&set, "mp3_fid", chg->mp3_fid);
+        else
+            BSON_APPEND_NULL(&set, "mp3_fid");
+    }
+    if (chg->error) {
+        if (*chg->error)
+            BSON_APPEND_UTF8(&set, "error", chg->error);
+        else
+            BSON_APPEND_NULL(&set, "error");
+    }
+    BSON_APPEND_DATE_TIME(&set, "updated_at", now);
+    bson_append_document_end(&update, &set);
+    if (chg->add_attempt) {
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);
+        BSON_APPEND_INT32(&inc, "attempts", 1);
+        bson_append_document_end(&update, &inc);
+    }
+    mongoc_find_and_modify_opts_set_update(fam, &update);
+    mongoc_find_and_modify_opts_set_flags(fam, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    if (!mongoc_collection_find_and_modify_with_opts(coll, &query, fam, &reply, &be)) {
+        rc = v2m__mongo_fail(err, &be, "update job");
+    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t doc;
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&doc, data, len))
+            doc_job(&doc, out);
+        else
+            rc = v2m_fail(err, V2M_EPROTO, "mongodb: malformed findAndModify reply");
+    } else {
+        /* Nothing matched: no such job, or a status outside chg->from. */
+        rc = get_with(coll, fid, out, err);
+        if (rc == V2M_OK)
+            rc = v2m_fail(err, V2M_ESTATE, "job %s is %s", fid, v2m_job_status_name(out->status));
+    }
+    bson_destroy(&reply);
+    bson_destroy(&query);
+    bson_destroy(&update);
+    mongoc_find_and_modify_opts_destroy(fam);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, c);
+    return rc;
+}
+
+static v2m_err jm_list(void *impl, const char *owner, int limit, int offset, v2m_jobs_each fn,
+                       void *ud, v2m_error *err)
+{
+    jmongo *m = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    bson_t *filter = owner ? BCON_NEW("owner", BCON_UTF8(owner)) : bson_new();
+    bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1),
+                            "}", "skip", BCON_INT64(offset));
+    mongoc_cursor_t *cur;
+    const bson_t *d;
+    bson_error_t be;
+    v2m_job j;
+    v2m_err rc = V2M_OK;
+
+    if (limit > 0)
+        BSON_APPEND_INT64(opts, "limit", limit);
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    while (mongoc_cursor_next(cur, &d)) {
+        doc_job(d, &j);
+        if (fn(ud, &j))
+            break;
+    }
+    if (mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "list jobs");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, c);
+    return rc;
+}
+
+static v2m_err jm_del(void *impl, const char *fid, v2m_error *err)
+{
+    jmongo *m = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    bson_oid_t oid;
+    bson_t *sel;
+    bson_t reply;
+    bson_iter_t it;
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    bson_oid_init_from_string(&oid, fid);
+    sel = BCON_NEW("_id", BCON_OID(&oid));
+    if (!mongoc_collection_delete_one(coll, sel, NULL, &reply, &be))
+        rc = v2m__mongo_fail(err, &be, "delete job");
+    else if (!bson_iter_init_find(&it, &reply, "deletedCount") || !BSON_ITER_HOLDS_NUMBER(&it) ||
+             bson_iter_as_int64(&it) == 0)
+        rc = v2m_fail(err, V2M_ENOTFOUND, "no job %s", fid);
+    bson_destroy(&reply);
+    bson_destroy(sel);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->pool, c);
+    return rc;
+}
+
+const v2m_jobs_ops v2m_jobs_mongo = {
+    .scheme = "mongodb",
+    .open = jm_open,
+    .close = jm_close,
+    .ping = jm_ping,
+    .create = jm_create,
+    .get = jm_get,
+    .update = jm_update,
+    .list = jm_list,
+    .del = jm_del,
+};

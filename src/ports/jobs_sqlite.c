@@ -1,0 +1,351 @@
+/* jobs_sqlite.c - job records in SQLite (the embedded default).
+ *
+ * `file:///dir` (the store's URL) means `<dir>/jobs.db`; `sqlite:///path`
+ * names the database itself. WAL and a busy timeout let several processes
+ * (gateway, converters) share the file. Each change is one UPDATE ... WHERE
+ * status IN (...) RETURNING, atomic on its own. One connection per handle,
+ * serialised by a mutex, so the handle is thread-safe.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "jobs.h"
+#include "store_util.h"
+
+typedef struct {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    char path[PATH_MAX];
+} jsql;
+
+#define COLS "video_fid, owner, filename, size, status, progress, mp3_fid, error, attempts, " \
+             "created_at, updated_at"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " video_fid TEXT PRIMARY KEY,"
+    " owner TEXT NOT NULL,"
+    " filename TEXT NOT NULL DEFAULT '',"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " progress REAL NOT NULL DEFAULT 0,"
+    " mp3_fid TEXT,"
+    " error TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs(owner, created_at DESC, video_fid DESC);"
+    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at DESC, video_fid DESC);";
+
+static v2m_err db_fail(jsql *s, v2m_error *err, const char *what)
+{
+    int code = sqlite3_errcode(s->db);
+    v2m_err c = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN)
+                    ? V2M_EUNAVAIL
+                    : V2M_EIO;
+    return v2m_fail(err, c, "sqlite %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static v2m_err js_open(const char *url, void **impl, v2m_error *err)
+{
+    jsql *s = calloc(1, sizeof *s);
+    char *msg = NULL;
+    v2m_err rc;
+
+    if (!s)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    if (strncmp(url, "file://", 7) == 0) {
+        rc = v2m__url_path(url, "file", s->path, sizeof s->path - 16, err);
+        if (rc)
+            goto fail;
+        if (v2m__mkdir_p(s->path) != 0) {
+            rc = v2m_fail(err, V2M_EUNAVAIL, "jobs directory %s: %s", s->path, strerror(errno));
+            goto fail;
+        }
+        strcat(s->path, "/jobs.db");
+    } else if ((rc = v2m__url_path(url, "sqlite", s->path, sizeof s->path, err))) {
+        goto fail;
+    }
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite %s: cannot open: %s", s->path,
+                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
+                     &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite %s: cannot prepare schema: %s", s->path,
+                      msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    *impl = s;
+    return V2M_OK;
+fail:
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return rc;
+}
+
+static void js_close(void *impl)
+{
+    jsql *s = impl;
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static v2m_err js_ping(void *impl, v2m_error *err)
+{
+    jsql *s = impl;
+    v2m_err rc = V2M_OK;
+
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_exec(s->db, "SELECT count(*) FROM jobs WHERE 0", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(s, err, "ping");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t dstsz)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    v2m__strlcpy_utf8(dst, dstsz, t ? t : "", t ? (size_t)sqlite3_column_bytes(st, i) : 0);
+}
+
+static void row_job(sqlite3_stmt *st, v2m_job *j)
+{
+    char status[16];
+    int s;
+
+    memset(j, 0, sizeof *j);
+    col_text(st, 0, j->video_fid, sizeof j->video_fid);
+    col_text(st, 1, j->owner, sizeof j->owner);
+    col_text(st, 2, j->filename, sizeof j->filename);
+    j->size = sqlite3_column_int64(st, 3);
+    col_text(st, 4, status, sizeof status);
+    s = v2m_job_status_parse(status);
+    j->status = s < 0 ? V2M_JOB_FAILED : (v2m_job_status)s;
+    j->progress = sqlite3_column_double(st, 5);
+    col_text(st, 6, j->mp3_fid, sizeof j->mp3_fid);
+    col_text(st, 7, j->error, sizeof j->error);
+    j->attempts = sqlite3_column_int(st, 8);
+    j->created_at = sqlite3_column_int64(st, 9);
+    j->updated_at = sqlite3_column_int64(st, 10);
+}
+
+static v2m_err js_create(void *impl, const v2m_job *j, v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    v2m_err rc = V2M_OK;
+    int r;
+
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO jobs (" COLS ") VALUES (?,?,?,?,?,?,NULL,NULL,0,?,?)", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_fail(s, err, "prepare insert");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, j->video_fid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, j->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, j->filename, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, j->size);
+    sqlite3_bind_text(st, 5, v2m_job_status_name(j->status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, j->progress);
+    sqlite3_bind_int64(st, 7, j->created_at);
+    sqlite3_bind_int64(st, 8, j->updated_at);
+    r = sqlite3_step(st);
+    if (r == SQLITE_CONSTRAINT)
+        rc = v2m_fail(err, V2M_EEXIST, "job %s exists", j->video_fid);
+    else if (r != SQLITE_DONE)
+        rc = db_fail(s, err, "insert job");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Run a statement that yields at most one job row; V2M_ENOTFOUND when none. */
+static v2m_err one_row(jsql *s, sqlite3_stmt *st, const char *fid, v2m_job *out, v2m_error *err)
+{
+    int r = sqlite3_step(st);
+
+    if (r == SQLITE_ROW) {
+        row_job(st, out);
+        return V2M_OK;
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ENOTFOUND, "no job %s", fid);
+    return db_fail(s, err, "read job");
+}
+
+static v2m_err get_locked(jsql *s, const char *fid, v2m_job *out, v2m_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    v2m_err rc;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE video_fid = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, err, "prepare select");
+    sqlite3_bind_text(st, 1, fid, -1, SQLITE_STATIC);
+    rc = one_row(s, st, fid, out, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static v2m_err js_get(void *impl, const char *fid, v2m_job *out, v2m_error *err)
+{
+    jsql *s = impl;
+    v2m_err rc;
+
+    pthread_mutex_lock(&s->mu);
+    rc = get_locked(s, fid, out, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static v2m_err js_update(void *impl, const char *fid, const v2m_job_change *c, int64_t now,
+                         v2m_job *out, v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    char from[64] = ",";
+    v2m_err rc;
+
+    for (int i = 0; i < 4; i++)
+        if (c->from & V2M_JOB_BIT(i)) {
+            strcat(from, v2m_job_status_name((v2m_job_status)i));
+            strcat(from, ",");
+        }
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(
+            s->db,
+            "UPDATE jobs SET"
+            " status = COALESCE(?1, status),"
+            " progress = COALESCE(?2, progress),"
+            " mp3_fid = CASE WHEN ?3 IS NULL THEN mp3_fid WHEN ?3 = '' THEN NULL ELSE ?3 END,"
+            " error = CASE WHEN ?4 IS NULL THEN error WHEN ?4 = '' THEN NULL ELSE ?4 END,"
+            " attempts = attempts + ?5,"
+            " updated_at = ?6"
+            " WHERE video_fid = ?7 AND instr(?8, ',' || status || ',') > 0"
+            " RETURNING " COLS,
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(s, err, "prepare update");
+        goto out;
+    }
+    if (c->status >= 0)
+        sqlite3_bind_text(st, 1, v2m_job_status_name((v2m_job_status)c->status), -1,
+                          SQLITE_STATIC);
+    if (c->progress >= 0)
+        sqlite3_bind_double(st, 2, c->progress);
+    if (c->mp3_fid)
+        sqlite3_bind_text(st, 3, c->mp3_fid, -1, SQLITE_STATIC);
+    if (c->error)
+        sqlite3_bind_text(st, 4, c->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, c->add_attempt ? 1 : 0);
+    sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_text(st, 7, fid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, from, -1, SQLITE_STATIC);
+    rc = one_row(s, st, fid, out, err);
+    /* Finish the statement before anything else: RETURNING commits at the end. */
+    if (rc == V2M_OK && sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(s, err, "update job");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == V2M_ENOTFOUND) {
+        /* No row changed: either no such job or a status outside c->from. */
+        rc = get_locked(s, fid, out, err);
+        if (rc == V2M_OK)
+            rc = v2m_fail(err, V2M_ESTATE, "job %s is %s", fid, v2m_job_status_name(out->status));
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static v2m_err js_list(void *impl, const char *owner, int limit, int offset, v2m_jobs_each fn,
+                       void *ud, v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    v2m_err rc = V2M_OK;
+    v2m_job j;
+    int r;
+
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           owner ? "SELECT " COLS " FROM jobs WHERE owner = ?3"
+                                   " ORDER BY created_at DESC, video_fid DESC LIMIT ?1 OFFSET ?2"
+                                 : "SELECT " COLS " FROM jobs"
+                                   " ORDER BY created_at DESC, video_fid DESC LIMIT ?1 OFFSET ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(s, err, "prepare list");
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+    sqlite3_bind_int(st, 2, offset);
+    if (owner)
+        sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        row_job(st, &j);
+        if (fn(ud, &j))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = db_fail(s, err, "list jobs");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static v2m_err js_del(void *impl, const char *fid, v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    v2m_err rc = V2M_OK;
+
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE video_fid = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(s, err, "prepare delete");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, fid, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(s, err, "delete job");
+    else if (sqlite3_changes(s->db) == 0)
+        rc = v2m_fail(err, V2M_ENOTFOUND, "no job %s", fid);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+const v2m_jobs_ops v2m_jobs_sqlite = {
+    .scheme = "sqlite",
+    .open = js_open,
+    .close = js_close,
+    .ping = js_ping,
+    .create = js_create,
+    .get = js_get,
+    .update = js_update,
+    .list = js_list,
+    .del = js_del,
+};

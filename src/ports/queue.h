@@ -1,0 +1,164 @@
+/* queue.h - the queue port: durable work queues with manual acks.
+ *
+ *   v2m_queue_opts o;  v2m_queue_opts_init(&o);  o.stop = &stopping;
+ *   v2m_queue *q = v2m_queue_open(url, &o, &err);
+ *   v2m_queue_declare(q, "video", &err);                 // at start
+ *   v2m_queue_publish(q, "video", body, len, &err);      // returns once durable
+ *   for (;;) {
+ *       v2m_queue_msg *m;
+ *       if (v2m_queue_consume(q, "video", 1000, &m, &err)) continue;  // timeout etc.
+ *       switch (work(m->body, m->len)) {
+ *       case OK:        v2m_queue_ack(q, m, &err); break;
+ *       case TRANSIENT: v2m_queue_retry(q, m, -1, "store down", NULL, &err); break;
+ *       case POISON:    v2m_queue_dead(q, m, "not a video", &err); break;
+ *       }
+ *   }
+ *
+ * Backends, one file each, picked by the URL's scheme:
+ *   queue_amqp.c    `amqp://user:pass@host:port/vhost` (RabbitMQ; an empty vhost
+ *                   means "/"), rabbitmq-c
+ *   queue_sqlite.c  `sqlite:///abs/queue.db` or `sqlite://./rel/queue.db` (the
+ *                   embedded default)
+ *
+ * For each work queue <q> there are two more: `<q>.retry`, where messages
+ * wait before they return to <q>, and `<q>.dead`, where messages that failed
+ * too often (or were given up on) stay for inspection. In RabbitMQ <q> itself
+ * is a plain durable queue with no arguments, as the original system declares
+ * it, and `<q>.retry` dead-letters back to <q> through the default exchange
+ * after x-message-ttl. Bodies are opaque bytes to the port.
+ *
+ * Guarantees (both backends):
+ * - Durability: publish returns V2M_OK only when the message is durable
+ *   (RabbitMQ: persistent message, publisher confirm received; SQLite:
+ *   committed with synchronous=FULL). Otherwise it returns an error and the
+ *   message may or may not have been stored (at-least-once).
+ * - Redelivery: a message is delivered to one consumer at a time and stays
+ *   with it until it is acked, retried, dead-lettered or released. When its
+ *   consumer dies (process killed, connection lost) it goes back to the queue:
+ *   RabbitMQ at once when the connection closes; SQLite when the lease runs
+ *   out (lease_ms). A live consumer keeps its messages however long the work
+ *   takes (a background thread sends heartbeats / renews leases).
+ * - Retries: v2m_queue_retry() puts the message back after a delay with its
+ *   attempt count raised; on the max_attempts-th attempt it goes to <q>.dead
+ *   instead. In SQLite a delivery that was never settled (the consumer died)
+ *   also counts as an attempt, so a message that kills its consumer ends in
+ *   <q>.dead too; RabbitMQ marks such a delivery `redelivered` only.
+ * - Recovery: when the broker goes away, publish and consume reconnect by
+ *   themselves with backoff (100 ms doubling to 5 s); publish keeps trying
+ *   for publish_timeout_ms, consume for its timeout, and later calls go on
+ *   trying. Messages held across a lost connection are redelivered by the
+ *   broker; settling them afterwards fails with V2M_EUNAVAIL.
+ *
+ * Threads: a v2m_queue handle may be called from several threads (calls are
+ * serialised by a mutex), but one handle is one connection (RabbitMQ: one for
+ * publishing, one for consuming), so workers that consume in parallel open
+ * one handle each. A message belongs to the handle that consumed it.
+ */
+#ifndef V2M_PORTS_QUEUE_H
+#define V2M_PORTS_QUEUE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define V2M_QUEUE_NAME_MAX 200   /* bytes of a queue name, suffixes included */
+
+typedef struct v2m_queue_opts {
+    int prefetch;           /* RabbitMQ basic.qos: deliveries held unacked (default 1) */
+    int max_attempts;       /* deliveries before a message is dead-lettered (default 5) */
+    int retry_delay_ms;     /* default delay of v2m_queue_retry (default 10000); RabbitMQ:
+                               the x-message-ttl of <q>.retry, so also the longest delay */
+    int lease_ms;           /* SQLite: how long a dead consumer keeps a message (default 30000) */
+    int publish_timeout_ms; /* how long publish keeps trying, confirm included (default 30000) */
+    int heartbeat_s;        /* RabbitMQ heartbeat (default 30; 0 = off) */
+    const atomic_int *stop; /* when it becomes non-zero, waits end with V2M_ECANCELLED */
+} v2m_queue_opts;
+
+void v2m_queue_opts_init(v2m_queue_opts *o);
+
+/* A delivered message; the handle that consumed it owns it until it is
+ * settled: exactly one of ack, retry, dead or release frees it. */
+typedef struct v2m_queue_msg {
+    char queue[V2M_QUEUE_NAME_MAX + 1];  /* the queue it came from */
+    void *body;                          /* len bytes (plus a NUL, not counted) */
+    size_t len;
+    int attempt;                         /* 1 on the first delivery */
+    int redelivered;                     /* delivered before without being settled */
+    char error[256];                     /* reason given by the last retry or dead, or "" */
+    uint64_t tag;                        /* backend's delivery id */
+    uint64_t gen;                        /* backend's connection generation */
+} v2m_queue_msg;
+
+typedef struct v2m_queue_ops {
+    const char *scheme;   /* "amqp", "sqlite" */
+    v2m_err (*open)(const char *url, const v2m_queue_opts *o, void **impl, v2m_error *err);
+    void (*close)(void *impl);
+    v2m_err (*ping)(void *impl, v2m_error *err);
+    /* Declare <q>, <q>.retry and <q>.dead (or just <q> when it is itself a
+     * .retry or .dead queue). */
+    v2m_err (*declare)(void *impl, const char *queue, v2m_error *err);
+    v2m_err (*publish)(void *impl, const char *queue, const void *body, size_t len,
+                       v2m_error *err);
+    /* V2M_ETIMEOUT when nothing came within timeout_ms. */
+    v2m_err (*consume)(void *impl, const char *queue, int timeout_ms, v2m_queue_msg **out,
+                       v2m_error *err);
+    /* The settlements; each frees m, also when it fails. */
+    v2m_err (*ack)(void *impl, v2m_queue_msg *m, v2m_error *err);
+    v2m_err (*retry)(void *impl, v2m_queue_msg *m, int delay_ms, const char *reason,
+                     v2m_error *err);
+    v2m_err (*dead)(void *impl, v2m_queue_msg *m, const char *reason, v2m_error *err);
+    v2m_err (*release)(void *impl, v2m_queue_msg *m, v2m_error *err);
+    /* Messages of queue ready for delivery now (delayed and held ones excluded). */
+    v2m_err (*count)(void *impl, const char *queue, long *n, v2m_error *err);
+} v2m_queue_ops;
+
+extern const v2m_queue_ops v2m_queue_amqp;
+extern const v2m_queue_ops v2m_queue_sqlite;
+
+typedef struct v2m_queue v2m_queue;
+
+/* Open by URL (see the top); o may be NULL for the defaults. Connecting is
+ * lazy: open fails only on a bad URL or options (or an SQLite file that
+ * cannot be opened); v2m_queue_ping()/declare() tell whether the broker is
+ * reachable. */
+v2m_queue *v2m_queue_open(const char *url, const v2m_queue_opts *o, v2m_error *err);
+void v2m_queue_close(v2m_queue *q);   /* safe on NULL; unsettled messages go back */
+v2m_err v2m_queue_ping(v2m_queue *q, v2m_error *err);
+const char *v2m_queue_scheme(const v2m_queue *q);
+int v2m_queue_max_attempts(const v2m_queue *q);
+
+v2m_err v2m_queue_declare(v2m_queue *q, const char *queue, v2m_error *err);
+/* Store a persistent message on queue (declared first if needed). */
+v2m_err v2m_queue_publish(v2m_queue *q, const char *queue, const void *body, size_t len,
+                          v2m_error *err);
+/* Wait up to timeout_ms (0: just look) for a message of queue. V2M_ETIMEOUT
+ * when none came, V2M_ECANCELLED when opts.stop was raised, V2M_EUNAVAIL when
+ * the backend stayed unreachable the whole time. One handle consumes from one
+ * queue (the first it is asked for); V2M_EINVAL for another. */
+v2m_err v2m_queue_consume(v2m_queue *q, const char *queue, int timeout_ms, v2m_queue_msg **out,
+                          v2m_error *err);
+
+/* Done: the message is removed. */
+v2m_err v2m_queue_ack(v2m_queue *q, v2m_queue_msg *m, v2m_error *err);
+/* Try again later: back on its queue after delay_ms (< 0: opts.retry_delay_ms)
+ * with attempt + 1, or, when m->attempt >= max_attempts, to <q>.dead with
+ * reason. *dead (may be NULL) tells which happened. */
+v2m_err v2m_queue_retry(v2m_queue *q, v2m_queue_msg *m, int delay_ms, const char *reason,
+                        int *dead, v2m_error *err);
+/* Give up: to <q>.dead with reason, at once. */
+v2m_err v2m_queue_dead(v2m_queue *q, v2m_queue_msg *m, const char *reason, v2m_error *err);
+/* Hand back untouched (e.g. on shutdown): deliverable again at once; the
+ * attempt is not counted. */
+v2m_err v2m_queue_release(v2m_queue *q, v2m_queue_msg *m, v2m_error *err);
+
+/* Messages ready for delivery on queue (e.g. "video.dead"). */
+v2m_err v2m_queue_count(v2m_queue *q, const char *queue, long *n, v2m_error *err);
+
+/* For backends: free a message (body included). Safe on NULL. */
+void v2m__queue_msg_free(v2m_queue_msg *m);
+/* For backends: a message with a copy of body; NULL when out of memory. */
+v2m_queue_msg *v2m__queue_msg_new(const char *queue, const void *body, size_t len);
+
+#endif

@@ -1,0 +1,169 @@
+/* store.h - the store port: uploaded videos and the MP3s made from them.
+ *
+ *   v2m_store *st = v2m_store_open("file:///var/lib/v2m/store", &err);
+ *   v2m_store_upload *up;
+ *   v2m_store_upload_open(st, V2M_NS_VIDEOS, "clip.mp4", "video/mp4", "a@b.c", &up, &err);
+ *   while ((n = next_chunk(buf)) > 0)
+ *       if (v2m_store_upload_write(up, buf, n, &err)) { v2m_store_upload_abort(up); ... }
+ *   v2m_store_upload_finish(up, &meta, &err);          // meta.fid is the new id
+ *
+ * Backends, one file each, picked by the URL's scheme:
+ *   store_file.c    `file:///abs/dir` or `file://./rel/dir` (the embedded default)
+ *   store_gridfs.c  `mongodb://host:port/` (+ any libmongoc URI option):
+ *                   GridFS databases `videos` and `mp3s`, bucket `fs`
+ *
+ * Files live in two namespaces, videos and MP3s. A file id is an ObjectId in
+ * its 24-hex-digit form in both backends; ids are made by the store.
+ *
+ * Guarantees (both backends):
+ * - Visibility: an upload becomes visible (readable, listed by stat) only
+ *   when v2m_store_upload_finish() returns V2M_OK; before that, and after an
+ *   abort or a failed finish, nothing of it can be read. A process that dies
+ *   mid-upload leaves at most invisible leftovers (file: temporary files swept
+ *   an hour later; GridFS: chunks without a files document).
+ * - Durability: finish returns after the data is on disk (file: fsync of data,
+ *   metadata and directory) or acknowledged by the server (GridFS, the URL's
+ *   write concern).
+ * - Memory: uploads and downloads stream; a handle holds at most a few
+ *   chunks (GridFS: about 1.3 MiB per reader, 510 KiB per upload), whatever
+ *   the file's size.
+ * - Random access: readers read at any offset; GridFS fetches only the chunks
+ *   that cover it (sequential reads are batched).
+ *
+ * Ownership and threads: a v2m_store handle is thread-safe (GridFS keeps a
+ * client pool; the file backend has no shared state) and outlives every
+ * upload and reader opened from it. An upload or reader belongs to the
+ * caller, is used by one thread at a time, and ends with exactly one
+ * finish/abort (uploads) or close (readers). Several processes may use the
+ * same store at once.
+ */
+#ifndef V2M_PORTS_STORE_H
+#define V2M_PORTS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define V2M_FID_LEN 24                   /* hex digits of an ObjectId */
+#define V2M_STORE_CHUNK (255 * 1024)     /* GridFS chunk size, as the spec's default */
+/* An upload may seek back and rewrite bytes below this offset (its first
+ * GridFS chunk, held in memory until finish); beyond it, it only appends.
+ * Comfortably above V2M_MEDIA_SINK_HEAD_MAX of the media engine. */
+#define V2M_STORE_REWRITE_MAX V2M_STORE_CHUNK
+
+typedef enum v2m_store_ns {
+    V2M_NS_VIDEOS = 0,   /* GridFS database `videos`; file backend <dir>/videos */
+    V2M_NS_MP3S = 1,     /* GridFS database `mp3s`;   file backend <dir>/mp3s */
+} v2m_store_ns;
+
+/* What the store knows about a file. Strings are NUL-terminated UTF-8, empty
+ * when unknown (a file written by another GridFS client may lack them); longer
+ * values read from GridFS are cut at a character boundary. */
+typedef struct v2m_store_meta {
+    char fid[V2M_FID_LEN + 1];
+    char filename[256];      /* the uploader's file name */
+    char content_type[128];  /* e.g. "video/mp4", "audio/mpeg" */
+    char owner[256];         /* the uploading user's email */
+    int64_t length;          /* bytes */
+    int64_t created_ms;      /* upload time, ms since the epoch (GridFS uploadDate) */
+} v2m_store_meta;
+
+/* A backend. store.c checks arguments, keeps stream positions and hands the
+ * backend validated, normalised ids; the backend does the I/O. */
+typedef struct v2m_store_ops {
+    const char *scheme;   /* "file", "mongodb" */
+    v2m_err (*open)(const char *url, void **impl, v2m_error *err);
+    void (*close)(void *impl);
+    v2m_err (*ping)(void *impl, v2m_error *err);
+    /* Start an upload of a new file described by meta (fid and created_ms set). */
+    v2m_err (*up_open)(void *impl, v2m_store_ns ns, const v2m_store_meta *meta, void **up,
+                       v2m_error *err);
+    /* Store n bytes at off. store.c guarantees off <= bytes written so far and
+     * that bytes at or beyond V2M_STORE_REWRITE_MAX are only ever appended. */
+    v2m_err (*up_write)(void *up, int64_t off, const void *buf, size_t n, v2m_error *err);
+    /* Make the file of length bytes visible; frees up, also on failure (after
+     * removing what was written). */
+    v2m_err (*up_finish)(void *up, int64_t length, v2m_error *err);
+    /* Remove what was written and free up. */
+    void (*up_abort)(void *up);
+    /* Open a finished file; V2M_ENOTFOUND when there is none. */
+    v2m_err (*rd_open)(void *impl, v2m_store_ns ns, const char *fid, void **rd,
+                       v2m_store_meta *meta, v2m_error *err);
+    /* Read up to n bytes at off (0 <= off < length, n > 0); *got >= 1. */
+    v2m_err (*rd_pread)(void *rd, void *buf, size_t n, int64_t off, size_t *got,
+                        v2m_error *err);
+    void (*rd_close)(void *rd);
+    v2m_err (*stat)(void *impl, v2m_store_ns ns, const char *fid, v2m_store_meta *meta,
+                    v2m_error *err);
+    /* V2M_ENOTFOUND when there is no such file. */
+    v2m_err (*del)(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
+} v2m_store_ops;
+
+extern const v2m_store_ops v2m_store_file;
+extern const v2m_store_ops v2m_store_gridfs;
+
+typedef struct v2m_store v2m_store;
+typedef struct v2m_store_upload v2m_store_upload;
+typedef struct v2m_store_reader v2m_store_reader;
+
+/* Open by URL (see the top). Connecting to a server is lazy: open fails only
+ * on a malformed URL or an unusable directory; v2m_store_ping() tells whether
+ * the backend is reachable. */
+v2m_store *v2m_store_open(const char *url, v2m_error *err);
+void v2m_store_close(v2m_store *st);   /* safe on NULL; no stream may be open */
+v2m_err v2m_store_ping(v2m_store *st, v2m_error *err);
+const char *v2m_store_scheme(const v2m_store *st);   /* "file" or "mongodb" */
+const char *v2m_store_ns_name(v2m_store_ns ns);      /* "videos" or "mp3s" */
+
+/* Uploads. filename, content_type and owner may be NULL (stored empty) and
+ * must fit v2m_store_meta (V2M_EINVAL otherwise). The new file's id is known
+ * at once (v2m_store_upload_fid) but the file is visible only after finish. */
+v2m_err v2m_store_upload_open(v2m_store *st, v2m_store_ns ns, const char *filename,
+                              const char *content_type, const char *owner,
+                              v2m_store_upload **out, v2m_error *err);
+const char *v2m_store_upload_fid(const v2m_store_upload *up);
+int64_t v2m_store_upload_size(const v2m_store_upload *up);   /* bytes written so far */
+/* Write at the current position and advance it. After a failed write the
+ * upload only accepts abort (or finish, which then fails and cleans up). */
+v2m_err v2m_store_upload_write(v2m_store_upload *up, const void *buf, size_t n,
+                               v2m_error *err);
+/* Move the write position to off: the end (v2m_store_upload_size) or below
+ * V2M_STORE_REWRITE_MAX. Writes after such a seek overwrite; they may not
+ * reach beyond V2M_STORE_REWRITE_MAX unless the file is still shorter. */
+v2m_err v2m_store_upload_seek(v2m_store_upload *up, int64_t off, v2m_error *err);
+/* Make the file visible. Always consumes up: on failure nothing is left.
+ * meta (may be NULL) receives the stored file's description. */
+v2m_err v2m_store_upload_finish(v2m_store_upload *up, v2m_store_meta *meta, v2m_error *err);
+/* Discard the upload; nothing becomes visible. Safe on NULL. */
+void v2m_store_upload_abort(v2m_store_upload *up);
+
+/* Downloads with random access. fid is any 24-hex id (either case);
+ * V2M_ENOTFOUND for an unknown or malformed id. */
+v2m_err v2m_store_reader_open(v2m_store *st, v2m_store_ns ns, const char *fid,
+                              v2m_store_reader **out, v2m_error *err);
+const v2m_store_meta *v2m_store_reader_meta(const v2m_store_reader *r);
+/* Read up to n bytes at the current position and advance it; *got == 0 only
+ * at the end of the file. */
+v2m_err v2m_store_read(v2m_store_reader *r, void *buf, size_t n, size_t *got,
+                       v2m_error *err);
+/* Read up to n bytes at off without moving the position; *got == 0 at or
+ * beyond the end. */
+v2m_err v2m_store_pread(v2m_store_reader *r, void *buf, size_t n, int64_t off, size_t *got,
+                        v2m_error *err);
+/* lseek(2) semantics: whence SEEK_SET, SEEK_CUR or SEEK_END; positions past
+ * the end are allowed (reads there return 0 bytes); negative ones are not.
+ * *pos (may be NULL) receives the new position. */
+v2m_err v2m_store_seek(v2m_store_reader *r, int64_t off, int whence, int64_t *pos,
+                       v2m_error *err);
+int64_t v2m_store_tell(const v2m_store_reader *r);
+void v2m_store_reader_close(v2m_store_reader *r);   /* safe on NULL */
+
+/* Describe a finished file without opening it; V2M_ENOTFOUND when absent. */
+v2m_err v2m_store_stat(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_store_meta *meta,
+                       v2m_error *err);
+/* Delete a finished file (it disappears at once for new readers; readers
+ * already open may fail). V2M_ENOTFOUND when absent. */
+v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err);
+
+#endif

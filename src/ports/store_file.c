@@ -1,0 +1,446 @@
+/* store_file.c - files in a local directory (the embedded default).
+ *
+ * Layout under the store directory:
+ *   videos/<fid>        the bytes            videos/<fid>.json   the metadata
+ *   mp3s/<fid>          ...                  mp3s/<fid>.json
+ *   <ns>/.tmp-<fid>...  uploads in progress (never read)
+ *
+ * A file is visible when its metadata is: an upload writes the data to a
+ * temporary name, fsyncs and renames it, then writes the metadata the same
+ * way and fsyncs the directory. Data is renamed before metadata, so visible
+ * metadata always has complete data beside it. Renames are atomic, so any
+ * number of processes may read and write the same directory. Leftovers of
+ * processes that died mid-upload (temporary files, data without metadata)
+ * are removed by the next open once they are an hour old.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "store.h"
+#include "store_util.h"
+
+#define SWEEP_AGE_S 3600
+
+typedef struct {
+    char dir[PATH_MAX];
+} fstore;
+
+typedef struct {
+    fstore *fs;
+    v2m_store_ns ns;
+    v2m_store_meta meta;
+    int fd;
+    char tmp[PATH_MAX];
+} fup;
+
+typedef struct {
+    int fd;
+    char fid[V2M_FID_LEN + 1];
+} frd;
+
+static v2m_err sys_fail(v2m_error *err, const char *what, const char *path)
+{
+    int e = errno;
+    return v2m_fail(err, e == ENOMEM ? V2M_ENOMEM : V2M_EIO, "store %s %s: %s", what, path,
+                    strerror(e));
+}
+
+static int ns_path(const fstore *fs, v2m_store_ns ns, const char *name, char *out, size_t outsz)
+{
+    const char *nsn = v2m_store_ns_name(ns);
+    size_t d = strlen(fs->dir), k = strlen(nsn), m = name ? strlen(name) + 1 : 0;
+
+    if (d + 1 + k + m >= outsz)
+        return -1;
+    memcpy(out, fs->dir, d);
+    out[d] = '/';
+    memcpy(out + d + 1, nsn, k);
+    if (name) {
+        out[d + 1 + k] = '/';
+        memcpy(out + d + 2 + k, name, m - 1);
+    }
+    out[d + 1 + k + m] = '\0';
+    return 0;
+}
+
+static v2m_err fsync_dir(const char *dir, v2m_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_fail(err, "open directory", dir);
+    if (fsync(fd) != 0) {
+        v2m_err rc = sys_fail(err, "fsync directory", dir);
+        close(fd);
+        return rc;
+    }
+    close(fd);
+    return V2M_OK;
+}
+
+static int is_fid(const char *s, size_t n)
+{
+    if (n != V2M_FID_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Remove what died with its process: old temporary files and old data files
+ * whose metadata never appeared. */
+static void sweep(const fstore *fs, v2m_store_ns ns)
+{
+    char dir[PATH_MAX];
+    time_t old = time(NULL) - SWEEP_AGE_S;
+    struct dirent *de;
+    DIR *d;
+
+    if (ns_path(fs, ns, NULL, dir, sizeof dir) || !(d = opendir(dir)))
+        return;
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        struct stat sb;
+        int orphan = 0;
+
+        if (strncmp(name, ".tmp-", 5) == 0) {
+            orphan = 1;
+        } else if (is_fid(name, strlen(name))) {
+            char meta[NAME_MAX + 8];
+            snprintf(meta, sizeof meta, "%s.json", name);
+            orphan = faccessat(dirfd(d), meta, F_OK, 0) != 0 && errno == ENOENT;
+        }
+        if (!orphan || fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            sb.st_mtime > old)
+            continue;
+        if (unlinkat(dirfd(d), name, 0) == 0)
+            V2M_LOG(V2M_INFO, "store swept leftover path=%s/%s", dir, name);
+    }
+    closedir(d);
+}
+
+static v2m_err f_open(const char *url, void **impl, v2m_error *err)
+{
+    fstore *fs = calloc(1, sizeof *fs);
+    char sub[PATH_MAX];
+    v2m_err rc;
+
+    if (!fs)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    rc = v2m__url_path(url, "file", fs->dir, sizeof fs->dir - 16, err);
+    if (rc)
+        goto fail;
+    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S; ns++) {
+        ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub);
+        if (v2m__mkdir_p(sub) != 0) {
+            rc = v2m_fail(err, V2M_EUNAVAIL, "store directory %s: %s", sub, strerror(errno));
+            goto fail;
+        }
+        sweep(fs, (v2m_store_ns)ns);
+    }
+    *impl = fs;
+    return V2M_OK;
+fail:
+    free(fs);
+    return rc;
+}
+
+static void f_close(void *impl) { free(impl); }
+
+static v2m_err f_ping(void *impl, v2m_error *err)
+{
+    fstore *fs = impl;
+    char sub[PATH_MAX];
+
+    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S; ns++) {
+        ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub);
+        if (access(sub, R_OK | W_OK | X_OK) != 0)
+            return v2m_fail(err, V2M_EUNAVAIL, "store directory %s: %s", sub, strerror(errno));
+    }
+    return V2M_OK;
+}
+
+static v2m_err f_up_open(void *impl, v2m_store_ns ns, const v2m_store_meta *meta, void **out,
+                         v2m_error *err)
+{
+    fstore *fs = impl;
+    fup *up = calloc(1, sizeof *up);
+    char name[64];
+
+    if (!up)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    up->fs = fs;
+    up->ns = ns;
+    up->meta = *meta;
+    snprintf(name, sizeof name, ".tmp-%s", meta->fid);
+    if (ns_path(fs, ns, name, up->tmp, sizeof up->tmp)) {
+        free(up);
+        return v2m_fail(err, V2M_EINVAL, "store path too long");
+    }
+    up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (up->fd < 0) {
+        v2m_err rc = sys_fail(err, "create", up->tmp);
+        free(up);
+        return rc;
+    }
+    *out = up;
+    return V2M_OK;
+}
+
+static v2m_err f_up_write(void *impl, int64_t off, const void *buf, size_t n, v2m_error *err)
+{
+    fup *up = impl;
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = pwrite(up->fd, p, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return sys_fail(err, "write", up->tmp);
+        }
+        p += w;
+        off += w;
+        n -= (size_t)w;
+    }
+    return V2M_OK;
+}
+
+static void f_up_abort(void *impl)
+{
+    fup *up = impl;
+
+    if (!up)
+        return;
+    if (up->fd >= 0)
+        close(up->fd);
+    if (up->tmp[0] && unlink(up->tmp) != 0 && errno != ENOENT)
+        V2M_LOG(V2M_WARN, "store cannot remove path=%s err=%s", up->tmp, strerror(errno));
+    free(up);
+}
+
+static json_t *meta_json(const v2m_store_meta *m)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:I}", "_id", m->fid, "filename",
+                     m->filename, "contentType", m->content_type, "owner", m->owner, "length",
+                     (json_int_t)m->length, "chunkSize", V2M_STORE_CHUNK, "uploadDate",
+                     (json_int_t)m->created_ms);
+}
+
+static v2m_err f_up_finish(void *impl, int64_t length, v2m_error *err)
+{
+    fup *up = impl;
+    char data[PATH_MAX], meta[PATH_MAX], tmpmeta[PATH_MAX], name[64], dir[PATH_MAX];
+    json_t *j = NULL;
+    int mfd = -1;
+    v2m_err rc = V2M_OK;
+
+    up->meta.length = length;
+    snprintf(name, sizeof name, "%s.json", up->meta.fid);
+    ns_path(up->fs, up->ns, up->meta.fid, data, sizeof data);
+    ns_path(up->fs, up->ns, name, meta, sizeof meta);
+    snprintf(name, sizeof name, ".tmp-%s.json", up->meta.fid);
+    ns_path(up->fs, up->ns, name, tmpmeta, sizeof tmpmeta);
+    ns_path(up->fs, up->ns, NULL, dir, sizeof dir);
+
+    /* 1. the data, complete and on disk, under its final name */
+    if (ftruncate(up->fd, (off_t)length) != 0 || fsync(up->fd) != 0) {
+        rc = sys_fail(err, "fsync", up->tmp);
+        goto fail;
+    }
+    close(up->fd);
+    up->fd = -1;
+    if (rename(up->tmp, data) != 0) {
+        rc = sys_fail(err, "rename", up->tmp);
+        goto fail;
+    }
+    snprintf(up->tmp, sizeof up->tmp, "%s", data);   /* abort removes it from now on */
+
+    /* 2. the metadata, written aside and renamed: this is the commit */
+    j = meta_json(&up->meta);
+    if (!j) {
+        rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        goto fail;
+    }
+    mfd = open(tmpmeta, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (mfd < 0) {
+        rc = sys_fail(err, "create", tmpmeta);
+        goto fail;
+    }
+    if (json_dumpfd(j, mfd, JSON_COMPACT) != 0 || fsync(mfd) != 0) {
+        rc = sys_fail(err, "write", tmpmeta);
+        goto fail;
+    }
+    close(mfd);
+    mfd = -1;
+    if (rename(tmpmeta, meta) != 0) {
+        rc = sys_fail(err, "rename", tmpmeta);
+        goto fail;
+    }
+    json_decref(j);
+    j = NULL;
+    /* 3. the directory entries themselves */
+    rc = fsync_dir(dir, err);
+    if (rc) {
+        /* Visible but maybe not durable: take it back rather than lie. */
+        unlink(meta);
+        goto fail;
+    }
+    free(up);
+    return V2M_OK;
+fail:
+    if (mfd >= 0)
+        close(mfd);
+    unlink(tmpmeta);
+    json_decref(j);
+    f_up_abort(up);
+    return rc;
+}
+
+static v2m_err read_meta(fstore *fs, v2m_store_ns ns, const char *fid, v2m_store_meta *m,
+                         v2m_error *err)
+{
+    char path[PATH_MAX], name[64];
+    json_error_t je;
+    json_t *j;
+    const char *id = NULL, *fn = "", *ct = "", *owner = "";
+    json_int_t len = -1, date = 0;
+
+    snprintf(name, sizeof name, "%s.json", fid);
+    if (ns_path(fs, ns, name, path, sizeof path))
+        return v2m_fail(err, V2M_EINVAL, "store path too long");
+    j = json_load_file(path, 0, &je);
+    if (!j) {
+        if (access(path, F_OK) != 0 && errno == ENOENT)
+            return v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid, v2m_store_ns_name(ns));
+        return v2m_fail(err, V2M_EIO, "store metadata %s: %s", path, je.text);
+    }
+    if (json_unpack_ex(j, &je, 0, "{s:s, s?s, s?s, s?s, s:I, s?I}", "_id", &id, "filename", &fn,
+                       "contentType", &ct, "owner", &owner, "length", &len, "uploadDate",
+                       &date) != 0 ||
+        strcmp(id, fid) != 0 || len < 0) {
+        json_decref(j);
+        return v2m_fail(err, V2M_EIO, "store metadata %s is malformed", path);
+    }
+    memset(m, 0, sizeof *m);
+    memcpy(m->fid, fid, V2M_FID_LEN + 1);
+    v2m__strlcpy_utf8(m->filename, sizeof m->filename, fn, strlen(fn));
+    v2m__strlcpy_utf8(m->content_type, sizeof m->content_type, ct, strlen(ct));
+    v2m__strlcpy_utf8(m->owner, sizeof m->owner, owner, strlen(owner));
+    m->length = len;
+    m->created_ms = date;
+    json_decref(j);
+    return V2M_OK;
+}
+
+static v2m_err f_stat(void *impl, v2m_store_ns ns, const char *fid, v2m_store_meta *meta,
+                      v2m_error *err)
+{
+    return read_meta(impl, ns, fid, meta, err);
+}
+
+static v2m_err f_rd_open(void *impl, v2m_store_ns ns, const char *fid, void **out,
+                         v2m_store_meta *meta, v2m_error *err)
+{
+    fstore *fs = impl;
+    char path[PATH_MAX];
+    struct stat sb;
+    frd *r;
+    v2m_err rc = read_meta(fs, ns, fid, meta, err);
+
+    if (rc)
+        return rc;
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    memcpy(r->fid, fid, sizeof r->fid);
+    ns_path(fs, ns, fid, path, sizeof path);
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        /* Deleted between the two opens. */
+        rc = errno == ENOENT ? v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid,
+                                        v2m_store_ns_name(ns))
+                             : sys_fail(err, "open", path);
+        free(r);
+        return rc;
+    }
+    if (fstat(r->fd, &sb) != 0 || sb.st_size != meta->length) {
+        close(r->fd);
+        free(r);
+        return v2m_fail(err, V2M_EIO, "store file %s: size does not match its metadata", path);
+    }
+    *out = r;
+    return V2M_OK;
+}
+
+static v2m_err f_rd_pread(void *impl, void *buf, size_t n, int64_t off, size_t *got,
+                          v2m_error *err)
+{
+    frd *r = impl;
+    ssize_t k;
+
+    do
+        k = pread(r->fd, buf, n, (off_t)off);
+    while (k < 0 && errno == EINTR);
+    if (k < 0)
+        return v2m_fail(err, V2M_EIO, "store read %s: %s", r->fid, strerror(errno));
+    if (k == 0)
+        return v2m_fail(err, V2M_EIO, "store read %s: file shorter than its metadata", r->fid);
+    *got = (size_t)k;
+    return V2M_OK;
+}
+
+static void f_rd_close(void *impl)
+{
+    frd *r = impl;
+    if (!r)
+        return;
+    close(r->fd);
+    free(r);
+}
+
+static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err)
+{
+    fstore *fs = impl;
+    char path[PATH_MAX], name[64], dir[PATH_MAX];
+
+    snprintf(name, sizeof name, "%s.json", fid);
+    ns_path(fs, ns, name, path, sizeof path);
+    /* Metadata first: the file is gone for readers once it is. */
+    if (unlink(path) != 0) {
+        if (errno == ENOENT)
+            return v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid, v2m_store_ns_name(ns));
+        return sys_fail(err, "unlink", path);
+    }
+    ns_path(fs, ns, fid, path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        V2M_LOG(V2M_WARN, "store cannot remove path=%s err=%s", path, strerror(errno));
+    ns_path(fs, ns, NULL, dir, sizeof dir);
+    return fsync_dir(dir, err);
+}
+
+const v2m_store_ops v2m_store_file = {
+    .scheme = "file",
+    .open = f_open,
+    .close = f_close,
+    .ping = f_ping,
+    .up_open = f_up_open,
+    .up_write = f_up_write,
+    .up_finish = f_up_finish,
+    .up_abort = f_up_abort,
+    .rd_open = f_rd_open,
+    .rd_pread = f_rd_pread,
+    .rd_close = f_rd_close,
+    .stat = f_stat,
+    .del = f_del,
+};

@@ -1,0 +1,589 @@
+/* store_gridfs.c - files in MongoDB GridFS (databases `videos` and `mp3s`,
+ * bucket `fs`), written and read chunk by chunk through libmongoc.
+ *
+ * Documents follow the GridFS spec, so pymongo's gridfs reads what v2m
+ * writes and the other way round:
+ *   fs.files  {_id: ObjectId, length: int64, chunkSize: int32, uploadDate: date,
+ *              filename: string, metadata: {owner, contentType}}
+ *   fs.chunks {_id: ObjectId, files_id: <the file's _id>, n: int32, data: binary}
+ *
+ * Upload: chunks go out as they fill; the first chunk stays in memory until
+ * finish so the head of the file can be rewritten (an MP3's Xing frame);
+ * the files document is inserted last and makes the file visible. An abort
+ * or a failed finish deletes the chunks written so far.
+ *
+ * Download: a read fetches only the chunk that covers its offset (find
+ * {files_id, n}); when reads run on into the next chunk a cursor streams the
+ * following chunks a few at a time.
+ *
+ * Reading files of other writers: `length` and `chunkSize` may be any numeric
+ * type; owner and contentType are taken from `metadata`, else from the
+ * deprecated top-level `contentType`.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "store.h"
+#include "store_util.h"
+
+#define CS V2M_STORE_CHUNK
+#define READ_BATCH 4   /* chunks per cursor batch on sequential reads */
+
+typedef struct {
+    mongoc_client_pool_t *pool;
+    atomic_int indexed[2];   /* per namespace: GridFS indexes ensured */
+} gfs;
+
+typedef struct {
+    gfs *g;
+    mongoc_client_t *client;
+    mongoc_collection_t *files, *chunks;
+    bson_oid_t oid;
+    v2m_store_meta meta;
+    v2m_store_ns ns;
+    uint8_t *head;        /* chunk 0: [0, CS) */
+    uint8_t *cur;         /* chunk cur_n (>= 1) being filled */
+    size_t cur_len;
+    int32_t cur_n;
+    int64_t length;
+    int sent;             /* some chunk was inserted */
+} gup;
+
+typedef struct {
+    gfs *g;
+    mongoc_client_t *client;
+    mongoc_collection_t *chunks;
+    bson_value_t files_id;    /* the files document's _id, as stored */
+    char fid[V2M_FID_LEN + 1];
+    int64_t length;
+    int64_t cs;               /* chunkSize of this file */
+    uint8_t *buf;             /* chunk buf_n, buf_len bytes */
+    size_t buf_len;
+    int64_t buf_n;            /* -1: nothing cached */
+    mongoc_cursor_t *cursor;  /* streams chunks from cursor_n on */
+    int64_t cursor_n;
+} grd;
+
+static v2m_err g_open(const char *url, void **impl, v2m_error *err)
+{
+    gfs *g = calloc(1, sizeof *g);
+
+    if (!g)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    g->pool = v2m__mongo_pool(url, err);
+    if (!g->pool) {
+        free(g);
+        return err ? err->code : V2M_ECONFIG;
+    }
+    *impl = g;
+    return V2M_OK;
+}
+
+static void g_close(void *impl)
+{
+    gfs *g = impl;
+    if (!g)
+        return;
+    mongoc_client_pool_destroy(g->pool);
+    free(g);
+}
+
+static v2m_err g_ping(void *impl, v2m_error *err) { return v2m__mongo_ping(((gfs *)impl)->pool, err); }
+
+/* The indexes the GridFS spec asks a writer to create; the same names as
+ * other drivers use, so creating them again is a no-op. */
+static v2m_err ensure_indexes(gfs *g, mongoc_client_t *c, v2m_store_ns ns, v2m_error *err)
+{
+    const char *db = v2m_store_ns_name(ns);
+    mongoc_database_t *d;
+    bson_t *files_cmd, *chunks_cmd;
+    bson_error_t be;
+    bool ok;
+
+    if (atomic_load(&g->indexed[ns]))
+        return V2M_OK;
+    files_cmd = BCON_NEW("createIndexes", "fs.files", "indexes", "[", "{", "key", "{",
+                         "filename", BCON_INT32(1), "uploadDate", BCON_INT32(1), "}", "name",
+                         "filename_1_uploadDate_1", "}", "]");
+    chunks_cmd = BCON_NEW("createIndexes", "fs.chunks", "indexes", "[", "{", "key", "{",
+                          "files_id", BCON_INT32(1), "n", BCON_INT32(1), "}", "name",
+                          "files_id_1_n_1", "unique", BCON_BOOL(true), "}", "]");
+    d = mongoc_client_get_database(c, db);
+    ok = mongoc_database_write_command_with_opts(d, files_cmd, NULL, NULL, &be) &&
+         mongoc_database_write_command_with_opts(d, chunks_cmd, NULL, NULL, &be);
+    mongoc_database_destroy(d);
+    bson_destroy(files_cmd);
+    bson_destroy(chunks_cmd);
+    if (!ok)
+        return v2m__mongo_fail(err, &be, "create GridFS indexes");
+    atomic_store(&g->indexed[ns], 1);
+    return V2M_OK;
+}
+
+static void up_free(gup *up)
+{
+    if (up->files)
+        mongoc_collection_destroy(up->files);
+    if (up->chunks)
+        mongoc_collection_destroy(up->chunks);
+    if (up->client)
+        mongoc_client_pool_push(up->g->pool, up->client);
+    free(up->head);
+    free(up->cur);
+    free(up);
+}
+
+static v2m_err g_up_open(void *impl, v2m_store_ns ns, const v2m_store_meta *meta, void **out,
+                         v2m_error *err)
+{
+    gfs *g = impl;
+    gup *up = calloc(1, sizeof *up);
+    v2m_err rc;
+
+    if (!up)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    up->g = g;
+    up->ns = ns;
+    up->meta = *meta;
+    up->cur_n = 1;
+    bson_oid_init_from_string(&up->oid, meta->fid);
+    up->head = malloc(CS);
+    up->cur = malloc(CS);
+    up->client = mongoc_client_pool_pop(g->pool);
+    if (!up->head || !up->cur) {
+        up_free(up);
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    }
+    rc = ensure_indexes(g, up->client, ns, err);
+    if (rc) {
+        up_free(up);
+        return rc;
+    }
+    up->files = mongoc_client_get_collection(up->client, v2m_store_ns_name(ns), "fs.files");
+    up->chunks = mongoc_client_get_collection(up->client, v2m_store_ns_name(ns), "fs.chunks");
+    *out = up;
+    return V2M_OK;
+}
+
+static v2m_err put_chunk(gup *up, int32_t n, const uint8_t *data, size_t len, v2m_error *err)
+{
+    bson_t doc = BSON_INITIALIZER;
+    bson_oid_t id;
+    bson_error_t be;
+    bool ok;
+
+    bson_oid_init(&id, NULL);
+    BSON_APPEND_OID(&doc, "_id", &id);
+    BSON_APPEND_OID(&doc, "files_id", &up->oid);
+    BSON_APPEND_INT32(&doc, "n", n);
+    BSON_APPEND_BINARY(&doc, "data", BSON_SUBTYPE_BINARY, data, (uint32_t)len);
+    ok = mongoc_collection_insert_one(up->chunks, &doc, NULL, NULL, &be);
+    bson_destroy(&doc);
+    if (!ok) {
+        char what[96];
+        snprintf(what, sizeof what, "insert chunk %d of %s", (int)n, up->meta.fid);
+        return v2m__mongo_fail(err, &be, what);
+    }
+    up->sent = 1;
+    return V2M_OK;
+}
+
+static v2m_err g_up_write(void *impl, int64_t off, const void *buf, size_t n, v2m_error *err)
+{
+    gup *up = impl;
+    const uint8_t *p = buf;
+
+    while (n > 0) {
+        size_t k;
+        if (off < CS) {
+            k = (size_t)(CS - off) < n ? (size_t)(CS - off) : n;
+            memcpy(up->head + off, p, k);
+        } else {
+            /* store.c lets only appends reach here */
+            size_t in = (size_t)(off % CS);
+            if (off / CS != up->cur_n || in != up->cur_len)
+                return v2m_fail(err, V2M_EINTERNAL, "gridfs: write at %lld out of order",
+                                (long long)off);
+            k = CS - in < n ? CS - in : n;
+            memcpy(up->cur + in, p, k);
+            up->cur_len += k;
+            if (up->cur_len == CS) {
+                v2m_err rc = put_chunk(up, up->cur_n, up->cur, CS, err);
+                if (rc)
+                    return rc;
+                up->cur_n++;
+                up->cur_len = 0;
+            }
+        }
+        off += (int64_t)k;
+        p += k;
+        n -= k;
+        if (off > up->length)
+            up->length = off;
+    }
+    return V2M_OK;
+}
+
+static void delete_chunks(gup *up)
+{
+    bson_t *sel;
+    bson_error_t be;
+
+    if (!up->sent)
+        return;
+    sel = BCON_NEW("files_id", BCON_OID(&up->oid));
+    if (!mongoc_collection_delete_many(up->chunks, sel, NULL, NULL, &be))
+        V2M_LOG(V2M_WARN, "gridfs cannot remove chunks of an aborted upload fid=%s err=%s",
+                up->meta.fid, be.message);
+    bson_destroy(sel);
+}
+
+static void g_up_abort(void *impl)
+{
+    gup *up = impl;
+    if (!up)
+        return;
+    delete_chunks(up);
+    up_free(up);
+}
+
+static v2m_err g_up_finish(void *impl, int64_t length, v2m_error *err)
+{
+    gup *up = impl;
+    bson_t doc = BSON_INITIALIZER, md;
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    if (length != up->length) {
+        rc = v2m_fail(err, V2M_EINTERNAL, "gridfs: length %lld != written %lld",
+                      (long long)length, (long long)up->length);
+        goto fail;
+    }
+    if (up->cur_len > 0 && (rc = put_chunk(up, up->cur_n, up->cur, up->cur_len, err)))
+        goto fail;
+    if (length > 0 && (rc = put_chunk(up, 0, up->head, length < CS ? (size_t)length : CS, err)))
+        goto fail;
+    BSON_APPEND_OID(&doc, "_id", &up->oid);
+    BSON_APPEND_INT64(&doc, "length", length);
+    BSON_APPEND_INT32(&doc, "chunkSize", CS);
+    BSON_APPEND_DATE_TIME(&doc, "uploadDate", up->meta.created_ms);
+    BSON_APPEND_UTF8(&doc, "filename", up->meta.filename);
+    BSON_APPEND_DOCUMENT_BEGIN(&doc, "metadata", &md);
+    BSON_APPEND_UTF8(&md, "owner", up->meta.owner);
+    BSON_APPEND_UTF8(&md, "contentType", up->meta.content_type);
+    bson_append_document_end(&doc, &md);
+    if (!mongoc_collection_insert_one(up->files, &doc, NULL, NULL, &be)) {
+        bson_t *sel = BCON_NEW("_id", BCON_OID(&up->oid));
+        rc = v2m__mongo_fail(err, &be, "insert files document");
+        /* The insert may have happened before the connection broke. */
+        bson_error_t be2;
+        mongoc_collection_delete_one(up->files, sel, NULL, NULL, &be2);
+        bson_destroy(sel);
+        bson_destroy(&doc);
+        goto fail;
+    }
+    bson_destroy(&doc);
+    up_free(up);
+    return V2M_OK;
+fail:
+    g_up_abort(up);
+    return rc;
+}
+
+/* Fill m from a files document. */
+static v2m_err files_meta(const bson_t *doc, const char *fid, v2m_store_meta *m,
+                          int64_t *chunk_size, v2m_error *err)
+{
+    bson_iter_t it, sub;
+    const char *s;
+    uint32_t len;
+
+    memset(m, 0, sizeof *m);
+    memcpy(m->fid, fid, V2M_FID_LEN + 1);
+    m->length = -1;
+    *chunk_size = 0;
+    if (bson_iter_init_find(&it, doc, "length") && BSON_ITER_HOLDS_NUMBER(&it))
+        m->length = bson_iter_as_int64(&it);
+    if (bson_iter_init_find(&it, doc, "chunkSize") && BSON_ITER_HOLDS_NUMBER(&it))
+        *chunk_size = bson_iter_as_int64(&it);
+    if (m->length < 0 || *chunk_size <= 0 || *chunk_size > 16 * 1024 * 1024)
+        return v2m_fail(err, V2M_EIO, "gridfs: files document of %s has no valid length or "
+                                      "chunkSize", fid);
+    if (bson_iter_init_find(&it, doc, "uploadDate") && BSON_ITER_HOLDS_DATE_TIME(&it))
+        m->created_ms = bson_iter_date_time(&it);
+    if (bson_iter_init_find(&it, doc, "filename") && BSON_ITER_HOLDS_UTF8(&it)) {
+        s = bson_iter_utf8(&it, &len);
+        v2m__strlcpy_utf8(m->filename, sizeof m->filename, s, len);
+    }
+    if (bson_iter_init_find(&it, doc, "contentType") && BSON_ITER_HOLDS_UTF8(&it)) {
+        s = bson_iter_utf8(&it, &len);
+        v2m__strlcpy_utf8(m->content_type, sizeof m->content_type, s, len);
+    }
+    if (bson_iter_init_find(&it, doc, "metadata") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &sub)) {
+        while (bson_iter_next(&sub)) {
+            if (!BSON_ITER_HOLDS_UTF8(&sub))
+                continue;
+            s = bson_iter_utf8(&sub, &len);
+            if (strcmp(bson_iter_key(&sub), "owner") == 0)
+                v2m__strlcpy_utf8(m->owner, sizeof m->owner, s, len);
+            else if (strcmp(bson_iter_key(&sub), "contentType") == 0 && len > 0)
+                v2m__strlcpy_utf8(m->content_type, sizeof m->content_type, s, len);
+        }
+    }
+    return V2M_OK;
+}
+
+/* Find the files document of fid with client c. *doc is a copy to destroy. */
+static v2m_err find_files_doc(mongoc_client_t *c, v2m_store_ns ns, const char *fid,
+                              bson_t **doc, v2m_error *err)
+{
+    mongoc_collection_t *files = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.files");
+    bson_oid_t oid;
+    bson_t *filter, *opts;
+    const bson_t *d;
+    mongoc_cursor_t *cur;
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    bson_oid_init_from_string(&oid, fid);
+    filter = BCON_NEW("_id", BCON_OID(&oid));
+    opts = BCON_NEW("limit", BCON_INT64(1));
+    cur = mongoc_collection_find_with_opts(files, filter, opts, NULL);
+    *doc = NULL;
+    if (mongoc_cursor_next(cur, &d))
+        *doc = bson_copy(d);
+    else if (mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "find files document");
+    else
+        rc = v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid, v2m_store_ns_name(ns));
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    mongoc_collection_destroy(files);
+    return rc;
+}
+
+static v2m_err g_stat(void *impl, v2m_store_ns ns, const char *fid, v2m_store_meta *meta,
+                      v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->pool);
+    bson_t *doc = NULL;
+    int64_t cs;
+    v2m_err rc = find_files_doc(c, ns, fid, &doc, err);
+
+    mongoc_client_pool_push(g->pool, c);
+    if (rc == V2M_OK)
+        rc = files_meta(doc, fid, meta, &cs, err);
+    bson_destroy(doc);
+    return rc;
+}
+
+static void rd_free(grd *r)
+{
+    if (r->cursor)
+        mongoc_cursor_destroy(r->cursor);
+    if (r->chunks)
+        mongoc_collection_destroy(r->chunks);
+    if (r->client)
+        mongoc_client_pool_push(r->g->pool, r->client);
+    bson_value_destroy(&r->files_id);
+    free(r->buf);
+    free(r);
+}
+
+static v2m_err g_rd_open(void *impl, v2m_store_ns ns, const char *fid, void **out,
+                         v2m_store_meta *meta, v2m_error *err)
+{
+    gfs *g = impl;
+    grd *r = calloc(1, sizeof *r);
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    v2m_err rc;
+
+    if (!r)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    r->g = g;
+    r->buf_n = -1;
+    r->files_id.value_type = BSON_TYPE_NULL;
+    memcpy(r->fid, fid, sizeof r->fid);
+    r->client = mongoc_client_pool_pop(g->pool);
+    rc = find_files_doc(r->client, ns, fid, &doc, err);
+    if (rc == V2M_OK)
+        rc = files_meta(doc, fid, meta, &r->cs, err);
+    if (rc == V2M_OK) {
+        bson_iter_init_find(&it, doc, "_id");
+        bson_value_copy(bson_iter_value(&it), &r->files_id);
+        r->length = meta->length;
+        r->buf = malloc((size_t)r->cs);
+        if (!r->buf)
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+    }
+    bson_destroy(doc);
+    if (rc) {
+        rd_free(r);
+        return rc;
+    }
+    r->chunks = mongoc_client_get_collection(r->client, v2m_store_ns_name(ns), "fs.chunks");
+    *out = r;
+    return V2M_OK;
+}
+
+/* Take chunk n from d into r->buf after checking it. */
+static v2m_err take_chunk(grd *r, const bson_t *d, int64_t n, v2m_error *err)
+{
+    bson_iter_t it;
+    bson_subtype_t sub;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    int64_t want = r->length - n * r->cs < r->cs ? r->length - n * r->cs : r->cs;
+
+    if (!bson_iter_init_find(&it, d, "n") || !BSON_ITER_HOLDS_NUMBER(&it) ||
+        bson_iter_as_int64(&it) != n)
+        return v2m_fail(err, V2M_EIO, "gridfs: file %s: chunk %lld missing", r->fid,
+                        (long long)n);
+    if (bson_iter_init_find(&it, d, "data") && BSON_ITER_HOLDS_BINARY(&it))
+        bson_iter_binary(&it, &sub, &len, &data);
+    if (!data || (int64_t)len != want)
+        return v2m_fail(err, V2M_EIO, "gridfs: file %s: chunk %lld has %u bytes, expected %lld",
+                        r->fid, (long long)n, len, (long long)want);
+    memcpy(r->buf, data, len);
+    r->buf_len = len;
+    r->buf_n = n;
+    return V2M_OK;
+}
+
+/* Make chunk n the cached one: continue the cursor when reads are
+ * sequential, else fetch exactly that chunk. */
+static v2m_err load_chunk(grd *r, int64_t n, v2m_error *err)
+{
+    const bson_t *d;
+    bson_error_t be;
+    bson_t *filter, *opts;
+    int sequential = (r->cursor && r->cursor_n == n) || r->buf_n == n - 1;
+    v2m_err rc;
+
+    if (r->cursor && r->cursor_n != n) {
+        mongoc_cursor_destroy(r->cursor);
+        r->cursor = NULL;
+    }
+    if (!r->cursor) {
+        filter = bson_new();
+        BSON_APPEND_VALUE(filter, "files_id", &r->files_id);
+        if (sequential) {
+            BCON_APPEND(filter, "n", "{", "$gte", BCON_INT64(n), "}");
+            opts = BCON_NEW("sort", "{", "n", BCON_INT32(1), "}", "batchSize",
+                            BCON_INT32(READ_BATCH));
+        } else {
+            BCON_APPEND(filter, "n", BCON_INT64(n));
+            opts = BCON_NEW("limit", BCON_INT64(1));
+        }
+        r->cursor = mongoc_collection_find_with_opts(r->chunks, filter, opts, NULL);
+        r->cursor_n = n;
+        bson_destroy(filter);
+        bson_destroy(opts);
+    }
+    if (!mongoc_cursor_next(r->cursor, &d)) {
+        if (mongoc_cursor_error(r->cursor, &be)) {
+            char what[96];
+            snprintf(what, sizeof what, "read chunk %lld of %s", (long long)n, r->fid);
+            rc = v2m__mongo_fail(err, &be, what);
+        } else {
+            rc = v2m_fail(err, V2M_EIO, "gridfs: file %s: chunk %lld missing", r->fid,
+                          (long long)n);
+        }
+        mongoc_cursor_destroy(r->cursor);
+        r->cursor = NULL;
+        return rc;
+    }
+    rc = take_chunk(r, d, n, err);
+    r->cursor_n = n + 1;
+    if (rc || !sequential) {
+        mongoc_cursor_destroy(r->cursor);
+        r->cursor = NULL;
+    }
+    return rc;
+}
+
+static v2m_err g_rd_pread(void *impl, void *buf, size_t n, int64_t off, size_t *got,
+                          v2m_error *err)
+{
+    grd *r = impl;
+    int64_t cn = off / r->cs;
+    size_t in = (size_t)(off % r->cs), k;
+
+    if (r->buf_n != cn) {
+        v2m_err rc = load_chunk(r, cn, err);
+        if (rc)
+            return rc;
+    }
+    k = r->buf_len - in < n ? r->buf_len - in : n;
+    memcpy(buf, r->buf + in, k);
+    *got = k;
+    return V2M_OK;
+}
+
+static void g_rd_close(void *impl)
+{
+    if (impl)
+        rd_free(impl);
+}
+
+static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->pool);
+    mongoc_collection_t *files = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.files");
+    mongoc_collection_t *chunks =
+        mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.chunks");
+    bson_oid_t oid;
+    bson_t *sel_files, *sel_chunks;
+    bson_t reply;
+    bson_error_t be;
+    bson_iter_t it;
+    v2m_err rc = V2M_OK;
+    int64_t deleted = 0;
+
+    bson_oid_init_from_string(&oid, fid);
+    sel_files = BCON_NEW("_id", BCON_OID(&oid));
+    sel_chunks = BCON_NEW("files_id", BCON_OID(&oid));
+    /* The files document first: the file is gone for readers once it is. */
+    if (!mongoc_collection_delete_one(files, sel_files, NULL, &reply, &be)) {
+        rc = v2m__mongo_fail(err, &be, "delete files document");
+    } else {
+        if (bson_iter_init_find(&it, &reply, "deletedCount") && BSON_ITER_HOLDS_NUMBER(&it))
+            deleted = bson_iter_as_int64(&it);
+        /* Chunks go also when the files document was already gone, so a
+         * second delete cleans what a first one left behind. */
+        if (!mongoc_collection_delete_many(chunks, sel_chunks, NULL, NULL, &be))
+            V2M_LOG(V2M_WARN, "gridfs cannot remove chunks fid=%s err=%s", fid, be.message);
+        if (deleted == 0)
+            rc = v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid, v2m_store_ns_name(ns));
+    }
+    bson_destroy(&reply);
+    bson_destroy(sel_files);
+    bson_destroy(sel_chunks);
+    mongoc_collection_destroy(files);
+    mongoc_collection_destroy(chunks);
+    mongoc_client_pool_push(g->pool, c);
+    return rc;
+}
+
+const v2m_store_ops v2m_store_gridfs = {
+    .scheme = "mongodb",
+    .open = g_open,
+    .close = g_close,
+    .ping = g_ping,
+    .up_open = g_up_open,
+    .up_write = g_up_write,
+    .up_finish = g_up_finish,
+    .up_abort = g_up_abort,
+    .rd_open = g_rd_open,
+    .rd_pread = g_rd_pread,
+    .rd_close = g_rd_close,
+    .stat = g_stat,
+    .del = g_del,
+};

@@ -1,0 +1,305 @@
+/* The jobs port against a real backend:
+ *   jobs_test sqlite   `file://<tmp>` -> <tmp>/jobs.db
+ *   jobs_test mongo    $V2M_TEST_MONGO_URI, collection videos.jobs
+ *
+ * Transitions and their conditions, what a redelivered message sees, lists
+ * newest first per owner and for admins, and races: threads of one handle
+ * and separate processes trying to finish the same job, of which exactly
+ * one may win.
+ */
+#include "ptest.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "ports/jobs.h"
+#include "ports/store_util.h"
+
+static v2m_jobs *jb;
+static char url[4400];
+static char owner_a[64], owner_b[64];   /* unique per run: the database may be shared */
+
+static void new_fid(char out[25]) { v2m__oid_new(out); }
+
+static void test_transitions(void)
+{
+    char fid[25], mp3[25], mp3b[25];
+    v2m_job j;
+    v2m_error e = {0};
+
+    new_fid(fid);
+    new_fid(mp3);
+    new_fid(mp3b);
+    CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_ENOTFOUND);
+    CHECK(v2m_jobs_create(jb, fid, owner_a, "clip.mp4", 12345, &e) == V2M_OK);
+    CHECK(v2m_jobs_create(jb, fid, owner_a, "clip.mp4", 12345, &e) == V2M_EEXIST);
+    CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_OK);
+    CHECK_STR(j.video_fid, fid);
+    CHECK_STR(j.owner, owner_a);
+    CHECK_STR(j.filename, "clip.mp4");
+    CHECK(j.size == 12345);
+    CHECK(j.status == V2M_JOB_QUEUED);
+    CHECK(j.progress == 0);
+    CHECK_STR(j.mp3_fid, "");
+    CHECK_STR(j.error, "");
+    CHECK(j.attempts == 0);
+    CHECK(j.created_at > 1600000000000LL && j.updated_at >= j.created_at);
+
+    /* begin twice: the second is a redelivery after a crash */
+    CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_OK);
+    CHECK(j.status == V2M_JOB_CONVERTING && j.attempts == 1);
+    CHECK(v2m_jobs_progress(jb, fid, 0.5, &e) == V2M_OK);
+    CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_OK && j.progress == 0.5);
+    CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_OK);
+    CHECK(j.status == V2M_JOB_CONVERTING && j.attempts == 2 && j.progress == 0);
+
+    /* a transient failure: back to queued with the reason kept */
+    CHECK(v2m_jobs_requeue(jb, fid, "store unavailable", &j, &e) == V2M_OK);
+    CHECK(j.status == V2M_JOB_QUEUED);
+    CHECK_STR(j.error, "store unavailable");
+    CHECK(v2m_jobs_progress(jb, fid, 0.7, &e) == V2M_ESTATE);
+    CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_OK && j.attempts == 3);
+    CHECK_STR(j.error, "");
+
+    /* done once; a second done (redelivered message) is refused and shows the first MP3 */
+    CHECK(v2m_jobs_done(jb, fid, mp3, &j, &e) == V2M_OK);
+    CHECK(j.status == V2M_JOB_DONE && j.progress == 1.0);
+    CHECK_STR(j.mp3_fid, mp3);
+    memset(&j, 0, sizeof j);
+    CHECK(v2m_jobs_done(jb, fid, mp3b, &j, &e) == V2M_ESTATE);
+    CHECK_STR(j.mp3_fid, mp3);
+    CHECK(j.status == V2M_JOB_DONE);
+    CHECK(strstr(e.msg, "done") != NULL);
+    CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_ESTATE);
+    CHECK(v2m_jobs_fail(jb, fid, "late failure", &j, &e) == V2M_ESTATE);
+    CHECK(v2m_jobs_requeue(jb, fid, "x", &j, &e) == V2M_ESTATE);
+    CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_OK && j.status == V2M_JOB_DONE && j.attempts == 3);
+
+    /* a final failure; done may still follow (a late success wins) */
+    new_fid(fid);
+    CHECK(v2m_jobs_create(jb, fid, owner_a, "bad.mp4", 1, &e) == V2M_OK);
+    CHECK(v2m_jobs_fail(jb, fid, "no audio stream", &j, &e) == V2M_OK);
+    CHECK(j.status == V2M_JOB_FAILED);
+    CHECK_STR(j.error, "no audio stream");
+    CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_ESTATE && j.status == V2M_JOB_FAILED);
+    CHECK(v2m_jobs_done(jb, fid, mp3, &j, &e) == V2M_OK && j.status == V2M_JOB_DONE);
+    CHECK_STR(j.error, "");
+
+    /* the general change, and bad input */
+    {
+        v2m_job_change c = V2M_JOB_CHANGE_INIT;
+        char longerr[400];
+        memset(longerr, 'x', sizeof longerr - 1);
+        longerr[sizeof longerr - 1] = '\0';
+        c.from = V2M_JOB_BIT(V2M_JOB_DONE);
+        c.error = longerr;
+        CHECK(v2m_jobs_update(jb, fid, &c, &j, &e) == V2M_OK);
+        CHECK(strlen(j.error) == 255);
+        c.error = "";
+        c.mp3_fid = "";
+        CHECK(v2m_jobs_update(jb, fid, &c, &j, &e) == V2M_OK);
+        CHECK_STR(j.error, "");
+        CHECK_STR(j.mp3_fid, "");
+        c.mp3_fid = "not-an-id";
+        CHECK(v2m_jobs_update(jb, fid, &c, &j, &e) == V2M_EINVAL);
+    }
+    CHECK(v2m_jobs_create(jb, "nope", owner_a, "x", 1, &e) == V2M_EINVAL);
+    CHECK(v2m_jobs_create(jb, mp3b, "", "x", 1, &e) == V2M_EINVAL);
+    CHECK(v2m_jobs_get(jb, "zzz", &j, &e) == V2M_ENOTFOUND);
+    CHECK(v2m_jobs_begin(jb, mp3b, &j, &e) == V2M_ENOTFOUND);
+    CHECK(v2m_jobs_delete(jb, fid, &e) == V2M_OK);
+    CHECK(v2m_jobs_delete(jb, fid, &e) == V2M_ENOTFOUND);
+    CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_ENOTFOUND);
+}
+
+typedef struct {
+    char fids[16][25];
+    int n;
+} seen;
+
+static int collect(void *ud, const v2m_job *j)
+{
+    seen *s = ud;
+    if (s->n < 16)
+        snprintf(s->fids[s->n++], 25, "%s", j->video_fid);
+    return 0;
+}
+
+static int stop_after_two(void *ud, const v2m_job *j)
+{
+    seen *s = ud;
+    collect(ud, j);
+    return s->n >= 2;
+}
+
+static void test_list(void)
+{
+    char fids[5][25], other[25];
+    seen s;
+    v2m_error e = {0};
+
+    for (int i = 0; i < 5; i++) {
+        new_fid(fids[i]);
+        CHECK(v2m_jobs_create(jb, fids[i], owner_b, "f.mp4", i, &e) == V2M_OK);
+        sleep_ms(3);
+    }
+    new_fid(other);
+    CHECK(v2m_jobs_create(jb, other, "someone-else@example.com", "o.mp4", 1, &e) == V2M_OK);
+
+    memset(&s, 0, sizeof s);
+    CHECK(v2m_jobs_list(jb, owner_b, 0, 0, collect, &s, &e) == V2M_OK);
+    CHECK(s.n == 5);
+    for (int i = 0; i < 5 && s.n == 5; i++)
+        CHECK_STR(s.fids[i], fids[4 - i]);   /* newest first */
+    memset(&s, 0, sizeof s);
+    CHECK(v2m_jobs_list(jb, owner_b, 2, 1, collect, &s, &e) == V2M_OK);
+    CHECK(s.n == 2);
+    if (s.n == 2) {
+        CHECK_STR(s.fids[0], fids[3]);
+        CHECK_STR(s.fids[1], fids[2]);
+    }
+    memset(&s, 0, sizeof s);
+    CHECK(v2m_jobs_list(jb, owner_b, 0, 0, stop_after_two, &s, &e) == V2M_OK && s.n == 2);
+    memset(&s, 0, sizeof s);
+    CHECK(v2m_jobs_list(jb, "nobody@example.com", 0, 0, collect, &s, &e) == V2M_OK && s.n == 0);
+    /* everyone's (other tests may share the database: look at ours only) */
+    {
+        static seen all;
+        int pos[6], k = 0;
+        memset(&all, 0, sizeof all);
+        CHECK(v2m_jobs_list(jb, NULL, 16, 0, collect, &all, &e) == V2M_OK);
+        for (int i = 0; i < 6; i++) {
+            const char *want = i == 0 ? other : fids[5 - i];
+            pos[i] = -1;
+            for (int x = 0; x < all.n; x++)
+                if (strcmp(all.fids[x], want) == 0)
+                    pos[i] = x;
+            CHECK(pos[i] >= 0);
+            if (i > 0 && pos[i] >= 0 && pos[i - 1] >= 0)
+                k += pos[i] > pos[i - 1];
+        }
+        CHECK(k == 5);
+    }
+    for (int i = 0; i < 5; i++)
+        CHECK(v2m_jobs_delete(jb, fids[i], &e) == V2M_OK);
+    CHECK(v2m_jobs_delete(jb, other, &e) == V2M_OK);
+}
+
+/* Racers on the same job: exactly one done may succeed. */
+static char race_fid[25];
+static char race_mp3[8][25];
+static int race_rc[8];
+
+static void *racer(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    v2m_error e = {0};
+    race_rc[i] = v2m_jobs_done(jb, race_fid, race_mp3[i], NULL, &e);
+    return NULL;
+}
+
+static void test_races(void)
+{
+    pthread_t t[8];
+    v2m_job j;
+    v2m_error e = {0};
+    int wins = 0, winner = -1;
+    int *shared;
+
+    new_fid(race_fid);
+    CHECK(v2m_jobs_create(jb, race_fid, owner_a, "race.mp4", 1, &e) == V2M_OK);
+    CHECK(v2m_jobs_begin(jb, race_fid, NULL, &e) == V2M_OK);
+    for (int i = 0; i < 8; i++) {
+        new_fid(race_mp3[i]);
+        pthread_create(&t[i], NULL, racer, (void *)(intptr_t)i);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        if (race_rc[i] == V2M_OK) {
+            wins++;
+            winner = i;
+        } else {
+            CHECK(race_rc[i] == V2M_ESTATE);
+        }
+    }
+    CHECK(wins == 1);
+    CHECK(v2m_jobs_get(jb, race_fid, &j, &e) == V2M_OK);
+    if (winner >= 0)
+        CHECK_STR(j.mp3_fid, race_mp3[winner]);
+    CHECK(v2m_jobs_delete(jb, race_fid, &e) == V2M_OK);
+
+    /* the same across processes, each with its own handle; the parent's
+     * handle is closed around fork (a client pool has threads) */
+    shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(shared != MAP_FAILED);
+    memset(shared, 0, 4096);
+    new_fid(race_fid);
+    CHECK(v2m_jobs_create(jb, race_fid, owner_a, "race.mp4", 1, &e) == V2M_OK);
+    v2m_jobs_close(jb);
+    for (int i = 0; i < 4; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            v2m_jobs *mine = v2m_jobs_open(url, NULL);
+            char mp3[25];
+            new_fid(mp3);
+            shared[i] = mine ? 100 + (int)v2m_jobs_done(mine, race_fid, mp3, NULL, NULL) : -1;
+            v2m_jobs_close(mine);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        wait(NULL);
+    jb = v2m_jobs_open(url, &e);
+    if (!jb)
+        FATAL("jobs reopen: %s", v2m_error_msg(&e));
+    wins = 0;
+    for (int i = 0; i < 4; i++) {
+        CHECK(shared[i] == 100 + V2M_OK || shared[i] == 100 + V2M_ESTATE);
+        wins += shared[i] == 100 + V2M_OK;
+    }
+    CHECK(wins == 1);
+    CHECK(v2m_jobs_get(jb, race_fid, &j, &e) == V2M_OK && j.status == V2M_JOB_DONE);
+    CHECK(v2m_jobs_delete(jb, race_fid, &e) == V2M_OK);
+    munmap(shared, 4096);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "sqlite";
+    char *dir = NULL;
+    v2m_error e = {0};
+
+    if (strcmp(mode, "sqlite") == 0) {
+        dir = make_tmpdir("jobs");
+        snprintf(url, sizeof url, "file://%s/store", dir);
+    } else if (strcmp(mode, "mongo") == 0) {
+        snprintf(url, sizeof url, "%s", need_env("V2M_TEST_MONGO_URI", "a MongoDB (mongodb://host:port/)"));
+    } else {
+        FATAL("usage: jobs_test sqlite|mongo");
+    }
+    snprintf(owner_a, sizeof owner_a, "a%d-%ld@example.com", (int)getpid(), (long)time(NULL));
+    snprintf(owner_b, sizeof owner_b, "b%d-%ld@example.com", (int)getpid(), (long)time(NULL));
+    jb = v2m_jobs_open(url, &e);
+    if (!jb)
+        FATAL("jobs open %s: %s", url, v2m_error_msg(&e));
+    CHECK(v2m_jobs_ping(jb, &e) == V2M_OK);
+    test_transitions();
+    test_list();
+    test_races();
+    v2m_jobs_close(jb);
+    if (dir) {
+        char p[4250];
+        snprintf(p, sizeof p, "%s/store/jobs.db", dir);
+        CHECK(access(p, F_OK) == 0);
+        /* sqlite:// names the database directly */
+        snprintf(url, sizeof url, "sqlite://%s", p);
+        jb = v2m_jobs_open(url, &e);
+        CHECK(jb != NULL && v2m_jobs_ping(jb, &e) == V2M_OK);
+        v2m_jobs_close(jb);
+        rm_rf(dir);
+        free(dir);
+    }
+    CHECK(v2m_jobs_open("redis://x", &e) == NULL && e.code == V2M_ECONFIG);
+    return check_exit(mode);
+}
