@@ -583,7 +583,9 @@ cmd_run() {
   done
   (($#)) || usage
   parse_only "$only"
-  STATE=$(mktemp -d "${TMPDIR:-/tmp}/v2m-test.XXXXXX") || die "mktemp failed"
+  local tmp=${TMPDIR:-/tmp}
+  ((${#tmp} <= 60)) || tmp=/tmp # MariaDB's socket path must stay short
+  STATE=$(mktemp -d "$tmp/v2m-test.XXXXXX") || die "mktemp failed"
   CHILD_PID=
   trap 'run_cleanup' EXIT
   trap 'run_signal INT 130' INT
