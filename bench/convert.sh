@@ -14,24 +14,28 @@
 #   - the same at CBR 192 kbit/s
 #   - peak RSS of both (/usr/bin/time -v), and of v2m-convert on big.mp4
 #   - passthrough (MP3 source copied) vs re-encoding the same file
-# Uses build/bin/v2m-convert, building it (Release) when absent.
-# Environment: V2M_BENCH_DIR, V2M_BENCH_ROUNDS (default 5), V2M_CONVERT (binary).
+# Uses build/bin/v2m-convert (configuring build/ as Release when absent, and
+# bringing the target up to date), or the binary named by V2M_CONVERT.
+# Environment: V2M_BENCH_DIR, V2M_BENCH_ROUNDS (default 5), V2M_CONVERT.
 set -eu
 
 cd "$(dirname "$0")/.."
 dir=${V2M_BENCH_DIR:-/tmp/v2m-bench}
 rounds=${V2M_BENCH_ROUNDS:-5}
-bin=${V2M_CONVERT:-build/bin/v2m-convert}
+bin=${V2M_CONVERT:-}
 mkdir -p "$dir/out"
 
 for t in ffmpeg hyperfine /usr/bin/time python3; do
     command -v "$t" >/dev/null 2>&1 || { echo "convert.sh: $t is required" >&2; exit 1; }
 done
-if [ ! -x "$bin" ]; then
-    echo "== building $bin (Release)"
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+if [ -z "$bin" ]; then
+    bin=build/bin/v2m-convert
+    [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+    grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' build/CMakeCache.txt ||
+        echo "convert.sh: warning: build/ is not a Release build" >&2
     cmake --build build -j"$(nproc)" --target v2m-convert >/dev/null
 fi
+[ -x "$bin" ] || { echo "convert.sh: $bin not found" >&2; exit 1; }
 
 ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
 DUR=600
@@ -63,8 +67,10 @@ if [ ! -s "$dir/big.mp4" ]; then
 fi
 o="$dir/out"
 
-# rounds of hyperfine, alternating A and B; prints the median of each and B/A... as A/B
-pair() { # label, command A (v2m), command B (reference)
+# Rounds of hyperfine, one run of A then one of B per round. Prints A / B = ratio
+# for the median wall time, the best wall time (the least disturbed by other
+# load on the machine) and the median CPU time (user + system).
+pair() { # label, command A, command B
     label=$1
     a=$2
     b=$3
@@ -77,13 +83,18 @@ pair() { # label, command A (v2m), command B (reference)
     python3 - "$label" "$o" "$rounds" <<'EOF'
 import json, statistics, sys
 label, o, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-a, b = [], []
+wall, cpu = ([], []), ([], [])
 for i in range(1, rounds + 1):
-    r = json.load(open(f"{o}/times.{i}.json"))["results"]
-    a.append(r[0]["times"][0]); b.append(r[1]["times"][0])
-ma, mb = statistics.median(a), statistics.median(b)
-print(f"{label:<34} v2m {ma:7.3f} s   ref {mb:7.3f} s   ratio {ma / mb:5.3f}   "
-      f"(v2m runs {' '.join(f'{x:.2f}' for x in a)}; ref runs {' '.join(f'{x:.2f}' for x in b)})")
+    for k, r in enumerate(json.load(open(f"{o}/times.{i}.json"))["results"]):
+        wall[k].append(r["times"][0])
+        cpu[k].append(r["user"] + r["system"])
+med = [statistics.median(x) for x in wall]
+best = [min(x) for x in wall]
+cmed = [statistics.median(x) for x in cpu]
+print(f"{label:<36} median wall {med[0]:6.2f} / {med[1]:6.2f} s = {med[0] / med[1]:.3f}   "
+      f"min wall {best[0]:6.2f} / {best[1]:6.2f} s = {best[0] / best[1]:.3f}   "
+      f"median cpu {cmed[0]:6.2f} / {cmed[1]:6.2f} s = {cmed[0] / cmed[1]:.3f}")
+print(f"{'':<36} runs {' '.join(f'{x:.2f}' for x in wall[0])}  /  {' '.join(f'{x:.2f}' for x in wall[1])}")
 EOF
 }
 
@@ -95,7 +106,8 @@ rss() { # label, command...: peak RSS in MiB
                        /Elapsed \(wall clock\)/ {w = $8} END {printf "%-34s wall %s\n", "", w}' "$o/time.txt"
 }
 
-echo "== $(nproc) cores, $rounds rounds, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $bin"
+echo "== pairs are v2m / reference"
+echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $bin"
 for src in plain rich; do
     pair "VBR V2 $src.mp4" \
         "$bin $dir/$src.mp4 $o/v2m.mp3" \

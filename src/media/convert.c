@@ -441,6 +441,9 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
         o->progress(o->progress_opaque, 1.0);
 
 out:
+    if (rc == V2M_OK && j.st->packets_skipped > 0)
+        V2M_LOG(V2M_WARN, "media corrupt packets skipped n=%lld codec=%s",
+                (long long)j.st->packets_skipped, j.st->in_codec);
     if (rc == V2M_OK) {
         V2M_LOG(V2M_INFO, "media converted format=%s codec=%s mode=%s rate=%d channels=%d seconds=%.3f "
                 "bytes_in=%lld bytes_out=%lld skipped=%lld xing=%d",
@@ -450,9 +453,6 @@ out:
     } else {
         V2M_LOG(V2M_DEBUG, "media conversion failed code=%d bytes_in=%lld", rc, (long long)j.st->bytes_in);
     }
-    if (j.st->packets_skipped > 0)
-        V2M_LOG(V2M_WARN, "media corrupt packets skipped n=%lld codec=%s",
-                (long long)j.st->packets_skipped, j.st->in_codec);
     swr_free(&j.swr);
     av_channel_layout_uninit(&j.swr_layout);
     if (j.cvt)

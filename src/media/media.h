@@ -18,7 +18,9 @@
  * Thread-safety: every conversion keeps all its state in its own context, so
  * any number of v2m_media_convert() calls may run at once in different
  * threads. The callbacks of one conversion are only ever called from the
- * thread that runs it. Nothing here spawns threads.
+ * thread that runs it. Nothing here spawns threads. The first conversion
+ * installs, once for the process, a libav log callback that sends libav's
+ * messages to V2M_LOG at debug level.
  *
  * Errors follow src/common/err.h; the codes a conversion can return:
  *   V2M_EINVAL           bad options (quality out of 0..9, unsupported rate, ...)
@@ -121,8 +123,8 @@ typedef struct v2m_media_stats {
     int channels;
     int passthrough;          /* 1 when MP3 frames were copied without re-encoding */
     int xing;                 /* 1 when the Xing/LAME frame was written (seekable sink) */
-    int64_t samples;          /* output samples per channel, encoder delay excluded
-                                 (re-encode only; 0 for passthrough) */
+    int64_t samples;          /* output samples per channel: encoded (the encoder
+                                 delay excluded), or in the frames copied */
     double duration;          /* output duration in seconds */
     int64_t packets_skipped;  /* corrupt input packets that were dropped */
     int64_t bytes_in;         /* bytes taken from the read callback */
@@ -142,7 +144,9 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
 
 /* Adapters over a file descriptor the caller opened and still owns (and
  * closes after the conversion). Seeking is offered only when lseek works on
- * fd, so a pipe or a terminal gets seek == NULL. */
+ * fd, so a pipe or a terminal gets seek == NULL. Offsets are the file's own:
+ * give a file positioned at its start. The opaque pointer is the fd itself,
+ * so the structs may be copied freely. */
 void v2m_media_io_fd(v2m_media_io *io, int fd);
 void v2m_media_sink_fd(v2m_media_sink *sink, int fd);
 
