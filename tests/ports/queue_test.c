@@ -371,15 +371,21 @@ static void test_dead(void)
         CHECK(v2m_queue_publish(q, qname, "crasher", 7, &e) == V2M_OK);
         v2m_queue_close(q);
         for (int i = 0; i < 3; i++) {
-            pid_t pid = fork();
-            int st = 0;
+            int pfd[2];
+            pid_t pid;
+            CHECK(pipe(pfd) == 0);
+            pid = fork();
             if (pid == 0) {
                 v2m_queue *mine = open_q(&o);
                 v2m_queue_msg *mm = take(mine, qname, 5000);
-                _exit(mm && body_is(mm, "crasher", 7) ? 0 : 1);   /* dies holding it */
+                if (mm && body_is(mm, "crasher", 7))
+                    (void)!write(pfd[1], "1", 1);
+                raise(SIGKILL);   /* dies holding it */
             }
-            waitpid(pid, &st, 0);
-            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            close(pfd[1]);
+            CHECK(wait_byte(pfd[0], 10000));
+            close(pfd[0]);
+            waitpid(pid, NULL, 0);
         }
         q = open_q(&o);
         CHECK(v2m_queue_consume(q, qname, 1500, &m, &e) == V2M_ETIMEOUT);
