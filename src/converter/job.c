@@ -8,7 +8,9 @@
  *   failed already  -> ack
  *   queued or converting -> convert (again)
  * An MP3 is published in the store only when complete; if another worker
- * finished the same job meanwhile, ours is deleted so no orphan remains.
+ * finished the same job meanwhile, ours is deleted so no orphan remains. The
+ * id of the MP3 being written is noted in the record (still converting)
+ * before its first byte, so the attempt after a crash removes the remains.
  */
 #include "job.h"
 
@@ -133,6 +135,12 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
         v2m_fail(err, e.code, "job record: %s", v2m_error_msg(&e));
         return CV_RETRY;
     }
+    if (job.mp3_fid[0]) {
+        /* An earlier attempt died while writing this MP3: remove its remains. */
+        V2M_LOG(V2M_INFO, "removing the unfinished MP3 of an earlier attempt video_fid=%s mp3_fid=%s",
+                m.video_fid, job.mp3_fid);
+        v2m_store_delete(c->store, V2M_NS_MP3S, job.mp3_fid, NULL);
+    }
 
     rc = v2m_store_reader_open(c->store, V2M_NS_VIDEOS, m.video_fid, &rd, &e);
     if (rc == V2M_ENOTFOUND) {
@@ -145,6 +153,14 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
     rc = v2m_store_upload_open(c->store, V2M_NS_MP3S, name, "audio/mpeg", job.owner, &up, &e);
     if (rc)
         goto transient;
+    {
+        /* Note the id before writing, so a crash leaves no nameless orphan. */
+        v2m_job_change chg = V2M_JOB_CHANGE_INIT;
+        chg.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
+        chg.mp3_fid = v2m_store_upload_fid(up);
+        if ((rc = v2m_jobs_update(c->jobs, m.video_fid, &chg, NULL, &e)))
+            goto transient;
+    }
 
     in = (v2m_media_io){.opaque = rd, .read = in_read, .seek = in_seek};
     out = (v2m_media_sink){.opaque = up, .write = out_write, .seek = out_seek};

@@ -24,7 +24,10 @@ static json_t *job_json(const v2m_job *j)
     json_object_set_new(o, "video_fid", json_string(j->video_fid));
     json_object_set_new(o, "status", json_string(v2m_job_status_name(j->status)));
     json_object_set_new(o, "progress", json_real(j->progress));
-    json_object_set_new(o, "mp3_fid", j->mp3_fid[0] ? json_string(j->mp3_fid) : json_null());
+    /* While converting, mp3_fid names the MP3 being written: not yet a file. */
+    json_object_set_new(o, "mp3_fid", j->status == V2M_JOB_DONE && j->mp3_fid[0]
+                                          ? json_string(j->mp3_fid)
+                                          : json_null());
     json_object_set_new(o, "error", j->error[0] ? json_string(j->error) : json_null());
     json_object_set_new(o, "filename", json_string(j->filename));
     json_object_set_new(o, "size", json_integer(j->size));

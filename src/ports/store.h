@@ -163,7 +163,10 @@ void v2m_store_reader_close(v2m_store_reader *r);   /* safe on NULL */
 v2m_err v2m_store_stat(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_store_meta *meta,
                        v2m_error *err);
 /* Delete a finished file (it disappears at once for new readers; readers
- * already open may fail). V2M_ENOTFOUND when absent. */
+ * already open may fail). V2M_ENOTFOUND when absent; what an upload with this
+ * id left behind without finishing (its process died) is removed as well, so
+ * a caller that recorded the id of an upload it started can clean up after a
+ * crash. Never call it for an upload that is still being written. */
 v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err);
 
 #endif

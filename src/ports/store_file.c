@@ -418,8 +418,14 @@ static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     ns_path(fs, ns, name, path, sizeof path);
     /* Metadata first: the file is gone for readers once it is. */
     if (unlink(path) != 0) {
-        if (errno == ENOENT)
+        if (errno == ENOENT) {
+            /* No finished file: remove what an upload of this id that never
+             * finished left behind (its writer died), as GridFS does. */
+            snprintf(name, sizeof name, ".tmp-%s", fid);
+            ns_path(fs, ns, name, path, sizeof path);
+            unlink(path);
             return v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid, v2m_store_ns_name(ns));
+        }
         return sys_fail(err, "unlink", path);
     }
     ns_path(fs, ns, fid, path, sizeof path);

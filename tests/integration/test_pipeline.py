@@ -160,6 +160,18 @@ def mp3_info(path):
     return json.loads(p.stdout)
 
 
+def leftovers(ns):
+    """Pieces of unfinished uploads: GridFS chunks without a files document,
+    or temporary files in the store directory."""
+    if MODE == "distributed":
+        code = ("import pymongo,sys; d=pymongo.MongoClient(sys.argv[1])[sys.argv[2]];"
+                "ids=set(f['_id'] for f in d['fs.files'].find({},{'_id':1}));"
+                "print(len(set(c['files_id'] for c in d['fs.chunks'].find({},{'files_id':1}))-ids))")
+        return int(subprocess.run(["/usr/bin/python3", "-c", code, mongo, ns],
+                                  capture_output=True, text=True, check=True).stdout)
+    return len(glob.glob("%s/store/%s/.tmp-*" % (tmp, ns)))
+
+
 def count_stored(ns, filename=None):
     """Files (finished) in the store's namespace, optionally with that name."""
     if MODE == "distributed":
@@ -301,6 +313,7 @@ def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
     assert j["status"] == "done", j
     assert j["attempts"] >= 2, j
     assert count_stored("mp3s", "long-%s.mp3" % tag) == 1
+    assert leftovers("mp3s") == 0, "the killed attempt left pieces of an MP3 behind"
 
 
 def test_converter_sigterm_hands_back_work_and_exits_cleanly():
