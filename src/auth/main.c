@@ -153,18 +153,10 @@ int main(int argc, char **argv)
     v2m_error err = {0};
     v2m_httpd *srv = NULL;
     char safe[V2M_USERS_URL_MAX];
-    int rc = v2m_std_args(argc, argv, "v2m-auth", usage);
+    int rc = v2m_service_args(argc, argv, "v2m-auth", usage);
 
     if (rc >= 0)
         return rc;
-    if (argc > 1) {
-        fprintf(stderr, "v2m-auth: unknown argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, "v2m-auth: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n");
-        return 1;
-    }
     memset(&a, 0, sizeof a);
     if (v2m_auth_config_load(&a.cfg, &err) != V2M_OK) {
         fprintf(stderr, "v2m-auth: %s\n", v2m_error_msg(&err));
@@ -193,7 +185,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    v2m_users_url_redact(a.cfg.users_url, safe, sizeof safe);
+    v2m_url_redact(a.cfg.users_url, safe, sizeof safe);
     V2M_LOG(V2M_INFO, "v2m-auth listening addr=%s:%d users=%s ttl=%ld", a.cfg.host,
             v2m_httpd_port(srv), safe, a.cfg.token_ttl);
     v2m_write_port_file(v2m_httpd_port(srv));

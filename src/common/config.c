@@ -1,5 +1,6 @@
 /* config.c - environment parsing with clear refusals. */
 #include "config.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -192,4 +193,20 @@ void v2m_url_redact(const char *url, char *out, size_t outsz)
         snprintf(out, outsz, "%.*s:***%s", (int)(colon - url), url, at);
     else
         snprintf(out, outsz, "%s", url);
+}
+
+int v2m_service_args(int argc, char **argv, const char *prog, const char *usage)
+{
+    int rc = v2m_std_args(argc, argv, prog, usage);
+    if (rc >= 0)
+        return rc;
+    if (argc > 1) {
+        fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", prog, argv[1]);
+        return 2;
+    }
+    if (v2m_log_init() != 0) {
+        fprintf(stderr, "%s: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n", prog);
+        return 1;
+    }
+    return -1;
 }

@@ -44,6 +44,11 @@ void v2m_write_port_file(int port);
  * for logs and messages. */
 void v2m_url_redact(const char *url, char *out, size_t outsz);
 
+/* The start of every service's main: --help, --version, no other arguments,
+ * V2M_LOG_LEVEL. Returns -1 when the service should go on, else the exit
+ * code (after printing what was asked or why not). */
+int v2m_service_args(int argc, char **argv, const char *prog, const char *usage);
+
 /* Number of online cores (at least 1). */
 int v2m_ncpu(void);
 

@@ -103,18 +103,10 @@ int main(int argc, char **argv)
     v2m_worker_opts o;
     v2m_error err = {0};
     const char *store_url;
-    int rc = v2m_std_args(argc, argv, "v2m-converter", usage);
+    int rc = v2m_service_args(argc, argv, "v2m-converter", usage);
 
     if (rc >= 0)
         return rc;
-    if (argc > 1) {
-        fprintf(stderr, "v2m-converter: unknown argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, "v2m-converter: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n");
-        return 1;
-    }
     memset(&o, 0, sizeof o);
     if (v2m_worker_load_env(&o, "0.0.0.0:8081", "V2M_CONVERTER_THREADS", v2m_ncpu(), 5, 10,
                             &err)) {

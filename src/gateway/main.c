@@ -102,18 +102,10 @@ int main(int argc, char **argv)
     static gw_app a; /* large; lives for the whole process */
     v2m_error err = {0};
     v2m_httpd *srv = NULL;
-    int rc = v2m_std_args(argc, argv, "v2m-gateway", usage);
+    int rc = v2m_service_args(argc, argv, "v2m-gateway", usage);
 
     if (rc >= 0)
         return rc;
-    if (argc > 1) {
-        fprintf(stderr, "v2m-gateway: unknown argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, "v2m-gateway: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n");
-        return 1;
-    }
     if (load_config(&a.cfg, &err) != V2M_OK) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         return 1;

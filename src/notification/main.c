@@ -90,18 +90,10 @@ int main(int argc, char **argv)
     static app a;
     v2m_worker_opts o;
     v2m_error err = {0};
-    int rc = v2m_std_args(argc, argv, "v2m-notification", usage);
+    int rc = v2m_service_args(argc, argv, "v2m-notification", usage);
 
     if (rc >= 0)
         return rc;
-    if (argc > 1) {
-        fprintf(stderr, "v2m-notification: unknown argument '%s' (see --help)\n", argv[1]);
-        return 2;
-    }
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, "v2m-notification: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n");
-        return 1;
-    }
     memset(&o, 0, sizeof o);
     if (v2m_mail_config_load(&a.mail, &err) ||
         v2m_worker_load_env(&o, "0.0.0.0:8082", "V2M_NOTIFICATION_THREADS", 2, 8, 30, &err)) {

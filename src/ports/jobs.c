@@ -38,7 +38,7 @@ v2m_jobs *v2m_jobs_open(const char *url, v2m_error *err)
     else if (url && strncmp(url, "mongodb://", 10) == 0)
         ops = &v2m_jobs_mongo;
     if (!ops) {
-        v2m__url_redact(url ? url : "", safe, sizeof safe);
+        v2m_url_redact(url ? url : "", safe, sizeof safe);
         v2m_fail(err, V2M_ECONFIG,
                  "jobs URL '%s': expected file:///dir, sqlite:///path.db or mongodb://host:port/",
                  safe);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/sqlite.h"
 #include "jobs.h"
 #include "store_util.h"
 
@@ -55,7 +56,6 @@ static v2m_err db_fail(jsql *s, v2m_error *err, const char *what)
 static v2m_err js_open(const char *url, void **impl, v2m_error *err)
 {
     jsql *s = calloc(1, sizeof *s);
-    char *msg = NULL;
     v2m_err rc;
 
     if (!s)
@@ -73,22 +73,8 @@ static v2m_err js_open(const char *url, void **impl, v2m_error *err)
     } else if ((rc = v2m__url_path(url, "sqlite", s->path, sizeof s->path, err))) {
         goto fail;
     }
-    if (sqlite3_open_v2(s->path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite %s: cannot open: %s", s->path,
-                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    if ((rc = v2m_sqlite_open(s->path, "NORMAL", schema, "sqlite jobs", &s->db, err)))
         goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
-                     &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite %s: cannot prepare schema: %s", s->path,
-                      msg ? msg : "?");
-        sqlite3_free(msg);
-        goto fail;
-    }
     *impl = s;
     return V2M_OK;
 fail:

@@ -94,7 +94,7 @@ v2m_queue *v2m_queue_open(const char *url, const v2m_queue_opts *o, v2m_error *e
         }
         return q;
     }
-    v2m__url_redact(url ? url : "", safe, sizeof safe);
+    v2m_url_redact(url ? url : "", safe, sizeof safe);
     v2m_fail(err, V2M_ECONFIG,
              "queue URL '%s': expected sqlite:///path/queue.db or amqp://user:pass@host:port/vhost",
              safe);

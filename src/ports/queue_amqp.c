@@ -542,7 +542,7 @@ static v2m_err qa_open(const char *url, const v2m_queue_opts *o, void **impl, v2
     if (!h)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     h->o = *o;
-    v2m__url_redact(url, h->safe_url, sizeof h->safe_url);
+    v2m_url_redact(url, h->safe_url, sizeof h->safe_url);
     h->urlbuf = strdup(url);
     if (!h->urlbuf) {
         free(h);
@@ -881,34 +881,30 @@ static v2m_err basic_settle(qamqp *h, v2m_queue_msg *m, int ack, v2m_error *err)
     return V2M_OK;
 }
 
-static v2m_err qa_ack(void *impl, v2m_queue_msg *m, v2m_error *err)
+/* Ack (done) or nack with requeue (hand back untouched). */
+static v2m_err settle(void *impl, v2m_queue_msg *m, int ack, v2m_error *err)
 {
     qamqp *h = impl;
     v2m_err rc;
 
     pthread_mutex_lock(&h->mu);
     held_remove(h, m);
-    rc = check_live(h, m, "ack", err);
+    rc = check_live(h, m, ack ? "ack" : "release", err);
     if (rc == V2M_OK)
-        rc = basic_settle(h, m, 1, err);
+        rc = basic_settle(h, m, ack, err);
     pthread_mutex_unlock(&h->mu);
     v2m__queue_msg_free(m);
     return rc;
 }
 
+static v2m_err qa_ack(void *impl, v2m_queue_msg *m, v2m_error *err)
+{
+    return settle(impl, m, 1, err);
+}
+
 static v2m_err qa_release(void *impl, v2m_queue_msg *m, v2m_error *err)
 {
-    qamqp *h = impl;
-    v2m_err rc;
-
-    pthread_mutex_lock(&h->mu);
-    held_remove(h, m);
-    rc = check_live(h, m, "release", err);
-    if (rc == V2M_OK)
-        rc = basic_settle(h, m, 0, err);
-    pthread_mutex_unlock(&h->mu);
-    v2m__queue_msg_free(m);
-    return rc;
+    return settle(impl, m, 0, err);
 }
 
 /* Republish m to target with the attempt count and reason in headers, then

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/sqlite.h"
 #include "queue.h"
 #include "store_util.h"
 
@@ -78,7 +79,7 @@ static int64_t new_token(void)
 static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2m_error *err)
 {
     qsql *s = calloc(1, sizeof *s);
-    char dir[PATH_MAX], *slash, *msg = NULL;
+    char dir[PATH_MAX], *slash;
     v2m_err rc;
 
     if (!s)
@@ -98,22 +99,8 @@ static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2
             goto fail;
         }
     }
-    if (sqlite3_open_v2(s->path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite queue %s: cannot open: %s", s->path,
-                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    if ((rc = v2m_sqlite_open(s->path, "FULL", schema, "sqlite queue", &s->db, err)))
         goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL,
-                     &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite queue %s: cannot prepare schema: %s", s->path,
-                      msg ? msg : "?");
-        sqlite3_free(msg);
-        goto fail;
-    }
     *impl = s;
     return V2M_OK;
 fail:

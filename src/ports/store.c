@@ -56,7 +56,7 @@ v2m_store *v2m_store_open(const char *url, v2m_error *err)
         }
         return st;
     }
-    v2m__url_redact(url ? url : "", safe, sizeof safe);
+    v2m_url_redact(url ? url : "", safe, sizeof safe);
     v2m_fail(err, V2M_ECONFIG, "store URL '%s': expected file:///dir or mongodb://host:port/",
              safe);
     return NULL;

@@ -97,18 +97,6 @@ v2m_err v2m__url_path(const char *url, const char *scheme, char *path, size_t pa
     return V2M_OK;
 }
 
-void v2m__url_redact(const char *url, char *out, size_t outsz)
-{
-    const char *start = strstr(url, "://");
-    const char *at = start ? strchr(start + 3, '@') : NULL;
-    const char *colon = start ? strchr(start + 3, ':') : NULL;
-
-    if (at && colon && colon < at)
-        snprintf(out, outsz, "%.*s:***%s", (int)(colon - url), url, at);
-    else
-        snprintf(out, outsz, "%s", url);
-}
-
 int v2m__mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
@@ -177,7 +165,7 @@ mongoc_client_pool_t *v2m__mongo_pool(const char *url, v2m_error *err)
     char safe[512];
 
     pthread_once(&mongo_once, mongo_init_once);
-    v2m__url_redact(url, safe, sizeof safe);
+    v2m_url_redact(url, safe, sizeof safe);
     uri = mongoc_uri_new_with_error(url, &be);
     if (!uri) {
         v2m_fail(err, V2M_ECONFIG, "store URL '%s': %s", safe, be.message);

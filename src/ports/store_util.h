@@ -12,6 +12,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include "common/config.h"
 #include "common/err.h"
 
 /* Wall clock in milliseconds since the epoch (timestamps that are stored),
@@ -30,8 +31,6 @@ int v2m__sleep_ms(int64_t ms, const atomic_int *stop);
 v2m_err v2m__url_path(const char *url, const char *scheme, char *path, size_t pathsz,
                       v2m_error *err);
 
-/* The URL with any password replaced by "***", for logs and messages. */
-void v2m__url_redact(const char *url, char *out, size_t outsz);
 
 /* mkdir -p with mode 0755; 0 or -1 with errno. */
 int v2m__mkdir_p(const char *path);

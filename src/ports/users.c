@@ -63,11 +63,6 @@ v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_err
     return V2M_OK;
 }
 
-void v2m_users_url_redact(const char *url, char *out, size_t outsz)
-{
-    v2m_url_redact(url, out, outsz);
-}
-
 v2m_users *v2m_users_open(const char *url, v2m_error *err)
 {
     const char *sep = strstr(url, "://");
@@ -95,7 +90,7 @@ v2m_users *v2m_users_open(const char *url, v2m_error *err)
 bad:
     {
         char safe[V2M_USERS_URL_MAX];
-        v2m_users_url_redact(url, safe, sizeof safe);
+        v2m_url_redact(url, safe, sizeof safe);
         v2m_fail(err, V2M_ECONFIG,
                  "users URL '%s': expected sqlite:///path.db or mysql://user:pass@host:port/db",
                  safe);

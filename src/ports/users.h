@@ -53,9 +53,6 @@ typedef struct v2m_users v2m_users;
  * else def. */
 v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_error *err);
 
-/* The URL with any password replaced by "***", for logs. */
-void v2m_users_url_redact(const char *url, char *out, size_t outsz);
-
 v2m_users *v2m_users_open(const char *url, v2m_error *err);
 void v2m_users_close(v2m_users *u);   /* safe on NULL */
 v2m_err v2m_users_ping(v2m_users *u, v2m_error *err);

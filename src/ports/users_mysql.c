@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "users.h"
 
@@ -75,7 +76,7 @@ static v2m_err m_open(const char *url, void **impl, v2m_error *err)
     curl_url_cleanup(u);
     if (bad) {
         char safe[V2M_USERS_URL_MAX];
-        v2m_users_url_redact(url, safe, sizeof safe);
+        v2m_url_redact(url, safe, sizeof safe);
         free(m);
         return v2m_fail(err, V2M_ECONFIG, "users URL '%s': expected mysql://user:pass@host:port/db",
                         safe);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/sqlite.h"
 #include "users.h"
 
 typedef struct {
@@ -37,7 +38,7 @@ static v2m_err s_open(const char *url, void **impl, v2m_error *err)
 {
     users_sqlite *s = calloc(1, sizeof *s);
     const char *path = url + strlen("sqlite://");
-    char *msg = NULL;
+    v2m_err rc;
 
     if (!s)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
@@ -46,24 +47,9 @@ static v2m_err s_open(const char *url, void **impl, v2m_error *err)
         return v2m_fail(err, V2M_ECONFIG, "users URL '%s' has no file path", url);
     }
     snprintf(s->path, sizeof s->path, "%s", path);
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        v2m_fail(err, V2M_EUNAVAIL, "sqlite %s: cannot open: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        sqlite3_close(s->db);
+    if ((rc = v2m_sqlite_open(path, "FULL", schema, "sqlite users", &s->db, err))) {
         free(s);
-        return err ? err->code : V2M_EUNAVAIL;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        v2m_fail(err, V2M_EUNAVAIL, "sqlite %s: cannot prepare schema: %s", path,
-                 msg ? msg : "?");
-        sqlite3_free(msg);
-        sqlite3_close(s->db);
-        free(s);
-        return err ? err->code : V2M_EUNAVAIL;
+        return rc;
     }
     *impl = s;
     return V2M_OK;

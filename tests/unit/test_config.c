@@ -64,7 +64,7 @@ int main(void)
     CHECK_STR(url, "mysql://auth_user:p%40ss%3aw%2frd@db.example:3307/auth");
     {
         char safe[V2M_USERS_URL_MAX];
-        v2m_users_url_redact(url, safe, sizeof safe);
+        v2m_url_redact(url, safe, sizeof safe);
         CHECK_STR(safe, "mysql://auth_user:***@db.example:3307/auth");
     }
     setenv("MYSQL_PORT", "port", 1);

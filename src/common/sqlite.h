@@ -1,0 +1,19 @@
+/* sqlite.h - opening the SQLite databases of the embedded backends
+ * (users, jobs, queue) the same way: serialized mode for use from several
+ * threads, WAL so several processes can read and write, a busy timeout, and
+ * the schema applied. */
+#ifndef V2M_SQLITE_H
+#define V2M_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "err.h"
+
+/* Open (creating) path, set journal_mode=WAL, the given synchronous level
+ * ("FULL" where a commit must survive power loss, else "NORMAL") and run
+ * schema. what names the database in messages ("sqlite queue"). On failure
+ * *db is NULL and err says why (V2M_EUNAVAIL). */
+v2m_err v2m_sqlite_open(const char *path, const char *synchronous, const char *schema,
+                        const char *what, sqlite3 **db, v2m_error *err);
+
+#endif
