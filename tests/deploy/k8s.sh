@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Offline checks of the Kubernetes manifests in deploy/k8s (no cluster needed).
+#
+#   tests/deploy/k8s.sh schema   the validator rejects the broken fixtures and
+#                                accepts the good one; every manifest file of
+#                                every kustomization passes it on its own
+#                                (patches without their required fields)
+#   tests/deploy/k8s.sh render   kustomize renders the base and each overlay;
+#                                the output passes the validator strictly plus
+#                                v2m's policy; broken renders are rejected
+#
+# Exits 77 (skipped) when a tool is absent: node for both, kubectl >= 1.24 or
+# kustomize >= 4.5 for render (says so on stderr).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+k8s=$root/deploy/k8s
+mode=${1:-}
+say() { printf 'k8s: %s\n' "$*" >&2; }
+skip() { say "SKIP: $*"; exit 77; }
+fail=0
+bad() { say "FAIL: $*"; fail=1; }
+
+command -v node >/dev/null || skip "node is not installed (scripts/deps.sh installs it)"
+if [ ! -d "$here/node_modules/@kubernetes/client-node" ] || [ ! -d "$here/node_modules/kubernetes-models" ]; then
+  # Both checks may start at once under ctest -j: one installs, the other waits.
+  (
+    flock 9
+    [ -d "$here/node_modules/@kubernetes/client-node" ] && [ -d "$here/node_modules/kubernetes-models" ] && exit 0
+    say "installing the validator's packages (npm ci in tests/deploy)"
+    cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2
+  ) 9>"${TMPDIR:-/tmp}/v2m-deploy-npm.lock" ||
+    skip "npm ci in tests/deploy failed; the validator's packages are missing"
+fi
+validate() { node "$here/validate.mjs" "$@"; }
+
+schema() {
+  local f expect out
+  # The validator itself: each bad fixture fails with its expected message.
+  for f in "$here"/fixtures/bad-*.yaml; do
+    expect=$(sed -n 's/^# expect: //p' "$f")
+    if out=$(validate "$f" 2>&1); then
+      bad "validator accepted $(basename "$f")"
+    elif [ -n "$expect" ] && [[ $out != *"$expect"* ]]; then
+      bad "validator rejected $(basename "$f") for another reason: $out"
+    else
+      say "ok: rejects $(basename "$f"): ${out%%$'\n'*}"
+    fi
+  done
+  validate "$here"/fixtures/good*.yaml >&2 || bad "validator rejected the good fixture"
+
+  # Every kustomization's own files, each on its own.
+  local k kind path resources=() patches=()
+  while IFS= read -r k; do
+    while read -r kind path; do
+      case $kind in
+        resource) resources+=("$path") ;;
+        patch) patches+=("$path") ;;
+      esac
+    done < <(validate --list "$k")
+  done < <(find "$k8s" -name kustomization.yaml | sort)
+  [ ${#resources[@]} -gt 0 ] || bad "no manifest files found under ${k8s#"$root"/}"
+  validate "${resources[@]}" >&2 || bad "manifest files do not validate"
+  [ ${#patches[@]} -eq 0 ] || validate --partial "${patches[@]}" >&2 || bad "patch files do not validate"
+}
+
+# kubectl's built-in kustomize, else a standalone kustomize; version >= 4.5
+# (the `labels` field).
+renderer=()
+find_renderer() {
+  local v
+  if command -v kubectl >/dev/null; then
+    v=$(kubectl version --client -o json 2>/dev/null | sed -n 's/.*"kustomizeVersion": *"v\{0,1\}\([0-9.]*\).*/\1/p')
+    if [ -n "$v" ] && printf '4.5\n%s\n' "$v" | sort -V -C; then
+      renderer=(kubectl kustomize)
+      say "renderer: kubectl $(kubectl version --client -o json | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -n1), kustomize v$v"
+      return 0
+    fi
+    say "kubectl's kustomize (${v:-unknown}) is older than 4.5"
+  fi
+  if command -v kustomize >/dev/null; then
+    v=$(kustomize version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -n1)
+    if [ -n "$v" ] && printf '4.5\n%s\n' "$v" | sort -V -C; then
+      renderer=(kustomize build)
+      say "renderer: kustomize v$v"
+      return 0
+    fi
+  fi
+  return 1
+}
+
+render_one() { # dir: print the rendered YAML; the load restrictor only off when documented
+  local dir=$1 err
+  err=$(mktemp)
+  if "${renderer[@]}" "$dir" 2>"$err"; then
+    rm -f "$err"
+    return 0
+  fi
+  if grep -q 'is not in or below' "$err" && grep -q LoadRestrictionsNone "$dir/kustomization.yaml"; then
+    rm -f "$err"
+    "${renderer[@]}" --load-restrictor LoadRestrictionsNone "$dir"
+    return
+  fi
+  cat "$err" >&2
+  rm -f "$err"
+  return 1
+}
+
+render() {
+  find_renderer || skip "no kustomize renderer: install kubectl >= 1.24 (or kustomize >= 4.5); the manifests were NOT rendered (tests/deploy/k8s.sh schema still checks each file)"
+  local dirs=("$k8s/base") d out name
+  for d in "$k8s"/overlays/*/; do [ -f "$d/kustomization.yaml" ] && dirs+=("${d%/}"); done
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' RETURN
+  for d in "${dirs[@]}"; do
+    name=${d#"$k8s"/}
+    name=${name//\//-}
+    if ! render_one "$d" >"$out/$name.yaml"; then
+      bad "kustomize cannot render ${d#"$root"/}"
+      continue
+    fi
+    say "rendered ${d#"$root"/}: $(grep -c '^kind:' "$out/$name.yaml") objects"
+    local extra=()
+    grep -q 'init.sql' "$out/$name.yaml" && extra=(--init-sql "$root/deploy/sql/init.sql")
+    validate --policy "${extra[@]}" "$out/$name.yaml" >&2 || bad "${d#"$root"/} does not validate"
+  done
+  [ -f "$out/overlays-incluster.yaml" ] && ! grep -q 'init.sql' "$out/overlays-incluster.yaml" &&
+    bad "the incluster overlay does not carry init.sql"
+  # The policy catches what the schema cannot.
+  local base=$out/base.yaml
+  [ -f "$base" ] || return 0
+  local -a cases=(
+    's/replicas: 4/replicas: 1/|the original runs 4'
+    's#path: /readyz#path: /ready#|readiness must GET /readyz'
+    's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/|readOnlyRootFilesystem must be true'
+    's/proxy-body-size: "0"/proxy-body-size: 10m/|proxy-body-size must be "0"'
+    's/MYSQL_PASSWORD: Auth123/MYSQL_PASS: Auth123/|variable MYSQL_PASSWORD is not set'
+    's/V2M_LISTEN: 0.0.0.0:8080/V2M_LISTEN: 0.0.0.0:9999/|does not listen on 8080'
+  )
+  local c expr expect res
+  for c in "${cases[@]}"; do
+    expr=${c%%|*} expect=${c#*|}
+    sed "$expr" "$base" >"$out/mutant.yaml"
+    cmp -s "$base" "$out/mutant.yaml" && { bad "mutation '$expr' changed nothing"; continue; }
+    if res=$(validate --policy "$out/mutant.yaml" 2>&1); then
+      bad "policy accepted a render with '$expr'"
+    elif [[ $res != *"$expect"* ]]; then
+      bad "policy rejected '$expr' for another reason: $res"
+    else
+      say "ok: policy rejects '$expr'"
+    fi
+  done
+}
+
+case $mode in
+  schema) schema ;;
+  render) render ;;
+  *) echo "usage: k8s.sh schema|render" >&2; exit 2 ;;
+esac
+[ $fail = 0 ] || { say "FAILED"; exit 1; }
+say "PASS ($mode)"
