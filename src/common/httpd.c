@@ -521,18 +521,23 @@ v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
     } else {
         /* TURBO skips the shutdown() before close and other per-connection
          * syscalls that only matter for HTTP pipelining corner cases. */
+        struct MHD_OptionItem pool[] = {
+            /* Asking for a pool of one makes libmicrohttpd complain. */
+            {d->o.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+             (intptr_t)d->o.threads, NULL},
+            {MHD_OPTION_END, 0, NULL},
+        };
         flags |= MHD_USE_EPOLL | MHD_USE_TURBO;
         d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-                                  /* 1 means no pool (MHD warns about a pool of 1). */
-                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(d->o.threads > 1 ? d->o.threads : 0),
                                   /* Headers are capped at max_header; a smaller
                                    * pool is less to clear per request. */
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(d->o.max_header + 8192),
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                                  MHD_OPTION_ARRAY, pool,
                                   MHD_OPTION_END);
     }
     if (!d->mhd) {
