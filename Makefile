@@ -4,7 +4,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test test-unit run bench clean
+.PHONY: all deps build test test-unit images run bench clean
 
 all: build
 
@@ -29,6 +29,11 @@ test: deps $(TEST_BUILD)/CMakeCache.txt
 test-unit: deps $(TEST_BUILD)/CMakeCache.txt
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	ctest --test-dir $(TEST_BUILD) --output-on-failure -L unit -j$(JOBS)
+
+# Container images from a debootstrap base, each binary's --version inside
+# its image, then the login -> upload -> download flow across containers.
+images:
+	tests/deploy/images.sh
 
 run: build
 	scripts/run.sh $(BUILD)/bin

@@ -43,8 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -f /usr/sbin/policy-rc.d.v2m
 fi
 
-# Test-only Node.js tools (the SMTP sink), pinned by the lock file.
-if [ -f tests/harness/package-lock.json ] && [ ! -d tests/harness/node_modules ]; then
-  echo "deps: npm ci in tests/harness"
-  (cd tests/harness && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Test-only Node.js tools, pinned by their lock files: the SMTP sink
+# (tests/harness) and the offline Kubernetes schema validator (tests/deploy).
+for d in tests/harness tests/deploy; do
+  if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
+    echo "deps: npm ci in $d"
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
