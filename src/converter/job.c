@@ -135,6 +135,17 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
         v2m_fail(err, e.code, "job record: %s", v2m_error_msg(&e));
         return CV_RETRY;
     }
+    if (c->max_attempts > 0 && job.attempts > c->max_attempts) {
+        /* Started this often without an outcome: the input crashes or stalls
+         * the worker, or a backend kept failing. Give up and say so. */
+        char why[300];
+        snprintf(why, sizeof why, "conversion did not finish after repeated attempts%s%.200s",
+                 job.error[0] ? ": " : "", job.error);
+        v2m_jobs_fail(c->jobs, m.video_fid, why, &job, NULL);
+        if (job.mp3_fid[0])
+            v2m_store_delete(c->store, V2M_NS_MP3S, job.mp3_fid, NULL);
+        return tell(c, &m, &job, err);
+    }
     if (job.mp3_fid[0]) {
         /* An earlier attempt died while writing this MP3: remove its remains. */
         V2M_LOG(V2M_INFO, "removing the unfinished MP3 of an earlier attempt video_fid=%s mp3_fid=%s",

@@ -29,6 +29,7 @@ typedef struct app {
     v2m_store *store;
     v2m_jobs *jobs;
     char mp3_queue[128];
+    int max_attempts;
     atomic_int cancel;
     atomic_ulong done, failed;
 } app;
@@ -55,8 +56,8 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
 {
     app *a = ud;
     pub_ctx p = {a, q};
-    cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel, .publish = publish,
-                .publish_opaque = &p};
+    cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel,
+                .max_attempts = a->max_attempts, .publish = publish, .publish_opaque = &p};
     v2m_error err = {0};
 
     switch (cv_process(&c, m->body, m->len, &err)) {
@@ -114,6 +115,12 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(a.mp3_queue, sizeof a.mp3_queue, "%s", v2m_cfg_str("MP3_QUEUE", "mp3"));
+    /* The job record bounds the attempts of a conversion (its start count);
+     * the queue allows one delivery more, so the converter sees the message
+     * that went over the bound and can fail the job and tell the user
+     * instead of the message vanishing into video.dead unannounced. */
+    a.max_attempts = o.qopts.max_attempts;
+    o.qopts.max_attempts += 1;
     store_url = v2m_cfg_str("V2M_STORE", "file://./var/store");
     v2m_signals_block();
     rc = 1;

@@ -316,6 +316,31 @@ def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
     assert leftovers("mp3s") == 0, "the killed attempt left pieces of an MP3 behind"
 
 
+def test_a_job_that_keeps_killing_its_converter_is_given_up():
+    global converter
+    name = "crash-%s.mp4" % tag
+    shutil.copy(LONG, tmp + "/" + name)
+    code, body = upload(tmp + "/" + name)
+    assert code == 200, (code, body)
+    fid = json.loads(body)["video_fid"]
+    deadline = time.time() + 60
+    while job(fid)[1]["status"] != "converting":
+        assert time.time() < deadline, job(fid)
+        time.sleep(0.02)
+    converter.proc.send_signal(signal.SIGKILL)
+    converter.proc.wait()
+    converter.log.close()
+    # The next worker allows one attempt per job: this one had its chance.
+    converter = t.Service("v2m-converter", dict(env, V2M_MAX_ATTEMPTS="1"))
+    j = wait_job(fid, timeout=180)
+    assert j["status"] == "failed" and "repeated attempts" in j["error"], j
+    assert count_stored("mp3s", "crash-%s.mp3" % tag) == 0
+    assert leftovers("mp3s") == 0
+    wait_mail(fid)
+    converter.stop()
+    converter = t.Service("v2m-converter", env)
+
+
 def test_converter_sigterm_hands_back_work_and_exits_cleanly():
     global converter
     converter.stop()
