@@ -23,10 +23,11 @@ static int in_read(void *opaque, uint8_t *buf, int size)
     if (n == 0)
         return AVERROR_EOF;
     if (n < 0 || n > size) {
-        j->in_read_failed = 1;
+        j->in_io_failed = 1;
         return AVERROR(EIO);
     }
     j->st->bytes_in += n;
+    j->in_pos += n;
     return n;
 }
 
@@ -39,9 +40,19 @@ static int64_t in_seek(void *opaque, int64_t offset, int whence)
             j->in_seek_refused = 1;
         return AVERROR(ESPIPE);
     }
-    int64_t r = j->io->seek(j->io->opaque, offset,
-                            whence == AVSEEK_SIZE ? V2M_MEDIA_SEEK_SIZE : whence);
-    return r < 0 ? AVERROR(EIO) : r;
+    if (whence == AVSEEK_SIZE)
+        return j->in_size >= 0 ? j->in_size : AVERROR(ENOSYS);
+    /* Reading MP4 samples one after the other asks for the position we are
+     * at: no need to bother the input. */
+    if (whence == SEEK_SET && offset == j->in_pos && j->in_pos >= 0)
+        return offset;
+    int64_t r = j->io->seek(j->io->opaque, offset, whence);
+    j->in_pos = r;
+    if (r < 0) {
+        j->in_io_failed = 1;
+        return AVERROR(EIO);
+    }
+    return r;
 }
 
 int v2m__input_open(v2m__job *j)
@@ -55,6 +66,7 @@ int v2m__input_open(v2m__job *j)
         return AVERROR(ENOMEM);
     }
     j->in_size = -1;
+    j->in_pos = 0;
     if (j->io->seek) {
         j->in_size = j->io->seek(j->io->opaque, 0, V2M_MEDIA_SEEK_SIZE);
         if (j->in_size < 0)

@@ -265,7 +265,7 @@ static int next_packet(v2m__job *j, v2m_err *rc, v2m_error *err)
             return -1;
         }
         int r = av_read_frame(j->ic, j->pkt);
-        if (r == AVERROR_EOF)
+        if (r == AVERROR_EOF && !j->in_io_failed)
             return 0;
         if (r == AVERROR(EAGAIN))
             continue;
@@ -441,6 +441,10 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
         o->progress(o->progress_opaque, 1.0);
 
 out:
+    /* Whatever a demuxer made of a failed read (an early end, a stream with
+     * no parameters), the cause is the input. */
+    if (rc != V2M_OK && rc != V2M_ECANCELLED && rc != V2M_ENOMEM && j.in_io_failed)
+        rc = v2m_fail(err, V2M_EIO, "reading the input failed");
     if (rc == V2M_OK && j.st->packets_skipped > 0)
         V2M_LOG(V2M_WARN, "media corrupt packets skipped n=%lld codec=%s",
                 (long long)j.st->packets_skipped, j.st->in_codec);

@@ -19,7 +19,7 @@ v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what
 {
     if (averr == AVERROR(ENOMEM))
         return v2m_fail(err, V2M_ENOMEM, "out of memory (%s)", what);
-    if (j->in_read_failed)
+    if (j->in_io_failed)
         return v2m_fail(err, V2M_EIO, "reading the input failed (%s)", what);
     if (j->in_seek_refused)
         return v2m_fail(err, V2M_EMEDIA_NOSEEK,
@@ -60,7 +60,7 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
 
     r = av_probe_input_buffer2(j->in_pb, &fmt, "", NULL, 0, 0);
     if (r < 0 || !fmt) {
-        if (j->in_read_failed)
+        if (j->in_io_failed)
             return v2m_fail(err, V2M_EIO, "reading the input failed");
         if (j->st->bytes_in == 0)
             return v2m_fail(err, V2M_EMEDIA_EMPTY, "input is empty");
@@ -71,6 +71,12 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
                         "input is not a media file (at best it looks like %s, score %d)",
                         fmt->name, r);
     copy_name(j->st->in_format, sizeof j->st->in_format, fmt->name);
+    /* MP4/MOV: the demuxer reads each audio sample at its own offset. Read
+     * those directly (one read per sample, a seek over the video between)
+     * rather than stream the whole file through the buffer, most of it video.
+     * Not for the others: MPEG-TS, for one, reads 188 bytes at a time. */
+    if (j->io->seek && strcmp(fmt->name, "mov,mp4,m4a,3gp,3g2,mj2") == 0)
+        j->in_pb->direct = 1;
 
     ic = avformat_alloc_context();
     if (!ic)

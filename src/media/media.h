@@ -1,9 +1,9 @@
 /* media.h - the media engine: any audio/video container in, MP3 out.
  *
  *   v2m_media_io in;  v2m_media_sink out;  v2m_media_opts o;  v2m_media_stats st;
- *   v2m_error err;
- *   v2m_media_io_fd(&in, in_fd);
- *   v2m_media_sink_fd(&out, out_fd);
+ *   v2m_media_fd fin, fout;  v2m_error err;
+ *   v2m_media_io_fd(&in, &fin, in_fd);
+ *   v2m_media_sink_fd(&out, &fout, out_fd);
  *   v2m_media_opts_init(&o);
  *   o.filename = "holiday.mp4";
  *   if (v2m_media_convert(&in, &out, &o, &st, &err) != V2M_OK)
@@ -63,7 +63,8 @@
  * SEEK_CUR or SEEK_END and returns the new absolute position, or whence =
  * V2M_MEDIA_SEEK_SIZE and returns the total size (offset ignored; negative
  * when unknown); negative on failure. Without seek, files that keep their
- * index at the end (MP4/MOV with the moov atom last) cannot be converted. */
+ * index at the end (MP4/MOV with the moov atom last) cannot be converted.
+ * The input must be at its first byte when the conversion starts. */
 typedef struct v2m_media_io {
     void *opaque;                                          /* passed back to both callbacks */
     int (*read)(void *opaque, uint8_t *buf, int size);
@@ -143,12 +144,20 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
                           const v2m_media_opts *o, v2m_media_stats *stats, v2m_error *err);
 
 /* Adapters over a file descriptor the caller opened and still owns (and
- * closes after the conversion). Seeking is offered only when lseek works on
- * fd, so a pipe or a terminal gets seek == NULL. Offsets are the file's own:
- * give a file positioned at its start. The opaque pointer is the fd itself,
- * so the structs may be copied freely. */
-void v2m_media_io_fd(v2m_media_io *io, int fd);
-void v2m_media_sink_fd(v2m_media_sink *sink, int fd);
+ * closes after the conversion), with their state in f, which must live as
+ * long as the conversion. Seeking is offered only when the descriptor is
+ * seekable and not append-only, so a pipe or a terminal gets seek == NULL.
+ * The descriptor's offset when the adapter is made counts as the start of
+ * the file. An input is read with pread (its offset does not move); a sink
+ * is written with write, and ends at the end of what was written. */
+typedef struct v2m_media_fd {
+    int fd;
+    int64_t base;    /* the descriptor's offset taken as position 0 */
+    int64_t pos;     /* position relative to base */
+} v2m_media_fd;
+
+void v2m_media_io_fd(v2m_media_io *io, v2m_media_fd *f, int fd);
+void v2m_media_sink_fd(v2m_media_sink *sink, v2m_media_fd *f, int fd);
 
 /* The sample rates LAME can encode, ascending, ended by 0. */
 extern const int v2m_media_rates[];

@@ -21,9 +21,10 @@ typedef struct v2m__job {
     /* input */
     const v2m_media_io *io;
     AVIOContext *in_pb;         /* custom I/O over io (avio.c) */
-    int in_read_failed;         /* io->read returned an error */
+    int in_io_failed;           /* io->read or io->seek returned an error */
     int in_seek_refused;        /* a seek was needed but io->seek is NULL */
     int64_t in_size;            /* total input size, -1 when unknown */
+    int64_t in_pos;             /* position of the input, -1 after a failed seek */
     AVFormatContext *ic;
     AVStream *ist;              /* the chosen audio stream */
     AVCodecContext *dec;        /* its decoder (not used in passthrough) */

@@ -85,6 +85,7 @@ v2m_err v2m__open_muxer(v2m__job *j, v2m_error *err)
     if (r < 0)
         return mux_error(j, err, r, "mp3 muxer");
     j->oc->pb = j->out_pb;
+    j->oc->flush_packets = 0; /* write whole buffers, not one syscall per MP3 frame */
     j->ost = avformat_new_stream(j->oc, NULL);
     if (!j->ost)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");

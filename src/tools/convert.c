@@ -216,8 +216,9 @@ int main(int argc, char **argv)
 
     v2m_media_io in;
     v2m_media_sink out;
-    v2m_media_io_fd(&in, in_fd);
-    v2m_media_sink_fd(&out, out_fd);
+    v2m_media_fd in_state, out_state;
+    v2m_media_io_fd(&in, &in_state, in_fd);
+    v2m_media_sink_fd(&out, &out_state, out_fd);
     o.filename = in_std ? NULL : in_path;
     o.cancel = &interrupted;
     if (want_progress) {

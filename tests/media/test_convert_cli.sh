@@ -95,6 +95,19 @@ n=$((n + 1))
 cat avi_mp3.avi | "$bin" - - > both.mp3 || fail "pipe to pipe failed"
 is_mp3 both.mp3
 
+# stdout is a file already holding something: the MP3 starts where stdout is
+{ printf 'head'; "$bin" mp4_fast.mp4 -; } > offset.bin || fail "convert after a header failed"
+[ "$(head -c 7 offset.bin)" = "headID3" ] || fail "stdout at an offset: got '$(head -c 7 offset.bin)'"
+tail -c +5 offset.bin > offset.mp3
+is_mp3 offset.mp3
+head -c 4096 offset.mp3 | grep -qa Xing || fail "no Xing frame when stdout is a file at an offset"
+head -c 4096 piped.mp3 | grep -qa Xing && fail "a Xing frame written to a pipe"
+# stdout opened for appending: no seeking back, the MP3 goes after what is there
+printf 'head' > append.bin
+"$bin" mp4_fast.mp4 - >> append.bin || fail "convert appending to stdout failed"
+tail -c +5 append.bin > append.mp3
+cmp -s append.mp3 piped.mp3 || fail "appending to stdout differs from writing to a pipe"
+
 # failures: exit 1, one line naming the input and the cause, no OUT, no leftovers
 run 1 noaudio.mp4 bad.mp3
 one_line "v2m-convert: noaudio.mp4: input has no audio stream"

@@ -735,12 +735,22 @@ static void test_streams(void)
     free(m.data);
     CHECK(rc == V2M_EIO, "rc=%d %s", rc, err.msg);
 
+    current = "input read failure late, buffered input";
+    open_src(&s, &io, "mkv_vp9_opus.mkv", 1);
+    s.fail_after = 100000;
+    sink = mem_sink(&m, 1);
+    rc = v2m_media_convert(&io, &sink, &o, &st, &err);
+    close(s.fd);
+    free(m.data);
+    CHECK(rc == V2M_EIO && !strcmp(err.msg, "reading the input failed"), "rc=%d %s", rc, err.msg);
+
     current = "fd adapters";
     {
+        v2m_media_fd fin, fout;
         int in = open(path("mp4_fast.mp4"), O_RDONLY);
         int out = open(path("o_fd.mp3"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        v2m_media_io_fd(&io, in);
-        v2m_media_sink_fd(&sink, out);
+        v2m_media_io_fd(&io, &fin, in);
+        v2m_media_sink_fd(&sink, &fout, out);
         int seekable = io.seek && sink.seek;
         rc = v2m_media_convert(&io, &sink, &o, &st, &err);
         close(in);
