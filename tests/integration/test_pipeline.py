@@ -165,10 +165,12 @@ def leftovers(ns):
     or temporary files in the store directory."""
     if MODE == "distributed":
         code = ("import pymongo,sys; d=pymongo.MongoClient(sys.argv[1])[sys.argv[2]];"
-                "ids=set(f['_id'] for f in d['fs.files'].find({},{'_id':1}));"
-                "print(len(set(c['files_id'] for c in d['fs.chunks'].find({},{'files_id':1}))-ids))")
-        return int(subprocess.run(["/usr/bin/python3", "-c", code, mongo, ns],
-                                  capture_output=True, text=True, check=True).stdout)
+                "print(len(set(d['fs.chunks'].distinct('files_id'))"
+                "-set(d['fs.files'].distinct('_id'))))")
+        p = subprocess.run(["/usr/bin/python3", "-c", code, mongo, ns], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        return int(p.stdout)
     return len(glob.glob("%s/store/%s/.tmp-*" % (tmp, ns)))
 
 
