@@ -192,8 +192,14 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, u ? u->status : 500, "%s", u ? u->msg : "internal error");
         return;
     }
-    if (u->pp && MHD_post_process(u->pp, NULL, 0) != MHD_YES && !u->status)
-        refuse(u, 400, "malformed multipart body");
+    /* Destroying the post processor tells whether the body ended properly
+     * (closing boundary seen): a cut-off multipart body is no upload. */
+    if (u->pp) {
+        enum MHD_Result done = MHD_destroy_post_processor(u->pp);
+        u->pp = NULL;
+        if (done != MHD_YES && !u->status)
+            refuse(u, 400, "malformed or incomplete multipart body");
+    }
     if (u->status || u->nfiles != 1 || !u->up) {
         atomic_fetch_add(&a->uploads_failed, 1);
         v2m_http_reply_text(resp, u->status ? u->status : 400, "%s",

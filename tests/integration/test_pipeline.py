@@ -256,6 +256,13 @@ def test_contract_errors():
     assert code == 401 and "invalid credentials" in body, (code, body)
     code, _ = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + "0" * 24)
     assert code == 404
+    before = count_stored("videos")
+    code, body = curl("-X", "POST", "-H", "Content-Type: multipart/form-data; boundary=xyz",
+                      "--data-binary", '--xyz\r\nContent-Disposition: form-data; name="file"; '
+                      'filename="cut.mp4"\r\n\r\nsome bytes and no closing boundary',
+                      "-H", "Authorization: Bearer " + TOKEN, GW + "/upload")
+    assert code == 400 and "incomplete multipart" in body, (code, body)
+    assert count_stored("videos") == before, "a cut-off upload was kept"
 
 
 def test_five_concurrent_uploads_all_finish():
