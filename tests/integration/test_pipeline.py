@@ -191,6 +191,28 @@ def count_stored(ns, filename=None):
     return n
 
 
+def start_long_job(name, min_progress=0.0):
+    """Upload a copy of LONG as name; return its fid once it is converting
+    with at least min_progress done."""
+    shutil.copy(LONG, tmp + "/" + name)
+    code, body = upload(tmp + "/" + name)
+    assert code == 200, (code, body)
+    fid = json.loads(body)["video_fid"]
+    deadline = time.time() + 60
+    while True:
+        j = job(fid)[1]
+        if j["status"] == "converting" and j["progress"] >= min_progress:
+            return fid
+        assert j["status"] in ("queued", "converting") and time.time() < deadline, j
+        time.sleep(0.02)
+
+
+def kill_converter():
+    converter.proc.send_signal(signal.SIGKILL)
+    converter.proc.wait()
+    converter.log.close()
+
+
 state = {}
 
 
@@ -303,23 +325,10 @@ def test_bad_file_fails_with_reason_and_mail():
 
 def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
     global converter
-    name = "long-%s.mp4" % tag
-    shutil.copy(LONG, tmp + "/" + name)
-    code, body = upload(tmp + "/" + name)
-    assert code == 200, (code, body)
-    fid = json.loads(body)["video_fid"]
-    deadline = time.time() + 60
-    while True:
-        # Kill it once a good part of the MP3 is written (GridFS holds the
-        # first chunk back until the end; progress is saved about every second).
-        j = job(fid)[1]
-        if j["status"] == "converting" and j["progress"] >= 0.25:
-            break
-        assert j["status"] in ("queued", "converting") and time.time() < deadline, j
-        time.sleep(0.02)
-    converter.proc.send_signal(signal.SIGKILL)
-    converter.proc.wait()
-    converter.log.close()
+    # Kill it once a good part of the MP3 is written (GridFS holds the first
+    # chunk back until the end; progress is saved about every second).
+    fid = start_long_job("long-%s.mp4" % tag, min_progress=0.25)
+    kill_converter()
     assert job(fid)[1]["status"] != "done"
     assert leftovers("mp3s") > 0, "the kill came before any of the MP3 was stored"
     converter = t.Service("v2m-converter", env)
@@ -332,18 +341,8 @@ def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
 
 def test_a_job_that_keeps_killing_its_converter_is_given_up():
     global converter
-    name = "crash-%s.mp4" % tag
-    shutil.copy(LONG, tmp + "/" + name)
-    code, body = upload(tmp + "/" + name)
-    assert code == 200, (code, body)
-    fid = json.loads(body)["video_fid"]
-    deadline = time.time() + 60
-    while job(fid)[1]["status"] != "converting":
-        assert time.time() < deadline, job(fid)
-        time.sleep(0.02)
-    converter.proc.send_signal(signal.SIGKILL)
-    converter.proc.wait()
-    converter.log.close()
+    fid = start_long_job("crash-%s.mp4" % tag)
+    kill_converter()
     # The next worker allows one attempt per job: this one had its chance.
     converter = t.Service("v2m-converter", dict(env, V2M_MAX_ATTEMPTS="1"))
     j = wait_job(fid, timeout=180)
@@ -361,15 +360,7 @@ def test_converter_sigterm_hands_back_work_and_exits_cleanly():
     genv = dict(env)
     genv["V2M_SHUTDOWN_GRACE"] = "1"
     converter = t.Service("v2m-converter", genv)
-    name = "term-%s.mp4" % tag
-    shutil.copy(LONG, tmp + "/" + name)
-    code, body = upload(tmp + "/" + name)
-    assert code == 200, (code, body)
-    fid = json.loads(body)["video_fid"]
-    deadline = time.time() + 60
-    while job(fid)[1]["status"] != "converting":
-        assert time.time() < deadline, job(fid)
-        time.sleep(0.02)
+    fid = start_long_job("term-%s.mp4" % tag)
     t0 = time.time()
     converter.stop()  # SIGTERM; requires exit status 0 (no leak, no crash)
     assert time.time() - t0 < 15, "converter took too long to stop"
