@@ -10,8 +10,9 @@ build_pkgs=(build-essential cmake pkg-config
   librabbitmq-dev libmongoc-dev libbson-dev libmariadb-dev libsqlite3-dev
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libmp3lame-dev)
 # Tests: real servers and peers (MariaDB, RabbitMQ, Python's JWT and GridFS
-# for interoperability, the ffmpeg CLI for fixtures), and Node.js for the SMTP sink.
-test_pkgs=(mariadb-server mariadb-client rabbitmq-server ffmpeg curl sqlite3 procps
+# for interoperability, the ffmpeg CLI for fixtures, Chromium for the web
+# page), and Node.js for the SMTP sink.
+test_pkgs=(mariadb-server mariadb-client rabbitmq-server ffmpeg curl sqlite3 procps chromium
   python3 python3-jwt python3-bson python3-bson-ext python3-pymongo python3-gridfs)
 # Benchmarks.
 bench_pkgs=(wrk hyperfine nginx-light time bc)
@@ -44,8 +45,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Test-only Node.js tools, pinned by their lock files: the SMTP sink
-# (tests/harness) and the offline Kubernetes schema validator (tests/deploy).
-for d in tests/harness tests/deploy; do
+# (tests/harness), the offline Kubernetes schema validator (tests/deploy) and
+# playwright-core, which drives Debian's Chromium over the web page (tests/web).
+for d in tests/harness tests/deploy tests/web; do
   if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
     echo "deps: npm ci in $d"
     (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)

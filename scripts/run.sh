@@ -66,7 +66,7 @@ start v2m-gateway "0.0.0.0:$GATEWAY_PORT"
 if [ -x "$BIN/v2m-gateway" ]; then url=http://localhost:$GATEWAY_PORT; else url=http://localhost:$AUTH_PORT; fi
 cat <<TXT
 
-v2m is running: $url   (logs in $VAR/log, mail in $V2M_OUTBOX)
+v2m is running: $url   (open it in a browser; logs in $VAR/log, mail in $V2M_OUTBOX)
 TXT
 if [ "$created" = 1 ]; then
   echo "Created user $email with password $pw (v2m-admin manages users)."

@@ -90,8 +90,8 @@ void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 503, "auth service unavailable, try again later");
         return;
     }
+    /* Status and body as auth gave them, without a WWW-Authenticate header:
+     * browsers would answer it with their own login dialog over the page. */
     v2m_http_reply_raw(resp, (int)r.status, "text/plain; charset=utf-8", r.body, r.len);
-    if (r.status == 401)
-        v2m_http_add_header(resp, "WWW-Authenticate", "Basic realm=\"v2m\"");
     v2m_httpc_resp_free(&r);
 }

@@ -47,6 +47,7 @@ v2m_err gw_queue_ping(gw_app *a, v2m_error *err);
 v2m_err gw_publish(gw_app *a, const v2m_msg *msg, v2m_error *err);
 
 void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_page_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp);

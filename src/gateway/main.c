@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: v2m-gateway [--help] [--version]\n"
-    "The public HTTP API: /login, /upload, /download, /jobs.\n"
+    "The public HTTP API: /login, /upload, /download, /jobs, and the web page at /.\n"
     "Environment:\n"
     "  V2M_LISTEN        host:port to listen on (default 0.0.0.0:8080)\n"
     "  AUTH_SVC_ADDRESS  host:port of v2m-auth (default 127.0.0.1:5000)\n"
@@ -89,6 +89,7 @@ static void on_metrics(void *app, char **buf, size_t *len)
 }
 
 static const v2m_http_route routes[] = {
+    {.method = "GET", .path = "/", .handler = gw_page_serve},
     {.method = "POST", .path = "/login", .handler = gw_login},
     {.method = "POST", .path = "/upload", .handler = gw_upload, .body_begin = gw_upload_begin,
      .body_data = gw_upload_data, .body_end = gw_upload_end},

@@ -428,6 +428,31 @@ def test_cli_login_upload_wait_download():
     assert rc == 1 and "no token" in err, err
 
 
+def test_web_page_in_chromium():
+    if MODE != "embedded":
+        return  # the page talks to the gateway only: one deployment is enough
+    page = os.path.join(t.SRC, "tests/web/page.mjs")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(chromium) or not os.path.isdir(os.path.join(t.SRC, "tests/web/node_modules")):
+        sys.stderr.write("\n*** SKIPPING the web page check: %s or tests/web/node_modules is missing "
+                         "(make deps installs both) ***\n\n" % chromium)
+        return
+    rc, _, err = t.run_cmd(admin_cmd + ["user", "add", "web@email.com", "--password-stdin"],
+                           stdin="Web12345\n", env=env)
+    assert rc == 0, err
+    code, body = curl("-D", tmp + "/page-headers", GW + "/")
+    assert code == 200 and "<title>v2m" in body, code
+    assert "content-security-policy" in open(tmp + "/page-headers").read().lower()
+    shot = tmp + "/page.png"
+    rc, out, err = t.run_cmd(["node", page, GW, VIDEO, "web@email.com", "Web12345", shot],
+                             timeout=240)
+    assert rc == 0, (out, err)
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["name"] == "video.mp3", got
+    assert mp3_info(got["path"])["streams"][0]["codec_name"] == "mp3"
+    assert os.path.getsize(shot) > 1000
+
+
 def test_health_endpoints():
     for s in (auth, gateway, converter, notification):
         assert s.request("GET", "/healthz")[0] == 200, s.name
