@@ -55,6 +55,7 @@ stage_context() {
   cp "$root/CMakeLists.txt" "$dir/"
   [ -d "$root/cmake" ] && cp -R "$root/cmake/." "$dir/cmake/"
   cp -R "$root/src" "$dir/src"
+  cp -R "$root/web" "$dir/web"
   cp "$here/Dockerfile" "$here/v2m-healthcheck" "$dir/deploy/docker/"
 }
 
