@@ -43,7 +43,11 @@ done
 
 t_start=$(date +%s)
 t_step=$t_start
-log() { printf 'images: %s\n' "$*" >&2; }
+OKS=0
+log() {
+  case $* in ok:*) OKS=$((OKS + 1)) ;; esac
+  printf 'images: %s\n' "$*" >&2
+}
 die() { log "FAIL: $*"; exit 1; }
 step() { # name: print the time the previous step took, announce the next
   local now
@@ -386,6 +390,8 @@ main() {
   fi
   step "done"
   log "PASS in $(($(date +%s) - t_start))s"
+  # The closing line test runners print: every check above stops at its failure.
+  printf 'images: %d passed, 0 failed\n' "$OKS"
 }
 # Everything above is read before anything runs: editing this file during a
 # run cannot derail it.
