@@ -135,6 +135,16 @@ static void conn_down(qamqp *h, aconn *c, const char *why)
     c->backoff_ms = BACKOFF_MIN_MS;
 }
 
+/* The broker closed the channel or connection (method m): down, with its reason. */
+static void closed_by_broker(qamqp *h, aconn *c, amqp_method_t m)
+{
+    amqp_rpc_reply_t rr = {0};
+    char buf[200];
+    rr.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+    rr.reply = m;
+    conn_down(h, c, reply_text(rr, buf, sizeof buf));
+}
+
 static int rpc_ok(qamqp *h, aconn *c, const char *what)
 {
     amqp_rpc_reply_t r = amqp_get_rpc_reply(c->st);
@@ -405,14 +415,9 @@ static int wait_confirm(qamqp *h, aconn *c, int64_t deadline)
             break;
         }
         case AMQP_CHANNEL_CLOSE_METHOD:
-        case AMQP_CONNECTION_CLOSE_METHOD: {
-            amqp_rpc_reply_t rr = {0};
-            char buf[200];
-            rr.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
-            rr.reply = f.payload.method;
-            conn_down(h, c, reply_text(rr, buf, sizeof buf));
+        case AMQP_CONNECTION_CLOSE_METHOD:
+            closed_by_broker(h, c, f.payload.method);
             return CONF_DOWN;
-        }
         default:
             break;
         }
@@ -717,14 +722,9 @@ static void stray_frame(qamqp *h, aconn *c)
         conn_down(h, c, "consumer cancelled by the broker");
         break;
     case AMQP_CHANNEL_CLOSE_METHOD:
-    case AMQP_CONNECTION_CLOSE_METHOD: {
-        amqp_rpc_reply_t rr = {0};
-        char buf[200];
-        rr.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
-        rr.reply = f.payload.method;
-        conn_down(h, c, reply_text(rr, buf, sizeof buf));
+    case AMQP_CONNECTION_CLOSE_METHOD:
+        closed_by_broker(h, c, f.payload.method);
         break;
-    }
     default:
         break;
     }
