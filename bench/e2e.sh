@@ -40,7 +40,8 @@ ap=$(free_port); gp=$(free_port)
 V2M_LISTEN=127.0.0.1:$ap "$BIN/v2m-auth" & pids+=($!)
 V2M_LISTEN=127.0.0.1:$(free_port) "$BIN/v2m-converter" & pids+=($!)
 V2M_LISTEN=127.0.0.1:$(free_port) "$BIN/v2m-notification" & pids+=($!)
-AUTH_SVC_ADDRESS=127.0.0.1:$ap V2M_LISTEN=127.0.0.1:$gp "$BIN/v2m-gateway" & gw=$!; pids+=($gw)
+mp=$(free_port)
+AUTH_SVC_ADDRESS=127.0.0.1:$ap V2M_LISTEN=127.0.0.1:$gp V2M_ADMIN_LISTEN=127.0.0.1:$mp "$BIN/v2m-gateway" & gw=$!; pids+=($gw)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gp/readyz" >/dev/null && break; sleep 0.1; done
 GW=http://127.0.0.1:$gp
 TOKEN=$(curl -sf -X POST -u bench@example.com:bench-pass "$GW/login")
@@ -70,7 +71,7 @@ print(datetime.datetime.strptime(j["updated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").repla
 done
 p=$(median < "$work/pipe.txt"); c=$(median < "$work/conv.txt")
 printf 'pipeline (upload end -> done): %.2f s median\nv2m-convert same file:         %.2f s median\ndifference:                    %+.2f s (goal <= +0.5 s)\n' "$p" "$c" "$(echo "$p - $c" | bc)"
-curl -sf "$GW/metrics" | awk '/^v2m_gateway_auth_(calls|seconds)_total/ {v[$1]=$2} END {
+curl -sf "http://127.0.0.1:$mp/metrics" | awk '/^v2m_gateway_auth_(calls|seconds)_total/ {v[$1]=$2} END {
   if (v["v2m_gateway_auth_calls_total"] > 0) printf "token check per gateway request: %.3f ms (%d calls)\n",
     1000 * v["v2m_gateway_auth_seconds_total"] / v["v2m_gateway_auth_calls_total"], v["v2m_gateway_auth_calls_total"] }'
 

@@ -31,6 +31,7 @@ static const char usage[] =
     "                    when MYSQL_HOST is set, else sqlite://./var/users.db)\n"
     "  V2M_TOKEN_TTL     token lifetime, e.g. 24h (default), 90m, 3600\n"
     "  V2M_HTTP_THREADS  server threads (default: number of cores)\n"
+    V2M_HTTPD_ENV_HELP
     "  V2M_PORT_FILE     write the bound port to this file (useful with port 0)\n"
     "  V2M_LOG_LEVEL     debug|info|warn|error (default info)\n";
 
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
     app a;
     v2m_error err = {0};
     v2m_httpd *srv = NULL;
+    v2m_httpd_opts hopts;
     char safe[V2M_USERS_URL_MAX];
     int rc = v2m_service_args(argc, argv, "v2m-auth", usage);
 
@@ -170,16 +172,17 @@ int main(int argc, char **argv)
         v2m_auth_config_free(&a.cfg);
         return 1;
     }
-    srv = v2m_httpd_start(&(v2m_httpd_opts){.service = "auth",
-                                            .host = a.cfg.host,
-                                            .port = a.cfg.port,
-                                            .routes = routes,
-                                            .nroutes = sizeof routes / sizeof routes[0],
-                                            .app = &a,
-                                            .threads = (int)a.cfg.threads,
-                                            .ready = on_ready,
-                                            .metrics = on_metrics},
-                          &err);
+    hopts = (v2m_httpd_opts){.service = "auth",
+                             .host = a.cfg.host,
+                             .port = a.cfg.port,
+                             .routes = routes,
+                             .nroutes = sizeof routes / sizeof routes[0],
+                             .app = &a,
+                             .threads = (int)a.cfg.threads,
+                             .ready = on_ready,
+                             .metrics = on_metrics};
+    if (v2m_httpd_env(&hopts, &err) == V2M_OK)
+        srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {
         fprintf(stderr, "v2m-auth: %s\n", v2m_error_msg(&err));
         rc = 1;
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
     v2m_write_port_file(v2m_httpd_port(srv));
     rc = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-auth stopping signal=%d", rc);
+    v2m_httpd_drain(srv, 5);
     rc = 0;
 done:
     v2m_httpd_stop(srv);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -165,7 +166,9 @@ int v2m_ncpu(void)
     return n > 0 ? (int)n : 1;
 }
 
-void v2m_write_port_file(int port)
+void v2m_write_port_file(int port) { v2m_write_port_file2(port, 0); }
+
+void v2m_write_port_file2(int port, int admin_port)
 {
     const char *pf = v2m_cfg_str("V2M_PORT_FILE", NULL);
     char tmp[1100];
@@ -179,6 +182,8 @@ void v2m_write_port_file(int port)
     if (!f)
         return;
     fprintf(f, "%d\n", port);
+    if (admin_port)
+        fprintf(f, "%d\n", admin_port);
     if (fclose(f) == 0)
         rename(tmp, pf);
 }
@@ -208,5 +213,8 @@ int v2m_service_args(int argc, char **argv, const char *prog, const char *usage)
         fprintf(stderr, "%s: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n", prog);
         return 1;
     }
+    /* Databases, stored files and mail are the users' own: nobody else on
+     * the machine reads them (files 0600, folders 0700). */
+    umask(077);
     return -1;
 }

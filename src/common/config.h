@@ -39,6 +39,8 @@ int v2m_std_args(int argc, char **argv, const char *prog, const char *usage);
 /* Write port to the file named by V2M_PORT_FILE, when set (tests start
  * services on port 0 and read the bound port from there). */
 void v2m_write_port_file(int port);
+/* The same, with the admin (metrics) port on a second line when not 0. */
+void v2m_write_port_file2(int port, int admin_port);
 
 /* url with any password (scheme://user:PASSWORD@host) replaced by "***",
  * for logs and messages. */

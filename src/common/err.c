@@ -23,6 +23,7 @@ const char *v2m_strerror(v2m_err code)
     case V2M_ECONFIG: return "bad configuration";
     case V2M_EINTERNAL: return "internal error";
     case V2M_ESTATE: return "not allowed in the current state";
+    case V2M_ELIMIT: return "limit reached, try again later";
     case V2M_EMEDIA_EMPTY: return "input is empty";
     case V2M_EMEDIA_NOTMEDIA: return "input is not a media file";
     case V2M_EMEDIA_CORRUPT: return "input is truncated or corrupt";

@@ -28,6 +28,7 @@ typedef enum v2m_err {
     V2M_ECONFIG = 13,     /* bad configuration value */
     V2M_EINTERNAL = 14,   /* broken invariant inside v2m */
     V2M_ESTATE = 15,      /* the record's state does not allow the change (job already done) */
+    V2M_ELIMIT = 16,      /* a per-user limit is reached for now (active jobs); retry later */
 
     /* media engine */
     V2M_EMEDIA_EMPTY = 100,    /* input has zero bytes */

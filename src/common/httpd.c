@@ -1,4 +1,5 @@
-/* httpd.c - libmicrohttpd wrapper: routing, bounded bodies, health, metrics. */
+/* httpd.c - libmicrohttpd wrapper: routing, bounded bodies, health, metrics,
+ * the offload pool and the graceful drain. Connection bounds: httpd_conns.c. */
 #include "httpd.h"
 
 #include <arpa/inet.h>
@@ -10,9 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "httpd_int.h"
 #include "log.h"
 
 #define NCLASS 5 /* 1xx..5xx */
@@ -21,18 +27,43 @@ _Static_assert(V2M_HTTP_STREAM_END == MHD_CONTENT_READER_END_OF_STREAM, "stream 
 _Static_assert(V2M_HTTP_STREAM_ERROR == MHD_CONTENT_READER_END_WITH_ERROR, "stream error");
 #define BUILTIN_ROUTES 3
 
-struct v2m_httpd {
+/* One listening socket: the public one, or the private admin one. */
+typedef struct listener {
+    v2m_httpd *d;
+    int admin;                 /* serves the built-ins only */
     struct MHD_Daemon *mhd;
-    v2m_httpd_opts o;
     int port;
+} listener;
+
+/* Requests whose handler runs on the offload threads. */
+typedef struct offload_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    v2m_http_req **q;          /* ring of cap */
+    int cap, head, n;
+    pthread_t *th;
+    int nth;
+    int stopping;
+} offload_pool;
+
+struct v2m_httpd {
+    v2m_httpd_opts o;
+    listener pub, adm;
+    v2m__conns *conns;
+    offload_pool off;
+    int quiesced;
+    int in_flight;             /* requests begun, not yet completed (atomic) */
     /* counts[route][class]; route index nroutes + i for the built-ins and
      * one more for "no route". Updated with atomics, read by /metrics. */
     unsigned long (*counts)[NCLASS];
-    double *seconds; /* summed handling time per route */
+    unsigned long long *nanos; /* summed handling time per route (atomic) */
 };
+
+enum { OFF_NONE, OFF_QUEUED, OFF_DONE };
 
 struct v2m_http_req {
     v2m_httpd *d;
+    listener *l;
     struct MHD_Connection *conn;
     const char *method;
     const char *url;
@@ -47,6 +78,7 @@ struct v2m_http_req {
     int stream_open;
     void *userdata;
     void (*userdata_free)(void *);
+    int offload;            /* OFF_*: the handler's progress on the offload pool */
     v2m_http_resp resp;
     struct timespec t0;
 };
@@ -130,6 +162,7 @@ int v2m_http_status_for(v2m_err code)
     case V2M_ENOTFOUND: return 404;
     case V2M_EEXIST: return 409;
     case V2M_ETOOBIG: return 413;
+    case V2M_ELIMIT: return 429;
     case V2M_EUNAVAIL: return 503;
     case V2M_ETIMEOUT: return 504;
     default: return 500;
@@ -156,6 +189,13 @@ void v2m_http_add_header(v2m_http_resp *resp, const char *name, const char *valu
 const char *v2m_http_method(const v2m_http_req *req) { return req->method; }
 const char *v2m_http_path(const v2m_http_req *req) { return req->url; }
 struct MHD_Connection *v2m_http_conn(const v2m_http_req *req) { return req->conn; }
+
+const struct sockaddr *v2m_http_peer(const v2m_http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci ? ci->client_addr : NULL;
+}
 void *v2m_http_userdata(const v2m_http_req *req) { return req->userdata; }
 void *v2m_http_stream(const v2m_http_req *req) { return req->stream; }
 
@@ -218,14 +258,24 @@ static const char *route_name(const v2m_httpd *d, int idx)
 static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
 {
     v2m_http_resp *resp = &req->resp;
+    /* With a private listener, the public one tells no internals. */
+    int private_ok = req->l->admin || !d->adm.mhd;
+
     if (req->builtin == 1) {
         v2m_http_reply_text(resp, 200, "ok");
     } else if (req->builtin == 2) {
         char msg[256] = "";
-        if (d->o.ready && d->o.ready(d->o.app, msg, sizeof msg) != 0)
-            v2m_http_reply_text(resp, 503, "not ready: %s", msg[0] ? msg : "backend unavailable");
-        else
+        if (d->o.ready && d->o.ready(d->o.app, msg, sizeof msg) != 0) {
+            if (private_ok)
+                v2m_http_reply_text(resp, 503, "not ready: %s",
+                                    msg[0] ? msg : "backend unavailable");
+            else
+                v2m_http_reply_text(resp, 503, "not ready");
+        } else {
             v2m_http_reply_text(resp, 200, "ready");
+        }
+    } else if (!private_ok) {
+        v2m_http_reply_text(resp, 404, "not found");
     } else {
         char *buf = NULL;
         size_t len = 0;
@@ -244,7 +294,16 @@ static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
                                "# TYPE v2m_http_request_seconds_total counter\n");
         for (int i = 0; i < (int)d->o.nroutes; i++)
             v2m_buf_printf(&buf, &len, "v2m_http_request_seconds_total{service=\"%s\",route=\"%s\"} %.6f\n",
-                       d->o.service, route_name(d, i), d->seconds[i]);
+                       d->o.service, route_name(d, i),
+                       (double)__atomic_load_n(&d->nanos[i], __ATOMIC_RELAXED) / 1e9);
+        v2m_buf_printf(&buf, &len,
+                       "# TYPE v2m_http_connections gauge\n"
+                       "v2m_http_connections{service=\"%s\"} %d\n"
+                       "# TYPE v2m_http_connections_refused_total counter\n"
+                       "v2m_http_connections_refused_total{service=\"%s\",reason=\"per-address\"} %lu\n"
+                       "v2m_http_connections_refused_total{service=\"%s\",reason=\"header-timeout\"} %lu\n",
+                       d->o.service, v2m__conns_open(d->conns), d->o.service,
+                       v2m__conns_refused(d->conns), d->o.service, v2m__conns_timed_out(d->conns));
         if (d->o.metrics)
             d->o.metrics(d->o.app, &buf, &len);
         resp_reset(resp);
@@ -265,40 +324,64 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* GET routes also answer HEAD (libmicrohttpd leaves the body out). */
+static int method_matches(const char *want, const char *got)
+{
+    return strcmp(want, got) == 0 || (strcmp(got, "HEAD") == 0 && strcmp(want, "GET") == 0);
+}
+
+static void refuse_method(v2m_http_req *req, const char *allow)
+{
+    v2m_http_reply_text(&req->resp, 405, "method not allowed (allowed: %s)", allow);
+    v2m_http_add_header(&req->resp, "Allow", allow);
+    req->refused = 1;
+}
+
 static void find_route(v2m_httpd *d, v2m_http_req *req)
 {
-    int path_seen = 0;
     static const char *const builtins[] = {"/healthz", "/readyz", "/metrics"};
+    char allow[128] = "";
 
     for (int i = 0; i < BUILTIN_ROUTES; i++)
         if (strcmp(req->url, builtins[i]) == 0) {
             req->builtin = i + 1;
             req->route_idx = (int)d->o.nroutes + i;
-            if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-                v2m_http_reply_text(&req->resp, 405, "method not allowed");
-                req->refused = 1;
-            }
+            if (!method_matches("GET", req->method))
+                refuse_method(req, "GET, HEAD");
             return;
         }
     req->route_idx = (int)d->o.nroutes + BUILTIN_ROUTES;
-    for (size_t i = 0; i < d->o.nroutes; i++) {
+    for (size_t i = 0; i < d->o.nroutes && !req->l->admin; i++) {
         const v2m_http_route *r = &d->o.routes[i];
         int match = r->prefix ? strncmp(req->url, r->path, strlen(r->path)) == 0
                               : strcmp(req->url, r->path) == 0;
         if (!match)
             continue;
-        path_seen = 1;
-        if (strcmp(req->method, r->method) == 0) {
+        if (method_matches(r->method, req->method)) {
             req->route = r;
             req->route_idx = (int)i;
             return;
         }
+        if (!strstr(allow, r->method)) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", r->method,
+                     strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
+        }
     }
-    if (path_seen)
-        v2m_http_reply_text(&req->resp, 405, "method not allowed");
-    else
-        v2m_http_reply_text(&req->resp, 404, "not found");
+    if (allow[0]) {
+        refuse_method(req, allow);
+        return;
+    }
+    v2m_http_reply_text(&req->resp, 404, "not found");
     req->refused = 1;
+}
+
+static int has_header(const v2m_http_resp *r, const char *name)
+{
+    for (int i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return 1;
+    return 0;
 }
 
 static enum MHD_Result queue_answer(v2m_http_req *req)
@@ -328,10 +411,204 @@ static enum MHD_Result queue_answer(v2m_http_req *req)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+    if (!has_header(r, "X-Content-Type-Options"))
+        MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    if (!has_header(r, "Cache-Control"))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     ret = MHD_queue_response(req->conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     req->answered = 1;
     return ret;
+}
+
+/* ---- the offload pool ---- */
+
+static void *offload_main(void *cls)
+{
+    v2m_httpd *d = cls;
+    offload_pool *p = &d->off;
+
+    /* Below the server's threads: a queue of slow requests (password
+     * hashing) must not take the CPU from the quick ones. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->n == 0 && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->n == 0)
+            break;
+        v2m_http_req *req = p->q[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->n--;
+        pthread_mutex_unlock(&p->mu);
+        req->route->handler(d->o.app, req, &req->resp);
+        __atomic_store_n(&req->offload, OFF_DONE, __ATOMIC_RELEASE);
+        MHD_resume_connection(req->conn);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Hand req to the pool; -1 when its queue is full. The connection must be
+ * suspended first, so that the resume cannot come before the suspend. */
+static int offload_push(v2m_httpd *d, v2m_http_req *req)
+{
+    offload_pool *p = &d->off;
+    int ok = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->n < p->cap && !p->stopping) {
+        req->offload = OFF_QUEUED;
+        MHD_suspend_connection(req->conn);
+        p->q[(p->head + p->n) % p->cap] = req;
+        p->n++;
+        pthread_cond_signal(&p->cv);
+        ok = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok ? 0 : -1;
+}
+
+static int offload_start(v2m_httpd *d)
+{
+    offload_pool *p = &d->off;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->cap = d->o.offload_queue;
+    p->q = calloc((size_t)p->cap, sizeof *p->q);
+    p->th = calloc((size_t)d->o.offload_threads, sizeof *p->th);
+    if (!p->q || !p->th)
+        return -1;
+    for (int i = 0; i < d->o.offload_threads; i++) {
+        if (pthread_create(&p->th[i], NULL, offload_main, d) != 0)
+            return -1;
+        p->nth++;
+    }
+    return 0;
+}
+
+/* Finishes what is queued (each request is resumed), then joins. */
+static void offload_stop(v2m_httpd *d)
+{
+    offload_pool *p = &d->off;
+    if (!p->q && !p->th)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nth; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->q);
+    free(p->th);
+    p->q = NULL;
+    p->th = NULL;
+}
+
+static int uses_offload(const v2m_httpd *d)
+{
+    if (d->o.thread_per_connection)
+        return 0; /* every handler has a thread of its own already */
+    for (size_t i = 0; i < d->o.nroutes; i++)
+        if (d->o.routes[i].offload)
+            return 1;
+    return 0;
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+/* The first call of a request: its headers are in. Returns MHD_YES to go on
+ * reading the body; an answer already queued otherwise. */
+static enum MHD_Result begin_request(listener *l, struct MHD_Connection *conn, const char *url,
+                                     const char *method, void **con_cls)
+{
+    v2m_httpd *d = l->d;
+    v2m_http_req *req = calloc(1, sizeof *req);
+    size_t hdr = 0;
+    const char *te;
+
+    if (!req)
+        return MHD_NO;
+    *con_cls = req;
+    req->d = d;
+    req->l = l;
+    req->conn = conn;
+    req->method = method;
+    req->url = url;
+    clock_gettime(CLOCK_MONOTONIC, &req->t0);
+    __atomic_add_fetch(&d->in_flight, 1, __ATOMIC_RELAXED);
+    v2m__conns_request_begin(conn);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hdr);
+    if (hdr > d->o.max_header) {
+        req->route_idx = (int)d->o.nroutes + BUILTIN_ROUTES;
+        v2m_http_reply_text(&req->resp, 431, "request headers too large (limit %zu bytes)",
+                            d->o.max_header);
+        return queue_answer(req);
+    }
+    /* A body framed in a way we cannot read (gzip, ...) cannot even be
+     * skipped: answer at once and close. */
+    te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te && strcasecmp(te, "chunked") != 0) {
+        req->route_idx = (int)d->o.nroutes + BUILTIN_ROUTES;
+        v2m_http_reply_text(&req->resp, 501, "Transfer-Encoding '%.40s' is not supported "
+                            "(only chunked)", te);
+        v2m_http_add_header(&req->resp, "Connection", "close");
+        return queue_answer(req);
+    }
+    find_route(d, req);
+    if (req->refused)
+        return queue_answer(req);
+    if (req->route && req->route->body_begin) {
+        req->route->body_begin(d->o.app, req, &req->resp, &req->stream);
+        req->stream_open = 1;
+        if (req->resp.status)
+            return queue_answer(req);
+    } else if (!req->builtin) {
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > d->o.max_body) {
+            v2m_http_reply_text(&req->resp, 413, "request body too large (limit %zu bytes)",
+                                d->o.max_body);
+            return queue_answer(req);
+        }
+    }
+    return MHD_YES;
+}
+
+/* A piece of the body: to the route's stream, or into the buffer. */
+static enum MHD_Result body_piece(v2m_http_req *req, const char *data, size_t n)
+{
+    v2m_httpd *d = req->d;
+
+    if (req->answered || req->refused)
+        return MHD_YES; /* drain */
+    if (req->route && req->route->body_data) {
+        if (req->route->body_data(d->o.app, req, &req->resp, req->stream, data, n))
+            req->refused = 1;
+        return MHD_YES;
+    }
+    if (req->len + n > d->o.max_body) {
+        v2m_http_reply_text(&req->resp, 413, "request body too large (limit %zu bytes)",
+                            d->o.max_body);
+        req->refused = 1;
+        return MHD_YES;
+    }
+    if (req->len + n + 1 > req->cap) {
+        size_t cap = req->cap ? req->cap * 2 : 4096;
+        while (cap < req->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(req->body, cap);
+        if (!nb)
+            return MHD_NO;
+        req->body = nb;
+        req->cap = cap;
+    }
+    memcpy(req->body + req->len, data, n);
+    req->len += n;
+    req->body[req->len] = '\0';
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -339,92 +616,48 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    v2m_httpd *d = cls;
+    listener *l = cls;
+    v2m_httpd *d = l->d;
     v2m_http_req *req = *con_cls;
 
-    if (!req) {
-        size_t hdr = 0;
-        req = calloc(1, sizeof *req);
-        if (!req)
-            return MHD_NO;
-        *con_cls = req;
-        req->d = d;
-        req->conn = conn;
-        req->method = method;
-        req->url = url;
-        clock_gettime(CLOCK_MONOTONIC, &req->t0);
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hdr);
-        if (hdr > d->o.max_header) {
-            req->route_idx = (int)d->o.nroutes + BUILTIN_ROUTES;
-            v2m_http_reply_text(&req->resp, 431, "request headers too large (limit %zu bytes)",
-                                d->o.max_header);
-            return queue_answer(req);
-        }
-        find_route(d, req);
-        if (req->refused)
-            return queue_answer(req);
-        if (req->route && req->route->body_begin) {
-            req->route->body_begin(d->o.app, req, &req->resp, &req->stream);
-            req->stream_open = 1;
-            if (req->resp.status)
-                return queue_answer(req);
-        } else if (!req->builtin) {
-            const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoull(cl, NULL, 10) > d->o.max_body) {
-                v2m_http_reply_text(&req->resp, 413, "request body too large (limit %zu bytes)",
-                                    d->o.max_body);
-                return queue_answer(req);
-            }
-        }
-        return MHD_YES;
-    }
-
+    (void)version;
+    if (!req)
+        return begin_request(l, conn, url, method, con_cls);
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (req->answered || req->refused)
-            return MHD_YES; /* drain */
-        if (req->route && req->route->body_data) {
-            if (req->route->body_data(d->o.app, req, &req->resp, req->stream, upload_data, n))
-                req->refused = 1;
-            return MHD_YES;
-        }
-        if (req->len + n > d->o.max_body) {
-            v2m_http_reply_text(&req->resp, 413, "request body too large (limit %zu bytes)",
-                                d->o.max_body);
-            req->refused = 1;
-            return MHD_YES;
-        }
-        if (req->len + n + 1 > req->cap) {
-            size_t cap = req->cap ? req->cap * 2 : 4096;
-            while (cap < req->len + n + 1)
-                cap *= 2;
-            char *nb = realloc(req->body, cap);
-            if (!nb)
-                return MHD_NO;
-            req->body = nb;
-            req->cap = cap;
-        }
-        memcpy(req->body + req->len, upload_data, n);
-        req->len += n;
-        req->body[req->len] = '\0';
-        return MHD_YES;
+        return body_piece(req, upload_data, n);
     }
-
     if (req->answered)
         return MHD_YES;
-    if (req->builtin && !req->refused)
+    switch (__atomic_load_n(&req->offload, __ATOMIC_ACQUIRE)) {
+    case OFF_DONE:
+        return queue_answer(req);
+    case OFF_QUEUED:
+        return MHD_YES; /* not ours until resumed */
+    default:
+        break;
+    }
+    if (req->builtin && !req->refused) {
         serve_builtin(d, req);
-    else if (!req->refused || req->resp.status == 0)
-        req->route->handler(d->o.app, req, &req->resp);
+    } else if (!req->refused || req->resp.status == 0) {
+        if (req->route->offload && d->off.nth > 0) {
+            if (offload_push(d, req) == 0)
+                return MHD_YES;
+            v2m_http_reply_text(&req->resp, 503, "too many requests waiting, try again later");
+            v2m_http_add_header(&req->resp, "Retry-After", "1");
+        } else {
+            req->route->handler(d->o.app, req, &req->resp);
+        }
+    }
     return queue_answer(req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    v2m_httpd *d = cls;
+    listener *l = cls;
+    v2m_httpd *d = l->d;
     v2m_http_req *req = *con_cls;
     int status, cls_idx;
     double secs;
@@ -437,10 +670,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cls_idx = status >= 100 && status < 600 ? status / 100 - 1 : 4;
     __atomic_add_fetch(&d->counts[req->route_idx][cls_idx], 1, __ATOMIC_RELAXED);
     secs = elapsed(&req->t0);
-    if (req->route_idx < (int)d->o.nroutes) {
-        /* A lost update under contention only blurs a timing sum. */
-        d->seconds[req->route_idx] += secs;
-    }
+    if (req->route_idx < (int)d->o.nroutes)
+        __atomic_add_fetch(&d->nanos[req->route_idx], (unsigned long long)(secs * 1e9),
+                           __ATOMIC_RELAXED);
     if (!req->builtin)
         V2M_LOG(V2M_INFO, "http method=%s path=%s status=%d ms=%.1f%s", req->method, req->url,
                 status, secs * 1000.0,
@@ -451,69 +683,71 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req->body);
     free(req);
     *con_cls = NULL;
+    v2m__conns_request_end(conn);
+    __atomic_sub_fetch(&d->in_flight, 1, __ATOMIC_RELEASE);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
+    (void)cls;
     vsnprintf(buf, sizeof buf, fmt, ap);
     buf[strcspn(buf, "\n")] = '\0';
     V2M_LOG(V2M_WARN, "libmicrohttpd: %s", buf);
 }
 
-v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
+/* host:port as a socket address; -1 with err set when host is no literal. */
+static int sock_addr(const char *host, int port, struct sockaddr_storage *ss, unsigned *flags,
+                     v2m_error *err)
 {
-    v2m_httpd *d = calloc(1, sizeof *d);
-    struct sockaddr_storage ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    size_t nr;
-
-    if (!d) {
-        v2m_fail(err, V2M_ENOMEM, "out of memory");
-        return NULL;
-    }
-    d->o = *opts;
-    if (!d->o.max_body)
-        d->o.max_body = 64 * 1024;
-    if (!d->o.max_header)
-        d->o.max_header = 8 * 1024;
-    if (d->o.threads <= 0)
-        d->o.threads = v2m_ncpu();
-    nr = d->o.nroutes + BUILTIN_ROUTES + 1;
-    d->counts = calloc(nr, sizeof *d->counts);
-    d->seconds = calloc(nr, sizeof *d->seconds);
-    if (!d->counts || !d->seconds) {
-        v2m_fail(err, V2M_ENOMEM, "out of memory");
-        goto fail;
-    }
-
-    memset(&ss, 0, sizeof ss);
-    if (strchr(opts->host, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    memset(ss, 0, sizeof *ss);
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
         s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)opts->port);
-        if (inet_pton(AF_INET6, opts->host, &s6->sin6_addr) != 1) {
-            v2m_fail(err, V2M_ECONFIG, "listen address '%s' is not an IPv6 literal", opts->host);
-            goto fail;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
+            v2m_fail(err, V2M_ECONFIG, "listen address '%s' is not an IPv6 literal", host);
+            return -1;
         }
-        flags |= MHD_USE_IPv6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)opts->port);
-        if (inet_pton(AF_INET, opts->host, &s4->sin_addr) != 1) {
-            v2m_fail(err, V2M_ECONFIG, "listen address '%s' is not an IPv4 literal", opts->host);
-            goto fail;
-        }
+        *flags |= MHD_USE_IPv6;
+        return 0;
     }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+        v2m_fail(err, V2M_ECONFIG, "listen address '%s' is not an IPv4 literal", host);
+        return -1;
+    }
+    return 0;
+}
 
+static int listener_port(struct MHD_Daemon *mhd, int def)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : def;
+}
+
+/* The public listener: every route, the connection bounds. */
+static int start_public(v2m_httpd *d, v2m_error *err)
+{
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    listener *l = &d->pub;
+
+    if (sock_addr(d->o.host, d->o.port, &ss, &flags, err))
+        return -1;
+    l->d = d;
     if (d->o.thread_per_connection) {
-        flags |= MHD_USE_THREAD_PER_CONNECTION;
-        d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
+        /* poll(), not select(): no FD_SETSIZE ceiling on descriptors. */
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        l->mhd = MHD_start_daemon(flags, 0, v2m__conns_accept, d->conns, on_request, l,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                                  MHD_OPTION_NOTIFY_CONNECTION, v2m__conns_notify, d->conns,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->o.idle_timeout,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->o.max_conns,
                                   /* Room for large reads of upload bodies. */
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
@@ -528,47 +762,174 @@ v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
             {MHD_OPTION_END, 0, NULL},
         };
         flags |= MHD_USE_EPOLL | MHD_USE_TURBO;
-        d->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
+        if (uses_offload(d))
+            flags |= MHD_ALLOW_SUSPEND_RESUME;
+        l->mhd = MHD_start_daemon(flags, 0, v2m__conns_accept, d->conns, on_request, l,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                                  MHD_OPTION_NOTIFY_CONNECTION, v2m__conns_notify, d->conns,
                                   /* Headers are capped at max_header; a smaller
                                    * pool is less to clear per request. */
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(d->o.max_header + 8192),
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->o.idle_timeout,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->o.max_conns,
                                   MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                                   MHD_OPTION_ARRAY, pool,
                                   MHD_OPTION_END);
     }
-    if (!d->mhd) {
+    if (!l->mhd) {
         v2m_fail(err, V2M_EUNAVAIL, "cannot listen on %s:%d (address in use or not local?)",
-                 opts->host, opts->port);
+                 d->o.host, d->o.port);
+        return -1;
+    }
+    l->port = listener_port(l->mhd, d->o.port);
+    return 0;
+}
+
+/* The private listener: built-ins only, one thread. */
+static int start_admin(v2m_httpd *d, v2m_error *err)
+{
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
+                     MHD_USE_ITC;
+    listener *l = &d->adm;
+
+    if (!d->o.admin_host || !d->o.admin_host[0])
+        return 0;
+    if (sock_addr(d->o.admin_host, d->o.admin_port, &ss, &flags, err))
+        return -1;
+    l->d = d;
+    l->admin = 1;
+    l->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->o.idle_timeout,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_END);
+    if (!l->mhd) {
+        v2m_fail(err, V2M_EUNAVAIL, "cannot listen on %s:%d for metrics (address in use?)",
+                 d->o.admin_host, d->o.admin_port);
+        return -1;
+    }
+    l->port = listener_port(l->mhd, d->o.admin_port);
+    return 0;
+}
+
+static void set_defaults(v2m_httpd_opts *o)
+{
+    if (!o->max_body)
+        o->max_body = 64 * 1024;
+    if (!o->max_header)
+        o->max_header = 8 * 1024;
+    if (o->threads <= 0)
+        o->threads = v2m_ncpu();
+    if (o->max_conns <= 0)
+        o->max_conns = 1000;
+    if (o->max_conns_per_addr <= 0)
+        o->max_conns_per_addr = 64;
+    if (o->header_timeout <= 0)
+        o->header_timeout = 15;
+    if (o->idle_timeout <= 0)
+        o->idle_timeout = 60;
+    if (o->offload_threads <= 0)
+        o->offload_threads = v2m_ncpu();
+    if (o->offload_queue <= 0)
+        o->offload_queue = 256;
+}
+
+v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)
+{
+    v2m_httpd *d = calloc(1, sizeof *d);
+    size_t nr;
+
+    if (!d) {
+        v2m_fail(err, V2M_ENOMEM, "out of memory");
+        return NULL;
+    }
+    d->o = *opts;
+    set_defaults(&d->o);
+    nr = d->o.nroutes + BUILTIN_ROUTES + 1;
+    d->counts = calloc(nr, sizeof *d->counts);
+    d->nanos = calloc(nr, sizeof *d->nanos);
+    d->conns = v2m__conns_new(&(v2m__conns_opts){.max_conns = d->o.max_conns,
+                                                 .per_addr = d->o.max_conns_per_addr,
+                                                 .header_timeout = d->o.header_timeout,
+                                                 .trusted_peer = d->o.trusted_peer,
+                                                 .app = d->o.app});
+    if (!d->counts || !d->nanos || !d->conns ||
+        (uses_offload(d) && offload_start(d) != 0)) {
+        v2m_fail(err, V2M_ENOMEM, "out of memory (or no threads) for the HTTP server");
         goto fail;
     }
-    {
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
-        d->port = di ? di->port : opts->port;
-    }
+    if (start_public(d, err) || start_admin(d, err))
+        goto fail;
     return d;
 fail:
-    free(d->counts);
-    free(d->seconds);
-    free(d);
+    v2m_httpd_stop(d);
     return NULL;
+}
+
+v2m_err v2m_httpd_env(v2m_httpd_opts *o, v2m_error *err)
+{
+    long conns, per_addr, hdr, idle;
+    v2m_err rc;
+
+    if ((rc = v2m_cfg_long("V2M_MAX_CONNECTIONS", 1000, 1, 100000, &conns, err)) ||
+        (rc = v2m_cfg_long("V2M_MAX_CONNECTIONS_PER_ADDR", 64, 1, 100000, &per_addr, err)) ||
+        (rc = v2m_cfg_seconds("V2M_HEADER_TIMEOUT", 15, &hdr, err)) ||
+        (rc = v2m_cfg_seconds("V2M_IDLE_TIMEOUT", 60, &idle, err)))
+        return rc;
+    if (hdr < 1 || hdr > 3600)
+        return v2m_fail(err, V2M_ECONFIG, "V2M_HEADER_TIMEOUT must be within 1s..1h");
+    if (idle < 1 || idle > 86400)
+        return v2m_fail(err, V2M_ECONFIG, "V2M_IDLE_TIMEOUT must be within 1s..1d");
+    o->max_conns = (int)conns;
+    o->max_conns_per_addr = (int)per_addr;
+    o->header_timeout = (int)hdr;
+    o->idle_timeout = (int)idle;
+    return V2M_OK;
+}
+
+void v2m_httpd_drain(v2m_httpd *d, double grace_s)
+{
+    struct timespec t0;
+
+    if (!d || !d->pub.mhd || d->quiesced)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(d->pub.mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    d->quiesced = 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int left = __atomic_load_n(&d->in_flight, __ATOMIC_ACQUIRE);
+    if (left)
+        V2M_LOG(V2M_INFO, "http draining requests=%d grace_s=%.0f", left, grace_s);
+    while ((left = __atomic_load_n(&d->in_flight, __ATOMIC_ACQUIRE)) > 0 &&
+           elapsed(&t0) < grace_s)
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    if (left)
+        V2M_LOG(V2M_WARN, "http stopping with requests still running requests=%d", left);
 }
 
 void v2m_httpd_stop(v2m_httpd *d)
 {
     if (!d)
         return;
-    if (d->mhd)
-        MHD_stop_daemon(d->mhd);
+    offload_stop(d); /* resumes what it had, before the daemon goes */
+    if (d->adm.mhd)
+        MHD_stop_daemon(d->adm.mhd);
+    if (d->pub.mhd)
+        MHD_stop_daemon(d->pub.mhd);
+    v2m__conns_free(d->conns);
     free(d->counts);
-    free(d->seconds);
+    free(d->nanos);
     free(d);
 }
 
-int v2m_httpd_port(const v2m_httpd *d) { return d->port; }
+int v2m_httpd_port(const v2m_httpd *d) { return d->pub.port; }
+int v2m_httpd_admin_port(const v2m_httpd *d) { return d->adm.mhd ? d->adm.port : 0; }
 
 void v2m_signals_block(void)
 {

@@ -6,6 +6,21 @@
  * request. Handlers run on the server's threads (a pool, or one thread per
  * connection), so anything they share must be thread-safe.
  *
+ * Every answer carries `X-Content-Type-Options: nosniff` and, unless the
+ * handler set its own, `Cache-Control: no-store`. HEAD is served wherever GET
+ * is; a 405 names the allowed methods in `Allow`; a Transfer-Encoding other
+ * than chunked gets 501 at once.
+ *
+ * Connections (httpd_conns.c): at most max_conns at once and
+ * max_conns_per_addr from one client address (peers that trusted_peer()
+ * accepts, such as a proxy in front, are exempt); the request line and headers
+ * must arrive within header_timeout seconds of the connection opening (or of
+ * the previous answer on a kept-alive connection), however slowly they
+ * trickle; a request then may stay silent for at most idle_timeout seconds.
+ *
+ * With admin_host set, /metrics and /readyz's reason are served only on that
+ * second (private) address; the public one keeps /healthz and a bare /readyz.
+ *
  * Bodies: by default a request body is buffered up to max_body bytes and
  * handed to the handler. A route that sets body_begin/body_data instead gets
  * the body in chunks as it arrives (uploads), with no buffering here.
@@ -15,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -62,6 +78,10 @@ typedef struct v2m_http_route {
     int (*body_data)(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
                      const char *data, size_t len);
     void (*body_end)(void *app, void *stream);
+    /* 1: run the handler on the server's offload pool (low-priority threads)
+     * so slow work, such as password hashing, never holds the threads that
+     * serve the other routes. The connection is suspended meanwhile. */
+    int offload;
 } v2m_http_route;
 
 typedef struct v2m_httpd_opts {
@@ -79,14 +99,41 @@ typedef struct v2m_httpd_opts {
     int (*ready)(void *app, char *msg, size_t msgsz);
     /* Extra /metrics lines (Prometheus text), appended to buf. */
     void (*metrics)(void *app, char **buf, size_t *len);
+    /* Connection bounds (see the top); 0 takes the default in brackets. */
+    int max_conns;                  /* [1000] */
+    int max_conns_per_addr;         /* [64] */
+    int header_timeout;             /* seconds [15] */
+    int idle_timeout;               /* seconds [60] */
+    /* 1 when sa is a trusted proxy (exempt from the per-address cap, and
+     * allowed to name the client in X-Forwarded-For); NULL trusts none. */
+    int (*trusted_peer)(void *app, const struct sockaddr *sa);
+    int offload_threads;            /* [number of cores]; for .offload routes */
+    int offload_queue;              /* requests waiting for it before 503 [256] */
+    /* Private listener for /metrics and the detailed /readyz; NULL: none
+     * (all built-ins on the public address). */
+    const char *admin_host;
+    int admin_port;                 /* 0 = any free port */
 } v2m_httpd_opts;
+
+/* The connection bounds from the environment, into o: V2M_MAX_CONNECTIONS,
+ * V2M_MAX_CONNECTIONS_PER_ADDR, V2M_HEADER_TIMEOUT, V2M_IDLE_TIMEOUT. */
+v2m_err v2m_httpd_env(v2m_httpd_opts *o, v2m_error *err);
+#define V2M_HTTPD_ENV_HELP \
+    "  V2M_MAX_CONNECTIONS           connections at once (default 1000)\n" \
+    "  V2M_MAX_CONNECTIONS_PER_ADDR  from one client address (default 64)\n" \
+    "  V2M_HEADER_TIMEOUT            to send request line and headers (default 15s)\n" \
+    "  V2M_IDLE_TIMEOUT              silence allowed within a request (default 60s)\n"
 
 /* Start listening; NULL with err set when the address is taken or bad. */
 v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err);
+/* Stop accepting new connections and wait, at most grace_s seconds, for the
+ * requests in progress (uploads among them) to finish and be answered. */
+void v2m_httpd_drain(v2m_httpd *d, double grace_s);
 /* Stop accepting, finish running handlers, free. Safe on NULL. */
 void v2m_httpd_stop(v2m_httpd *d);
-/* The bound port (useful with port 0). */
+/* The bound port (useful with port 0); the admin port, 0 without one. */
 int v2m_httpd_port(const v2m_httpd *d);
+int v2m_httpd_admin_port(const v2m_httpd *d);
 
 /* Request accessors; strings live as long as the request. */
 const char *v2m_http_method(const v2m_http_req *req);
@@ -95,6 +142,8 @@ const char *v2m_http_header(const v2m_http_req *req, const char *name);
 const char *v2m_http_query(const v2m_http_req *req, const char *name);
 const char *v2m_http_body(const v2m_http_req *req, size_t *len);
 struct MHD_Connection *v2m_http_conn(const v2m_http_req *req);
+/* The TCP peer's address (NULL when unknown). */
+const struct sockaddr *v2m_http_peer(const v2m_http_req *req);
 /* The stream body_begin set up (streaming routes), for the handler. */
 void *v2m_http_stream(const v2m_http_req *req);
 /* Per-request slot for the application (e.g. the authenticated user). */

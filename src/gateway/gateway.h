@@ -18,6 +18,12 @@ typedef struct gw_config {
     char queue_url[1024];
     char video_queue[128];
     uint64_t max_upload;     /* V2M_MAX_UPLOAD */
+    long max_active_jobs;    /* V2M_MAX_ACTIVE_JOBS per user; 0 = none */
+    uint64_t quota;          /* V2M_QUOTA bytes per user; 0 = none */
+    long retry_after;        /* seconds, in 429 answers */
+    long grace;              /* V2M_SHUTDOWN_GRACE seconds for uploads in progress */
+    char admin_host[256];    /* V2M_ADMIN_LISTEN ("" = none) */
+    int admin_port;
 } gw_config;
 
 typedef struct gw_user {
@@ -31,13 +37,19 @@ typedef struct gw_app {
     v2m_store *store;
     v2m_jobs *jobs;
     struct gw_queue *queue;  /* see publish.c */
-    atomic_ulong uploads_ok, uploads_failed, upload_bytes, downloads, auth_calls;
+    atomic_ulong uploads_ok, uploads_failed, upload_bytes, downloads, auth_calls, limited;
     atomic_ullong auth_ns;   /* time spent in auth calls */
 } gw_app;
 
 /* Check the request's bearer token with auth's /validate. On refusal (or
  * auth unreachable) the answer is written into resp and -1 returned. */
 int gw_authenticate(gw_app *a, v2m_http_req *req, v2m_http_resp *resp, gw_user *u);
+
+/* The user's limits (limits.c), before an upload of `incoming` bytes (0 when
+ * unknown): 0 and *room = the bytes the quota leaves (UINT64_MAX without
+ * one), or -1 with the refusal (429, 413, 503) written into resp. */
+int gw_limits_check(gw_app *a, const gw_user *user, uint64_t incoming, uint64_t *room,
+                    v2m_http_resp *resp);
 
 /* The queue connection(s) of the gateway (publish.c). */
 v2m_err gw_queue_open(gw_app *a, v2m_error *err);

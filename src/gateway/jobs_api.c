@@ -71,7 +71,9 @@ static int add_job(void *ud, const v2m_job *j)
     return 0;
 }
 
-static int query_int(v2m_http_req *req, const char *name, int def, int max)
+/* The parameter within [min, max] (above max: max), def when absent, -1
+ * when not an integer or below min. */
+static int query_int(v2m_http_req *req, const char *name, int def, int min, int max)
 {
     const char *v = v2m_http_query(req, name);
     char *end;
@@ -79,7 +81,7 @@ static int query_int(v2m_http_req *req, const char *name, int def, int max)
     if (!v || !*v)
         return def;
     n = strtol(v, &end, 10);
-    if (*end || n < 0)
+    if (*end || n < min)
         return -1;
     return n > max ? max : (int)n;
 }
@@ -95,10 +97,11 @@ void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp)
 
     if (gw_authenticate(a, req, resp, &u))
         return;
-    limit = query_int(req, "limit", 100, 1000);
-    offset = query_int(req, "offset", 0, 1 << 30);
+    limit = query_int(req, "limit", 100, 1, 1000);
+    offset = query_int(req, "offset", 0, 0, 1 << 30);
     if (limit < 0 || offset < 0) {
-        v2m_http_reply_text(resp, 400, "limit and offset must be non-negative integers");
+        v2m_http_reply_text(resp, 400,
+                            "limit must be an integer from 1 to 1000 and offset a non-negative integer");
         return;
     }
     arr = json_array();

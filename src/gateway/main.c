@@ -19,6 +19,12 @@ static const char usage[] =
     "                    (default sqlite://./var/queue.db)\n"
     "  VIDEO_QUEUE       queue of new uploads (default video)\n"
     "  V2M_MAX_UPLOAD    largest accepted file, e.g. 2G (default), 500M\n"
+    "  V2M_MAX_ACTIVE_JOBS  jobs one user may have queued or converting (default 20; 0 = no cap)\n"
+    "  V2M_QUOTA         bytes of videos one user may keep, e.g. 10G (default: no quota)\n"
+    "  V2M_ADMIN_LISTEN  host:port for /metrics and detailed /readyz (default 127.0.0.1:9080;\n"
+    "                    'off' serves them on V2M_LISTEN)\n"
+    "  V2M_SHUTDOWN_GRACE  on SIGTERM, time for uploads in progress to finish (default 20s)\n"
+    V2M_HTTPD_ENV_HELP
     "  V2M_PORT_FILE     write the bound port to this file (useful with port 0)\n"
     "  V2M_LOG_LEVEL     debug|info|warn|error (default info)\n";
 
@@ -26,6 +32,7 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
 {
     v2m_err rc;
     char host[256];
+    const char *admin;
     int port;
 
     memset(c, 0, sizeof *c);
@@ -33,7 +40,16 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
                                err)) ||
         (rc = v2m_cfg_hostport("AUTH_SVC_ADDRESS", "127.0.0.1:5000", host, sizeof host, &port,
                                err)) ||
-        (rc = v2m_cfg_size("V2M_MAX_UPLOAD", 2ULL << 30, &c->max_upload, err)))
+        (rc = v2m_cfg_size("V2M_MAX_UPLOAD", 2ULL << 30, &c->max_upload, err)) ||
+        (rc = v2m_cfg_long("V2M_MAX_ACTIVE_JOBS", 20, 0, 1000000, &c->max_active_jobs, err)) ||
+        (rc = v2m_cfg_size("V2M_QUOTA", 0, &c->quota, err)) ||
+        (rc = v2m_cfg_seconds("V2M_SHUTDOWN_GRACE", 20, &c->grace, err)))
+        return rc;
+    c->retry_after = 30;
+    admin = v2m_cfg_str("V2M_ADMIN_LISTEN", "127.0.0.1:9080");
+    if (strcmp(admin, "off") != 0 &&
+        (rc = v2m_cfg_hostport("V2M_ADMIN_LISTEN", "127.0.0.1:9080", c->admin_host,
+                               sizeof c->admin_host, &c->admin_port, err)))
         return rc;
     snprintf(c->auth_addr, sizeof c->auth_addr, "%s", v2m_cfg_str("AUTH_SVC_ADDRESS", "127.0.0.1:5000"));
     snprintf(c->store_url, sizeof c->store_url, "%s", v2m_cfg_str("V2M_STORE", "file://./var/store"));
@@ -82,10 +98,13 @@ static void on_metrics(void *app, char **buf, size_t *len)
                    "# TYPE v2m_gateway_auth_calls_total counter\n"
                    "v2m_gateway_auth_calls_total %lu\n"
                    "# TYPE v2m_gateway_auth_seconds_total counter\n"
-                   "v2m_gateway_auth_seconds_total %.6f\n",
+                   "v2m_gateway_auth_seconds_total %.6f\n"
+                   "# TYPE v2m_gateway_uploads_limited_total counter\n"
+                   "v2m_gateway_uploads_limited_total %lu\n",
                    atomic_load(&a->uploads_ok), atomic_load(&a->uploads_failed),
                    atomic_load(&a->upload_bytes), atomic_load(&a->downloads),
-                   atomic_load(&a->auth_calls), (double)atomic_load(&a->auth_ns) / 1e9);
+                   atomic_load(&a->auth_calls), (double)atomic_load(&a->auth_ns) / 1e9,
+                   atomic_load(&a->limited));
 }
 
 static const v2m_http_route routes[] = {
@@ -103,6 +122,7 @@ int main(int argc, char **argv)
     static gw_app a; /* large; lives for the whole process */
     v2m_error err = {0};
     v2m_httpd *srv = NULL;
+    v2m_httpd_opts hopts;
     int rc = v2m_service_args(argc, argv, "v2m-gateway", usage);
 
     if (rc >= 0)
@@ -119,26 +139,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;
     }
-    srv = v2m_httpd_start(&(v2m_httpd_opts){.service = "gateway",
-                                            .host = a.cfg.host,
-                                            .port = a.cfg.port,
-                                            .routes = routes,
-                                            .nroutes = sizeof routes / sizeof routes[0],
-                                            .app = &a,
-                                            .thread_per_connection = 1,
-                                            .ready = on_ready,
-                                            .metrics = on_metrics},
-                          &err);
+    hopts = (v2m_httpd_opts){.service = "gateway",
+                             .host = a.cfg.host,
+                             .port = a.cfg.port,
+                             .routes = routes,
+                             .nroutes = sizeof routes / sizeof routes[0],
+                             .app = &a,
+                             .thread_per_connection = 1,
+                             .ready = on_ready,
+                             .metrics = on_metrics,
+                             .admin_host = a.cfg.admin_host[0] ? a.cfg.admin_host : NULL,
+                             .admin_port = a.cfg.admin_port};
+    if (v2m_httpd_env(&hopts, &err) == V2M_OK)
+        srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;
     }
-    V2M_LOG(V2M_INFO, "v2m-gateway listening addr=%s:%d auth=%s store=%s max_upload=%llu",
-            a.cfg.host, v2m_httpd_port(srv), a.cfg.auth_addr, v2m_store_scheme(a.store),
-            (unsigned long long)a.cfg.max_upload);
-    v2m_write_port_file(v2m_httpd_port(srv));
+    V2M_LOG(V2M_INFO, "v2m-gateway listening addr=%s:%d admin=%s:%d auth=%s store=%s "
+            "max_upload=%llu max_active_jobs=%ld quota=%llu",
+            a.cfg.host, v2m_httpd_port(srv), a.cfg.admin_host[0] ? a.cfg.admin_host : "-",
+            v2m_httpd_admin_port(srv), a.cfg.auth_addr, v2m_store_scheme(a.store),
+            (unsigned long long)a.cfg.max_upload, a.cfg.max_active_jobs,
+            (unsigned long long)a.cfg.quota);
+    v2m_write_port_file2(v2m_httpd_port(srv), v2m_httpd_admin_port(srv));
     rc = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-gateway stopping signal=%d", rc);
+    /* New connections are refused; uploads in progress get the grace. */
+    v2m_httpd_drain(srv, (double)a.cfg.grace);
     rc = 0;
 done:
     v2m_httpd_stop(srv);

@@ -26,6 +26,7 @@ typedef struct upload {
     char part_key[128];      /* to tell a new part from the next piece of one */
     char filename[256];
     uint64_t bytes;
+    uint64_t room;           /* what the user's storage quota leaves */
     int status;              /* a refusal decided while streaming */
     char msg[300];
 } upload;
@@ -115,6 +116,14 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         refuse(u, 413, m);
         return MHD_NO;
     }
+    if (u->bytes > u->room) {
+        char m[200];
+        snprintf(m, sizeof m, "storage quota exceeded: this file is larger than the %llu bytes "
+                 "left of the quota of %llu", (unsigned long long)u->room,
+                 (unsigned long long)u->a->cfg.quota);
+        refuse(u, 413, m);
+        return MHD_NO;
+    }
     if (v2m_store_upload_write(u->up, data, size, &err) != V2M_OK) {
         V2M_LOG(V2M_ERROR, "upload write: %s", v2m_error_msg(&err));
         refuse(u, 503, "file store failed while writing, try again later");
@@ -128,6 +137,7 @@ void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **s
     gw_app *a = app;
     upload *u;
     const char *cl = v2m_http_header(req, "Content-Length");
+    uint64_t announced;
 
     *stream = NULL;
     u = calloc(1, sizeof *u);
@@ -136,17 +146,23 @@ void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **s
         return;
     }
     u->a = a;
+    u->room = UINT64_MAX;
     *stream = u;
     if (gw_authenticate(a, req, resp, &u->user))
         return;
     /* A body that announces more than the limit is refused before a byte of it
      * is read (curl then does not even send it). The multipart framing adds a
      * few hundred bytes; the exact check is on the file's bytes below. */
-    if (cl && strtoull(cl, NULL, 10) > a->cfg.max_upload + 64 * 1024) {
+    announced = cl ? strtoull(cl, NULL, 10) : 0;
+    if (announced > a->cfg.max_upload + 64 * 1024) {
         v2m_http_reply_text(resp, 413, "file larger than the upload limit of %llu bytes",
                             (unsigned long long)a->cfg.max_upload);
         return;
     }
+    /* Framing counts against the quota here; the file alone does below. */
+    if (gw_limits_check(a, &u->user, announced > 64 * 1024 ? announced - 64 * 1024 : 0,
+                        &u->room, resp))
+        return;
     u->pp = MHD_create_post_processor(v2m_http_conn(req), 256 * 1024, on_part, u);
     if (!u->pp)
         v2m_http_reply_text(resp, 400, "%s", one_file);
@@ -185,6 +201,7 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
     v2m_error err = {0};
     v2m_msg msg;
     json_t *out;
+    uint64_t room;
     v2m_err rc;
 
     u = v2m_http_stream(req);
@@ -212,6 +229,13 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
         V2M_LOG(V2M_ERROR, "upload finish: %s", v2m_error_msg(&err));
         atomic_fetch_add(&a->uploads_failed, 1);
         v2m_http_reply_text(resp, 503, "file store failed, try again later");
+        return;
+    }
+    /* Again now that the file is whole: other uploads may have finished
+     * meanwhile. A refusal keeps nothing. */
+    if (gw_limits_check(a, &u->user, (uint64_t)meta.length, &room, resp)) {
+        v2m_store_delete(a->store, V2M_NS_VIDEOS, meta.fid, NULL);
+        atomic_fetch_add(&a->uploads_failed, 1);
         return;
     }
     if (v2m_jobs_create(a->jobs, meta.fid, u->user.username, meta.filename, meta.length, &err)) {

@@ -1,5 +1,6 @@
 /* admin.c - v2m-admin: manage users on the same backend v2m-auth uses. */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     v2m_log_threshold = V2M_WARN;
+    umask(077); /* a users database it creates is private */
     if (argc < 3 || strcmp(argv[1], "user") != 0) {
         fputs(usage, stderr);
         return 2;

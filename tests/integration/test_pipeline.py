@@ -458,8 +458,13 @@ def test_health_endpoints():
         assert s.request("GET", "/healthz")[0] == 200, s.name
         st, body, _ = s.request("GET", "/readyz")
         assert st == 200, (s.name, body)
-    st, body, _ = gateway.request("GET", "/metrics")
+    st, body, _ = gateway.admin_request("GET", "/metrics")
     assert "v2m_gateway_uploads_total" in body and "v2m_gateway_auth_calls_total" in body
+    # The public address tells anonymous clients nothing internal.
+    assert gateway.admin_port and gateway.admin_port != gateway.port
+    assert gateway.request("GET", "/metrics")[0] == 404
+    st, body, _ = gateway.request("GET", "/readyz")
+    assert body.strip() == "ready", body
 
 
 def teardown():

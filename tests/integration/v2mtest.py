@@ -52,6 +52,8 @@ class Service:
         full.update(env)
         full.setdefault(port_env, "127.0.0.1:0")
         full["V2M_PORT_FILE"] = self.port_file
+        # The gateway's private listener (metrics) on a free port too.
+        full.setdefault("V2M_ADMIN_LISTEN", "127.0.0.1:0")
         full.setdefault("V2M_LOG_LEVEL", "info")
         # Leak checks stay on; a leak fails the test through the exit status.
         full.setdefault("ASAN_OPTIONS", "detect_leaks=1")
@@ -64,7 +66,9 @@ class Service:
                 raise AssertionError("%s exited early with %s:\n%s" %
                                      (name, self.proc.returncode, self.logtext()))
             if os.path.exists(self.port_file) and open(self.port_file).read().strip():
-                self.port = int(open(self.port_file).read())
+                ports = open(self.port_file).read().split()
+                self.port = int(ports[0])
+                self.admin_port = int(ports[1]) if len(ports) > 1 else None
                 return
             time.sleep(0.05)
         raise AssertionError("%s did not start:\n%s" % (name, self.logtext()))
@@ -75,6 +79,10 @@ class Service:
 
     def request(self, method, path, headers=None, body=None, timeout=30):
         return request(self.port, method, path, headers, body, timeout)
+
+    def admin_request(self, method, path, headers=None, body=None, timeout=30):
+        """On the private listener (metrics, detailed readiness) when there is one."""
+        return request(self.admin_port or self.port, method, path, headers, body, timeout)
 
     def stop(self):
         """SIGTERM, then require a clean exit (status 0: no crash, no leak)."""
