@@ -14,7 +14,8 @@ if [ -z "${JWT_SECRET:-}" ]; then
   [ -s "$VAR/jwt_secret" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$VAR/jwt_secret")
   JWT_SECRET=$(cat "$VAR/jwt_secret")
 fi
-export JWT_SECRET
+# Only auth signs and checks tokens: the secret goes to it alone.
+export -n JWT_SECRET 2>/dev/null || true
 export V2M_USERS=${V2M_USERS:-sqlite://$VAR/users.db}
 export V2M_STORE=${V2M_STORE:-file://$VAR/store}
 export V2M_QUEUE=${V2M_QUEUE:-sqlite://$VAR/queue.db}
@@ -47,9 +48,10 @@ trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
 start() { # name listen
-  local name=$1 listen=$2
+  local name=$1 listen=$2 secret=
   [ -x "$BIN/$name" ] || return 0
-  V2M_LISTEN=$listen "$BIN/$name" >>"$VAR/log/$name.log" 2>&1 &
+  [ "$name" = v2m-auth ] && secret=$JWT_SECRET
+  env -u JWT_SECRET ${secret:+JWT_SECRET="$secret"} V2M_LISTEN="$listen" "$BIN/$name" >>"$VAR/log/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     curl -sf "http://$listen/healthz" >/dev/null 2>&1 && return 0

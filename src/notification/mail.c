@@ -44,10 +44,11 @@ v2m_err v2m_mail_config_load(v2m_mail_config *c, v2m_error *err)
                        v2m_cfg_str("V2M_PUBLIC_URL", "http://localhost:8080"), err)) ||
         (rc = v2m_cfg_seconds("V2M_SMTP_TIMEOUT", 30, &c->timeout_s, err)))
         return rc;
+    v2m_url_redact(c->smtp_url, c->smtp_safe, sizeof c->smtp_safe);
     if (c->smtp_url[0] && strncmp(c->smtp_url, "smtp://", 7) != 0 &&
         strncmp(c->smtp_url, "smtps://", 8) != 0)
         return v2m_fail(err, V2M_ECONFIG, "SMTP_URL='%s': expected smtp://host:port or smtps://host:port",
-                        c->smtp_url);
+                        c->smtp_safe);
     if (!strchr(c->from, '@'))
         return v2m_fail(err, V2M_ECONFIG, "MAIL_FROM='%s' is not an address", c->from);
     {
@@ -262,6 +263,6 @@ v2m_err v2m_mail_send(const v2m_mail_config *c, const char *rcpt, const char *id
         (rc == CURLE_RECV_ERROR && resp >= 500) || (resp >= 500 && resp < 600))
         return v2m_fail(err, V2M_EINVAL, "smtp refused (code %ld): %s", resp,
                         ebuf[0] ? ebuf : curl_easy_strerror(rc));
-    return v2m_fail(err, V2M_EUNAVAIL, "smtp %s: %s", c->smtp_url,
+    return v2m_fail(err, V2M_EUNAVAIL, "smtp %s: %s", c->smtp_safe,
                     ebuf[0] ? ebuf : curl_easy_strerror(rc));
 }

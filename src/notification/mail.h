@@ -9,6 +9,7 @@
 
 typedef struct v2m_mail_config {
     char smtp_url[512];      /* empty: write to outbox instead */
+    char smtp_safe[512];   /* smtp_url without its password, for messages */
     char user[256];          /* SMTP login; empty: no authentication */
     char *password;          /* never logged */
     char from[256];

@@ -74,7 +74,8 @@ class Service:
         raise AssertionError("%s did not start:\n%s" % (name, self.logtext()))
 
     def logtext(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return open(self.log_path).read()
 
     def request(self, method, path, headers=None, body=None, timeout=30):
