@@ -144,7 +144,8 @@ static void on_metrics(void *ud, char **buf, size_t *len)
 }
 
 static const v2m_http_route routes[] = {
-    {.method = "POST", .path = "/login", .handler = on_login},
+    /* Password hashing runs on the offload pool: /validate never waits. */
+    {.method = "POST", .path = "/login", .handler = on_login, .offload = 1},
     {.method = "POST", .path = "/validate", .handler = on_validate},
 };
 

@@ -1,5 +1,6 @@
 /* httpd.c - libmicrohttpd wrapper: routing, bounded bodies, health, metrics,
  * the offload pool and the graceful drain. Connection bounds: httpd_conns.c. */
+#define _GNU_SOURCE /* strcasestr */
 #include "httpd.h"
 
 #include <arpa/inet.h>
@@ -693,7 +694,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     vsnprintf(buf, sizeof buf, fmt, ap);
     buf[strcspn(buf, "\n")] = '\0';
-    V2M_LOG(V2M_WARN, "libmicrohttpd: %s", buf);
+    /* What one client's connection did (closed early, timed out, sent
+     * garbage) is the client's business: at WARN, an attacker could fill
+     * the log. Failures of the server itself stay warnings. */
+    V2M_LOG(strcasestr(buf, "connection") || strcasestr(buf, "socket") ? V2M_DEBUG : V2M_WARN,
+            "libmicrohttpd: %s", buf);
 }
 
 /* host:port as a socket address; -1 with err set when host is no literal. */
