@@ -34,6 +34,22 @@ typedef struct upload {
 static const char one_file[] =
     "exactly 1 file required (multipart/form-data, e.g. curl -F 'file=@video.mp4')";
 
+/* The part's Content-Type as the store keeps it: printable ASCII that fits
+ * its metadata field, else application/octet-stream (it is only a label;
+ * the converter looks at the bytes). */
+static const char *part_type(const char *ct)
+{
+    static const char generic[] = "application/octet-stream";
+    size_t n = 0;
+
+    if (!ct)
+        return generic;
+    for (; ct[n]; n++)
+        if ((unsigned char)ct[n] < 0x20 || (unsigned char)ct[n] > 0x7e)
+            return generic;
+    return n > 0 && n < sizeof ((v2m_store_meta *)0)->content_type ? ct : generic;
+}
+
 static void refuse(upload *u, int status, const char *msg)
 {
     if (u->status)
@@ -69,7 +85,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         snprintf(u->part_key, sizeof u->part_key, "%s", key ? key : "");
         gw_clean_filename(filename, u->filename, sizeof u->filename);
         if (v2m_store_upload_open(u->a->store, V2M_NS_VIDEOS, u->filename,
-                                  content_type ? content_type : "application/octet-stream",
+                                  part_type(content_type),
                                   u->user.username, &u->up, &err) != V2M_OK) {
             V2M_LOG(V2M_ERROR, "upload open: %s", v2m_error_msg(&err));
             refuse(u, 503, "file store unavailable, try again later");
