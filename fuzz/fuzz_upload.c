@@ -180,13 +180,33 @@ static void exchange(const buf *req, buf *resp)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    FUZZ_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    n = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    while (n != 0 && (errno == EINTR || errno == EALREADY)) {
+        n = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+        if (n != 0 && errno == EISCONN)
+            n = 0;
+    }
+    FUZZ_CHECK(n == 0);
     /* The server may answer (401, 413, 400) and close before taking it all. */
-    while (off < req->len && (n = send(fd, req->p + off, req->len - off, MSG_NOSIGNAL)) > 0)
-        off += (size_t)n;
-    while ((n = recv(fd, tmp, sizeof tmp, 0)) > 0)
-        put(resp, tmp, (size_t)n);
-    FUZZ_CHECK(n == 0 || errno == ECONNRESET); /* not a timeout */
+    /* libFuzzer's timer signal (SIGALRM, for -timeout) interrupts calls. */
+    while (off < req->len) {
+        n = send(fd, req->p + off, req->len - off, MSG_NOSIGNAL);
+        if (n > 0)
+            off += (size_t)n;
+        else if (n == 0 || errno != EINTR)
+            break;
+    }
+    while ((n = recv(fd, tmp, sizeof tmp, 0)) != 0) {
+        if (n > 0)
+            put(resp, tmp, (size_t)n);
+        else if (errno != EINTR)
+            break;
+    }
+    if (n < 0 && errno != ECONNRESET) { /* a timeout: the server hangs */
+        fprintf(stderr, "fuzz_upload: recv: %s after %zu bytes sent of %zu, %zu received\n",
+                strerror(errno), off, req->len, resp->len);
+        FUZZ_CHECK(!"the server answers and closes the connection");
+    }
     close(fd);
 }
 
