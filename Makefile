@@ -1,10 +1,15 @@
 # v2m front door. The two commands: `make run` and `make test`.
+# `make fuzz` runs the libFuzzer targets (clang), FUZZ_SECONDS each (default
+# 600), one after the other; `make fuzz-merge` minimises what they found into
+# tests/fuzz/corpus/ (see docs/FUZZING.md). `make test` replays that corpus.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test test-unit images run bench clean
+.PHONY: all deps build test test-unit images run bench fuzz fuzz-merge clean
 
 all: build
 
@@ -44,5 +49,14 @@ bench:
 	cmake --build $(BUILD) -j$(JOBS)
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
+# libFuzzer + ASan/UBSan build in $(FUZZ_BUILD); one fuzzer at a time,
+# single-threaded. FUZZ_TARGETS="token range" picks targets.
+fuzz:
+	@scripts/deps.sh --fuzz
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh run $(FUZZ_TARGETS)
+
+fuzz-merge:
+	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz.sh merge $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

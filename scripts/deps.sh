@@ -16,9 +16,12 @@ test_pkgs=(mariadb-server mariadb-client rabbitmq-server ffmpeg curl sqlite3 pro
   python3 python3-jwt python3-bson python3-bson-ext python3-pymongo python3-gridfs)
 # Benchmarks.
 bench_pkgs=(wrk hyperfine nginx-light time bc)
+# Fuzzing (make fuzz): clang and its libFuzzer runtime.
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")
+[ "${1:-}" = "--fuzz" ] && want+=("${fuzz_pkgs[@]}")
 command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
 
 missing=()

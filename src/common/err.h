@@ -55,7 +55,8 @@ const char *v2m_strerror(v2m_err code);
  * `return v2m_fail(err, V2M_EINVAL, "bad port '%s'", s);`. */
 v2m_err v2m_fail(v2m_error *e, v2m_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-v2m_err v2m_vfail(v2m_error *e, v2m_err code, const char *fmt, va_list ap);
+v2m_err v2m_vfail(v2m_error *e, v2m_err code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Reset e to V2M_OK with an empty message (e may be NULL). */
 void v2m_error_clear(v2m_error *e);

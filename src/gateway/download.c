@@ -1,7 +1,6 @@
 /* download.c - GET /download?fid=: the MP3, streamed from the store, with
  * Range support. Only the owner (or an admin) may fetch a file; anyone else
  * gets the same 404 as for a file that does not exist. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "common/log.h"
 #include "common/message.h"
 #include "gateway.h"
+#include "range.h"
 
 typedef struct dl {
     v2m_store_reader *r;
@@ -34,42 +34,6 @@ static void dl_free(void *cls)
     dl *d = cls;
     v2m_store_reader_close(d->r);
     free(d);
-}
-
-/* One "bytes=a-b" range against len. 0: whole file; 1: [*s, *e]; -1: unsatisfiable. */
-static int parse_range(const char *h, int64_t len, int64_t *s, int64_t *e)
-{
-    char *end;
-    if (!h)
-        return 0;
-    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-        return 0; /* other units or several ranges: send it all (RFC 9110 allows) */
-    h += 6;
-    errno = 0;
-    if (*h == '-') {
-        long long n = strtoll(h + 1, &end, 10);
-        if (errno || *end || end == h + 1 || n <= 0 || len == 0)
-            return -1;
-        *s = n >= len ? 0 : len - n;
-        *e = len - 1;
-        return 1;
-    }
-    long long a = strtoll(h, &end, 10);
-    if (errno || end == h || *end != '-' || a < 0)
-        return -1;
-    h = end + 1;
-    if (!*h) {
-        *e = len - 1;
-    } else {
-        long long b = strtoll(h, &end, 10);
-        if (errno || *end || b < a)
-            return -1;
-        *e = b >= len ? len - 1 : b;
-    }
-    if (a >= len)
-        return -1;
-    *s = a;
-    return 1;
 }
 
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
@@ -112,7 +76,7 @@ void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 404, "no such file: %s", fid);
         return;
     }
-    ranged = parse_range(v2m_http_header(req, "Range"), m->length, &s, &e);
+    ranged = gw_parse_range(v2m_http_header(req, "Range"), m->length, &s, &e);
     if (ranged < 0) {
         snprintf(hdr, sizeof hdr, "bytes */%" PRId64, m->length);
         v2m_store_reader_close(r);

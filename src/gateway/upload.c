@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/message.h"
+#include "filename.h"
 #include "gateway.h"
 #include "ports/jobs.h"
 
@@ -34,32 +35,20 @@ typedef struct upload {
 static const char one_file[] =
     "exactly 1 file required (multipart/form-data, e.g. curl -F 'file=@video.mp4')";
 
-/* Keep the last path component, as valid printable UTF-8 of at most 200 bytes. */
-static void clean_filename(const char *in, char *out, size_t outsz)
+/* The part's Content-Type as the store keeps it: printable ASCII that fits
+ * its metadata field, else application/octet-stream (it is only a label;
+ * the converter looks at the bytes). */
+static const char *part_type(const char *ct)
 {
-    const char *base = in;
-    size_t o = 0;
-    for (const char *p = in; *p; p++)
-        if (*p == '/' || *p == '\\')
-            base = p + 1;
-    for (const unsigned char *p = (const unsigned char *)base; *p && o + 5 < outsz && o < 200;) {
-        unsigned char ch = *p;
-        int n = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
-        int ok = n > 0;
-        for (int i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (!ok || ch < 0x20 || ch == 0x7f || ch == '"') {
-            out[o++] = '_';
-            p++;
-            continue;
-        }
-        memcpy(out + o, p, (size_t)n);
-        o += (size_t)n;
-        p += n;
-    }
-    out[o] = '\0';
-    if (!o || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-        snprintf(out, outsz, "upload");
+    static const char generic[] = "application/octet-stream";
+    size_t n = 0;
+
+    if (!ct)
+        return generic;
+    for (; ct[n]; n++)
+        if ((unsigned char)ct[n] < 0x20 || (unsigned char)ct[n] > 0x7e)
+            return generic;
+    return n > 0 && n < sizeof ((v2m_store_meta *)0)->content_type ? ct : generic;
 }
 
 static void refuse(upload *u, int status, const char *msg)
@@ -95,9 +84,9 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         }
         u->in_file = 1;
         snprintf(u->part_key, sizeof u->part_key, "%s", key ? key : "");
-        clean_filename(filename, u->filename, sizeof u->filename);
+        gw_clean_filename(filename, u->filename, sizeof u->filename);
         if (v2m_store_upload_open(u->a->store, V2M_NS_VIDEOS, u->filename,
-                                  content_type ? content_type : "application/octet-stream",
+                                  part_type(content_type),
                                   u->user.username, &u->up, &err) != V2M_OK) {
             V2M_LOG(V2M_ERROR, "upload open: %s", v2m_error_msg(&err));
             refuse(u, 503, "file store unavailable, try again later");
