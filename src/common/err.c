@@ -32,6 +32,8 @@ const char *v2m_strerror(v2m_err code)
     case V2M_EMEDIA_WRITE: return "output write failed";
     case V2M_EMEDIA_ENCODE: return "encoding failed";
     case V2M_EMEDIA_NOSEEK: return "input must be seekable";
+    case V2M_EMEDIA_UNSUPPORTED: return "input is not a supported video or audio file";
+    case V2M_EMEDIA_TOOLONG: return "input is too long";
     }
     return "unknown error";
 }

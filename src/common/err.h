@@ -39,6 +39,9 @@ typedef enum v2m_err {
     V2M_EMEDIA_WRITE = 105,    /* the output sink refused data */
     V2M_EMEDIA_ENCODE = 106,   /* encoder/resampler failure */
     V2M_EMEDIA_NOSEEK = 107,   /* input needs seeking (index at the end) but cannot seek */
+    V2M_EMEDIA_UNSUPPORTED = 108, /* a format refused: playlist, stream description,
+                                     image, subtitles, or a file that refers to others */
+    V2M_EMEDIA_TOOLONG = 109,  /* the audio lasts longer than the configured limit */
 } v2m_err;
 
 #define V2M_ERRMSG_MAX 256

@@ -68,6 +68,9 @@ static int out_seek(void *o, int64_t off)
     return v2m_store_upload_seek(o, off, NULL) == V2M_OK ? 0 : -1;
 }
 
+/* The input itself is the problem (not media, refused format, too long,
+ * corrupt, no audio...): trying again cannot help, the job fails at once.
+ * Failures of the store (a read or a write) are worth another attempt. */
 static int permanent(v2m_err e)
 {
     return e >= V2M_EMEDIA_EMPTY && e != V2M_EMEDIA_WRITE;
@@ -177,6 +180,7 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
     out = (v2m_media_sink){.opaque = up, .write = out_write, .seek = out_seek};
     v2m_media_opts_init(&o);
     o.filename = job.filename;
+    o.max_duration = c->max_duration;
     o.cancel = c->cancel;
     pc = (progress_ctx){.c = c, .fid = m.video_fid};
     clock_gettime(CLOCK_MONOTONIC, &pc.last);

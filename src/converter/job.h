@@ -21,6 +21,7 @@ typedef struct cv_ctx {
     v2m_jobs *jobs;
     const atomic_int *cancel;   /* set when the process must stop at once */
     int max_attempts;           /* conversions started before a job is given up */
+    double max_duration;        /* seconds of audio a video may have (V2M_MAX_DURATION) */
     /* Publish the result message to the mp3 queue (confirmed); 0 on success. */
     v2m_err (*publish)(void *opaque, const v2m_msg *m, v2m_error *err);
     void *publish_opaque;

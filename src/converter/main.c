@@ -18,6 +18,8 @@ static const char usage[] =
     "                        (default sqlite://./var/queue.db)\n"
     "  VIDEO_QUEUE, MP3_QUEUE  queue names (default video, mp3)\n"
     "  V2M_CONVERTER_THREADS conversions at once (default: number of cores)\n"
+    "  V2M_MAX_DURATION      longest audio a video may have, e.g. 3600, 90m, 12h (default 12h);\n"
+    "                        a longer one fails (\"input is too long\")\n"
     "  V2M_MAX_ATTEMPTS      tries of a message whose backend fails, then <queue>.dead (default 5)\n"
     "  V2M_RETRY_DELAY       wait before a retry, e.g. 10s (default), 1m\n"
     "  V2M_SHUTDOWN_GRACE    on SIGTERM, how long conversions may finish (default 20s)\n"
@@ -30,6 +32,7 @@ typedef struct app {
     v2m_jobs *jobs;
     char mp3_queue[128];
     int max_attempts;
+    long max_duration;
     atomic_int cancel;
     atomic_ulong done, failed;
 } app;
@@ -57,7 +60,8 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
     app *a = ud;
     pub_ctx p = {a, q};
     cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel,
-                .max_attempts = a->max_attempts, .publish = publish, .publish_opaque = &p};
+                .max_attempts = a->max_attempts, .max_duration = (double)a->max_duration,
+                .publish = publish, .publish_opaque = &p};
     v2m_error err = {0};
 
     switch (cv_process(&c, m->body, m->len, &err)) {
@@ -110,7 +114,8 @@ int main(int argc, char **argv)
         return rc;
     memset(&o, 0, sizeof o);
     if (v2m_worker_load_env(&o, "0.0.0.0:8081", "V2M_CONVERTER_THREADS", v2m_ncpu(), 5, 10,
-                            &err)) {
+                            &err) ||
+        v2m_cfg_seconds("V2M_MAX_DURATION", 12 * 3600, &a.max_duration, &err)) {
         fprintf(stderr, "v2m-converter: %s\n", v2m_error_msg(&err));
         return 1;
     }

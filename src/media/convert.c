@@ -19,6 +19,11 @@
 #define MAX_BAD_BEFORE_FIRST_FRAME 1000
 /* At most this many channels in a decoded frame. */
 #define MAX_CHANNELS 64
+/* While decoding, audio may run this far past the duration limit before the
+ * conversion is stopped: a file that states exactly the limit is accepted up
+ * front and may decode a frame or two longer (encoder priming no container
+ * mentions); it must not then fail at its very end. */
+#define DURATION_SLACK 0.5
 
 void v2m_media_opts_init(v2m_media_opts *o)
 {
@@ -41,7 +46,54 @@ static v2m_err check_opts(const v2m_media_opts *o, v2m_error *err)
         return v2m_fail(err, V2M_EINVAL, "bad trim times");
     if (o->end > 0 && o->end <= o->start)
         return v2m_fail(err, V2M_EINVAL, "end %.3f s is not after start %.3f s", o->end, o->start);
+    if (!isfinite(o->max_duration) || o->max_duration < 0)
+        return v2m_fail(err, V2M_EINVAL, "max duration must be 0 (no limit) or a positive number of seconds");
     return V2M_OK;
+}
+
+/* "20.5 s", "45 s", "43200 s (12:00:00)". */
+static const char *fmt_seconds(char *buf, size_t size, double secs)
+{
+    int n = snprintf(buf, size, secs < 10 ? "%.1f s" : "%.0f s", secs);
+    if (secs >= 3600 && n > 0 && (size_t)n < size) {
+        long t = lround(secs);
+        snprintf(buf + n, size - (size_t)n, " (%ld:%02ld:%02ld)", t / 3600, t / 60 % 60, t % 60);
+    }
+    return buf;
+}
+
+/* Before any decoding: does the input state it lasts longer than the limit
+ * (the part within the trim, when trimmed)? */
+static v2m_err check_stated_duration(v2m__job *j, v2m_error *err)
+{
+    char a[48], b[48];
+    double span;
+
+    j->stated = v2m__stated_duration(j);
+    if (j->o->max_duration <= 0 || j->stated <= 0)
+        return V2M_OK;
+    span = (j->end > 0 && j->end < j->stated ? j->end : j->stated) - j->start;
+    if (span <= j->o->max_duration)
+        return V2M_OK;
+    return v2m_fail(err, V2M_EMEDIA_TOOLONG, "input is too long: %s of audio, the limit is %s",
+                    fmt_seconds(a, sizeof a, span), fmt_seconds(b, sizeof b, j->o->max_duration));
+}
+
+/* While decoding: secs more seconds of audio are about to be taken. */
+static v2m_err count_audio(v2m__job *j, double secs, v2m_error *err)
+{
+    char a[48], b[48];
+
+    j->audio_out += secs;
+    if (j->o->max_duration <= 0 || j->audio_out <= j->o->max_duration + DURATION_SLACK)
+        return V2M_OK;
+    if (j->stated > 0)
+        return v2m_fail(err, V2M_EMEDIA_TOOLONG,
+                        "input is too long: its audio goes on past the limit of %s (the file states %s)",
+                        fmt_seconds(a, sizeof a, j->o->max_duration),
+                        fmt_seconds(b, sizeof b, j->stated));
+    return v2m_fail(err, V2M_EMEDIA_TOOLONG, "input is too long: its audio goes on past the limit of %s",
+                    fmt_seconds(a, sizeof a, j->o->max_duration));
 }
 
 static int cancelled(const v2m__job *j)
@@ -217,6 +269,8 @@ static v2m_err take_frame(v2m__job *j, AVFrame *f, int *done, v2m_error *err)
         if (keep <= off)
             return V2M_OK;
     }
+    if ((rc = count_audio(j, (double)(keep - off) / rate, err)))
+        return rc;
     if (!j->enc && (rc = v2m__open_encoder(j, f, err)))
         return rc;
     if ((rc = push_samples(j, f, off, keep - off, err)) || (rc = drain_fifo(j, 0, err)))
@@ -369,7 +423,7 @@ static v2m_err run_copy(v2m__job *j, v2m_error *err)
         p->pts = p->dts = av_rescale_q(samples, (AVRational){1, rate}, j->ost->time_base);
         p->duration = av_rescale_q(n, (AVRational){1, rate}, j->ost->time_base);
         samples += n;
-        if ((rc = v2m__write_packet(j, p, err)))
+        if ((rc = count_audio(j, (double)n / rate, err)) || (rc = v2m__write_packet(j, p, err)))
             return rc;
         progress(j, j->next_time);
     }
@@ -426,11 +480,12 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
         rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = v2m__open_input(&j, err)) || (rc = v2m__open_muxer(&j, err)))
-        goto out;
-
     j.start = o->start > 0 ? o->start : 0;
     j.end = o->end > 0 ? o->end : -1;
+    if ((rc = v2m__open_input(&j, err)) || (rc = check_stated_duration(&j, err)) ||
+        (rc = v2m__open_muxer(&j, err)))
+        goto out;
+
     double duration = v2m__input_duration(&j);
     j.span = (j.end > 0 ? j.end : duration) - j.start;
     if (duration <= 0 && j.end <= 0)
@@ -445,6 +500,10 @@ out:
      * no parameters), the cause is the input. */
     if (rc != V2M_OK && rc != V2M_ECANCELLED && rc != V2M_ENOMEM && j.in_io_failed)
         rc = v2m_fail(err, V2M_EIO, "reading the input failed");
+    /* Likewise when it failed after a demuxer was refused another file or
+     * URL: the input is a reference to something else, not a media file. */
+    else if (rc != V2M_OK && rc != V2M_ECANCELLED && j.in_open_refused)
+        rc = v2m_fail(err, V2M_EMEDIA_UNSUPPORTED, "input is not a supported video or audio file");
     if (rc == V2M_OK && j.st->packets_skipped > 0)
         V2M_LOG(V2M_WARN, "media corrupt packets skipped n=%lld codec=%s",
                 (long long)j.st->packets_skipped, j.st->in_codec);

@@ -9,11 +9,91 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libavutil/bprint.h>
+
 #include "common/log.h"
 
 /* A probe score below this is a guess from a few stray bytes (random data
  * often looks like one or two MPEG audio frame headers). */
 #define MIN_PROBE_SCORE AVPROBE_SCORE_RETRY
+
+/* The only demuxers an input may use: the containers of the video and audio
+ * files people have, by libavformat's names (`ffmpeg -demuxers`), each whole
+ * as the probe reports it. Everything else is refused with
+ * V2M_EMEDIA_UNSUPPORTED: above all the demuxers that open what the input
+ * names (playlists and scripts: concat, hls, dash; stream descriptions: sdp,
+ * rtp, rtsp; image sequences: image2), but also images, subtitles and raw
+ * codec streams, which carry no audio, and the rarer containers, which only
+ * add code an upload could reach. Keep docs/MEDIA.md in step. */
+static const char *const allowed_demuxers[] = {
+    "mov,mp4,m4a,3gp,3g2,mj2", /* MP4, MOV, M4A, 3GP */
+    "matroska,webm",           /* MKV, MKA, WebM */
+    "avi",
+    "flv", "live_flv",         /* Flash video (live_flv: recordings of RTMP servers) */
+    "mpegts",                  /* MPEG-TS, M2TS/MTS (camcorders) */
+    "mpeg",                    /* MPEG-PS: MPG, VOB, MOD */
+    "asf",                     /* WMV, WMA */
+    "rm",                      /* RealMedia, RMVB */
+    "dv",                      /* DV (camcorders) */
+    "ogg",                     /* Ogg Vorbis/Opus/FLAC, OGV */
+    "wav", "w64",              /* WAV (also RF64/BW64), Sony Wave64 */
+    "aiff", "caf",
+    "mp3",
+    "aac",                     /* AAC in ADTS */
+    "flac",
+    "ac3", "eac3", "dts",
+    "amr",                     /* AMR-NB/WB with the #!AMR header (3GP voice memos) */
+    "wv", "ape",               /* WavPack, Monkey's Audio */
+};
+
+/* No protocol has this name: as libavformat's protocol_whitelist it lets
+ * none through (libavformat checks the list whenever a demuxer opens a URL
+ * by itself, e.g. the UDP ports of an SDP description). */
+#define NO_PROTOCOLS "none"
+
+static int demuxer_allowed(const char *name)
+{
+    for (size_t i = 0; i < sizeof allowed_demuxers / sizeof allowed_demuxers[0]; i++)
+        if (strcmp(name, allowed_demuxers[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The list again as libavformat's format_whitelist ("a,b,c"), which it
+ * checks on its own before a demuxer runs. */
+static char *format_whitelist(void)
+{
+    AVBPrint bp;
+    char *s = NULL;
+
+    av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+    for (size_t i = 0; i < sizeof allowed_demuxers / sizeof allowed_demuxers[0]; i++)
+        av_bprintf(&bp, "%s%s", i ? "," : "", allowed_demuxers[i]);
+    if (!av_bprint_is_complete(&bp) || av_bprint_finalize(&bp, &s) < 0)
+        return NULL;
+    return s;
+}
+
+/* The demuxer's way to open anything besides the input (another file, a
+ * URL, a segment of a playlist): always refused. The input itself comes
+ * through the caller's callbacks and never through here. */
+static int refuse_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                       AVDictionary **options)
+{
+    v2m__job *j = s->opaque;
+    (void)flags;
+    (void)options;
+    *pb = NULL;
+    j->in_open_refused = 1;
+    V2M_LOG(V2M_DEBUG, "media input asked to open another file or URL, refused url=\"%.100s\"",
+            url ? url : "");
+    return AVERROR(EPERM);
+}
+
+static v2m_err unsupported(v2m_error *err)
+{
+    return v2m_fail(err, V2M_EMEDIA_UNSUPPORTED, "input is not a supported video or audio file");
+}
 
 v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what)
 {
@@ -21,6 +101,8 @@ v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what
         return v2m_fail(err, V2M_ENOMEM, "out of memory (%s)", what);
     if (j->in_io_failed)
         return v2m_fail(err, V2M_EIO, "reading the input failed (%s)", what);
+    if (j->in_open_refused)
+        return unsupported(err);
     if (j->in_seek_refused)
         return v2m_fail(err, V2M_EMEDIA_NOSEEK,
                         "input must be seekable to read this %s file (its index is not at the start)",
@@ -71,6 +153,10 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
                         "input is not a media file (at best it looks like %s, score %d)",
                         fmt->name, r);
     copy_name(j->st->in_format, sizeof j->st->in_format, fmt->name);
+    if (!demuxer_allowed(fmt->name)) {
+        V2M_LOG(V2M_INFO, "media input refused format=%s score=%d", fmt->name, r);
+        return unsupported(err);
+    }
     /* MP4/MOV: the demuxer reads each audio sample at its own offset. Read
      * those directly (one read per sample, a seek over the video between)
      * rather than stream the whole file through the buffer, most of it video.
@@ -83,6 +169,16 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     ic->pb = j->in_pb;
     ic->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_DISCARD_CORRUPT;
+    /* Nothing but the input: no other demuxer, no protocol, no nested open
+     * (the whitelists are freed with ic). */
+    ic->opaque = j;
+    ic->io_open = refuse_open;
+    ic->format_whitelist = format_whitelist();
+    ic->protocol_whitelist = av_strdup(NO_PROTOCOLS);
+    if (!ic->format_whitelist || !ic->protocol_whitelist) {
+        avformat_free_context(ic);
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    }
     r = avformat_open_input(&ic, "", fmt, NULL); /* frees ic on failure */
     if (r < 0)
         return v2m__read_error(j, err, r, "opening it");
@@ -150,6 +246,13 @@ v2m_err v2m__open_decoder(v2m__job *j, v2m_error *err)
 }
 
 /* Seconds the chosen stream (else the file) says it lasts; <= 0 unknown. */
+double v2m__stated_duration(const v2m__job *j)
+{
+    if (j->ic->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
+        return 0;
+    return v2m__input_duration(j);
+}
+
 double v2m__input_duration(const v2m__job *j)
 {
     if (j->ist->duration > 0)

@@ -22,6 +22,13 @@
  * installs, once for the process, a libav log callback that sends libav's
  * messages to V2M_LOG at debug level.
  *
+ * Hostile input: the input is only ever read through the caller's callbacks.
+ * Only the demuxers of ordinary video and audio containers are used (the
+ * list is in input.c and docs/MEDIA.md); no protocol is allowed, and any
+ * attempt of a demuxer to open another file or URL is refused, so a
+ * playlist or a file naming other files can neither read them nor reach the
+ * network.
+ *
  * Errors follow src/common/err.h; the codes a conversion can return:
  *   V2M_EINVAL           bad options (quality out of 0..9, unsupported rate, ...)
  *   V2M_EIO              the input's read callback failed
@@ -34,6 +41,12 @@
  *   V2M_EMEDIA_ENCODE    encoder, resampler or muxer failure
  *   V2M_EMEDIA_NOSEEK    the file needs seeking (e.g. MP4 with its index at
  *                        the end) but the input has no seek callback
+ *   V2M_EMEDIA_UNSUPPORTED  recognised, but not one of the containers the
+ *                        engine reads (a playlist, a stream description, an
+ *                        image, subtitles...), or it asked to open another
+ *                        file or URL: "input is not a supported video or
+ *                        audio file"
+ *   V2M_EMEDIA_TOOLONG   the audio lasts longer than opts->max_duration
  *   V2M_ECANCELLED       *opts->cancel became non-zero
  *   V2M_ENOMEM           out of memory
  * On any failure the sink may already have received part of an MP3: the
@@ -105,6 +118,12 @@ typedef struct v2m_media_opts {
     const char *filename; /* original file name; its base name without extension
                              becomes the ID3 title when the source has no title
                              (may be NULL) */
+    double max_duration;  /* > 0: the most seconds of audio converted (after
+                             trimming). A file that states a longer duration is
+                             refused before any decoding; one that does not say,
+                             or says less than it holds, is stopped once the
+                             audio passes the limit. Both V2M_EMEDIA_TOOLONG.
+                             0 (default) = no limit */
     /* Called with a fraction 0..1 of the work done, monotonically increasing,
      * at most about every 1 %, and with 1.0 once on success. May be NULL. */
     void (*progress)(void *opaque, double fraction);
@@ -133,7 +152,7 @@ typedef struct v2m_media_stats {
 } v2m_media_stats;
 
 /* Defaults: VBR quality 2, source rate and channels, no trim, passthrough on,
- * no callbacks. */
+ * no duration limit, no callbacks. */
 void v2m_media_opts_init(v2m_media_opts *o);
 
 /* Convert the whole input (or the trimmed part) to MP3. in and out must have

@@ -23,6 +23,7 @@ typedef struct v2m__job {
     AVIOContext *in_pb;         /* custom I/O over io (avio.c) */
     int in_io_failed;           /* io->read or io->seek returned an error */
     int in_seek_refused;        /* a seek was needed but io->seek is NULL */
+    int in_open_refused;        /* the demuxer asked to open another file or URL */
     int64_t in_size;            /* total input size, -1 when unknown */
     int64_t in_pos;             /* position of the input, -1 after a failed seek */
     AVFormatContext *ic;
@@ -60,12 +61,19 @@ typedef struct v2m__job {
     double span;                /* length to report progress against; <= 0: use bytes */
     double next_time;           /* expected time of the next decoded frame */
     double last_progress;
+
+    /* duration limit (o->max_duration > 0) */
+    double stated;              /* seconds the input states it lasts; 0: unknown */
+    double audio_out;           /* seconds of audio taken so far (after trimming) */
 } v2m__job;
 
 /* input.c: recognise the input, choose the audio stream, open its decoder. */
 v2m_err v2m__open_input(v2m__job *j, v2m_error *err);
 v2m_err v2m__open_decoder(v2m__job *j, v2m_error *err);
 double v2m__input_duration(const v2m__job *j);
+/* Seconds the input itself states it lasts (not a guess from the bitrate);
+ * 0 when it does not say. */
+double v2m__stated_duration(const v2m__job *j);
 /* A failed read of the input as the right v2m code (read error, needs
  * seeking, truncated/corrupt), with what was being done. */
 v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what);

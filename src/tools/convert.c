@@ -1,7 +1,11 @@
 /* convert.c - v2m-convert: one local conversion with the media engine.
  *
  *   v2m-convert IN OUT [--quality N | --bitrate K] [--rate HZ] [--channels 1|2]
- *               [--start S] [--end S] [--no-copy] [--progress]
+ *               [--start S] [--end S] [--max-duration T] [--no-copy] [--progress]
+ *
+ * IN is read by this program only; the media engine takes ordinary video and
+ * audio containers and refuses playlists and other files that name further
+ * files or URLs (no local file but IN is opened, no network is used).
  *
  * IN or OUT may be "-" for stdin/stdout. A file OUT is written under a
  * temporary name beside it and renamed only on success, so a failed or
@@ -46,10 +50,17 @@ static void usage(FILE *f)
             "  --channels N   1 or 2 (default: mono stays mono, anything else becomes stereo)\n"
             "  --start S      start at S seconds\n"
             "  --end S        stop at S seconds\n"
+            "  --max-duration T\n"
+            "                 refuse audio longer than T: seconds, or with s, m, h or d\n"
+            "                 (e.g. 90m, 12h; default: no limit)\n"
             "  --no-copy      re-encode an MP3 source even when nothing asks for a change\n"
             "  --progress     report progress on stderr\n"
             "  --help         this text\n"
             "  --version      print the version\n"
+            "\n"
+            "Inputs: the usual video and audio containers (MP4/MOV, MKV/WebM, AVI, FLV, MPEG-TS/PS,\n"
+            "WMV/ASF, Ogg, WAV, AIFF, CAF, MP3, AAC, FLAC, AC-3, AMR...); playlists (concat, HLS,\n"
+            "DASH), stream descriptions (SDP), images and subtitles are refused.\n"
             "\n"
             "Exit status: 0 on success, 1 when the conversion fails, 2 on bad usage.\n");
 }
@@ -89,6 +100,32 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* A duration: seconds (decimals allowed) with an optional s, m, h or d. */
+static int parse_duration(const char *s, double *out)
+{
+    static const char suffixes[] = "smhd";
+    static const double mult[] = {1, 60, 3600, 86400};
+    char *end;
+    double v;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v))
+        return -1;
+    if (*end) {
+        const char *p = strchr(suffixes, *end);
+        if (!p || end[1])
+            return -1;
+        v *= mult[p - suffixes];
+    }
+    if (v <= 0 || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int is_rate(int hz)
 {
     for (int i = 0; v2m_media_rates[i]; i++)
@@ -113,7 +150,7 @@ static void show_progress(void *opaque, double f)
 int main(int argc, char **argv)
 {
     enum { OPT_QUALITY = 256, OPT_BITRATE, OPT_RATE, OPT_CHANNELS, OPT_START, OPT_END,
-           OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION };
+           OPT_MAXDUR, OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"quality", required_argument, NULL, OPT_QUALITY},
         {"bitrate", required_argument, NULL, OPT_BITRATE},
@@ -121,6 +158,7 @@ int main(int argc, char **argv)
         {"channels", required_argument, NULL, OPT_CHANNELS},
         {"start", required_argument, NULL, OPT_START},
         {"end", required_argument, NULL, OPT_END},
+        {"max-duration", required_argument, NULL, OPT_MAXDUR},
         {"no-copy", no_argument, NULL, OPT_NOCOPY},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, OPT_HELP},
@@ -166,6 +204,11 @@ int main(int argc, char **argv)
         case OPT_END:
             if (parse_seconds(optarg, &o.end) || o.end <= 0)
                 return usage_error("--end wants seconds > 0, not '%s'", optarg);
+            break;
+        case OPT_MAXDUR:
+            if (parse_duration(optarg, &o.max_duration))
+                return usage_error("--max-duration wants a duration > 0 like 600, 90m or 12h, "
+                                   "not '%s'", optarg);
             break;
         case OPT_NOCOPY: o.passthrough = 0; break;
         case OPT_PROGRESS: want_progress = 1; break;

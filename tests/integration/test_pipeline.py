@@ -323,6 +323,89 @@ def test_bad_file_fails_with_reason_and_mail():
     assert subject == "MP3 Download failed" and "not a media file" in text, (subject, text)
 
 
+UNSUPPORTED = "input is not a supported video or audio file"
+
+
+def upload_and_wait(path, token=TOKEN):
+    code, body = upload(path, token)
+    assert code == 200, (code, body)
+    return wait_job(json.loads(body)["video_fid"])
+
+
+def test_playlists_naming_a_stored_video_fail_at_once():
+    # The video of the first test, as the converter would find it on disk:
+    # the store's own file in the embedded deployment; GridFS keeps no files,
+    # so there the same video on the converter's disk.
+    if MODE == "embedded":
+        target = "%s/store/videos/%s" % (tmp, state["video"])
+    else:
+        target = VIDEO
+    rel = os.path.relpath(target)  # from the converter's working directory (ours)
+    assert os.path.isfile(target) and os.path.isfile(rel), target
+    inputs = {
+        "relative.mp4": "ffconcat version 1.0\nfile %s\n" % rel,
+        "absolute.ffconcat": "ffconcat version 1.0\nfile %s\n" % target,
+        "playlist.m3u8": "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:3,\n%s\n"
+                         "#EXTINF:3,\nfile://%s\n#EXT-X-ENDLIST\n" % (target, target),
+    }
+    mp3s = count_stored("mp3s")
+    retries = converter.logtext().count("conversion will be retried")
+    for name, text in inputs.items():
+        path = tmp + "/" + name
+        open(path, "w").write(text)
+        j = upload_and_wait(path)
+        assert j["status"] == "failed" and j["error"] == UNSUPPORTED, (name, j)
+        assert j["attempts"] == 1 and j["mp3_fid"] is None, (name, j)
+        _, subject, text = wait_mail(j["video_fid"])
+        assert subject == "MP3 Download failed" and UNSUPPORTED in text, (subject, text)
+    assert count_stored("mp3s") == mp3s
+    log = converter.logtext()
+    assert log.count("conversion will be retried") == retries, log[-3000:]
+    assert "media input refused format=concat" in log and "media input refused format=hls" in log
+
+
+def test_common_formats_convert():
+    src = ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
+    pics = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2"]
+    files = [ffmpeg(tmp + "/f.mkv", *(pics + src + ["-c:v", "libx264", "-preset", "ultrafast",
+                                                    "-c:a", "libopus"])),
+             ffmpeg(tmp + "/f.mp3", *(src + ["-c:a", "libmp3lame"])),
+             ffmpeg(tmp + "/f.wav", *src),
+             ffmpeg(tmp + "/f.flac", *src)]
+    for f in files:
+        j = upload_and_wait(f)
+        assert j["status"] == "done" and j["error"] is None and j["attempts"] == 1, (f, j)
+
+
+def test_duration_limit_fails_long_audio_at_once():
+    global converter
+    converter.stop()
+    converter = t.Service("v2m-converter", dict(env, V2M_MAX_DURATION="20s"))
+    try:
+        tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=40", "-c:a", "aac"]
+        stated = ffmpeg(tmp + "/stated.m4a", *tone)
+        # Raw ADTS states no duration: stopped once 20 s are decoded.
+        raw = ffmpeg(tmp + "/raw.aac", *(tone + ["-f", "adts"]))
+        for path, error in ((stated, "input is too long: 40 s of audio, the limit is 20 s"),
+                            (raw, "input is too long: its audio goes on past the limit of 20 s")):
+            j = upload_and_wait(path)
+            assert j["status"] == "failed" and j["error"] == error, (path, j)
+            assert j["attempts"] == 1 and j["mp3_fid"] is None, (path, j)
+        j = upload_and_wait(VIDEO)
+        assert j["status"] == "done", j
+    finally:
+        converter.stop()
+        converter = t.Service("v2m-converter", env)
+
+
+def test_converter_refuses_a_bad_max_duration():
+    for bad in ("12x", "0", "-5m", "h"):
+        rc, _, err = t.run_cmd([os.path.join(t.BIN, "v2m-converter")],
+                               env=dict(env, V2M_MAX_DURATION=bad, V2M_LISTEN="127.0.0.1:0"),
+                               timeout=30)
+        assert rc == 1 and "V2M_MAX_DURATION='%s'" % bad in err, (bad, rc, err)
+
+
 def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
     global converter
     # Kill it once a good part of the MP3 is written (GridFS holds the first

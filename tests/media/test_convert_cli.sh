@@ -47,12 +47,15 @@ run 0 --version
 grep -qx 'v2m-convert [0-9][0-9.]*' out.txt || fail "--version printed '$(cat out.txt)'"
 run 0 --help
 grep -q '^usage: v2m-convert IN OUT' out.txt || fail "--help lacks usage"
+grep -q -- '--max-duration T' out.txt || fail "--help lacks --max-duration"
 
 # usage errors: exit 2, a reason and a hint
 run 2
 grep -q 'IN and OUT are required' err.txt || fail "no reason for missing arguments"
 for args in "--quality 10" "--quality x" "--bitrate 500" "--rate 44000" "--channels 3" \
-    "--start -1" "--end 0" "--start 5 --end 2" "--bogus" "--quality 2 --bitrate 128"; do
+    "--start -1" "--end 0" "--start 5 --end 2" "--bogus" "--quality 2 --bitrate 128" \
+    "--max-duration 0" "--max-duration -5" "--max-duration 5q" "--max-duration 1.5.2" \
+    "--max-duration h"; do
     # shellcheck disable=SC2086
     run 2 $args mp4_fast.mp4 x.mp3
     grep -q "Try 'v2m-convert --help'" err.txt || fail "$args: no hint on stderr"
@@ -129,6 +132,23 @@ no_leftovers "stdin failure"
 : | "$bin" - bad.mp3 2> err.txt
 [ $? -eq 1 ] || fail "empty stdin: exit not 1"
 one_line "v2m-convert: stdin: input is empty"
+
+# --max-duration: a stated duration over it is refused at once, a stream
+# without one is stopped once its audio passes it; under it, nothing changes
+run 1 --max-duration 1m long.m4a lim.mp3
+one_line "v2m-convert: long.m4a: input is too long: 300 s of audio, the limit is 60 s"
+[ -e lim.mp3 ] && fail "lim.mp3 exists after a refusal"
+no_leftovers "duration refused"
+ffmpeg -nostdin -v error -y -i long.m4a -c copy -f adts long.aac || fail "cannot make long.aac"
+n=$((n + 1))
+cat long.aac | "$bin" --max-duration 10 - lim.mp3 2> err.txt
+[ $? -eq 1 ] || fail "over the limit from stdin: exit not 1"
+one_line "v2m-convert: stdin: input is too long: its audio goes on past the limit of 10 s"
+[ -e lim.mp3 ] && fail "lim.mp3 exists after the limit stopped it"
+no_leftovers "duration stopped"
+run 0 --max-duration 0.5h --progress mp4_fast.mp4 short.mp3
+is_mp3 short.mp3
+grep -q '^v2m-convert: encoded 3.0 s' err.txt || fail "--max-duration under the limit: $(cat err.txt)"
 
 # a failed run leaves an existing OUT untouched
 echo old > keep.mp3
