@@ -205,7 +205,7 @@ static v2m_err s_add(void *impl, const char *email, const char *password, int ad
     users_sqlite *s = impl;
     int r = s_run(s, NULL,
                   "INSERT INTO user (email, password, admin, token_gen) VALUES (?, ?, ?, ?)",
-                  "sii", email, password, (long long)(admin != 0), token_gen);
+                  "ssii", email, password, (long long)(admin != 0), token_gen);
     if (r == SQLITE_DONE)
         return V2M_OK;
     if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
