@@ -205,20 +205,28 @@ static void on_validate(void *ud, v2m_http_req *req, v2m_http_resp *resp)
         return;
     }
     /* Revocation: the user must still exist with the token's generation and
-     * admin flag. */
-    if (v2m_user_cache_get(a->cache, a->users, c.username, clock_ms(CLOCK_MONOTONIC), &st,
-                           &err) != V2M_OK) {
-        json_decref(claims);
-        V2M_LOG(V2M_ERROR, "token check failed: %s", v2m_error_msg(&err));
-        v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
-        return;
+     * admin flag. A token issued after the cached row was read may be newer
+     * than it (a login right after a password change): ask the database. */
+    for (int fresh = 0; fresh < 2; fresh++) {
+        long long now_ms = clock_ms(CLOCK_MONOTONIC);
+        if (v2m_user_cache_get(a->cache, a->users, c.username, now_ms,
+                               fresh ? 0 : V2M_USER_CACHE_MS, &st, &err) != V2M_OK) {
+            json_decref(claims);
+            V2M_LOG(V2M_ERROR, "token check failed: %s", v2m_error_msg(&err));
+            v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
+            return;
+        }
+        if (!st.exists)
+            why = "user no longer exists";
+        else if (st.token_gen != c.gen)
+            why = "token generation revoked (password or admin changed)";
+        else if (st.admin != c.admin)
+            why = "admin flag changed since the token was issued";
+        else
+            why = NULL;
+        if (!why || c.iat < st.read_at)
+            break;
     }
-    if (!st.exists)
-        why = "user no longer exists";
-    else if (st.token_gen != c.gen)
-        why = "token generation revoked (password or admin changed)";
-    else if (st.admin != c.admin)
-        why = "admin flag changed since the token was issued";
     if (why) {
         json_decref(claims);
         atomic_fetch_add(&a->validations_revoked, 1);

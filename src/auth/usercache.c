@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SHARDS 32
 #define SHARD_MAX 2048   /* entries per shard; a full shard drops expired ones, then all */
@@ -89,7 +90,8 @@ static entry **find(shard *s, uint64_t h, const char *email)
 }
 
 v2m_err v2m_user_cache_get(v2m_user_cache *c, v2m_users *users, const char *email,
-                           long long now_ms, v2m_user_state *out, v2m_error *err)
+                           long long now_ms, long long max_age_ms, v2m_user_state *out,
+                           v2m_error *err)
 {
     char key[256];
     uint64_t h;
@@ -104,10 +106,12 @@ v2m_err v2m_user_cache_get(v2m_user_cache *c, v2m_users *users, const char *emai
     v2m_users_normalize_email(email, key, sizeof key);
     h = fnv1a(key);
     s = &c->shards[h % SHARDS];
-    if (c->ttl_ms > 0) {
+    if (max_age_ms > c->ttl_ms)
+        max_age_ms = c->ttl_ms;
+    if (max_age_ms > 0) {
         pthread_mutex_lock(&s->mu);
         e = *find(s, h, key);
-        if (e && now_ms - e->fetched_ms < c->ttl_ms && now_ms >= e->fetched_ms) {
+        if (e && now_ms - e->fetched_ms < max_age_ms && now_ms >= e->fetched_ms) {
             *out = e->st;
             pthread_mutex_unlock(&s->mu);
             atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
@@ -116,6 +120,7 @@ v2m_err v2m_user_cache_get(v2m_user_cache *c, v2m_users *users, const char *emai
         pthread_mutex_unlock(&s->mu);
     }
     atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+    out->read_at = (long long)time(NULL);
     rc = v2m_users_get(users, key, &u, err);
     if (rc == V2M_OK) {
         out->exists = 1;

@@ -21,6 +21,7 @@ typedef struct v2m_user_state {
     int exists;
     int admin;
     long long token_gen;
+    long long read_at;    /* wall-clock seconds when it was read, for comparing with iat */
 } v2m_user_state;
 
 /* ttl_ms 0 turns caching off (every lookup reads the database). */
@@ -28,10 +29,12 @@ v2m_user_cache *v2m_user_cache_new(long long ttl_ms);
 void v2m_user_cache_free(v2m_user_cache *c);   /* safe on NULL */
 
 /* The state of email (compared without ASCII case) as read from users at most
- * ttl_ms before now_ms (a CLOCK_MONOTONIC time). A user that does not exist
- * is a success with exists = 0. Database failures are not cached. */
+ * max_age_ms (itself at most the ttl; 0: read now) before now_ms, a
+ * CLOCK_MONOTONIC time. A user that does not exist is a success with
+ * exists = 0. Database failures are not cached. */
 v2m_err v2m_user_cache_get(v2m_user_cache *c, v2m_users *users, const char *email,
-                           long long now_ms, v2m_user_state *out, v2m_error *err);
+                           long long now_ms, long long max_age_ms, v2m_user_state *out,
+                           v2m_error *err);
 
 /* Lookups answered from the cache and from the database, for /metrics. */
 void v2m_user_cache_counts(v2m_user_cache *c, unsigned long *hits, unsigned long *misses);
