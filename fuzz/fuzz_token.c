@@ -22,6 +22,7 @@
 
 static const char secret[] = "fuzz-secret-0123456789";
 #define NOW ((time_t)1700000000)
+#define MAX_TTL (10L * 365 * 86400) /* the largest V2M_TOKEN_TTL */
 
 /* base64url without padding; out needs 4*(n+2)/3+1 bytes. */
 static void b64url(const unsigned char *in, size_t n, char *out)
@@ -39,7 +40,7 @@ static void verify(const char *token, const char *payload, size_t plen)
     v2m_claims c;
     json_t *claims = NULL, *p;
     v2m_error err = {0};
-    v2m_err rc = v2m_token_verify(secret, token, NOW, &c, &claims, &err);
+    v2m_err rc = v2m_token_verify(secret, token, NOW, MAX_TTL, &c, &claims, &err);
 
     if (rc != V2M_OK) {
         FUZZ_CHECK(rc == V2M_EDENIED || rc == V2M_EINTERNAL);
@@ -49,6 +50,8 @@ static void verify(const char *token, const char *payload, size_t plen)
     FUZZ_CHECK(json_is_object(claims));
     FUZZ_CHECK(c.username[0] && strlen(c.username) <= V2M_EMAIL_MAX);
     FUZZ_CHECK(c.exp > (long long)NOW);
+    FUZZ_CHECK(c.iat <= (long long)NOW + 60 && c.exp - c.iat <= MAX_TTL);
+    FUZZ_CHECK(c.gen >= 0);
     FUZZ_CHECK(c.admin == 0 || c.admin == 1);
     FUZZ_CHECK(c.exp == json_integer_value(json_object_get(claims, "exp")));
     FUZZ_CHECK(c.iat == json_integer_value(json_object_get(claims, "iat")));
@@ -107,9 +110,9 @@ static void issued_token(const char *in)
     if (ttl < -10L * 365 * 86400 || ttl > 10L * 365 * 86400)
         return;
     in += used;
-    if (v2m_token_issue(secret, in, admin, ttl, NOW, &tok, &err) != V2M_OK)
+    if (v2m_token_issue(secret, in, admin, 7, ttl, NOW, &tok, &err) != V2M_OK)
         return;
-    v2m_err rc = v2m_token_verify(secret, tok, NOW, &c, NULL, &err);
+    v2m_err rc = v2m_token_verify(secret, tok, NOW, MAX_TTL, &c, NULL, &err);
     /* What was issued for a usable name and a lifetime in the future verifies. */
     if (ttl > 0 && *in && strlen(in) <= V2M_EMAIL_MAX &&
         strlen(tok) <= V2M_TOKEN_MAX) {
@@ -118,6 +121,7 @@ static void issued_token(const char *in)
         FUZZ_CHECK(c.admin == (admin != 0));
         FUZZ_CHECK(c.exp == (long long)NOW + ttl);
         FUZZ_CHECK(c.iat == (long long)NOW);
+        FUZZ_CHECK(c.gen == 7);
     }
     if (ttl <= 0)
         FUZZ_CHECK(rc == V2M_EDENIED);

@@ -1,6 +1,11 @@
 -- The user database of v2m (MySQL 5.7+/8, MariaDB 10.3+).
--- Same database, account, grants and table as the original system, plus an
--- `admin` column; the demo user georgio@email.com / Admin123 is stored as a
+-- Same database, account, grants and table as the original system, plus the
+-- `admin` and `token_gen` columns (token_gen is bumped to revoke a user's
+-- tokens) and the `login_throttle` table (failed logins per account and per
+-- client address, shared by every v2m-auth replica). v2m-auth adds what is
+-- missing to a database made by the original's init.sql when it connects.
+-- Emails are compared without case: keep the default case-insensitive
+-- collation. The demo user georgio@email.com / Admin123 is stored as a
 -- yescrypt hash. Safe to run twice. Change the password of auth_user
 -- (and MYSQL_PASSWORD of v2m-auth) before you expose the database.
 CREATE USER IF NOT EXISTS 'auth_user'@'localhost' IDENTIFIED BY 'Auth123';
@@ -17,7 +22,15 @@ CREATE TABLE IF NOT EXISTS user (
     id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     email VARCHAR(255) NOT NULL UNIQUE,
     password VARCHAR(255) NOT NULL,
-    admin BOOLEAN NOT NULL DEFAULT FALSE
+    admin BOOLEAN NOT NULL DEFAULT FALSE,
+    token_gen BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS login_throttle (
+    throttle_key VARCHAR(100) NOT NULL PRIMARY KEY,
+    failures INT NOT NULL,
+    blocked_until BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
 );
 
 INSERT IGNORE INTO user (email, password, admin)

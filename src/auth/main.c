@@ -11,13 +11,19 @@
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "passwd.h"
+#include "throttle.h"
 #include "token.h"
+#include "usercache.h"
 
 typedef struct app {
     v2m_auth_config cfg;
     v2m_users *users;
-    atomic_ulong logins_ok, logins_failed, validations_ok, validations_failed;
+    v2m_user_cache *cache;
+    atomic_llong last_prune_ms;
+    atomic_ulong logins_ok, logins_failed, logins_throttled, validations_ok,
+        validations_failed, validations_revoked;
 } app;
 
 static const char usage[] =
@@ -29,19 +35,76 @@ static const char usage[] =
     "  V2M_USERS         sqlite:///path.db or mysql://user:pass@host:port/db\n"
     "                    (default: MYSQL_HOST/MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB/MYSQL_PORT\n"
     "                    when MYSQL_HOST is set, else sqlite://./var/users.db)\n"
-    "  V2M_TOKEN_TTL     token lifetime, e.g. 24h (default), 90m, 3600\n"
+    "  V2M_TOKEN_TTL     token lifetime, e.g. 24h (default), 90m, 3600; tokens whose\n"
+    "                    exp - iat is longer are refused\n"
+    "  V2M_LOGIN_FREE_FAILURES  failed logins per account and per client address\n"
+    "                    before delays start (default 5)\n"
+    "  V2M_LOGIN_DELAY   first delay, doubled on each further failure (default 1s)\n"
+    "  V2M_LOGIN_DELAY_MAX  longest delay (default 60s); while one runs, /login\n"
+    "                    answers 429 with Retry-After\n"
+    "  V2M_LOGIN_FORGET  failures are forgotten this long after the last (default 15m)\n"
+    "  V2M_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is believed\n"
+    "                    (default 127.0.0.0/8,::1; empty: none)\n"
     "  V2M_HTTP_THREADS  server threads (default: number of cores)\n"
     V2M_HTTPD_ENV_HELP
     "  V2M_PORT_FILE     write the bound port to this file (useful with port 0)\n"
     "  V2M_LOG_LEVEL     debug|info|warn|error (default info)\n";
 
+static long long clock_ms(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The key of the client's address: the socket peer, or what trusted proxies
+ * say in X-Forwarded-For (see common/netaddr.h). */
+static void client_key(app *a, v2m_http_req *req, char *out, size_t outsz)
+{
+    char xff[V2M_XFF_MAX];
+    v2m_ip peer, client;
+
+    if (v2m_ip_from_sockaddr(v2m_http_peer(req), &peer) != 0) {
+        snprintf(out, outsz, "unknown");
+        return;
+    }
+    v2m_xff_join(v2m_http_conn(req), xff, sizeof xff);
+    if (v2m_client_addr(&a->cfg.trusted, &peer, xff[0] ? xff : NULL, &client) != 0)
+        client = peer;
+    v2m_ip_client_key(&client, out, outsz);
+}
+
+/* Trusted proxies (the gateways) are exempt from the per-address
+ * connection cap: all their clients share their address. */
+static int trusted_peer(void *ud, const struct sockaddr *sa)
+{
+    app *a = ud;
+    v2m_ip ip;
+    return v2m_ip_from_sockaddr(sa, &ip) == 0 && v2m_cidr_list_contains(&a->cfg.trusted, &ip);
+}
+
+/* Now and then, drop throttle rows nobody needs any more. */
+static void prune_throttle(app *a, long long now_ms)
+{
+    long long last = atomic_load(&a->last_prune_ms);
+    v2m_error err = {0};
+
+    if (now_ms - last < 60000 || !atomic_compare_exchange_strong(&a->last_prune_ms, &last, now_ms))
+        return;
+    if (v2m_users_throttle_prune(a->users, now_ms - a->cfg.throttle.forget_ms, &err) != V2M_OK)
+        V2M_LOG(V2M_WARN, "cannot prune login throttle rows: %s", v2m_error_msg(&err));
+}
+
 static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
 {
     app *a = ud;
-    char user[1025], pass[1025];
+    char user[1025], pass[1025], addr[V2M_IP_STR_MAX];
+    char ukey[V2M_THROTTLE_KEY_MAX + 1], akey[V2M_THROTTLE_KEY_MAX + 1];
+    const char *keys[2] = {ukey, akey};
     v2m_user u;
     v2m_error err = {0};
     int legacy = 0, ok;
+    long long now_ms, retry_ms = 0;
     char *token = NULL;
     v2m_err rc;
 
@@ -52,10 +115,34 @@ static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_add_header(resp, "WWW-Authenticate", "Basic realm=\"v2m\"");
         goto out;
     }
+    /* Throttling first: a refused attempt costs no password hash. */
+    client_key(a, req, addr, sizeof addr);
+    v2m_throttle_user_key(user, ukey, sizeof ukey);
+    v2m_throttle_addr_key(addr, akey, sizeof akey);
+    now_ms = clock_ms(CLOCK_REALTIME);
+    prune_throttle(a, now_ms);
+    rc = v2m_throttle_admit(a->users, &a->cfg.throttle, keys, 2, now_ms, &retry_ms, &err);
+    if (rc != V2M_OK) {
+        V2M_LOG(V2M_ERROR, "login failed: %s", v2m_error_msg(&err));
+        v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
+        goto out;
+    }
+    if (retry_ms > 0) {
+        long long secs = (retry_ms + 999) / 1000;
+        char ra[32];
+        atomic_fetch_add(&a->logins_throttled, 1);
+        V2M_LOG(V2M_INFO, "login throttled client=%s retry_after=%lld", addr, secs);
+        v2m_http_reply_text(resp, 429,
+                            "too many failed logins, try again in %lld second%s", secs,
+                            secs == 1 ? "" : "s");
+        snprintf(ra, sizeof ra, "%lld", secs);
+        v2m_http_add_header(resp, "Retry-After", ra);
+        goto out;
+    }
     rc = v2m_users_get(a->users, user, &u, &err);
     if (rc == V2M_ENOTFOUND) {
         v2m_passwd_verify(pass, NULL, NULL); /* same cost as a known user */
-        V2M_LOG(V2M_INFO, "login refused reason=unknown-user");
+        V2M_LOG(V2M_INFO, "login refused reason=unknown-user client=%s", addr);
         goto invalid;
     }
     if (rc != V2M_OK) {
@@ -65,20 +152,25 @@ static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
     }
     ok = v2m_passwd_verify(pass, u.password, &legacy);
     if (!ok) {
-        V2M_LOG(V2M_INFO, "login refused reason=wrong-password user_id=%lld", u.id);
+        V2M_LOG(V2M_INFO, "login refused reason=wrong-password user_id=%lld client=%s", u.id,
+                addr);
         goto invalid;
     }
+    if (v2m_throttle_success(a->users, keys, 2, &err) != V2M_OK)
+        V2M_LOG(V2M_WARN, "cannot clear login throttle user_id=%lld: %s", u.id,
+                v2m_error_msg(&err));
     if (legacy) {
         char hash[V2M_HASH_MAX];
         if (v2m_passwd_hash(pass, hash, sizeof hash, &err) == V2M_OK &&
-            v2m_users_set_password(a->users, u.email, hash, &err) == V2M_OK)
+            v2m_users_rehash(a->users, u.id, u.password, hash, &err) == V2M_OK)
             V2M_LOG(V2M_INFO, "replaced legacy plaintext password with a hash user_id=%lld", u.id);
         else
             V2M_LOG(V2M_WARN, "could not rehash legacy password user_id=%lld: %s", u.id,
                     v2m_error_msg(&err));
+        explicit_bzero(hash, sizeof hash);
     }
-    if (v2m_token_issue(a->cfg.secret, u.email, u.admin, a->cfg.token_ttl, time(NULL), &token,
-                        &err) != V2M_OK) {
+    if (v2m_token_issue(a->cfg.secret, u.email, u.admin, u.token_gen, a->cfg.token_ttl,
+                        time(NULL), &token, &err) != V2M_OK) {
         v2m_http_reply_error(resp, &err);
         goto out;
     }
@@ -92,25 +184,60 @@ invalid:
     v2m_http_add_header(resp, "WWW-Authenticate", "Basic realm=\"v2m\"");
 out:
     explicit_bzero(pass, sizeof pass);
+    explicit_bzero(u.password, sizeof u.password);
 }
 
 static void on_validate(void *ud, v2m_http_req *req, v2m_http_resp *resp)
 {
     app *a = ud;
     const char *h = v2m_http_header(req, "Authorization");
+    char tok[V2M_TOKEN_MAX + 2];
     v2m_error err = {0};
     v2m_claims c;
+    v2m_user_state st;
     json_t *claims = NULL;
+    const char *why = NULL;
 
     if (!h || !*h) {
         v2m_http_reply_text(resp, 401, "missing credentials");
         return;
     }
-    if (strncasecmp(h, "Bearer ", 7) != 0 ||
-        v2m_token_verify(a->cfg.secret, h + 7, time(NULL), &c, &claims, &err) != V2M_OK) {
+    if (v2m_token_from_bearer(h, tok, sizeof tok) != 0 ||
+        v2m_token_verify(a->cfg.secret, tok, time(NULL), a->cfg.token_ttl, &c, &claims, &err) !=
+            V2M_OK) {
         atomic_fetch_add(&a->validations_failed, 1);
         V2M_LOG(V2M_DEBUG, "token refused reason=\"%s\"",
                 err.code ? v2m_error_msg(&err) : "not a Bearer header");
+        v2m_http_reply_text(resp, 403, "not authorized");
+        return;
+    }
+    /* Revocation: the user must still exist with the token's generation and
+     * admin flag. A token issued after the cached row was read may be newer
+     * than it (a login right after a password change): ask the database. */
+    for (int fresh = 0; fresh < 2; fresh++) {
+        long long now_ms = clock_ms(CLOCK_MONOTONIC);
+        if (v2m_user_cache_get(a->cache, a->users, c.username, now_ms,
+                               fresh ? 0 : V2M_USER_CACHE_MS, &st, &err) != V2M_OK) {
+            json_decref(claims);
+            V2M_LOG(V2M_ERROR, "token check failed: %s", v2m_error_msg(&err));
+            v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
+            return;
+        }
+        if (!st.exists)
+            why = "user no longer exists";
+        else if (st.token_gen != c.gen)
+            why = "token generation revoked (password or admin changed)";
+        else if (st.admin != c.admin)
+            why = "admin flag changed since the token was issued";
+        else
+            why = NULL;
+        if (!why || c.iat < st.read_at)
+            break;
+    }
+    if (why) {
+        json_decref(claims);
+        atomic_fetch_add(&a->validations_revoked, 1);
+        V2M_LOG(V2M_INFO, "token refused reason=\"%s\"", why);
         v2m_http_reply_text(resp, 403, "not authorized");
         return;
     }
@@ -132,19 +259,29 @@ static int on_ready(void *ud, char *msg, size_t msgsz)
 static void on_metrics(void *ud, char **buf, size_t *len)
 {
     app *a = ud;
+    unsigned long hits, misses;
+    v2m_user_cache_counts(a->cache, &hits, &misses);
     v2m_buf_printf(buf, len,
                    "# TYPE v2m_auth_logins_total counter\n"
                    "v2m_auth_logins_total{result=\"ok\"} %lu\n"
                    "v2m_auth_logins_total{result=\"refused\"} %lu\n"
+                   "v2m_auth_logins_total{result=\"throttled\"} %lu\n"
                    "# TYPE v2m_auth_validations_total counter\n"
                    "v2m_auth_validations_total{result=\"ok\"} %lu\n"
-                   "v2m_auth_validations_total{result=\"refused\"} %lu\n",
+                   "v2m_auth_validations_total{result=\"refused\"} %lu\n"
+                   "v2m_auth_validations_total{result=\"revoked\"} %lu\n"
+                   "# TYPE v2m_auth_user_cache_lookups_total counter\n"
+                   "v2m_auth_user_cache_lookups_total{result=\"hit\"} %lu\n"
+                   "v2m_auth_user_cache_lookups_total{result=\"miss\"} %lu\n",
                    atomic_load(&a->logins_ok), atomic_load(&a->logins_failed),
-                   atomic_load(&a->validations_ok), atomic_load(&a->validations_failed));
+                   atomic_load(&a->logins_throttled), atomic_load(&a->validations_ok),
+                   atomic_load(&a->validations_failed), atomic_load(&a->validations_revoked),
+                   hits, misses);
 }
 
+/* /login hashes passwords (tens of milliseconds each): it belongs on the
+ * server's offload pool, so /validate never waits behind it. */
 static const v2m_http_route routes[] = {
-    /* Password hashing runs on the offload pool: /validate never waits. */
     {.method = "POST", .path = "/login", .handler = on_login, .offload = 1},
     {.method = "POST", .path = "/validate", .handler = on_validate},
 };
@@ -173,6 +310,12 @@ int main(int argc, char **argv)
         v2m_auth_config_free(&a.cfg);
         return 1;
     }
+    a.cache = v2m_user_cache_new(V2M_USER_CACHE_MS);
+    if (!a.cache) {
+        fprintf(stderr, "v2m-auth: out of memory\n");
+        rc = 1;
+        goto done;
+    }
     hopts = (v2m_httpd_opts){.service = "auth",
                              .host = a.cfg.host,
                              .port = a.cfg.port,
@@ -181,7 +324,8 @@ int main(int argc, char **argv)
                              .app = &a,
                              .threads = (int)a.cfg.threads,
                              .ready = on_ready,
-                             .metrics = on_metrics};
+                             .metrics = on_metrics,
+                             .trusted_peer = trusted_peer};
     if (v2m_httpd_env(&hopts, &err) == V2M_OK)
         srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {
@@ -199,6 +343,7 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     v2m_httpd_stop(srv);
+    v2m_user_cache_free(a.cache);
     v2m_users_close(a.users);
     v2m_auth_config_free(&a.cfg);
     return rc;

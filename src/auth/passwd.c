@@ -67,9 +67,14 @@ int v2m_passwd_verify(const char *password, const char *stored, int *legacy)
 
 v2m_err v2m_passwd_check_new(const char *password, v2m_error *err)
 {
-    size_t n = strlen(password);
+    size_t n = strlen(password), chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += ((unsigned char)password[i] & 0xc0) != 0x80; /* not a continuation byte */
     if (n == 0)
         return v2m_fail(err, V2M_EINVAL, "password is empty");
+    if (chars < V2M_PASSWORD_MIN)
+        return v2m_fail(err, V2M_EINVAL, "password too short: at least %d characters",
+                        V2M_PASSWORD_MIN);
     if (n > V2M_PASSWORD_MAX)
         return v2m_fail(err, V2M_EINVAL, "password longer than %d bytes", V2M_PASSWORD_MAX);
     if (strpbrk(password, "\r\n"))

@@ -8,6 +8,7 @@
 
 #define V2M_HASH_MAX 256    /* fits the user table's VARCHAR(255) */
 #define V2M_PASSWORD_MAX 1024
+#define V2M_PASSWORD_MIN 8      /* characters (UTF-8 code points) of a new password */
 
 /* Hash password with a fresh random salt into out (>= V2M_HASH_MAX bytes). */
 v2m_err v2m_passwd_hash(const char *password, char *out, size_t outsz, v2m_error *err);
@@ -19,7 +20,9 @@ v2m_err v2m_passwd_hash(const char *password, char *out, size_t outsz, v2m_error
  * dummy hash so unknown users cost as much time as known ones. */
 int v2m_passwd_verify(const char *password, const char *stored, int *legacy);
 
-/* Accept a password for storage: 1..V2M_PASSWORD_MAX bytes, no NUL/newline. */
+/* Accept a new password for storage: at least V2M_PASSWORD_MIN characters,
+ * at most V2M_PASSWORD_MAX bytes, no line break. Existing shorter passwords
+ * still log in; only new ones are held to this. */
 v2m_err v2m_passwd_check_new(const char *password, v2m_error *err);
 
 #endif

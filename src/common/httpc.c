@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct v2m_httpc {
     CURL *curl;
@@ -96,10 +97,38 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
+{
+    v2m_httpc_resp *r = ud;
+    size_t n = size * nitems, name = sizeof "Retry-After:" - 1;
+
+    if (n > name && strncasecmp(line, "Retry-After:", name) == 0) {
+        const char *v = line + name, *end = line + n;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+            end--;
+        if ((size_t)(end - v) < sizeof r->retry_after) {
+            memcpy(r->retry_after, v, (size_t)(end - v));
+            r->retry_after[end - v] = '\0';
+        }
+    }
+    return n;
+}
+
 v2m_err v2m_httpc_request(v2m_httpc *c, const char *method, const char *url,
                           const char *authorization, const char *body, size_t len,
                           long timeout_ms, size_t max_resp, v2m_httpc_resp *out,
                           v2m_error *err)
+{
+    return v2m_httpc_request_h(c, method, url, authorization, NULL, body, len, timeout_ms,
+                               max_resp, out, err);
+}
+
+v2m_err v2m_httpc_request_h(v2m_httpc *c, const char *method, const char *url,
+                            const char *authorization, const char *const *headers,
+                            const char *body, size_t len, long timeout_ms, size_t max_resp,
+                            v2m_httpc_resp *out, v2m_error *err)
 {
     struct curl_slist *hdrs = NULL;
     struct sink s = {out, max_resp, 0};
@@ -120,12 +149,17 @@ v2m_err v2m_httpc_request(v2m_httpc *c, const char *method, const char *url,
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, out);
     if (authorization) {
         if (strlen(authorization) > 8192)
             return v2m_fail(err, V2M_EINVAL, "authorization header too long");
         snprintf(auth, sizeof auth, "Authorization: %s", authorization);
         hdrs = curl_slist_append(hdrs, auth);
     }
+    for (size_t i = 0; headers && headers[i]; i++)
+        if (!strpbrk(headers[i], "\r\n"))
+            hdrs = curl_slist_append(hdrs, headers[i]);
     hdrs = curl_slist_append(hdrs, "Expect:");
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
     if (body || strcmp(method, "POST") == 0) {

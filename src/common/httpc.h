@@ -19,6 +19,7 @@ typedef struct v2m_httpc_resp {
     long status;
     char *body;       /* NUL-terminated, malloc'd; free with v2m_httpc_resp_free */
     size_t len;
+    char retry_after[32]; /* the Retry-After header's value; "" when absent */
 } v2m_httpc_resp;
 
 v2m_httpc *v2m_httpc_new(void);
@@ -35,6 +36,12 @@ v2m_err v2m_httpc_request(v2m_httpc *c, const char *method, const char *url,
                           const char *authorization, const char *body, size_t len,
                           long timeout_ms, size_t max_resp, v2m_httpc_resp *out,
                           v2m_error *err);
+/* The same with more request headers: a NULL-terminated list of complete
+ * "Name: value" lines (no CR or LF; lines that have one are left out). */
+v2m_err v2m_httpc_request_h(v2m_httpc *c, const char *method, const char *url,
+                            const char *authorization, const char *const *headers,
+                            const char *body, size_t len, long timeout_ms, size_t max_resp,
+                            v2m_httpc_resp *out, v2m_error *err);
 void v2m_httpc_resp_free(v2m_httpc_resp *r);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "common/httpd.h"
 #include "common/message.h"
+#include "common/netaddr.h"
 #include "ports/jobs.h"
 #include "ports/store.h"
 
@@ -24,6 +25,7 @@ typedef struct gw_config {
     long grace;              /* V2M_SHUTDOWN_GRACE seconds for uploads in progress */
     char admin_host[256];    /* V2M_ADMIN_LISTEN ("" = none) */
     int admin_port;
+    v2m_cidr_list trusted;   /* V2M_TRUSTED_PROXIES: exempt from the per-address cap */
 } gw_config;
 
 typedef struct gw_user {

@@ -24,6 +24,8 @@ static const char usage[] =
     "  V2M_ADMIN_LISTEN  host:port for /metrics and detailed /readyz (default 127.0.0.1:9080;\n"
     "                    'off' serves them on V2M_LISTEN)\n"
     "  V2M_SHUTDOWN_GRACE  on SIGTERM, time for uploads in progress to finish (default 20s)\n"
+    "  V2M_TRUSTED_PROXIES  CIDRs of proxies in front (an ingress): not held to the\n"
+    "                    per-address connection cap (default: none)\n"
     V2M_HTTPD_ENV_HELP
     "  V2M_PORT_FILE     write the bound port to this file (useful with port 0)\n"
     "  V2M_LOG_LEVEL     debug|info|warn|error (default info)\n";
@@ -33,6 +35,7 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
     v2m_err rc;
     char host[256];
     const char *admin;
+    v2m_error perr = {0};
     int port;
 
     memset(c, 0, sizeof *c);
@@ -46,6 +49,8 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
         (rc = v2m_cfg_seconds("V2M_SHUTDOWN_GRACE", 20, &c->grace, err)))
         return rc;
     c->retry_after = 30;
+    if (v2m_cidr_list_parse(v2m_cfg_str("V2M_TRUSTED_PROXIES", ""), &c->trusted, &perr))
+        return v2m_fail(err, V2M_ECONFIG, "V2M_TRUSTED_PROXIES: %s", v2m_error_msg(&perr));
     admin = v2m_cfg_str("V2M_ADMIN_LISTEN", "127.0.0.1:9080");
     if (strcmp(admin, "off") != 0 &&
         (rc = v2m_cfg_hostport("V2M_ADMIN_LISTEN", "127.0.0.1:9080", c->admin_host,
@@ -107,6 +112,14 @@ static void on_metrics(void *app, char **buf, size_t *len)
                    atomic_load(&a->limited));
 }
 
+/* A proxy in front carries many clients on its address. */
+static int trusted_peer(void *app, const struct sockaddr *sa)
+{
+    gw_app *a = app;
+    v2m_ip ip;
+    return v2m_ip_from_sockaddr(sa, &ip) == 0 && v2m_cidr_list_contains(&a->cfg.trusted, &ip);
+}
+
 static const v2m_http_route routes[] = {
     {.method = "GET", .path = "/", .handler = gw_page_serve},
     {.method = "POST", .path = "/login", .handler = gw_login},
@@ -129,6 +142,7 @@ int main(int argc, char **argv)
         return rc;
     if (load_config(&a.cfg, &err) != V2M_OK) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
+        v2m_cidr_list_free(&a.cfg.trusted);
         return 1;
     }
     snprintf(a.auth_url, sizeof a.auth_url, "http://%s", a.cfg.auth_addr);
@@ -148,6 +162,7 @@ int main(int argc, char **argv)
                              .thread_per_connection = 1,
                              .ready = on_ready,
                              .metrics = on_metrics,
+                             .trusted_peer = trusted_peer,
                              .admin_host = a.cfg.admin_host[0] ? a.cfg.admin_host : NULL,
                              .admin_port = a.cfg.admin_port};
     if (v2m_httpd_env(&hopts, &err) == V2M_OK)
@@ -173,5 +188,6 @@ done:
     gw_queue_close(&a);
     v2m_jobs_close(a.jobs);
     v2m_store_close(a.store);
+    v2m_cidr_list_free(&a.cfg.trusted);
     return rc;
 }

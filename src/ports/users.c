@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/config.h"
 
@@ -123,34 +124,128 @@ v2m_err v2m_users_check_email(const char *email, v2m_error *err)
     return V2M_OK;
 }
 
+void v2m_users_normalize_email(const char *email, char *out, size_t outsz)
+{
+    size_t i = 0;
+    if (!outsz)
+        return;
+    for (; email[i] && i + 1 < outsz; i++)
+        out[i] = email[i] >= 'A' && email[i] <= 'Z' ? (char)(email[i] - 'A' + 'a') : email[i];
+    out[i] = '\0';
+}
+
+/* The lower-cased email, or a refusal for one no row can hold. */
+static v2m_err norm(const char *email, char out[256], v2m_err toolong, v2m_error *err)
+{
+    if (strlen(email) > 255)
+        return v2m_fail(err, toolong, toolong == V2M_ENOTFOUND ? "no such user"
+                                                               : "email longer than 255 bytes");
+    v2m_users_normalize_email(email, out, 256);
+    return V2M_OK;
+}
+
 v2m_err v2m_users_ping(v2m_users *u, v2m_error *err) { return u->ops->ping(u->impl, err); }
 
 v2m_err v2m_users_get(v2m_users *u, const char *email, v2m_user *out, v2m_error *err)
 {
-    if (strlen(email) > 255)
-        return v2m_fail(err, V2M_ENOTFOUND, "no such user");
-    return u->ops->get(u->impl, email, out, err);
+    char e[256];
+    v2m_err rc = norm(email, e, V2M_ENOTFOUND, err);
+    return rc ? rc : u->ops->get(u->impl, e, out, err);
 }
 
 v2m_err v2m_users_add(v2m_users *u, const char *email, const char *password, int admin,
                       v2m_error *err)
 {
+    char e[256];
+    unsigned int r = 0;
+    v2m_user old;
+    v2m_error gerr = {0};
     v2m_err rc = v2m_users_check_email(email, err);
-    return rc ? rc : u->ops->add(u->impl, email, password, admin, err);
+
+    if (rc || (rc = norm(email, e, V2M_EINVAL, err)))
+        return rc;
+    rc = u->ops->get(u->impl, e, &old, &gerr);
+    if (rc == V2M_OK) {
+        explicit_bzero(old.password, sizeof old.password);
+        if (strcmp(old.email, e) == 0)
+            return v2m_fail(err, V2M_EEXIST, "user %s already exists", e);
+        return v2m_fail(err, V2M_EEXIST, "user %s already exists (as %s)", e, old.email);
+    }
+    if (rc != V2M_ENOTFOUND) {
+        if (err)
+            *err = gerr;
+        return rc;
+    }
+    /* A fresh random generation: tokens of an earlier user with this email
+     * (deleted, then added again) name another one and stay refused. */
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        return v2m_fail(err, V2M_EINTERNAL, "getrandom failed");
+    r = (r & 0x7fffffffu) | 1u;
+    return u->ops->add(u->impl, e, password, admin, (long long)r, err);
 }
 
 v2m_err v2m_users_set_password(v2m_users *u, const char *email, const char *password,
                                v2m_error *err)
 {
-    return u->ops->set_password(u->impl, email, password, err);
+    char e[256];
+    v2m_err rc = norm(email, e, V2M_ENOTFOUND, err);
+    return rc ? rc : u->ops->set_password(u->impl, e, password, err);
+}
+
+v2m_err v2m_users_set_admin(v2m_users *u, const char *email, int admin, v2m_error *err)
+{
+    char e[256];
+    v2m_err rc = norm(email, e, V2M_ENOTFOUND, err);
+    return rc ? rc : u->ops->set_admin(u->impl, e, admin != 0, err);
+}
+
+v2m_err v2m_users_rehash(v2m_users *u, long long id, const char *old, const char *hash,
+                         v2m_error *err)
+{
+    return u->ops->rehash(u->impl, id, old, hash, err);
 }
 
 v2m_err v2m_users_del(v2m_users *u, const char *email, v2m_error *err)
 {
-    return u->ops->del(u->impl, email, err);
+    char e[256];
+    v2m_err rc = norm(email, e, V2M_ENOTFOUND, err);
+    return rc ? rc : u->ops->del(u->impl, e, err);
 }
 
 v2m_err v2m_users_list(v2m_users *u, v2m_users_each fn, void *ud, v2m_error *err)
 {
     return u->ops->list(u->impl, fn, ud, err);
+}
+
+static v2m_err check_key(const char *key, v2m_error *err)
+{
+    if (!*key || strlen(key) > V2M_THROTTLE_KEY_MAX)
+        return v2m_fail(err, V2M_EINVAL, "throttle key of %zu bytes", strlen(key));
+    return V2M_OK;
+}
+
+v2m_err v2m_users_throttle_get(v2m_users *u, const char *key, v2m_throttle *out,
+                               v2m_error *err)
+{
+    v2m_err rc = check_key(key, err);
+    memset(out, 0, sizeof *out);
+    return rc ? rc : u->ops->throttle_get(u->impl, key, out, err);
+}
+
+v2m_err v2m_users_throttle_set(v2m_users *u, const char *key, const v2m_throttle *prev,
+                               const v2m_throttle *next, v2m_error *err)
+{
+    v2m_err rc = check_key(key, err);
+    return rc ? rc : u->ops->throttle_set(u->impl, key, prev, next, err);
+}
+
+v2m_err v2m_users_throttle_clear(v2m_users *u, const char *key, v2m_error *err)
+{
+    v2m_err rc = check_key(key, err);
+    return rc ? rc : u->ops->throttle_clear(u->impl, key, err);
+}
+
+v2m_err v2m_users_throttle_prune(v2m_users *u, long long before_ms, v2m_error *err)
+{
+    return u->ops->throttle_prune(u->impl, before_ms, err);
 }

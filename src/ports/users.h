@@ -8,6 +8,15 @@
  * A v2m_users handle is thread-safe: the MySQL backend keeps a small pool of
  * connections and reconnects after the server restarts; SQLite serialises.
  * Every statement is parameterised.
+ *
+ * Emails are compared without regard to ASCII case: the front lower-cases
+ * every email it is given, new rows are stored lower-case, and rows written
+ * with capitals by older versions are still found (SQLite compares with
+ * COLLATE NOCASE, MySQL's default collations ignore case).
+ *
+ * Schema beyond the original's `user (id, email, password)`, added at open
+ * when missing: user.admin, user.token_gen (bumped by every change that must
+ * revoke the user's tokens) and the login_throttle table.
  */
 #ifndef V2M_PORTS_USERS_H
 #define V2M_PORTS_USERS_H
@@ -23,9 +32,20 @@ typedef struct v2m_user {
     char email[256];
     char password[256];   /* crypt(3) hash, or legacy plaintext */
     int admin;
+    long long token_gen;  /* tokens carrying another generation are revoked */
 } v2m_user;
 
 typedef int (*v2m_users_each)(void *ud, const v2m_user *u); /* non-zero stops */
+
+/* Failed logins under one key ("user:..." or "addr:..."), shared by every
+ * auth replica through the database. Times in milliseconds since the epoch. */
+typedef struct v2m_throttle {
+    long long failures;
+    long long blocked_until;  /* refuse attempts before this; 0 = never blocked */
+    long long updated_at;     /* time of the last counted attempt */
+} v2m_throttle;
+
+#define V2M_THROTTLE_KEY_MAX 100
 
 typedef struct v2m_users_ops {
     const char *scheme;   /* "sqlite", "mysql" */
@@ -36,11 +56,28 @@ typedef struct v2m_users_ops {
     v2m_err (*get)(void *impl, const char *email, v2m_user *out, v2m_error *err);
     /* V2M_EEXIST when the email is taken. */
     v2m_err (*add)(void *impl, const char *email, const char *password, int admin,
-                   v2m_error *err);
+                   long long token_gen, v2m_error *err);
+    /* A new password; bumps token_gen. V2M_ENOTFOUND when there is no such email. */
     v2m_err (*set_password)(void *impl, const char *email, const char *password,
                             v2m_error *err);
+    /* Set the admin flag; bumps token_gen when it changes. */
+    v2m_err (*set_admin)(void *impl, const char *email, int admin, v2m_error *err);
+    /* Replace row id's password with a new hash of the same password (legacy
+     * plaintext rows), only while it still is old; token_gen is kept.
+     * V2M_ESTATE when the row changed meanwhile or is gone. */
+    v2m_err (*rehash)(void *impl, long long id, const char *old, const char *hash,
+                      v2m_error *err);
     v2m_err (*del)(void *impl, const char *email, v2m_error *err);
     v2m_err (*list)(void *impl, v2m_users_each fn, void *ud, v2m_error *err);
+    /* Login throttling. V2M_ENOTFOUND when key has no row. */
+    v2m_err (*throttle_get)(void *impl, const char *key, v2m_throttle *out, v2m_error *err);
+    /* Compare and set: write next when key's row still equals prev (prev NULL:
+     * when there is no row). V2M_ESTATE when another writer came first. */
+    v2m_err (*throttle_set)(void *impl, const char *key, const v2m_throttle *prev,
+                            const v2m_throttle *next, v2m_error *err);
+    v2m_err (*throttle_clear)(void *impl, const char *key, v2m_error *err);
+    /* Delete the rows last counted before before_ms and not blocked after it. */
+    v2m_err (*throttle_prune)(void *impl, long long before_ms, v2m_error *err);
 } v2m_users_ops;
 
 extern const v2m_users_ops v2m_users_sqlite;
@@ -57,14 +94,31 @@ v2m_users *v2m_users_open(const char *url, v2m_error *err);
 void v2m_users_close(v2m_users *u);   /* safe on NULL */
 v2m_err v2m_users_ping(v2m_users *u, v2m_error *err);
 v2m_err v2m_users_get(v2m_users *u, const char *email, v2m_user *out, v2m_error *err);
+/* Adds with a random token generation (so tokens of a deleted user with the
+ * same email stay revoked). V2M_EEXIST also when an email differing only in
+ * case exists. */
 v2m_err v2m_users_add(v2m_users *u, const char *email, const char *password, int admin,
                       v2m_error *err);
 v2m_err v2m_users_set_password(v2m_users *u, const char *email, const char *password,
                                v2m_error *err);
+v2m_err v2m_users_set_admin(v2m_users *u, const char *email, int admin, v2m_error *err);
+v2m_err v2m_users_rehash(v2m_users *u, long long id, const char *old, const char *hash,
+                         v2m_error *err);
 v2m_err v2m_users_del(v2m_users *u, const char *email, v2m_error *err);
 v2m_err v2m_users_list(v2m_users *u, v2m_users_each fn, void *ud, v2m_error *err);
 
+v2m_err v2m_users_throttle_get(v2m_users *u, const char *key, v2m_throttle *out,
+                               v2m_error *err);
+v2m_err v2m_users_throttle_set(v2m_users *u, const char *key, const v2m_throttle *prev,
+                               const v2m_throttle *next, v2m_error *err);
+v2m_err v2m_users_throttle_clear(v2m_users *u, const char *key, v2m_error *err);
+v2m_err v2m_users_throttle_prune(v2m_users *u, long long before_ms, v2m_error *err);
+
 /* An email the user table can hold: 1..255 bytes, printable, one '@'. */
 v2m_err v2m_users_check_email(const char *email, v2m_error *err);
+
+/* email with ASCII capitals lower-cased into out (outsz bytes, truncating);
+ * the form every lookup and new row uses. */
+void v2m_users_normalize_email(const char *email, char *out, size_t outsz);
 
 #endif

@@ -1,7 +1,9 @@
 /* users_mysql.c - users in MySQL/MariaDB through MariaDB Connector/C.
  *
- * The table is the original's `user (id, email, password)`, plus an `admin`
- * column that is added on first contact when missing. Connections are made
+ * The table is the original's `user (id, email, password)`, plus the `admin`
+ * and `token_gen` columns and the `login_throttle` table, added on first
+ * contact when missing. Emails are compared with the table's collation, which
+ * ignores case by default (utf8mb4_general_ci, latin1_swedish_ci, ...). Connections are made
  * lazily and pooled; a connection that the server dropped (restart, timeout)
  * is closed and the statement retried once on a fresh one, so a database
  * restart needs no service restart. When the server cannot be reached the
@@ -104,6 +106,56 @@ static int conn_lost(unsigned e)
            e == CR_CONN_HOST_ERROR || e == ER_CONNECTION_KILLED || e == 4031 /* idle kill */;
 }
 
+/* Run a statement whose result, if any, is discarded; returns mysql_errno. */
+static unsigned query(MYSQL *c, const char *sql)
+{
+    if (mysql_query(c, sql) != 0)
+        return mysql_errno(c);
+    mysql_free_result(mysql_store_result(c));
+    return 0;
+}
+
+/* Add what databases made by the original system (or an older v2m) lack.
+ * Several replicas may try at once: a column or table someone else just
+ * added is fine. */
+static v2m_err ensure_schema(users_mysql *m, MYSQL *c, v2m_error *err)
+{
+    static const struct {
+        const char *probe, *add, *what;
+    } steps[] = {
+        {"SELECT admin FROM user LIMIT 0",
+         "ALTER TABLE user ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE", "admin column"},
+        {"SELECT token_gen FROM user LIMIT 0",
+         "ALTER TABLE user ADD COLUMN token_gen BIGINT NOT NULL DEFAULT 0", "token_gen column"},
+        {"SELECT 1 FROM login_throttle LIMIT 0",
+         "CREATE TABLE IF NOT EXISTS login_throttle ("
+         " throttle_key VARCHAR(100) NOT NULL PRIMARY KEY,"
+         " failures INT NOT NULL,"
+         " blocked_until BIGINT NOT NULL,"
+         " updated_at BIGINT NOT NULL)",
+         "login_throttle table"},
+    };
+    unsigned e;
+
+    if (query(c, "SELECT u.admin, u.token_gen FROM user u, login_throttle t LIMIT 0") == 0)
+        return V2M_OK;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        e = query(c, steps[i].probe);
+        if (e == 0)
+            continue;
+        if (e != ER_BAD_FIELD_ERROR && e != ER_NO_SUCH_TABLE)
+            return v2m_fail(err, V2M_EUNAVAIL, "user database %s:%u: %s", m->host, m->port,
+                            mysql_error(c));
+        e = query(c, steps[i].add);
+        if (e == 0)
+            V2M_LOG(V2M_INFO, "added %s to database %s", steps[i].what, m->db);
+        else if (e != ER_DUP_FIELDNAME && query(c, steps[i].probe) != 0)
+            return v2m_fail(err, V2M_EUNAVAIL, "user database %s:%u: cannot add %s: %s",
+                            m->host, m->port, steps[i].what, mysql_error(c));
+    }
+    return V2M_OK;
+}
+
 static MYSQL *conn_new(users_mysql *m, v2m_error *err)
 {
     MYSQL *c = mysql_init(NULL);
@@ -119,28 +171,18 @@ static MYSQL *conn_new(users_mysql *m, v2m_error *err)
     mysql_options(c, MYSQL_OPT_WRITE_TIMEOUT, &rw_to);
     mysql_options(c, MYSQL_OPT_RECONNECT, &off);
     mysql_options(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(c, m->host, m->user, m->pass, m->db, m->port, NULL, 0)) {
+    /* CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, so a write
+     * that leaves a row as it was still counts as done. */
+    if (!mysql_real_connect(c, m->host, m->user, m->pass, m->db, m->port, NULL,
+                            CLIENT_FOUND_ROWS)) {
         v2m_fail(err, V2M_EUNAVAIL, "user database %s:%u unavailable: %s", m->host, m->port,
                  mysql_error(c));
         mysql_close(c);
         return NULL;
     }
-    /* Databases made by the original system have no admin column yet. */
-    if (mysql_query(c, "SELECT admin FROM user LIMIT 0") != 0) {
-        if (mysql_errno(c) == ER_BAD_FIELD_ERROR) {
-            if (mysql_query(c, "ALTER TABLE user ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE"))
-                V2M_LOG(V2M_WARN, "cannot add admin column: %s", mysql_error(c));
-            else
-                V2M_LOG(V2M_INFO, "added admin column to %s.user", m->db);
-        } else {
-            v2m_fail(err, V2M_EUNAVAIL, "user database %s:%u: %s", m->host, m->port,
-                     mysql_error(c));
-            mysql_close(c);
-            return NULL;
-        }
-    } else {
-        MYSQL_RES *r = mysql_store_result(c);
-        mysql_free_result(r);
+    if (ensure_schema(m, c, err) != V2M_OK) {
+        mysql_close(c);
+        return NULL;
     }
     return c;
 }
@@ -167,30 +209,95 @@ static void conn_put(users_mysql *m, MYSQL *c)
         mysql_close(c);
 }
 
-/* One statement: string params (and an optional int), optional result rows
- * of (id, email, password, admin). Returns affected rows in *affected. */
+/* One statement: parameters (text or 64-bit integers), and optionally rows
+ * of a known shape. Returns the affected (matched) rows in affected. */
+typedef struct {
+    const char *s;      /* text, or NULL for an integer */
+    long long i;
+} stmt_param;
+
+enum { ROWS_NONE, ROWS_USER, ROWS_THROTTLE };
+
+#define PARAMS_MAX 8
+
 typedef struct {
     const char *sql;
-    const char *s[2];
-    int ns;
-    int has_int;
-    int ival;
-    v2m_users_each each;
+    stmt_param p[PARAMS_MAX];
+    int np;
+    int rows;
+    v2m_users_each each;      /* ROWS_USER */
     void *ud;
+    v2m_throttle *thr;        /* ROWS_THROTTLE: the first row */
+    int nrows;
     long long affected;
     unsigned my_errno;
     char my_error[256];
 } stmt_job;
 
+#define S(v) {.s = (v)}
+#define I(v) {.i = (long long)(v)}
+
+static int fetch_rows(MYSQL_STMT *st, stmt_job *j)
+{
+    MYSQL_BIND out[5];
+    unsigned long olen[5];
+    my_bool nulls[5];
+    long long ll[5] = {0};
+    v2m_user u;
+    int ncols = j->rows == ROWS_USER ? 5 : 3;
+
+    memset(out, 0, sizeof out);
+    memset(&u, 0, sizeof u);
+    for (int i = 0; i < ncols; i++) {
+        out[i].buffer_type = MYSQL_TYPE_LONGLONG;
+        out[i].buffer = &ll[i];
+        out[i].length = &olen[i];
+        out[i].is_null = &nulls[i];
+    }
+    if (j->rows == ROWS_USER) {
+        out[1].buffer_type = MYSQL_TYPE_STRING;
+        out[1].buffer = u.email;
+        out[1].buffer_length = sizeof u.email - 1;
+        out[2].buffer_type = MYSQL_TYPE_STRING;
+        out[2].buffer = u.password;
+        out[2].buffer_length = sizeof u.password - 1;
+    }
+    if (mysql_stmt_bind_result(st, out))
+        return -1;
+    for (;;) {
+        memset(u.email, 0, sizeof u.email);
+        memset(u.password, 0, sizeof u.password);
+        int f = mysql_stmt_fetch(st);
+        if (f == MYSQL_NO_DATA)
+            break;
+        if (f == 1)
+            return -1;
+        /* MYSQL_DATA_TRUNCATED cannot happen for VARCHAR(255) columns. */
+        j->nrows++;
+        if (j->rows == ROWS_THROTTLE) {
+            if (j->nrows == 1) {
+                j->thr->failures = ll[0];
+                j->thr->blocked_until = ll[1];
+                j->thr->updated_at = ll[2];
+            }
+            continue;
+        }
+        u.id = ll[0];
+        u.admin = ll[3] != 0;
+        u.token_gen = ll[4];
+        if (j->each(j->ud, &u))
+            break;
+    }
+    explicit_bzero(&u, sizeof u);
+    return 0;
+}
+
 static int stmt_run(MYSQL *c, stmt_job *j)
 {
     MYSQL_STMT *st = mysql_stmt_init(c);
-    MYSQL_BIND in[3], out[4];
-    unsigned long lens[2], olen[4];
-    v2m_user u;
-    long long id = 0;
-    int admin = 0, rc = -1;
-    my_bool nulls[4];
+    MYSQL_BIND in[PARAMS_MAX];
+    unsigned long lens[PARAMS_MAX];
+    int rc = -1;
 
     if (!st) {
         j->my_errno = mysql_errno(c);
@@ -200,56 +307,25 @@ static int stmt_run(MYSQL *c, stmt_job *j)
     if (mysql_stmt_prepare(st, j->sql, (unsigned long)strlen(j->sql)))
         goto fail;
     memset(in, 0, sizeof in);
-    for (int i = 0; i < j->ns; i++) {
-        lens[i] = (unsigned long)strlen(j->s[i]);
-        in[i].buffer_type = MYSQL_TYPE_STRING;
-        in[i].buffer = (void *)j->s[i];
-        in[i].buffer_length = lens[i];
-        in[i].length = &lens[i];
+    for (int i = 0; i < j->np; i++) {
+        if (j->p[i].s) {
+            lens[i] = (unsigned long)strlen(j->p[i].s);
+            in[i].buffer_type = MYSQL_TYPE_STRING;
+            in[i].buffer = (void *)j->p[i].s;
+            in[i].buffer_length = lens[i];
+            in[i].length = &lens[i];
+        } else {
+            in[i].buffer_type = MYSQL_TYPE_LONGLONG;
+            in[i].buffer = &j->p[i].i;
+        }
     }
-    if (j->has_int) {
-        in[j->ns].buffer_type = MYSQL_TYPE_LONG;
-        in[j->ns].buffer = &j->ival;
-    }
-    if ((j->ns || j->has_int) && mysql_stmt_bind_param(st, in))
+    if (j->np && mysql_stmt_bind_param(st, in))
         goto fail;
     if (mysql_stmt_execute(st))
         goto fail;
     j->affected = (long long)mysql_stmt_affected_rows(st);
-    if (j->each) {
-        memset(out, 0, sizeof out);
-        memset(&u, 0, sizeof u);
-        out[0].buffer_type = MYSQL_TYPE_LONGLONG;
-        out[0].buffer = &id;
-        out[1].buffer_type = MYSQL_TYPE_STRING;
-        out[1].buffer = u.email;
-        out[1].buffer_length = sizeof u.email - 1;
-        out[2].buffer_type = MYSQL_TYPE_STRING;
-        out[2].buffer = u.password;
-        out[2].buffer_length = sizeof u.password - 1;
-        out[3].buffer_type = MYSQL_TYPE_LONG;
-        out[3].buffer = &admin;
-        for (int i = 0; i < 4; i++) {
-            out[i].length = &olen[i];
-            out[i].is_null = &nulls[i];
-        }
-        if (mysql_stmt_bind_result(st, out))
-            goto fail;
-        for (;;) {
-            memset(u.email, 0, sizeof u.email);
-            memset(u.password, 0, sizeof u.password);
-            int f = mysql_stmt_fetch(st);
-            if (f == MYSQL_NO_DATA)
-                break;
-            if (f == 1)
-                goto fail;
-            /* MYSQL_DATA_TRUNCATED cannot happen for VARCHAR(255) columns. */
-            u.id = id;
-            u.admin = admin != 0;
-            if (j->each(j->ud, &u))
-                break;
-        }
-    }
+    if (j->rows != ROWS_NONE && fetch_rows(st, j))
+        goto fail;
     rc = 0;
     goto done;
 fail:
@@ -301,10 +377,12 @@ static int copy_first(void *ud, const v2m_user *u)
     return 1;
 }
 
+#define USER_COLS "id, email, password, admin, token_gen"
+
 static v2m_err m_get(void *impl, const char *email, v2m_user *out, v2m_error *err)
 {
-    stmt_job j = {.sql = "SELECT id, email, password, admin FROM user WHERE email = ?",
-                  .s = {email}, .ns = 1, .each = copy_first, .ud = out};
+    stmt_job j = {.sql = "SELECT " USER_COLS " FROM user WHERE email = ? ORDER BY id LIMIT 1",
+                  .p = {S(email)}, .np = 1, .rows = ROWS_USER, .each = copy_first, .ud = out};
     v2m_err rc;
     memset(out, 0, sizeof *out);
     rc = exec_job(impl, &j, err);
@@ -316,40 +394,123 @@ static v2m_err m_get(void *impl, const char *email, v2m_user *out, v2m_error *er
 }
 
 static v2m_err m_add(void *impl, const char *email, const char *password, int admin,
-                     v2m_error *err)
+                     long long token_gen, v2m_error *err)
 {
-    stmt_job j = {.sql = "INSERT INTO user (email, password, admin) VALUES (?, ?, ?)",
-                  .s = {email, password}, .ns = 2, .has_int = 1, .ival = admin != 0};
+    stmt_job j = {.sql = "INSERT INTO user (email, password, admin, token_gen) VALUES (?, ?, ?, ?)",
+                  .p = {S(email), S(password), I(admin != 0), I(token_gen)}, .np = 4};
     v2m_err rc = exec_job(impl, &j, err);
     if (rc == V2M_EEXIST)
         return v2m_fail(err, V2M_EEXIST, "user %s already exists", email);
     return rc;
 }
 
+static v2m_err m_changed(v2m_err rc, const stmt_job *j, const char *email, v2m_error *err)
+{
+    if (rc)
+        return rc;
+    return j->affected > 0 ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+}
+
 static v2m_err m_set_password(void *impl, const char *email, const char *password,
                               v2m_error *err)
 {
-    stmt_job j = {.sql = "UPDATE user SET password = ? WHERE email = ?",
-                  .s = {password, email}, .ns = 2};
+    stmt_job j = {.sql = "UPDATE user SET password = ?, token_gen = token_gen + 1 WHERE email = ?",
+                  .p = {S(password), S(email)}, .np = 2};
+    return m_changed(exec_job(impl, &j, err), &j, email, err);
+}
+
+static v2m_err m_set_admin(void *impl, const char *email, int admin, v2m_error *err)
+{
+    /* token_gen first: MySQL evaluates SET left to right with the new values. */
+    stmt_job j = {.sql = "UPDATE user SET token_gen = token_gen + (admin <> ?), admin = ?"
+                         " WHERE email = ?",
+                  .p = {I(admin != 0), I(admin != 0), S(email)}, .np = 3};
+    return m_changed(exec_job(impl, &j, err), &j, email, err);
+}
+
+static v2m_err m_rehash(void *impl, long long id, const char *old, const char *hash,
+                        v2m_error *err)
+{
+    stmt_job j = {.sql = "UPDATE user SET password = ? WHERE id = ? AND password = BINARY ?",
+                  .p = {S(hash), I(id), S(old)}, .np = 3};
     v2m_err rc = exec_job(impl, &j, err);
     if (rc)
         return rc;
-    return j.affected > 0 ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+    return j.affected > 0 ? V2M_OK : v2m_fail(err, V2M_ESTATE, "the password changed meanwhile");
 }
 
 static v2m_err m_del(void *impl, const char *email, v2m_error *err)
 {
-    stmt_job j = {.sql = "DELETE FROM user WHERE email = ?", .s = {email}, .ns = 1};
-    v2m_err rc = exec_job(impl, &j, err);
-    if (rc)
-        return rc;
-    return j.affected > 0 ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+    stmt_job j = {.sql = "DELETE FROM user WHERE email = ?", .p = {S(email)}, .np = 1};
+    return m_changed(exec_job(impl, &j, err), &j, email, err);
 }
 
 static v2m_err m_list(void *impl, v2m_users_each fn, void *ud, v2m_error *err)
 {
-    stmt_job j = {.sql = "SELECT id, email, password, admin FROM user ORDER BY email",
+    stmt_job j = {.sql = "SELECT " USER_COLS " FROM user ORDER BY email", .rows = ROWS_USER,
                   .each = fn, .ud = ud};
+    return exec_job(impl, &j, err);
+}
+
+static v2m_err m_throttle_get(void *impl, const char *key, v2m_throttle *out, v2m_error *err)
+{
+    stmt_job j = {.sql = "SELECT failures, blocked_until, updated_at FROM login_throttle"
+                         " WHERE throttle_key = ?",
+                  .p = {S(key)}, .np = 1, .rows = ROWS_THROTTLE, .thr = out};
+    v2m_err rc = exec_job(impl, &j, err);
+    if (rc)
+        return rc;
+    return j.nrows ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no throttle row");
+}
+
+static v2m_err m_throttle_set(void *impl, const char *key, const v2m_throttle *prev,
+                              const v2m_throttle *next, v2m_error *err)
+{
+    stmt_job ins = {.sql = "INSERT INTO login_throttle"
+                           " (throttle_key, failures, blocked_until, updated_at)"
+                           " VALUES (?, ?, ?, ?)",
+                    .p = {S(key), I(next->failures), I(next->blocked_until), I(next->updated_at)},
+                    .np = 4};
+    stmt_job upd = {.sql = "UPDATE login_throttle SET failures = ?, blocked_until = ?,"
+                           " updated_at = ? WHERE throttle_key = ? AND failures = ?"
+                           " AND blocked_until = ? AND updated_at = ?",
+                    .np = 7};
+    v2m_error e2 = {0};
+    v2m_err rc;
+
+    if (!prev) {
+        rc = exec_job(impl, &ins, &e2);
+        if (rc == V2M_EEXIST)
+            return v2m_fail(err, V2M_ESTATE, "throttle row changed meanwhile");
+        if (rc && err)
+            *err = e2;
+        return rc;
+    }
+    upd.p[0] = (stmt_param)I(next->failures);
+    upd.p[1] = (stmt_param)I(next->blocked_until);
+    upd.p[2] = (stmt_param)I(next->updated_at);
+    upd.p[3] = (stmt_param)S(key);
+    upd.p[4] = (stmt_param)I(prev->failures);
+    upd.p[5] = (stmt_param)I(prev->blocked_until);
+    upd.p[6] = (stmt_param)I(prev->updated_at);
+    rc = exec_job(impl, &upd, err);
+    if (rc)
+        return rc;
+    return upd.affected > 0 ? V2M_OK
+                            : v2m_fail(err, V2M_ESTATE, "throttle row changed meanwhile");
+}
+
+static v2m_err m_throttle_clear(void *impl, const char *key, v2m_error *err)
+{
+    stmt_job j = {.sql = "DELETE FROM login_throttle WHERE throttle_key = ?", .p = {S(key)},
+                  .np = 1};
+    return exec_job(impl, &j, err);
+}
+
+static v2m_err m_throttle_prune(void *impl, long long before_ms, v2m_error *err)
+{
+    stmt_job j = {.sql = "DELETE FROM login_throttle WHERE updated_at < ? AND blocked_until < ?",
+                  .p = {I(before_ms), I(before_ms)}, .np = 2};
     return exec_job(impl, &j, err);
 }
 
@@ -361,6 +522,12 @@ const v2m_users_ops v2m_users_mysql = {
     .get = m_get,
     .add = m_add,
     .set_password = m_set_password,
+    .set_admin = m_set_admin,
+    .rehash = m_rehash,
     .del = m_del,
     .list = m_list,
+    .throttle_get = m_throttle_get,
+    .throttle_set = m_throttle_set,
+    .throttle_clear = m_throttle_clear,
+    .throttle_prune = m_throttle_prune,
 };

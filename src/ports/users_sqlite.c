@@ -5,6 +5,7 @@
  * v2m-auth runs.
  */
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,24 @@ typedef struct {
     char path[V2M_USERS_URL_MAX];
 } users_sqlite;
 
+/* New tables compare emails without case; older ones get an index that
+ * lets "email = ? COLLATE NOCASE" find rows quickly all the same. token_gen
+ * is added to older tables in s_open. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS user ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " email TEXT NOT NULL UNIQUE,"
+    " email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
     " password TEXT NOT NULL,"
-    " admin INTEGER NOT NULL DEFAULT 0)";
+    " admin INTEGER NOT NULL DEFAULT 0,"
+    " token_gen INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS user_email_nocase ON user (email COLLATE NOCASE);"
+    "CREATE TABLE IF NOT EXISTS login_throttle ("
+    " throttle_key TEXT NOT NULL PRIMARY KEY,"
+    " failures INTEGER NOT NULL,"
+    " blocked_until INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL)";
+
+#define USER_COLS "id, email, password, admin, token_gen"
 
 static v2m_err db_fail(users_sqlite *s, v2m_error *err, const char *what)
 {
@@ -32,6 +45,52 @@ static v2m_err db_fail(users_sqlite *s, v2m_error *err, const char *what)
                     ? V2M_EUNAVAIL
                     : V2M_EIO;
     return v2m_fail(err, c, "sqlite %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static int has_token_gen(users_sqlite *s)
+{
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(s->db, "SELECT token_gen FROM user LIMIT 0", -1, &st, NULL) ==
+             SQLITE_OK;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* Tables made before revocation existed have no token_gen: add it. Another
+ * process may do the same at the same moment, hence the second look. */
+static v2m_err add_token_gen(users_sqlite *s, v2m_error *err)
+{
+    char *msg = NULL;
+    if (has_token_gen(s))
+        return V2M_OK;
+    if (sqlite3_exec(s->db, "ALTER TABLE user ADD COLUMN token_gen INTEGER NOT NULL DEFAULT 0",
+                     NULL, NULL, &msg) != SQLITE_OK &&
+        !has_token_gen(s)) {
+        v2m_err rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite users %s: cannot add token_gen: %s",
+                              s->path, msg ? msg : "?");
+        sqlite3_free(msg);
+        return rc;
+    }
+    sqlite3_free(msg);
+    V2M_LOG(V2M_INFO, "added token_gen column to the user table of %s", s->path);
+    return V2M_OK;
+}
+
+/* Rows written by older versions may differ only in case; a login then
+ * picks the exact lower-case one, else the oldest. Say so once. */
+static void warn_case_duplicates(users_sqlite *s)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM (SELECT 1 FROM user GROUP BY lower(email)"
+                           " HAVING count(*) > 1)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0)
+        V2M_LOG(V2M_WARN,
+                "%d emails in %s exist in several spellings that differ only in case; "
+                "remove the extra rows with v2m-admin user del",
+                sqlite3_column_int(st, 0), s->path);
+    sqlite3_finalize(st);
 }
 
 static v2m_err s_open(const char *url, void **impl, v2m_error *err)
@@ -51,6 +110,12 @@ static v2m_err s_open(const char *url, void **impl, v2m_error *err)
         free(s);
         return rc;
     }
+    if ((rc = add_token_gen(s, err))) {
+        sqlite3_close(s->db);
+        free(s);
+        return rc;
+    }
+    warn_case_duplicates(s);
     *impl = s;
     return V2M_OK;
 }
@@ -80,81 +145,142 @@ static void row_to_user(sqlite3_stmt *st, v2m_user *u)
     snprintf(u->email, sizeof u->email, "%s", e ? (const char *)e : "");
     snprintf(u->password, sizeof u->password, "%s", p ? (const char *)p : "");
     u->admin = sqlite3_column_int(st, 3) != 0;
+    u->token_gen = sqlite3_column_int64(st, 4);
+}
+
+/* One parameterised statement. Parameters: 's' text, 'i' 64-bit integer,
+ * in the order of fmt, from the variadic arguments. Returns SQLITE_ROW when
+ * it yielded a row (left in *stp for the caller to read and finalize; NULL
+ * for other results), SQLITE_DONE, or an error code. Writes report what they
+ * changed with RETURNING, not sqlite3_changes(), which another thread's
+ * statement on the shared connection may overwrite. */
+static int s_run(users_sqlite *s, sqlite3_stmt **stp, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int r, i = 1;
+
+    if (stp)
+        *stp = NULL;
+    if ((r = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
+        return r;
+    va_start(ap, fmt);
+    for (const char *f = fmt; *f; f++, i++) {
+        if (*f == 's')
+            sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_int64(st, i, va_arg(ap, long long));
+    }
+    va_end(ap);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW && stp)
+        *stp = st;
+    else
+        sqlite3_finalize(st);
+    return r;
 }
 
 static v2m_err s_get(void *impl, const char *email, v2m_user *out, v2m_error *err)
 {
     users_sqlite *s = impl;
     sqlite3_stmt *st = NULL;
-    v2m_err rc;
-    int r;
+    int r = s_run(s, &st,
+                  "SELECT " USER_COLS " FROM user WHERE email = ?1 COLLATE NOCASE"
+                  " ORDER BY email = ?1 COLLATE BINARY DESC, id LIMIT 1",
+                  "s", email);
 
-    if (sqlite3_prepare_v2(s->db, "SELECT id, email, password, admin FROM user WHERE email = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "select");
-    sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-    r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         row_to_user(st, out);
-        rc = V2M_OK;
-    } else if (r == SQLITE_DONE) {
-        rc = v2m_fail(err, V2M_ENOTFOUND, "no such user");
-    } else {
-        rc = db_fail(s, err, "select");
+        sqlite3_finalize(st);
+        return V2M_OK;
     }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Run one parameterised write; returns the number of changed rows or -1. */
-static int s_write(users_sqlite *s, const char *sql, const char *a, const char *b, int admin,
-                   int nargs)
-{
-    sqlite3_stmt *st = NULL;
-    int r;
-
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-    if (nargs > 1)
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-    if (nargs > 2)
-        sqlite3_bind_int(st, 3, admin);
-    r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return r == SQLITE_DONE ? sqlite3_changes(s->db) : -1;
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ENOTFOUND, "no such user");
+    return db_fail(s, err, "select");
 }
 
 static v2m_err s_add(void *impl, const char *email, const char *password, int admin,
-                     v2m_error *err)
+                     long long token_gen, v2m_error *err)
 {
     users_sqlite *s = impl;
-    if (s_write(s, "INSERT INTO user (email, password, admin) VALUES (?, ?, ?)", email, password,
-                admin, 3) < 0) {
-        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
-            return v2m_fail(err, V2M_EEXIST, "user %s already exists", email);
-        return db_fail(s, err, "insert");
+    int r = s_run(s, NULL,
+                  "INSERT INTO user (email, password, admin, token_gen) VALUES (?, ?, ?, ?)",
+                  "ssii", email, password, (long long)(admin != 0), token_gen);
+    if (r == SQLITE_DONE)
+        return V2M_OK;
+    if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+        return v2m_fail(err, V2M_EEXIST, "user %s already exists", email);
+    return db_fail(s, err, "insert");
+}
+
+/* A write that names the rows it changed with RETURNING id. */
+static v2m_err s_change(users_sqlite *s, int r, sqlite3_stmt *st, const char *email,
+                        v2m_error *err)
+{
+    if (r == SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return V2M_OK;
     }
-    return V2M_OK;
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+    return db_fail(s, err, "update");
 }
 
 static v2m_err s_set_password(void *impl, const char *email, const char *password,
                               v2m_error *err)
 {
     users_sqlite *s = impl;
-    int n = s_write(s, "UPDATE user SET password = ? WHERE email = ?", password, email, 0, 2);
-    if (n < 0)
-        return db_fail(s, err, "update");
-    return n ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+    sqlite3_stmt *st;
+    int r = s_run(s, &st,
+                  "UPDATE user SET password = ?, token_gen = token_gen + 1"
+                  " WHERE email = ? COLLATE NOCASE RETURNING id",
+                  "ss", password, email);
+    return s_change(s, r, st, email, err);
+}
+
+static v2m_err s_set_admin(void *impl, const char *email, int admin, v2m_error *err)
+{
+    users_sqlite *s = impl;
+    sqlite3_stmt *st;
+    int r = s_run(s, &st,
+                  "UPDATE user SET token_gen = token_gen + (admin <> ?1), admin = ?1"
+                  " WHERE email = ?2 COLLATE NOCASE RETURNING id",
+                  "is", (long long)(admin != 0), email);
+    return s_change(s, r, st, email, err);
+}
+
+static v2m_err s_rehash(void *impl, long long id, const char *old, const char *hash,
+                        v2m_error *err)
+{
+    users_sqlite *s = impl;
+    sqlite3_stmt *st;
+    int r = s_run(s, &st, "UPDATE user SET password = ? WHERE id = ? AND password = ? RETURNING id",
+                  "sis", hash, id, old);
+    if (r == SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return V2M_OK;
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ESTATE, "the password changed meanwhile");
+    return db_fail(s, err, "update");
 }
 
 static v2m_err s_del(void *impl, const char *email, v2m_error *err)
 {
     users_sqlite *s = impl;
-    int n = s_write(s, "DELETE FROM user WHERE email = ?", email, NULL, 0, 1);
-    if (n < 0)
-        return db_fail(s, err, "delete");
-    return n ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+    sqlite3_stmt *st;
+    int r = s_run(s, &st, "DELETE FROM user WHERE email = ? COLLATE NOCASE RETURNING id", "s",
+                  email);
+    if (r == SQLITE_ROW) {
+        /* Step on so every matching row goes. */
+        while ((r = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        sqlite3_finalize(st);
+        return r == SQLITE_DONE ? V2M_OK : db_fail(s, err, "delete");
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+    return db_fail(s, err, "delete");
 }
 
 static v2m_err s_list(void *impl, v2m_users_each fn, void *ud, v2m_error *err)
@@ -164,8 +290,8 @@ static v2m_err s_list(void *impl, v2m_users_each fn, void *ud, v2m_error *err)
     v2m_user u;
     int r;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT id, email, password, admin FROM user ORDER BY email",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT " USER_COLS " FROM user ORDER BY email", -1, &st,
+                           NULL) != SQLITE_OK)
         return db_fail(s, err, "select");
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         row_to_user(st, &u);
@@ -178,6 +304,70 @@ static v2m_err s_list(void *impl, v2m_users_each fn, void *ud, v2m_error *err)
     return V2M_OK;
 }
 
+static v2m_err s_throttle_get(void *impl, const char *key, v2m_throttle *out, v2m_error *err)
+{
+    users_sqlite *s = impl;
+    sqlite3_stmt *st;
+    int r = s_run(s, &st,
+                  "SELECT failures, blocked_until, updated_at FROM login_throttle"
+                  " WHERE throttle_key = ?",
+                  "s", key);
+    if (r == SQLITE_ROW) {
+        out->failures = sqlite3_column_int64(st, 0);
+        out->blocked_until = sqlite3_column_int64(st, 1);
+        out->updated_at = sqlite3_column_int64(st, 2);
+        sqlite3_finalize(st);
+        return V2M_OK;
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ENOTFOUND, "no throttle row");
+    return db_fail(s, err, "select throttle");
+}
+
+static v2m_err s_throttle_set(void *impl, const char *key, const v2m_throttle *prev,
+                              const v2m_throttle *next, v2m_error *err)
+{
+    users_sqlite *s = impl;
+    sqlite3_stmt *st;
+    int r;
+
+    if (!prev)
+        r = s_run(s, &st,
+                  "INSERT INTO login_throttle (throttle_key, failures, blocked_until, updated_at)"
+                  " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                  "siii", key, next->failures, next->blocked_until, next->updated_at);
+    else
+        r = s_run(s, &st,
+                  "UPDATE login_throttle SET failures = ?, blocked_until = ?, updated_at = ?"
+                  " WHERE throttle_key = ? AND failures = ? AND blocked_until = ?"
+                  " AND updated_at = ? RETURNING 1",
+                  "iiisiii", next->failures, next->blocked_until, next->updated_at, key,
+                  prev->failures, prev->blocked_until, prev->updated_at);
+    if (r == SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return V2M_OK;
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ESTATE, "throttle row changed meanwhile");
+    return db_fail(s, err, "write throttle");
+}
+
+static v2m_err s_throttle_clear(void *impl, const char *key, v2m_error *err)
+{
+    users_sqlite *s = impl;
+    int r = s_run(s, NULL, "DELETE FROM login_throttle WHERE throttle_key = ?", "s", key);
+    return r == SQLITE_DONE ? V2M_OK : db_fail(s, err, "delete throttle");
+}
+
+static v2m_err s_throttle_prune(void *impl, long long before_ms, v2m_error *err)
+{
+    users_sqlite *s = impl;
+    int r = s_run(s, NULL,
+                  "DELETE FROM login_throttle WHERE updated_at < ?1 AND blocked_until < ?1", "i",
+                  before_ms);
+    return r == SQLITE_DONE ? V2M_OK : db_fail(s, err, "prune throttle");
+}
+
 const v2m_users_ops v2m_users_sqlite = {
     .scheme = "sqlite",
     .open = s_open,
@@ -186,6 +376,12 @@ const v2m_users_ops v2m_users_sqlite = {
     .get = s_get,
     .add = s_add,
     .set_password = s_set_password,
+    .set_admin = s_set_admin,
+    .rehash = s_rehash,
     .del = s_del,
     .list = s_list,
+    .throttle_get = s_throttle_get,
+    .throttle_set = s_throttle_set,
+    .throttle_clear = s_throttle_clear,
+    .throttle_prune = s_throttle_prune,
 };

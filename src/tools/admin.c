@@ -16,10 +16,14 @@ static const char usage[] =
     "       v2m-admin user list\n"
     "       v2m-admin user del EMAIL\n"
     "       v2m-admin user passwd EMAIL [--password-stdin]\n"
-    "Passwords are read from standard input (one line); without --password-stdin and\n"
-    "with a terminal, you are prompted twice. The user database is chosen as for\n"
-    "v2m-auth: V2M_USERS, else MYSQL_HOST/MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB/MYSQL_PORT,\n"
-    "else sqlite://./var/users.db.\n";
+    "       v2m-admin user admin EMAIL on|off\n"
+    "Emails are not case-sensitive and are stored in lower case; add refuses one that\n"
+    "differs from an existing user only in case. New passwords need at least 8\n"
+    "characters and are read from standard input (one line); without --password-stdin\n"
+    "and with a terminal, you are prompted twice.\n"
+    "del, passwd and admin revoke the user's tokens: v2m-auth refuses them within 5 s.\n"
+    "The user database is chosen as for v2m-auth: V2M_USERS, else\n"
+    "MYSQL_HOST/MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB/MYSQL_PORT, else sqlite://./var/users.db.\n";
 
 static int read_line(FILE *in, char *buf, size_t sz)
 {
@@ -101,7 +105,8 @@ int main(int argc, char **argv)
     char url[V2M_USERS_URL_MAX], hash[V2M_HASH_MAX];
     v2m_error err = {0};
     v2m_users *users = NULL;
-    const char *cmd, *email = NULL;
+    char email_lc[256];
+    const char *cmd, *email = NULL, *onoff = NULL;
     int admin = 0, from_stdin = 0, rc = v2m_std_args(argc, argv, "v2m-admin", usage);
 
     if (rc >= 0)
@@ -121,6 +126,8 @@ int main(int argc, char **argv)
             from_stdin = 1;
         else if (argv[i][0] != '-' && !email && strcmp(cmd, "list") != 0)
             email = argv[i];
+        else if (argv[i][0] != '-' && email && !onoff && strcmp(cmd, "admin") == 0)
+            onoff = argv[i];
         else {
             fprintf(stderr, "v2m-admin: unexpected argument '%s'\n%s", argv[i], usage);
             return 2;
@@ -130,13 +137,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "v2m-admin: user %s needs an EMAIL\n", cmd);
         return 2;
     }
-    if (strcmp(cmd, "add") && strcmp(cmd, "list") && strcmp(cmd, "del") && strcmp(cmd, "passwd")) {
+    if (strcmp(cmd, "add") && strcmp(cmd, "list") && strcmp(cmd, "del") && strcmp(cmd, "passwd") &&
+        strcmp(cmd, "admin")) {
         fprintf(stderr, "v2m-admin: unknown command 'user %s'\n%s", cmd, usage);
         return 2;
+    }
+    if (strcmp(cmd, "admin") == 0) {
+        if (onoff && strcmp(onoff, "on") == 0)
+            admin = 1;
+        else if (!onoff || strcmp(onoff, "off") != 0) {
+            fprintf(stderr, "v2m-admin: user admin EMAIL needs on or off\n");
+            return 2;
+        }
     }
     if (email && v2m_users_check_email(email, &err) != V2M_OK) {
         fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
         return 2;
+    }
+    if (email) {
+        v2m_users_normalize_email(email, email_lc, sizeof email_lc);
+        email = email_lc;
     }
     if (v2m_users_url_from_env("sqlite://./var/users.db", url, sizeof url, &err) ||
         !(users = v2m_users_open(url, &err))) {
@@ -149,6 +169,9 @@ int main(int argc, char **argv)
             rc = 0;
     } else if (strcmp(cmd, "del") == 0) {
         if (v2m_users_del(users, email, &err) == V2M_OK)
+            rc = 0;
+    } else if (strcmp(cmd, "admin") == 0) {
+        if (v2m_users_set_admin(users, email, admin, &err) == V2M_OK)
             rc = 0;
     } else if (strcmp(cmd, "add") == 0) {
         if (new_password_hash(from_stdin, hash, sizeof hash))

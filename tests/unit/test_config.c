@@ -99,5 +99,62 @@ int main(void)
     CHECK(v2m_users_check_email("a b@c", &e) == V2M_EINVAL);
     CHECK(v2m_users_check_email("@c", &e) == V2M_EINVAL);
     CHECK(v2m_users_check_email("a@b@c", &e) == V2M_EINVAL);
+
+    /* The auth service's settings: defaults... */
+    {
+        v2m_auth_config c;
+        v2m_ip ip;
+        setenv("JWT_SECRET", "s", 1);
+        setenv("V2M_USERS", "sqlite:///tmp/u.db", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_OK);
+        CHECK(c.token_ttl == 86400);
+        CHECK(c.throttle.free_failures == 5);
+        CHECK(c.throttle.delay_ms == 1000);
+        CHECK(c.throttle.max_delay_ms == 60000);
+        CHECK(c.throttle.forget_ms == 900000);
+        CHECK(c.trusted.n == 2);
+        CHECK(v2m_ip_parse("127.0.0.1", 9, &ip) == 0 && v2m_cidr_list_contains(&c.trusted, &ip));
+        CHECK(v2m_ip_parse("::1", 3, &ip) == 0 && v2m_cidr_list_contains(&c.trusted, &ip));
+        CHECK(v2m_ip_parse("10.0.0.1", 8, &ip) == 0 && !v2m_cidr_list_contains(&c.trusted, &ip));
+        v2m_auth_config_free(&c);
+        /* ...set... */
+        setenv("V2M_LOGIN_FREE_FAILURES", "3", 1);
+        setenv("V2M_LOGIN_DELAY", "2s", 1);
+        setenv("V2M_LOGIN_DELAY_MAX", "5m", 1);
+        setenv("V2M_LOGIN_FORGET", "1h", 1);
+        setenv("V2M_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_OK);
+        CHECK(c.throttle.free_failures == 3 && c.throttle.delay_ms == 2000);
+        CHECK(c.throttle.max_delay_ms == 300000 && c.throttle.forget_ms == 3600000);
+        CHECK(c.trusted.n == 2);
+        CHECK(v2m_ip_parse("10.9.9.9", 8, &ip) == 0 && v2m_cidr_list_contains(&c.trusted, &ip));
+        CHECK(v2m_ip_parse("127.0.0.1", 9, &ip) == 0 && !v2m_cidr_list_contains(&c.trusted, &ip));
+        v2m_auth_config_free(&c);
+        /* ...empty: trust no proxy... */
+        setenv("V2M_TRUSTED_PROXIES", "", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_OK);
+        CHECK(c.trusted.n == 0);
+        v2m_auth_config_free(&c);
+        /* ...and refused, naming the variable. */
+        setenv("V2M_TRUSTED_PROXIES", "127.0.0.0/8,localhost", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_ECONFIG);
+        CHECK(strstr(e.msg, "V2M_TRUSTED_PROXIES") && strstr(e.msg, "localhost"));
+        v2m_auth_config_free(&c);
+        unsetenv("V2M_TRUSTED_PROXIES");
+        setenv("V2M_LOGIN_DELAY_MAX", "1s", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_ECONFIG);
+        CHECK(strstr(e.msg, "V2M_LOGIN_DELAY_MAX") != NULL);
+        v2m_auth_config_free(&c);
+        setenv("V2M_LOGIN_DELAY_MAX", "60s", 1);
+        setenv("V2M_LOGIN_FREE_FAILURES", "0", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_ECONFIG);
+        CHECK(strstr(e.msg, "V2M_LOGIN_FREE_FAILURES") != NULL);
+        v2m_auth_config_free(&c);
+        setenv("V2M_LOGIN_FREE_FAILURES", "5", 1);
+        setenv("V2M_LOGIN_DELAY", "soon", 1);
+        CHECK(v2m_auth_config_load(&c, &e) == V2M_ECONFIG);
+        CHECK(strstr(e.msg, "V2M_LOGIN_DELAY") != NULL);
+        v2m_auth_config_free(&c);
+    }
     return check_exit("test_config");
 }

@@ -30,8 +30,16 @@ int main(void)
     CHECK(v2m_passwd_verify("anything", NULL, &legacy) == 0);
     /* Policy for new passwords. */
     CHECK(v2m_passwd_check_new("", &e) == V2M_EINVAL);
-    CHECK(v2m_passwd_check_new("a\nb", &e) == V2M_EINVAL);
-    CHECK(v2m_passwd_check_new("ok", &e) == V2M_OK);
+    CHECK(v2m_passwd_check_new("a\nbcdefghij", &e) == V2M_EINVAL);
+    CHECK(v2m_passwd_check_new("abcdefgh\r", &e) == V2M_EINVAL);
+    /* At least 8 characters; multi-byte UTF-8 characters count once. */
+    CHECK(v2m_passwd_check_new("ok", &e) == V2M_EINVAL);
+    CHECK(strstr(e.msg, "at least 8") != NULL);
+    CHECK(v2m_passwd_check_new("1234567", &e) == V2M_EINVAL);
+    CHECK(v2m_passwd_check_new("12345678", &e) == V2M_OK);
+    CHECK(v2m_passwd_check_new("Admin123", &e) == V2M_OK);
+    CHECK(v2m_passwd_check_new("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", &e) == V2M_EINVAL); /* 4 chars, 8 bytes */
+    CHECK(v2m_passwd_check_new("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", &e) == V2M_OK);
     {
         char *big = malloc(V2M_PASSWORD_MAX + 2);
         memset(big, 'x', V2M_PASSWORD_MAX + 1);
