@@ -52,9 +52,19 @@ def sign(header_json, payload_json, secret=None):
     return head + "." + b64(mac)
 
 
+def user_gen(who):
+    """The user's token generation, read from a token auth issued."""
+    payload = env.login(who).split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["gen"]
+
+
+ALICE_GEN = user_gen(secenv.ALICE)
+
+
 def claims(**kw):
     now = int(time.time())
-    c = {"username": secenv.ALICE[0], "exp": now + 600, "iat": now, "admin": False}
+    c = {"username": secenv.ALICE[0], "exp": now + 600, "iat": now, "admin": False,
+         "gen": ALICE_GEN}
     c.update(kw)
     return json.dumps(c)
 
