@@ -99,7 +99,10 @@ static void forwarded_for(v2m_http_req *req, char *out, size_t outsz)
     v2m_ip_str(&ip, peer, sizeof peer);
     /* Room for the peer: keep only the right-most entries that came in. */
     v2m_xff_join(v2m_http_conn(req), in, sizeof in - V2M_IP_STR_MAX);
-    snprintf(out, outsz, "X-Forwarded-For: %s%s%s", in, in[0] ? ", " : "", peer);
+    /* Always fits (in was cut to leave room); a cut header is never sent. */
+    int n = snprintf(out, outsz, "X-Forwarded-For: %s%s%s", in, in[0] ? ", " : "", peer);
+    if (n < 0 || (size_t)n >= outsz)
+        out[0] = '\0';
 }
 
 void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp)
