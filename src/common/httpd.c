@@ -488,7 +488,9 @@ static int offload_start(v2m_httpd *d)
     return 0;
 }
 
-/* Finishes what is queued (each request is resumed), then joins. */
+/* Finishes what is queued (each request is resumed), then joins. Until the
+ * daemon has stopped, its threads still serve kept-alive connections and may
+ * call offload_push (refused now): the lock stays until offload_free. */
 static void offload_stop(v2m_httpd *d)
 {
     offload_pool *p = &d->off;
@@ -500,6 +502,14 @@ static void offload_stop(v2m_httpd *d)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nth; i++)
         pthread_join(p->th[i], NULL);
+}
+
+/* After the daemon has stopped. */
+static void offload_free(v2m_httpd *d)
+{
+    offload_pool *p = &d->off;
+    if (!p->q && !p->th)
+        return;
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->q);
@@ -927,6 +937,7 @@ void v2m_httpd_stop(v2m_httpd *d)
         MHD_stop_daemon(d->adm.mhd);
     if (d->pub.mhd)
         MHD_stop_daemon(d->pub.mhd);
+    offload_free(d);
     v2m__conns_free(d->conns);
     free(d->counts);
     free(d->nanos);

@@ -8,14 +8,20 @@
   in, uploads a 5 MB video and downloads its MP3.
 - SIGTERM while an upload is in progress: the upload finishes, new
   connections are refused.
+- A flood of /login requests on auth whose clients hang up at once, while
+  the password hash runs on the offload pool with the connection suspended:
+  /validate keeps answering, logins work again once the queue has drained,
+  and auth still exits cleanly (under ASan: nothing used after it was freed).
 - Files under the data directory are private (0600, folders 0700).
 """
+import base64
 import http.client
 import json
 import os
 import resource
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -244,6 +250,63 @@ def test_trickling_sockets_do_not_lock_others_out():
     finally:
         for a in attackers:
             a.close()
+
+
+def test_login_flood_of_clients_that_hang_up():
+    auth = sysenv.auth
+    basic = "Basic " + base64.b64encode(("%s:%s" % secenv.ALICE).encode()).decode()
+    req = ("POST /login HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 0\r\n\r\n"
+           % basic).encode()
+
+    def logins_served():  # whatever the answer, aborted ones too
+        st, body, _ = auth.request("GET", "/metrics")
+        return sum(int(x.split()[-1]) for x in body.splitlines()
+                   if x.startswith("v2m_http_requests_total{") and 'route="/login"' in x)
+
+    before = logins_served()
+    until = time.time() + 3
+    sent = [0]
+
+    def hang_up(k0):
+        k = k0
+        while time.time() < until:
+            try:
+                s = socket.create_connection(("127.0.0.1", auth.port), timeout=5)
+                s.sendall(req * (1 + k % 2))  # sometimes a second one pipelined
+                if k % 3 == 0:  # reset
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif k % 3 == 1:
+                    s.shutdown(socket.SHUT_WR)
+                s.close()
+                sent[0] += 1
+            except OSError:
+                pass
+            k += 1
+
+    threads = [threading.Thread(target=hang_up, args=(i,), daemon=True) for i in range(6)]
+    for th in threads:
+        th.start()
+    # The quick route is not held up by the queue of hashes.
+    while time.time() < until:
+        st, body, _ = auth.request("POST", "/validate", auth_hdr(), timeout=10)
+        assert st == 200, (st, body)
+        time.sleep(0.05)
+    for th in threads:
+        th.join()
+    assert sent[0] > 200, sent[0]
+    # Once the queue has drained, a login is served again.
+    deadline = time.time() + 60
+    while True:
+        st, body, h = auth.request("POST", "/login", {"Authorization": basic})
+        if st == 200 or time.time() > deadline:
+            break
+        assert st == 503 and h.get("Retry-After"), (st, body)
+        time.sleep(0.5)
+    assert st == 200, (st, body)
+    # The server did take those requests (suspended, then answered to closed
+    # sockets), not just refuse the connections.
+    assert logins_served() - before > 100, (before, logins_served())
+    assert auth.proc.poll() is None, "auth died under the flood"
 
 
 def test_sigterm_lets_an_upload_in_progress_finish():
