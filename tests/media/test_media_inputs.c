@@ -41,6 +41,7 @@
 
 #include "common/log.h"
 #include "media/media.h"
+#include "membuf.h"
 
 #define UNSUPPORTED_MSG "input is not a supported video or audio file"
 #define STORED_FID "65f1c0ffee0000000000beef"
@@ -125,41 +126,7 @@ static int count_fds(void)
     return n;
 }
 
-/* ---- memory sink and file input (optionally without seek) ---- */
-
-typedef struct membuf {
-    uint8_t *data;
-    size_t len, cap, pos;
-} membuf;
-
-static int mem_write(void *opaque, const uint8_t *buf, int size)
-{
-    membuf *m = opaque;
-    if (m->pos + (size_t)size > m->cap) {
-        size_t cap = m->cap ? m->cap : 65536;
-        while (cap < m->pos + (size_t)size)
-            cap *= 2;
-        uint8_t *d = realloc(m->data, cap);
-        if (!d)
-            return -1;
-        m->data = d;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->pos, buf, (size_t)size);
-    m->pos += (size_t)size;
-    if (m->pos > m->len)
-        m->len = m->pos;
-    return 0;
-}
-
-static int mem_seek(void *opaque, int64_t offset)
-{
-    membuf *m = opaque;
-    if (offset < 0 || (size_t)offset > m->len)
-        return -1;
-    m->pos = (size_t)offset;
-    return 0;
-}
+/* ---- file input (optionally without seek); the sink is membuf.h ---- */
 
 static int fd_read(void *opaque, uint8_t *buf, int size)
 {
@@ -194,8 +161,7 @@ static v2m_err convert(const char *name, const v2m_media_opts *o, int seekable, 
 {
     int fd;
     v2m_media_io io;
-    v2m_media_sink sink = {m, mem_write, mem_seek};
-    memset(m, 0, sizeof *m);
+    v2m_media_sink sink = mem_sink(m, 1);
     if (open_input(name, &fd, &io, seekable) < 0) {
         fprintf(stderr, "cannot open %s: %s\n", name, strerror(errno));
         return V2M_EIO;
@@ -579,9 +545,9 @@ static void test_hostile(const hostile *h)
     v2m_media_opts o;
     v2m_media_stats st;
     v2m_error err;
-    membuf m = {0};
+    membuf m;
     v2m_media_io io;
-    v2m_media_sink sink = {&m, mem_write, mem_seek};
+    v2m_media_sink sink = mem_sink(&m, 1);
     char names[1024];
     int fd;
 
