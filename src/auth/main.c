@@ -74,6 +74,11 @@ static void client_key(app *a, v2m_http_req *req, char *out, size_t outsz)
     v2m_ip_client_key(&client, out, outsz);
 }
 
+static void login_client_key(void *ud, v2m_http_req *req, char *out, size_t outsz)
+{
+    client_key(ud, req, out, outsz);
+}
+
 /* Trusted proxies (the gateways) are exempt from the per-address
  * connection cap: all their clients share their address. */
 static int trusted_peer(void *ud, const struct sockaddr *sa)
@@ -325,7 +330,9 @@ int main(int argc, char **argv)
                              .threads = (int)a.cfg.threads,
                              .ready = on_ready,
                              .metrics = on_metrics,
-                             .trusted_peer = trusted_peer};
+                             .trusted_peer = trusted_peer,
+                             /* One client cannot fill the login queue. */
+                             .client_key = login_client_key};
     if (v2m_httpd_env(&hopts, &err) == V2M_OK)
         srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {

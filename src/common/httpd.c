@@ -37,11 +37,17 @@ typedef struct listener {
 } listener;
 
 /* Requests whose handler runs on the offload threads. */
+typedef struct offload_client {
+    char key[64];              /* opts.client_key's; "" = free slot */
+    int n;                     /* its requests queued or running */
+} offload_client;
+
 typedef struct offload_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     v2m_http_req **q;          /* ring of cap */
     int cap, head, n;
+    offload_client *clients;   /* cap slots: never more clients than requests */
     pthread_t *th;
     int nth;
     int stopping;
@@ -80,6 +86,7 @@ struct v2m_http_req {
     void *userdata;
     void (*userdata_free)(void *);
     int offload;            /* OFF_*: the handler's progress on the offload pool */
+    int off_client;         /* its slot in off.clients, -1 for none */
     v2m_http_resp resp;
     struct timespec t0;
 };
@@ -443,6 +450,10 @@ static void *offload_main(void *cls)
         p->n--;
         pthread_mutex_unlock(&p->mu);
         req->route->handler(d->o.app, req, &req->resp);
+        pthread_mutex_lock(&p->mu);
+        if (req->off_client >= 0 && --p->clients[req->off_client].n == 0)
+            p->clients[req->off_client].key[0] = '\0';
+        pthread_mutex_unlock(&p->mu);
         __atomic_store_n(&req->offload, OFF_DONE, __ATOMIC_RELEASE);
         MHD_resume_connection(req->conn);
         pthread_mutex_lock(&p->mu);
@@ -451,23 +462,60 @@ static void *offload_main(void *cls)
     return NULL;
 }
 
-/* Hand req to the pool; -1 when its queue is full. The connection must be
+/* The slot of key among the clients with requests in the pool, taking a free
+ * one when it has none; -1 when every slot is taken (the queue is full). */
+static int offload_client_slot(offload_pool *p, const char *key)
+{
+    int free_slot = -1;
+    for (int i = 0; i < p->cap; i++) {
+        if (!p->clients[i].key[0]) {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (strcmp(p->clients[i].key, key) == 0) {
+            return i;
+        }
+    }
+    if (free_slot >= 0)
+        snprintf(p->clients[free_slot].key, sizeof p->clients[0].key, "%s", key);
+    return free_slot;
+}
+
+/* Hand req to the pool: 0; -1 when its queue is full, -2 when its client
+ * has offload_per_client requests in it already. The connection must be
  * suspended first, so that the resume cannot come before the suspend. */
 static int offload_push(v2m_httpd *d, v2m_http_req *req)
 {
     offload_pool *p = &d->off;
-    int ok = 0;
+    char key[64] = "";
+    int ok = -1;
+
+    req->off_client = -1;
+    if (d->o.client_key) {
+        d->o.client_key(d->o.app, req, key, sizeof key);
+        key[sizeof key - 1] = '\0';
+    }
     pthread_mutex_lock(&p->mu);
+    if (p->n < p->cap && !p->stopping && key[0]) {
+        int slot = offload_client_slot(p, key);
+        if (slot >= 0 && p->clients[slot].n >= d->o.offload_per_client) {
+            ok = -2;
+            goto out;
+        }
+        req->off_client = slot;
+        if (slot >= 0)
+            p->clients[slot].n++;
+    }
     if (p->n < p->cap && !p->stopping) {
         req->offload = OFF_QUEUED;
         MHD_suspend_connection(req->conn);
         p->q[(p->head + p->n) % p->cap] = req;
         p->n++;
         pthread_cond_signal(&p->cv);
-        ok = 1;
+        ok = 0;
     }
+out:
     pthread_mutex_unlock(&p->mu);
-    return ok ? 0 : -1;
+    return ok;
 }
 
 static int offload_start(v2m_httpd *d)
@@ -477,8 +525,9 @@ static int offload_start(v2m_httpd *d)
     pthread_cond_init(&p->cv, NULL);
     p->cap = d->o.offload_queue;
     p->q = calloc((size_t)p->cap, sizeof *p->q);
+    p->clients = calloc((size_t)p->cap, sizeof *p->clients);
     p->th = calloc((size_t)d->o.offload_threads, sizeof *p->th);
-    if (!p->q || !p->th)
+    if (!p->q || !p->th || !p->clients)
         return -1;
     for (int i = 0; i < d->o.offload_threads; i++) {
         if (pthread_create(&p->th[i], NULL, offload_main, d) != 0)
@@ -513,8 +562,10 @@ static void offload_free(v2m_httpd *d)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->q);
+    free(p->clients);
     free(p->th);
     p->q = NULL;
+    p->clients = NULL;
     p->th = NULL;
 }
 
@@ -653,9 +704,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         serve_builtin(d, req);
     } else if (!req->refused || req->resp.status == 0) {
         if (req->route->offload && d->off.nth > 0) {
-            if (offload_push(d, req) == 0)
+            int r = offload_push(d, req);
+            if (r == 0)
                 return MHD_YES;
-            v2m_http_reply_text(&req->resp, 503, "too many requests waiting, try again later");
+            if (r == -2)
+                v2m_http_reply_text(&req->resp, 429, "too many of your requests waiting (%d), "
+                                    "try again later", d->o.offload_per_client);
+            else
+                v2m_http_reply_text(&req->resp, 503, "too many requests waiting, try again later");
             v2m_http_add_header(&req->resp, "Retry-After", "1");
         } else {
             req->route->handler(d->o.app, req, &req->resp);
@@ -852,6 +908,8 @@ static void set_defaults(v2m_httpd_opts *o)
         o->offload_threads = v2m_ncpu();
     if (o->offload_queue <= 0)
         o->offload_queue = 256;
+    if (o->offload_per_client <= 0)
+        o->offload_per_client = 8;
 }
 
 v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err)

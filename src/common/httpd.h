@@ -109,6 +109,12 @@ typedef struct v2m_httpd_opts {
     int (*trusted_peer)(void *app, const struct sockaddr *sa);
     int offload_threads;            /* [number of cores]; for .offload routes */
     int offload_queue;              /* requests waiting for it before 503 [256] */
+    /* The client a request counts against in the offload queue (e.g. its
+     * address behind trusted proxies), written into out; NULL: no per-client
+     * bound. A client with offload_per_client requests queued or running
+     * gets 429 for the next. */
+    void (*client_key)(void *app, v2m_http_req *req, char *out, size_t outsz);
+    int offload_per_client;         /* [8] */
     /* Private listener for /metrics and the detailed /readyz; NULL: none
      * (all built-ins on the public address). */
     const char *admin_host;

@@ -258,12 +258,13 @@ def test_login_flood_of_clients_that_hang_up():
     req = ("POST /login HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 0\r\n\r\n"
            % basic).encode()
 
-    def logins_served():  # whatever the answer, aborted ones too
+    def logins_served(code=""):  # whatever the answer, aborted ones too
         st, body, _ = auth.request("GET", "/metrics")
         return sum(int(x.split()[-1]) for x in body.splitlines()
-                   if x.startswith("v2m_http_requests_total{") and 'route="/login"' in x)
+                   if x.startswith("v2m_http_requests_total{") and 'route="/login"' in x
+                   and code in x)
 
-    before = logins_served()
+    before, refused_before = logins_served(), logins_served('code="4xx"')
     until = time.time() + 3
     sent = [0]
 
@@ -286,21 +287,33 @@ def test_login_flood_of_clients_that_hang_up():
     threads = [threading.Thread(target=hang_up, args=(i,), daemon=True) for i in range(6)]
     for th in threads:
         th.start()
-    # The quick route is not held up by the queue of hashes.
+    # The quick route is not held up by the queue of hashes, and the flood,
+    # one client, cannot fill the queue: another address still logs in.
+    other = []
     while time.time() < until:
         st, body, _ = auth.request("POST", "/validate", auth_hdr(), timeout=10)
         assert st == 200, (st, body)
+        if len(other) < 3 and time.time() > until - 2:
+            c = http.client.HTTPConnection("127.0.0.1", auth.port, timeout=20,
+                                           source_address=("127.0.0.9", 0))
+            c.request("POST", "/login", headers={"Authorization": basic})
+            r = c.getresponse()
+            other.append((r.status, r.read()))
+            c.close()
         time.sleep(0.05)
     for th in threads:
         th.join()
     assert sent[0] > 200, sent[0]
+    assert other and all(st == 200 for st, _ in other), other
+    # The flood's own requests past its share of the queue were refused (429).
+    assert logins_served('code="4xx"') > refused_before, "no per-client bound on the queue"
     # Once the queue has drained, a login is served again.
     deadline = time.time() + 60
     while True:
         st, body, h = auth.request("POST", "/login", {"Authorization": basic})
         if st == 200 or time.time() > deadline:
             break
-        assert st == 503 and h.get("Retry-After"), (st, body)
+        assert st in (429, 503) and h.get("Retry-After"), (st, body)
         time.sleep(0.5)
     assert st == 200, (st, body)
     # The server did take those requests (suspended, then answered to closed
