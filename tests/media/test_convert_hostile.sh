@@ -43,7 +43,7 @@ export ASAN_OPTIONS=detect_leaks=0
 fails=0
 n=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-port=47$(( $$ % 1000 + 100 ))
+port=$(( 47100 + $$ % 1000 ))
 fx=$(pwd)
 aac64=$(base64 -w0 canary/tiny.aac)
 
