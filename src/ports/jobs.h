@@ -69,29 +69,6 @@ typedef struct v2m_job_change {
 /* Called for each listed job; return non-zero to stop. */
 typedef int (*v2m_jobs_each)(void *ud, const v2m_job *job);
 
-typedef struct v2m_jobs_ops {
-    const char *scheme;   /* "sqlite" (also for file://), "mongodb" */
-    v2m_err (*open)(const char *url, void **impl, v2m_error *err);
-    void (*close)(void *impl);
-    v2m_err (*ping)(void *impl, v2m_error *err);
-    /* Insert job (all fields set by jobs.c); V2M_EEXIST for a known fid. */
-    v2m_err (*create)(void *impl, const v2m_job *job, v2m_error *err);
-    /* V2M_ENOTFOUND for an unknown fid. */
-    v2m_err (*get)(void *impl, const char *fid, v2m_job *out, v2m_error *err);
-    /* Apply chg at time now_ms. V2M_OK with the new record; V2M_ESTATE with
-     * the unchanged record when its status is not in chg->from;
-     * V2M_ENOTFOUND. */
-    v2m_err (*update)(void *impl, const char *fid, const v2m_job_change *chg, int64_t now_ms,
-                      v2m_job *out, v2m_error *err);
-    /* Newest first (created_at, then fid, descending); owner NULL for all. */
-    v2m_err (*list)(void *impl, const char *owner, int limit, int offset, v2m_jobs_each fn,
-                    void *ud, v2m_error *err);
-    v2m_err (*del)(void *impl, const char *fid, v2m_error *err);
-} v2m_jobs_ops;
-
-extern const v2m_jobs_ops v2m_jobs_sqlite;
-extern const v2m_jobs_ops v2m_jobs_mongo;
-
 typedef struct v2m_jobs v2m_jobs;
 
 /* Open by URL (see the top); lazy like the store: a MongoDB server is first
