@@ -1,13 +1,14 @@
 /* jobs.h - the jobs port: one record per uploaded video, following its
  * conversion from queued to done or failed.
  *
- *   v2m_jobs *j = v2m_jobs_open(store_url, &err);
+ *   v2m_jobs *j = v2m_jobs_open(jobs_url, &err);                   // V2M_JOBS
  *   v2m_jobs_create(j, fid, "a@b.c", "clip.mp4", size, &err);      // gateway
  *   if (v2m_jobs_begin(j, fid, &job, &err) == V2M_ESTATE) ack;      // converter
  *   ... v2m_jobs_done(j, fid, mp3_fid, &job, &err) ...
  *
- * Backends, one file each; the URL is the store's (V2M_STORE), so records
- * live beside the files they describe:
+ * Backends, one file each, picked by the URL's scheme. The services take the
+ * URL from V2M_JOBS, by default the store's (V2M_STORE), so records live
+ * beside the files they describe:
  *   jobs_sqlite.c  `file:///dir` -> SQLite `<dir>/jobs.db` (WAL, busy timeout);
  *                  `sqlite:///path/jobs.db` names the database directly
  *   jobs_mongo.c   `mongodb://host:port/` -> collection `jobs` of database `videos`
