@@ -14,6 +14,8 @@ static const char usage[] =
     "Converts each uploaded video on the video queue to an MP3 and announces it on the mp3 queue.\n"
     "Environment:\n"
     "  V2M_STORE             file:///dir or mongodb://host:port/ (default file://./var/store)\n"
+    "  V2M_JOBS              job records: file:///dir (<dir>/jobs.db), sqlite:///path.db or\n"
+    "                        mongodb://host:port/ (videos.jobs) (default: V2M_STORE)\n"
     "  V2M_QUEUE             sqlite:///path.db or amqp://user:pass@host:port/vhost\n"
     "                        (default sqlite://./var/queue.db)\n"
     "  VIDEO_QUEUE, MP3_QUEUE  queue names (default video, mp3)\n"
@@ -107,7 +109,7 @@ int main(int argc, char **argv)
     static app a;
     v2m_worker_opts o;
     v2m_error err = {0};
-    const char *store_url;
+    const char *store_url, *jobs_url;
     int rc = v2m_service_args(argc, argv, "v2m-converter", usage);
 
     if (rc >= 0)
@@ -127,9 +129,10 @@ int main(int argc, char **argv)
     a.max_attempts = o.qopts.max_attempts;
     o.qopts.max_attempts += 1;
     store_url = v2m_cfg_str("V2M_STORE", "file://./var/store");
+    jobs_url = v2m_cfg_str("V2M_JOBS", store_url);
     v2m_signals_block();
     rc = 1;
-    if (!(a.store = v2m_store_open(store_url, &err)) || !(a.jobs = v2m_jobs_open(store_url, &err))) {
+    if (!(a.store = v2m_store_open(store_url, &err)) || !(a.jobs = v2m_jobs_open(jobs_url, &err))) {
         fprintf(stderr, "v2m-converter: %s\n", v2m_error_msg(&err));
         goto done;
     }

@@ -16,6 +16,7 @@ typedef struct gw_config {
     int port;
     char auth_addr[300];     /* AUTH_SVC_ADDRESS host:port */
     char store_url[1024];
+    char jobs_url[1024];     /* V2M_JOBS, by default the store's URL */
     char queue_url[1024];
     char video_queue[128];
     uint64_t max_upload;     /* V2M_MAX_UPLOAD */

@@ -15,6 +15,8 @@ static const char usage[] =
     "  V2M_LISTEN        host:port to listen on (default 0.0.0.0:8080)\n"
     "  AUTH_SVC_ADDRESS  host:port of v2m-auth (default 127.0.0.1:5000)\n"
     "  V2M_STORE         file:///dir or mongodb://host:port/ (default file://./var/store)\n"
+    "  V2M_JOBS          job records: file:///dir (<dir>/jobs.db), sqlite:///path.db or\n"
+    "                    mongodb://host:port/ (videos.jobs) (default: V2M_STORE)\n"
     "  V2M_QUEUE         sqlite:///path.db or amqp://user:pass@host:port/vhost\n"
     "                    (default sqlite://./var/queue.db)\n"
     "  VIDEO_QUEUE       queue of new uploads (default video)\n"
@@ -58,6 +60,7 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
         return rc;
     snprintf(c->auth_addr, sizeof c->auth_addr, "%s", v2m_cfg_str("AUTH_SVC_ADDRESS", "127.0.0.1:5000"));
     snprintf(c->store_url, sizeof c->store_url, "%s", v2m_cfg_str("V2M_STORE", "file://./var/store"));
+    snprintf(c->jobs_url, sizeof c->jobs_url, "%s", v2m_cfg_str("V2M_JOBS", c->store_url));
     snprintf(c->queue_url, sizeof c->queue_url, "%s", v2m_cfg_str("V2M_QUEUE", "sqlite://./var/queue.db"));
     snprintf(c->video_queue, sizeof c->video_queue, "%s", v2m_cfg_str("VIDEO_QUEUE", "video"));
     if (c->max_upload == 0)
@@ -149,7 +152,7 @@ int main(int argc, char **argv)
     v2m_signals_block();
     rc = 1;
     if (!(a.store = v2m_store_open(a.cfg.store_url, &err)) ||
-        !(a.jobs = v2m_jobs_open(a.cfg.store_url, &err)) || gw_queue_open(&a, &err)) {
+        !(a.jobs = v2m_jobs_open(a.cfg.jobs_url, &err)) || gw_queue_open(&a, &err)) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;
     }

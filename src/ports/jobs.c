@@ -1,15 +1,24 @@
 /* jobs.c - pick the jobs backend by URL; the transitions the services use. */
-#include "jobs.h"
+#include "jobs_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ports_int.h"
 #include "store_util.h"
 
 struct v2m_jobs {
-    const v2m_jobs_ops *ops;
+    const v2m__jobs_ops *ops;
     void *impl;
+};
+
+/* The backends by URL scheme: a new one is its file and a row here.
+ * file:///dir keeps the records beside the store's files, in <dir>/jobs.db. */
+static const v2m__backend backends[] = {
+    {"file", &v2m__jobs_sqlite},
+    {"sqlite", &v2m__jobs_sqlite},
+    {"mongodb", &v2m__jobs_mongo},
 };
 
 static const char *const status_names[] = {"queued", "converting", "done", "failed"};
@@ -29,28 +38,20 @@ int v2m_job_status_parse(const char *s)
 
 v2m_jobs *v2m_jobs_open(const char *url, v2m_error *err)
 {
-    const v2m_jobs_ops *ops = NULL;
+    const v2m__backend *b =
+        v2m__pick(backends, V2M__COUNT(backends), url, "jobs",
+                  "file:///dir, sqlite:///path.db or mongodb://host:port/", err);
     v2m_jobs *j;
-    char safe[512];
 
-    if (url && (strncmp(url, "file://", 7) == 0 || strncmp(url, "sqlite://", 9) == 0))
-        ops = &v2m_jobs_sqlite;
-    else if (url && strncmp(url, "mongodb://", 10) == 0)
-        ops = &v2m_jobs_mongo;
-    if (!ops) {
-        v2m_url_redact(url ? url : "", safe, sizeof safe);
-        v2m_fail(err, V2M_ECONFIG,
-                 "jobs URL '%s': expected file:///dir, sqlite:///path.db or mongodb://host:port/",
-                 safe);
+    if (!b)
         return NULL;
-    }
     j = calloc(1, sizeof *j);
     if (!j) {
         v2m_fail(err, V2M_ENOMEM, "out of memory");
         return NULL;
     }
-    j->ops = ops;
-    if (ops->open(url, &j->impl, err) != V2M_OK) {
+    j->ops = b->ops;
+    if (j->ops->open(url, &j->impl, err) != V2M_OK) {
         free(j);
         return NULL;
     }

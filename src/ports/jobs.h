@@ -1,13 +1,14 @@
 /* jobs.h - the jobs port: one record per uploaded video, following its
  * conversion from queued to done or failed.
  *
- *   v2m_jobs *j = v2m_jobs_open(store_url, &err);
+ *   v2m_jobs *j = v2m_jobs_open(jobs_url, &err);                   // V2M_JOBS
  *   v2m_jobs_create(j, fid, "a@b.c", "clip.mp4", size, &err);      // gateway
  *   if (v2m_jobs_begin(j, fid, &job, &err) == V2M_ESTATE) ack;      // converter
  *   ... v2m_jobs_done(j, fid, mp3_fid, &job, &err) ...
  *
- * Backends, one file each; the URL is the store's (V2M_STORE), so records
- * live beside the files they describe:
+ * Backends, one file each, picked by the URL's scheme. The services take the
+ * URL from V2M_JOBS, by default the store's (V2M_STORE), so records live
+ * beside the files they describe:
  *   jobs_sqlite.c  `file:///dir` -> SQLite `<dir>/jobs.db` (WAL, busy timeout);
  *                  `sqlite:///path/jobs.db` names the database directly
  *   jobs_mongo.c   `mongodb://host:port/` -> collection `jobs` of database `videos`
@@ -68,29 +69,6 @@ typedef struct v2m_job_change {
 
 /* Called for each listed job; return non-zero to stop. */
 typedef int (*v2m_jobs_each)(void *ud, const v2m_job *job);
-
-typedef struct v2m_jobs_ops {
-    const char *scheme;   /* "sqlite" (also for file://), "mongodb" */
-    v2m_err (*open)(const char *url, void **impl, v2m_error *err);
-    void (*close)(void *impl);
-    v2m_err (*ping)(void *impl, v2m_error *err);
-    /* Insert job (all fields set by jobs.c); V2M_EEXIST for a known fid. */
-    v2m_err (*create)(void *impl, const v2m_job *job, v2m_error *err);
-    /* V2M_ENOTFOUND for an unknown fid. */
-    v2m_err (*get)(void *impl, const char *fid, v2m_job *out, v2m_error *err);
-    /* Apply chg at time now_ms. V2M_OK with the new record; V2M_ESTATE with
-     * the unchanged record when its status is not in chg->from;
-     * V2M_ENOTFOUND. */
-    v2m_err (*update)(void *impl, const char *fid, const v2m_job_change *chg, int64_t now_ms,
-                      v2m_job *out, v2m_error *err);
-    /* Newest first (created_at, then fid, descending); owner NULL for all. */
-    v2m_err (*list)(void *impl, const char *owner, int limit, int offset, v2m_jobs_each fn,
-                    void *ud, v2m_error *err);
-    v2m_err (*del)(void *impl, const char *fid, v2m_error *err);
-} v2m_jobs_ops;
-
-extern const v2m_jobs_ops v2m_jobs_sqlite;
-extern const v2m_jobs_ops v2m_jobs_mongo;
 
 typedef struct v2m_jobs v2m_jobs;
 

@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "jobs.h"
+#include "jobs_int.h"
+#include "mongo_int.h"
 #include "store_util.h"
 
 #define DB "videos"
@@ -335,8 +336,7 @@ static v2m_err jm_del(void *impl, const char *fid, v2m_error *err)
     return rc;
 }
 
-const v2m_jobs_ops v2m_jobs_mongo = {
-    .scheme = "mongodb",
+const v2m__jobs_ops v2m__jobs_mongo = {
     .open = jm_open,
     .close = jm_close,
     .ping = jm_ping,

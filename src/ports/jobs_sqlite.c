@@ -16,7 +16,7 @@
 
 #include "common/log.h"
 #include "common/sqlite.h"
-#include "jobs.h"
+#include "jobs_int.h"
 #include "store_util.h"
 
 typedef struct {
@@ -324,8 +324,7 @@ out:
     return rc;
 }
 
-const v2m_jobs_ops v2m_jobs_sqlite = {
-    .scheme = "sqlite",
+const v2m__jobs_ops v2m__jobs_sqlite = {
     .open = js_open,
     .close = js_close,
     .ping = js_ping,

@@ -1,21 +1,45 @@
-/* queue.c - pick the queue backend by URL; options, names and the
- * retry-or-dead rule shared by every backend. */
-#include "queue.h"
+/* queue.c - pick the queue backend by URL; what every backend shares:
+ * options, names, the one-queue-per-consumer rule, the retry-or-dead rule,
+ * the list of held messages and the keeper thread. */
+#include "queue_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
+#include "ports_int.h"
 #include "store_util.h"
 
 struct v2m_queue {
-    const v2m_queue_ops *ops;
+    const v2m__queue_ops *ops;
+    const char *scheme;
     void *impl;
     v2m_queue_opts opts;
+    pthread_mutex_t mu;       /* what follows */
+    pthread_cond_t cv;        /* wakes the keeper for close */
+    pthread_t keeper;
+    int keeper_on;
+    int closing;
+    char consuming[V2M_QUEUE_NAME_MAX + 1];   /* the queue this handle consumes from */
+    v2m_queue_msg **held;     /* consumed, not settled: kept alive by the keeper */
+    size_t nheld, capheld;
+    size_t reserved;          /* consumes under way, each with room in held */
 };
 
-static const v2m_queue_ops *const backends[] = {&v2m_queue_amqp, &v2m_queue_sqlite};
+/* A message and, out of the caller's sight, its backend's delivery. */
+typedef struct {
+    v2m_queue_msg msg;        /* first: a v2m_queue_msg * points here */
+    v2m__delivery dlv;
+} qmsg;
+
+/* The backends by URL scheme: a new one is its file and a row here. */
+static const v2m__backend backends[] = {
+    {"amqp", &v2m__queue_amqp},
+    {"sqlite", &v2m__queue_sqlite},
+};
 
 void v2m_queue_opts_init(v2m_queue_opts *o)
 {
@@ -62,11 +86,35 @@ static v2m_err check_name(const char *name, v2m_error *err)
     return V2M_OK;
 }
 
+/* Call the backend's keep every keep_every_ms with the held messages, until
+ * close. Holding q->mu meanwhile keeps them from being settled under it. */
+static void *keeper_main(void *arg)
+{
+    v2m_queue *q = arg;
+    int64_t every = q->ops->keep_every_ms(&q->opts);
+    struct timespec ts;
+
+    pthread_mutex_lock(&q->mu);
+    while (!q->closing) {
+        int64_t ns;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ns = (int64_t)ts.tv_nsec + every * 1000000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+        if (q->closing)
+            break;
+        q->ops->keep(q->impl, q->held, q->nheld);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
 v2m_queue *v2m_queue_open(const char *url, const v2m_queue_opts *o, v2m_error *err)
 {
-    const char *sep = url ? strstr(url, "://") : NULL;
-    char safe[512];
+    const v2m__backend *b;
     v2m_queue_opts def;
+    v2m_queue *q;
 
     if (!o) {
         v2m_queue_opts_init(&def);
@@ -74,44 +122,64 @@ v2m_queue *v2m_queue_open(const char *url, const v2m_queue_opts *o, v2m_error *e
     }
     if (check_opts(o, err))
         return NULL;
-    for (size_t i = 0; sep && i < sizeof backends / sizeof backends[0]; i++) {
-        const v2m_queue_ops *ops = backends[i];
-        v2m_queue *q;
-
-        if (strlen(ops->scheme) != (size_t)(sep - url) ||
-            strncmp(url, ops->scheme, (size_t)(sep - url)) != 0)
-            continue;
-        q = calloc(1, sizeof *q);
-        if (!q) {
-            v2m_fail(err, V2M_ENOMEM, "out of memory");
-            return NULL;
-        }
-        q->ops = ops;
-        q->opts = *o;
-        if (ops->open(url, &q->opts, &q->impl, err) != V2M_OK) {
-            free(q);
-            return NULL;
-        }
-        return q;
+    b = v2m__pick(backends, V2M__COUNT(backends), url, "queue",
+                  "sqlite:///path/queue.db or amqp://user:pass@host:port/vhost", err);
+    if (!b)
+        return NULL;
+    q = calloc(1, sizeof *q);
+    if (!q) {
+        v2m_fail(err, V2M_ENOMEM, "out of memory");
+        return NULL;
     }
-    v2m_url_redact(url ? url : "", safe, sizeof safe);
-    v2m_fail(err, V2M_ECONFIG,
-             "queue URL '%s': expected sqlite:///path/queue.db or amqp://user:pass@host:port/vhost",
-             safe);
-    return NULL;
+    q->ops = b->ops;
+    q->scheme = b->scheme;
+    q->opts = *o;
+    if (q->ops->open(url, &q->opts, &q->impl, err) != V2M_OK) {
+        free(q);
+        return NULL;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    if (pthread_create(&q->keeper, NULL, keeper_main, q) == 0)
+        q->keeper_on = 1;
+    return q;
 }
 
 void v2m_queue_close(v2m_queue *q)
 {
     if (!q)
         return;
+    pthread_mutex_lock(&q->mu);
+    q->closing = 1;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    if (q->keeper_on)
+        pthread_join(q->keeper, NULL);
+    /* Hand back what was never settled. */
+    for (size_t i = 0; i < q->nheld; i++)
+        q->ops->release(q->impl, q->held[i], NULL);
+    free(q->held);
     q->ops->close(q->impl);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
     free(q);
+}
+
+/* Forget m: it is being settled. */
+static void held_remove(v2m_queue *q, v2m_queue_msg *m)
+{
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < q->nheld; i++)
+        if (q->held[i] == m) {
+            q->held[i] = q->held[--q->nheld];
+            break;
+        }
+    pthread_mutex_unlock(&q->mu);
 }
 
 v2m_err v2m_queue_ping(v2m_queue *q, v2m_error *err) { return q->ops->ping(q->impl, err); }
 
-const char *v2m_queue_scheme(const v2m_queue *q) { return q->ops->scheme; }
+const char *v2m_queue_scheme(const v2m_queue *q) { return q->scheme; }
 
 int v2m_queue_max_attempts(const v2m_queue *q) { return q->opts.max_attempts; }
 
@@ -136,12 +204,45 @@ v2m_err v2m_queue_consume(v2m_queue *q, const char *queue, int timeout_ms, v2m_q
                           v2m_error *err)
 {
     v2m_err rc = check_name(queue, err);
+
     *out = NULL;
-    return rc ? rc : q->ops->consume(q->impl, queue, timeout_ms < 0 ? 0 : timeout_ms, out, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&q->mu);
+    if (!q->consuming[0])
+        snprintf(q->consuming, sizeof q->consuming, "%s", queue);
+    if (strcmp(q->consuming, queue) != 0) {
+        pthread_mutex_unlock(&q->mu);
+        return v2m_fail(err, V2M_EINVAL, "queue handle consumes from %s, not %s", q->consuming,
+                        queue);
+    }
+    /* Room to remember it first, so a delivered message is always kept alive. */
+    if (q->nheld + q->reserved == q->capheld) {
+        size_t cap = q->capheld ? q->capheld * 2 : 8;
+        v2m_queue_msg **h = realloc(q->held, cap * sizeof *h);
+        if (!h) {
+            pthread_mutex_unlock(&q->mu);
+            return v2m_fail(err, V2M_ENOMEM, "out of memory");
+        }
+        q->held = h;
+        q->capheld = cap;
+    }
+    q->reserved++;
+    pthread_mutex_unlock(&q->mu);
+
+    rc = q->ops->consume(q->impl, queue, timeout_ms < 0 ? 0 : timeout_ms, out, err);
+
+    pthread_mutex_lock(&q->mu);
+    q->reserved--;
+    if (rc == V2M_OK && *out)
+        q->held[q->nheld++] = *out;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
 }
 
 v2m_err v2m_queue_ack(v2m_queue *q, v2m_queue_msg *m, v2m_error *err)
 {
+    held_remove(q, m);
     return q->ops->ack(q->impl, m, err);
 }
 
@@ -159,19 +260,23 @@ v2m_err v2m_queue_retry(v2m_queue *q, v2m_queue_msg *m, int delay_ms, const char
                 m->attempt, reason ? reason : "");
         if (dead)
             *dead = 1;
+        held_remove(q, m);
         return q->ops->dead(q->impl, m, why, err);
     }
+    held_remove(q, m);
     return q->ops->retry(q->impl, m, delay_ms < 0 ? q->opts.retry_delay_ms : delay_ms,
                          reason ? reason : "", err);
 }
 
 v2m_err v2m_queue_dead(v2m_queue *q, v2m_queue_msg *m, const char *reason, v2m_error *err)
 {
+    held_remove(q, m);
     return q->ops->dead(q->impl, m, reason ? reason : "", err);
 }
 
 v2m_err v2m_queue_release(v2m_queue *q, v2m_queue_msg *m, v2m_error *err)
 {
+    held_remove(q, m);
     return q->ops->release(q->impl, m, err);
 }
 
@@ -184,13 +289,15 @@ v2m_err v2m_queue_count(v2m_queue *q, const char *queue, long *n, v2m_error *err
 
 v2m_queue_msg *v2m__queue_msg_new(const char *queue, const void *body, size_t len)
 {
-    v2m_queue_msg *m = calloc(1, sizeof *m);
+    qmsg *qm = calloc(1, sizeof *qm);
+    v2m_queue_msg *m;
 
-    if (!m)
+    if (!qm)
         return NULL;
+    m = &qm->msg;
     m->body = malloc(len + 1);
     if (!m->body) {
-        free(m);
+        free(qm);
         return NULL;
     }
     if (len)
@@ -206,5 +313,30 @@ void v2m__queue_msg_free(v2m_queue_msg *m)
     if (!m)
         return;
     free(m->body);
-    free(m);
+    free((qmsg *)m);
+}
+
+v2m__delivery *v2m__queue_delivery(v2m_queue_msg *m) { return &((qmsg *)m)->dlv; }
+
+const v2m__delivery *v2m__queue_delivery_c(const v2m_queue_msg *m)
+{
+    return &((const qmsg *)m)->dlv;
+}
+
+int v2m__queue_ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+void v2m__queue_dead_name(const char *queue, char *out, size_t outsz)
+{
+    size_t n = strlen(queue);
+
+    if (v2m__queue_ends_with(queue, ".dead"))
+        snprintf(out, outsz, "%s", queue);
+    else if (v2m__queue_ends_with(queue, ".retry"))
+        snprintf(out, outsz, "%.*s.dead", (int)(n - 6), queue);
+    else
+        snprintf(out, outsz, "%s.dead", queue);
 }

@@ -79,7 +79,9 @@ typedef struct v2m_queue_opts {
 void v2m_queue_opts_init(v2m_queue_opts *o);
 
 /* A delivered message; the handle that consumed it owns it until it is
- * settled: exactly one of ack, retry, dead or release frees it. */
+ * settled: exactly one of ack, retry, dead or release frees it. Only the
+ * port makes messages (the backend keeps what it needs to settle one beside
+ * it, out of the caller's sight): never allocate or copy one. */
 typedef struct v2m_queue_msg {
     char queue[V2M_QUEUE_NAME_MAX + 1];  /* the queue it came from */
     void *body;                          /* len bytes (plus a NUL, not counted) */
@@ -87,35 +89,7 @@ typedef struct v2m_queue_msg {
     int attempt;                         /* 1 on the first delivery */
     int redelivered;                     /* delivered before without being settled */
     char error[256];                     /* reason given by the last retry or dead, or "" */
-    uint64_t tag;                        /* backend's delivery id */
-    uint64_t gen;                        /* backend's connection generation */
 } v2m_queue_msg;
-
-typedef struct v2m_queue_ops {
-    const char *scheme;   /* "amqp", "sqlite" */
-    v2m_err (*open)(const char *url, const v2m_queue_opts *o, void **impl, v2m_error *err);
-    void (*close)(void *impl);
-    v2m_err (*ping)(void *impl, v2m_error *err);
-    /* Declare <q>, <q>.retry and <q>.dead (or just <q> when it is itself a
-     * .retry or .dead queue). */
-    v2m_err (*declare)(void *impl, const char *queue, v2m_error *err);
-    v2m_err (*publish)(void *impl, const char *queue, const void *body, size_t len,
-                       v2m_error *err);
-    /* V2M_ETIMEOUT when nothing came within timeout_ms. */
-    v2m_err (*consume)(void *impl, const char *queue, int timeout_ms, v2m_queue_msg **out,
-                       v2m_error *err);
-    /* The settlements; each frees m, also when it fails. */
-    v2m_err (*ack)(void *impl, v2m_queue_msg *m, v2m_error *err);
-    v2m_err (*retry)(void *impl, v2m_queue_msg *m, int delay_ms, const char *reason,
-                     v2m_error *err);
-    v2m_err (*dead)(void *impl, v2m_queue_msg *m, const char *reason, v2m_error *err);
-    v2m_err (*release)(void *impl, v2m_queue_msg *m, v2m_error *err);
-    /* Messages of queue ready for delivery now (delayed and held ones excluded). */
-    v2m_err (*count)(void *impl, const char *queue, long *n, v2m_error *err);
-} v2m_queue_ops;
-
-extern const v2m_queue_ops v2m_queue_amqp;
-extern const v2m_queue_ops v2m_queue_sqlite;
 
 typedef struct v2m_queue v2m_queue;
 
@@ -155,10 +129,5 @@ v2m_err v2m_queue_release(v2m_queue *q, v2m_queue_msg *m, v2m_error *err);
 
 /* Messages ready for delivery on queue (e.g. "video.dead"). */
 v2m_err v2m_queue_count(v2m_queue *q, const char *queue, long *n, v2m_error *err);
-
-/* For backends: free a message (body included). Safe on NULL. */
-void v2m__queue_msg_free(v2m_queue_msg *m);
-/* For backends: a message with a copy of body; NULL when out of memory. */
-v2m_queue_msg *v2m__queue_msg_new(const char *queue, const void *body, size_t len);
 
 #endif

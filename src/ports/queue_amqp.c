@@ -20,9 +20,11 @@
  * duplicate, never a loss.
  *
  * Connection loss (broker restart, heartbeat timeout, socket error) tears the
- * connection down; the next call reconnects with backoff. A keeper thread
- * sends heartbeats on idle connections, so a consumer busy for minutes with
- * one message keeps its connection and thus the message.
+ * connection down; the next call reconnects with backoff. queue.c's keeper
+ * thread has heartbeats sent on idle connections every second (qa_keep), so a
+ * consumer busy for minutes with one message keeps its connection and thus
+ * the message. A message's delivery is its delivery tag and the generation of
+ * the connection that delivered it.
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -33,7 +35,7 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "queue.h"
+#include "queue_int.h"
 #include "store_util.h"
 
 #define CH_WORK 1        /* confirms (publisher) / deliveries (consumer) */
@@ -61,19 +63,13 @@ typedef struct {
 
 typedef struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t keeper;
-    int keeper_on;
-    int closing;
     v2m_queue_opts o;
     char *urlbuf;                 /* amqp_parse_url's storage */
     struct amqp_connection_info ci;
     char safe_url[512];
     uint64_t gens;
     aconn pub, sub;
-    char consuming[V2M_QUEUE_NAME_MAX + 1];
-    v2m_queue_msg **held;
-    size_t nheld, capheld;
+    char consuming[V2M_QUEUE_NAME_MAX + 1];   /* for the log */
     int warned_args;              /* logged a PRECONDITION_FAILED declaration */
 } qamqp;
 
@@ -251,12 +247,6 @@ static v2m_err conn_ensure(qamqp *h, aconn *c, int64_t deadline, int64_t *wait_m
     return err ? err->code : V2M_EUNAVAIL;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n > k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* Declare one queue on CH_DECL. 1 when it exists afterwards (also when it
  * existed with other arguments), 0 when the connection went down, -1 on a
  * refusal (message in err). */
@@ -309,7 +299,7 @@ static v2m_err ensure_declared(qamqp *h, aconn *c, const char *queue, v2m_error 
     for (size_t i = 0; i < c->ndeclared; i++)
         if (strcmp(c->declared[i], queue) == 0)
             return V2M_OK;
-    if (ends_with(queue, ".retry"))
+    if (v2m__queue_ends_with(queue, ".retry"))
         snprintf(base, sizeof base, "%.*s", (int)(strlen(queue) - 6), queue);
     else
         snprintf(base, sizeof base, "%s", queue);
@@ -325,9 +315,9 @@ static v2m_err ensure_declared(qamqp *h, aconn *c, const char *queue, v2m_error 
     retry_args.num_entries = 3;
     retry_args.entries = e;
 
-    if (ends_with(queue, ".retry")) {
+    if (v2m__queue_ends_with(queue, ".retry")) {
         r = declare_one(h, c, queue, retry_args, err);
-    } else if (ends_with(queue, ".dead")) {
+    } else if (v2m__queue_ends_with(queue, ".dead")) {
         r = declare_one(h, c, queue, none, err);
     } else {
         r = declare_one(h, c, queue, none, err);
@@ -505,38 +495,37 @@ static v2m_err publish_locked(qamqp *h, const char *queue, const void *body, siz
     }
 }
 
-/* Remember and renew: the keeper sends heartbeats on idle connections. */
-static void *keeper_main(void *arg)
+static int qa_keep_every_ms(const v2m_queue_opts *o)
 {
-    qamqp *h = arg;
+    (void)o;
+    return 1000;
+}
+
+/* Send heartbeats on connections idle for half the heartbeat interval. */
+static void qa_keep(void *impl, v2m_queue_msg *const *held, size_t n)
+{
+    qamqp *h = impl;
     aconn *conns[2] = {&h->pub, &h->sub};
 
+    (void)held;
+    (void)n;
     pthread_mutex_lock(&h->mu);
-    while (!h->closing) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-        if (h->closing)
-            break;
-        for (int i = 0; i < 2; i++) {
-            aconn *c = conns[i];
-            int hb = c->st ? amqp_get_heartbeat(c->st) : 0;
-            int64_t now = v2m__mono_ms();
-            if (hb <= 0 || now - c->last_io < (int64_t)hb * 1000 / 2)
-                continue;
-            amqp_frame_t f;
-            memset(&f, 0, sizeof f);
-            f.frame_type = AMQP_FRAME_HEARTBEAT;
-            f.channel = 0;
-            if (amqp_send_frame(c->st, &f) != AMQP_STATUS_OK)
-                conn_down(h, c, "sending a heartbeat failed");
-            else
-                c->last_io = now;
-        }
+    for (int i = 0; i < 2; i++) {
+        aconn *c = conns[i];
+        int hb = c->st ? amqp_get_heartbeat(c->st) : 0;
+        int64_t now = v2m__mono_ms();
+        if (hb <= 0 || now - c->last_io < (int64_t)hb * 1000 / 2)
+            continue;
+        amqp_frame_t f;
+        memset(&f, 0, sizeof f);
+        f.frame_type = AMQP_FRAME_HEARTBEAT;
+        f.channel = 0;
+        if (amqp_send_frame(c->st, &f) != AMQP_STATUS_OK)
+            conn_down(h, c, "sending a heartbeat failed");
+        else
+            c->last_io = now;
     }
     pthread_mutex_unlock(&h->mu);
-    return NULL;
 }
 
 static v2m_err qa_open(const char *url, const v2m_queue_opts *o, void **impl, v2m_error *err)
@@ -569,9 +558,6 @@ static v2m_err qa_open(const char *url, const v2m_queue_opts *o, void **impl, v2
     h->pub.role = "publish";
     h->sub.role = "consume";
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
-    if (pthread_create(&h->keeper, NULL, keeper_main, h) == 0)
-        h->keeper_on = 1;
     *impl = h;
     return V2M_OK;
 fail:
@@ -598,19 +584,9 @@ static void qa_close(void *impl)
 
     if (!h)
         return;
-    pthread_mutex_lock(&h->mu);
-    h->closing = 1;
-    pthread_cond_signal(&h->cv);
-    pthread_mutex_unlock(&h->mu);
-    if (h->keeper_on)
-        pthread_join(h->keeper, NULL);
     /* Closing the consuming connection hands unacked messages back. */
     close_conn(&h->sub);
     close_conn(&h->pub);
-    for (size_t i = 0; i < h->nheld; i++)
-        v2m__queue_msg_free(h->held[i]);
-    free(h->held);
-    pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     free(h->urlbuf);
     free(h);
@@ -737,8 +713,8 @@ static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t g
 
     if (!m)
         return NULL;
-    m->tag = env->delivery_tag;
-    m->gen = gen;
+    v2m__queue_delivery(m)->id = env->delivery_tag;
+    v2m__queue_delivery(m)->key = gen;
     m->redelivered = env->redelivered ? 1 : 0;
     m->attempt = 1;
     if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
@@ -760,11 +736,6 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
     pthread_mutex_lock(&h->mu);
     if (!h->consuming[0])
         snprintf(h->consuming, sizeof h->consuming, "%s", queue);
-    if (strcmp(h->consuming, queue) != 0) {
-        pthread_mutex_unlock(&h->mu);
-        return v2m_fail(err, V2M_EINVAL, "queue handle consumes from %s, not %s", h->consuming,
-                        queue);
-    }
     for (;;) {
         amqp_envelope_t env;
         amqp_rpc_reply_t r;
@@ -797,16 +768,6 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
             pthread_mutex_lock(&h->mu);
             continue;
         }
-        if (h->nheld == h->capheld) {
-            size_t cap = h->capheld ? h->capheld * 2 : 8;
-            v2m_queue_msg **hd = realloc(h->held, cap * sizeof *hd);
-            if (!hd) {
-                rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
-                break;
-            }
-            h->held = hd;
-            h->capheld = cap;
-        }
         ms_tv(left < CONSUME_SLICE_MS ? left : CONSUME_SLICE_MS, &tv);
         amqp_maybe_release_buffers(c->st);
         r = amqp_consume_message(c->st, &env, &tv, 0);
@@ -820,7 +781,6 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
                 break;
             }
             amqp_destroy_envelope(&env);
-            h->held[h->nheld++] = m;
             *out = m;
             break;
         }
@@ -847,19 +807,10 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
     return rc;
 }
 
-static void held_remove(qamqp *h, v2m_queue_msg *m)
-{
-    for (size_t i = 0; i < h->nheld; i++)
-        if (h->held[i] == m) {
-            h->held[i] = h->held[--h->nheld];
-            return;
-        }
-}
-
 /* V2M_OK when m was delivered on the consuming connection still up. */
 static v2m_err check_live(qamqp *h, const v2m_queue_msg *m, const char *what, v2m_error *err)
 {
-    if (!h->sub.st || h->sub.gen != m->gen)
+    if (!h->sub.st || h->sub.gen != v2m__queue_delivery_c(m)->key)
         return v2m_fail(err, V2M_EUNAVAIL,
                         "amqp %s: the connection that delivered the message is gone; the broker "
                         "delivers it again",
@@ -869,8 +820,9 @@ static v2m_err check_live(qamqp *h, const v2m_queue_msg *m, const char *what, v2
 
 static v2m_err basic_settle(qamqp *h, v2m_queue_msg *m, int ack, v2m_error *err)
 {
-    int r = ack ? amqp_basic_ack(h->sub.st, CH_WORK, m->tag, 0)
-                : amqp_basic_nack(h->sub.st, CH_WORK, m->tag, 0, 1);
+    uint64_t tag = v2m__queue_delivery_c(m)->id;
+    int r = ack ? amqp_basic_ack(h->sub.st, CH_WORK, tag, 0)
+                : amqp_basic_nack(h->sub.st, CH_WORK, tag, 0, 1);
     h->sub.last_io = v2m__mono_ms();
     if (r != AMQP_STATUS_OK) {
         char why[200];
@@ -888,7 +840,6 @@ static v2m_err settle(void *impl, v2m_queue_msg *m, int ack, v2m_error *err)
     v2m_err rc;
 
     pthread_mutex_lock(&h->mu);
-    held_remove(h, m);
     rc = check_live(h, m, ack ? "ack" : "release", err);
     if (rc == V2M_OK)
         rc = basic_settle(h, m, ack, err);
@@ -917,7 +868,6 @@ static v2m_err move(qamqp *h, v2m_queue_msg *m, const char *target, const char *
     v2m_err rc;
 
     pthread_mutex_lock(&h->mu);
-    held_remove(h, m);
     rc = check_live(h, m, what, err);
     if (rc)
         goto out;
@@ -968,14 +918,8 @@ static v2m_err qa_retry(void *impl, v2m_queue_msg *m, int delay_ms, const char *
 static v2m_err qa_dead(void *impl, v2m_queue_msg *m, const char *reason, v2m_error *err)
 {
     char target[V2M_QUEUE_NAME_MAX + 8];
-    size_t n = strlen(m->queue);
 
-    if (ends_with(m->queue, ".dead"))
-        snprintf(target, sizeof target, "%s", m->queue);
-    else if (ends_with(m->queue, ".retry"))
-        snprintf(target, sizeof target, "%.*s.dead", (int)(n - 6), m->queue);
-    else
-        snprintf(target, sizeof target, "%s.dead", m->queue);
+    v2m__queue_dead_name(m->queue, target, sizeof target);
     return move(impl, m, target, reason, NULL, "dead-letter", err);
 }
 
@@ -1017,8 +961,7 @@ out:
     return rc;
 }
 
-const v2m_queue_ops v2m_queue_amqp = {
-    .scheme = "amqp",
+const v2m__queue_ops v2m__queue_amqp = {
     .open = qa_open,
     .close = qa_close,
     .ping = qa_ping,
@@ -1030,4 +973,6 @@ const v2m_queue_ops v2m_queue_amqp = {
     .dead = qa_dead,
     .release = qa_release,
     .count = qa_count,
+    .keep_every_ms = qa_keep_every_ms,
+    .keep = qa_keep,
 };

@@ -6,9 +6,10 @@
  * processes). Taking one sets a random lease token and visible_at = now +
  * lease_ms in one write transaction (BEGIN IMMEDIATE), so two consumers never
  * hold the same message. Settling (ack/retry/dead/release) only applies while
- * the token still matches. A keeper thread renews the leases its handle holds
- * every lease_ms/3; when the process dies the lease runs out and the message
- * is ready again. <q>.retry is not a separate table: a retried message stays
+ * the token still matches. queue.c's keeper thread has the leases its handle
+ * holds renewed every lease_ms/3 (qs_keep); when the process dies the lease
+ * runs out and the message is ready again. A message's delivery is its row id
+ * and its lease token. <q>.retry is not a separate table: a retried message stays
  * in <q> with visible_at in the future. <q>.dead is the queue name
  * `<q>.dead`. WAL, synchronous=FULL and a busy timeout let several processes
  * share the file; a committed publish survives a crash.
@@ -22,25 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/sqlite.h"
-#include "queue.h"
+#include "queue_int.h"
 #include "store_util.h"
 
 typedef struct {
     sqlite3 *db;
-    pthread_mutex_t mu;       /* the connection, held[] */
-    pthread_cond_t cv;        /* wakes the keeper for close */
-    pthread_t keeper;
-    int keeper_on;
-    int closing;
+    pthread_mutex_t mu;       /* the connection */
     v2m_queue_opts o;
     char path[PATH_MAX];
-    char consuming[V2M_QUEUE_NAME_MAX + 1];
-    v2m_queue_msg **held;     /* consumed, not settled */
-    size_t nheld, capheld;
 } qsql;
 
 static const char schema[] =
@@ -86,7 +79,6 @@ static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     s->o = *o;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
     if ((rc = v2m__url_path(url, "sqlite", s->path, sizeof s->path, err)))
         goto fail;
     /* The embedded default lives in ./var, which may not exist yet. */
@@ -105,7 +97,6 @@ static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2
     return V2M_OK;
 fail:
     sqlite3_close(s->db);
-    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
     return rc;
@@ -142,42 +133,25 @@ static int exec1(qsql *s, const char *sql, const char *fmt, ...)
     return r;
 }
 
-static void held_remove(qsql *s, v2m_queue_msg *m)
-{
-    for (size_t i = 0; i < s->nheld; i++)
-        if (s->held[i] == m) {
-            s->held[i] = s->held[--s->nheld];
-            return;
-        }
-}
+static int qs_keep_every_ms(const v2m_queue_opts *o) { return o->lease_ms / 3; }
 
-/* Renew the leases this handle holds, every lease_ms/3, until close. */
-static void *keeper_main(void *arg)
+/* Renew the leases of the held messages. */
+static void qs_keep(void *impl, v2m_queue_msg *const *held, size_t n)
 {
-    qsql *s = arg;
-    struct timespec ts;
+    qsql *s = impl;
 
+    if (n == 0)
+        return;
     pthread_mutex_lock(&s->mu);
-    while (!s->closing) {
-        int64_t ns;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ns = (int64_t)ts.tv_nsec + (int64_t)(s->o.lease_ms / 3) * 1000000;
-        ts.tv_sec += (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        if (s->closing)
-            break;
-        for (size_t i = 0; i < s->nheld; i++) {
-            v2m_queue_msg *m = s->held[i];
-            int r = exec1(s, "UPDATE messages SET visible_at = ? WHERE id = ? AND lease = ?",
-                          "iii", v2m__now_ms() + s->o.lease_ms, (int64_t)m->tag, (int64_t)m->gen);
-            if (r != SQLITE_DONE)
-                V2M_LOG(V2M_WARN, "sqlite queue cannot renew lease id=%llu err=%s",
-                        (unsigned long long)m->tag, sqlite3_errmsg(s->db));
-        }
+    for (size_t i = 0; i < n; i++) {
+        const v2m__delivery *d = v2m__queue_delivery_c(held[i]);
+        int r = exec1(s, "UPDATE messages SET visible_at = ? WHERE id = ? AND lease = ?", "iii",
+                      v2m__now_ms() + s->o.lease_ms, (int64_t)d->id, (int64_t)d->key);
+        if (r != SQLITE_DONE)
+            V2M_LOG(V2M_WARN, "sqlite queue cannot renew lease id=%llu err=%s",
+                    (unsigned long long)d->id, sqlite3_errmsg(s->db));
     }
     pthread_mutex_unlock(&s->mu);
-    return NULL;
 }
 
 static void qs_close(void *impl)
@@ -186,24 +160,7 @@ static void qs_close(void *impl)
 
     if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->closing = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    if (s->keeper_on)
-        pthread_join(s->keeper, NULL);
-    /* Hand back what was never settled. */
-    for (size_t i = 0; i < s->nheld; i++) {
-        v2m_queue_msg *m = s->held[i];
-        exec1(s,
-              "UPDATE messages SET lease = 0, visible_at = ?, attempts = attempts - 1"
-              " WHERE id = ? AND lease = ?",
-              "iii", v2m__now_ms(), (int64_t)m->tag, (int64_t)m->gen);
-        v2m__queue_msg_free(m);
-    }
-    free(s->held);
     sqlite3_close(s->db);
-    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -241,24 +198,6 @@ static v2m_err qs_publish(void *impl, const char *queue, const void *body, size_
         rc = db_fail(s, err, "publish");
     pthread_mutex_unlock(&s->mu);
     return rc;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n > k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* The dead-letter queue of queue. */
-static void dead_name(const char *queue, char *out, size_t outsz)
-{
-    size_t n = strlen(queue);
-    if (ends_with(queue, ".dead"))
-        snprintf(out, outsz, "%s", queue);
-    else if (ends_with(queue, ".retry"))
-        snprintf(out, outsz, "%.*s.dead", (int)(n - 6), queue);
-    else
-        snprintf(out, outsz, "%s.dead", queue);
 }
 
 /* Take the oldest ready message of queue, or set *out = NULL. Messages
@@ -332,9 +271,9 @@ static v2m_err take(qsql *s, const char *queue, v2m_queue_msg **out, v2m_error *
         sqlite3_step(st);   /* run the statement to its end */
         sqlite3_finalize(st);
         st = NULL;
-        if (attempts > s->o.max_attempts && !ends_with(queue, ".dead")) {
+        if (attempts > s->o.max_attempts && !v2m__queue_ends_with(queue, ".dead")) {
             /* Its consumers kept dying on it: give up on it here. */
-            dead_name(queue, dq, sizeof dq);
+            v2m__queue_dead_name(queue, dq, sizeof dq);
             if (exec1(s,
                       "UPDATE messages SET queue = ?, lease = 0, visible_at = ?, attempts = ?,"
                       " error = ? WHERE id = ?",
@@ -357,8 +296,8 @@ static v2m_err take(qsql *s, const char *queue, v2m_queue_msg **out, v2m_error *
             rc = db_fail(s, err, "commit");
             goto rollback;
         }
-        m->tag = (uint64_t)id;
-        m->gen = (uint64_t)token;
+        v2m__queue_delivery(m)->id = (uint64_t)id;
+        v2m__queue_delivery(m)->key = (uint64_t)token;
         m->attempt = attempts;
         m->redelivered = attempts - 1 > retries;
         *out = m;
@@ -378,38 +317,13 @@ static v2m_err qs_consume(void *impl, const char *queue, int timeout_ms, v2m_que
     int64_t deadline = v2m__mono_ms() + timeout_ms;
     v2m_err rc;
 
-    pthread_mutex_lock(&s->mu);
-    if (!s->consuming[0])
-        snprintf(s->consuming, sizeof s->consuming, "%s", queue);
-    if (strcmp(s->consuming, queue) != 0) {
-        pthread_mutex_unlock(&s->mu);
-        return v2m_fail(err, V2M_EINVAL, "queue handle consumes from %s, not %s", s->consuming,
-                        queue);
-    }
-    if (!s->keeper_on && pthread_create(&s->keeper, NULL, keeper_main, s) == 0)
-        s->keeper_on = 1;
-    pthread_mutex_unlock(&s->mu);
-
     for (;;) {
         v2m_queue_msg *m = NULL;
 
         if (s->o.stop && atomic_load(s->o.stop))
             return v2m_fail(err, V2M_ECANCELLED, "queue consume: stopping");
         pthread_mutex_lock(&s->mu);
-        /* Room to remember it first, so a taken message is always renewed. */
-        if (s->nheld == s->capheld) {
-            size_t cap = s->capheld ? s->capheld * 2 : 8;
-            v2m_queue_msg **h = realloc(s->held, cap * sizeof *h);
-            if (!h) {
-                pthread_mutex_unlock(&s->mu);
-                return v2m_fail(err, V2M_ENOMEM, "out of memory");
-            }
-            s->held = h;
-            s->capheld = cap;
-        }
         rc = take(s, queue, &m, err);
-        if (rc == V2M_OK && m)
-            s->held[s->nheld++] = m;
         pthread_mutex_unlock(&s->mu);
         if (rc)
             return rc;
@@ -428,7 +342,7 @@ static v2m_err qs_consume(void *impl, const char *queue, int timeout_ms, v2m_que
 }
 
 /* Apply a settlement (sql with parameters fmt..., the last two being id and
- * token), forget m and free it. */
+ * token) and free m. */
 static v2m_err settle(qsql *s, v2m_queue_msg *m, const char *what, v2m_error *err,
                       const char *sql, const char *fmt, ...)
 {
@@ -437,8 +351,9 @@ static v2m_err settle(qsql *s, v2m_queue_msg *m, const char *what, v2m_error *er
     v2m_err rc = V2M_OK;
     int i = 1;
 
+    const v2m__delivery *d = v2m__queue_delivery_c(m);
+
     pthread_mutex_lock(&s->mu);
-    held_remove(s, m);
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(s, err, what);
         goto out;
@@ -451,14 +366,14 @@ static v2m_err settle(qsql *s, v2m_queue_msg *m, const char *what, v2m_error *er
             sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
     }
     va_end(ap);
-    sqlite3_bind_int64(st, i++, (int64_t)m->tag);
-    sqlite3_bind_int64(st, i, (int64_t)m->gen);
+    sqlite3_bind_int64(st, i++, (int64_t)d->id);
+    sqlite3_bind_int64(st, i, (int64_t)d->key);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(s, err, what);
     else if (sqlite3_changes(s->db) == 0)
         rc = v2m_fail(err, V2M_ETIMEOUT,
                       "queue %s: lease of message %llu expired before %s; it is redelivered",
-                      m->queue, (unsigned long long)m->tag, what);
+                      m->queue, (unsigned long long)d->id, what);
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
@@ -484,7 +399,7 @@ static v2m_err qs_dead(void *impl, v2m_queue_msg *m, const char *reason, v2m_err
 {
     char dq[V2M_QUEUE_NAME_MAX + 8];
 
-    dead_name(m->queue, dq, sizeof dq);
+    v2m__queue_dead_name(m->queue, dq, sizeof dq);
     return settle(impl, m, "dead-letter", err,
                   "UPDATE messages SET queue = ?, lease = 0, visible_at = ?, error = ?"
                   " WHERE id = ? AND lease = ?",
@@ -523,8 +438,7 @@ static v2m_err qs_count(void *impl, const char *queue, long *n, v2m_error *err)
     return rc;
 }
 
-const v2m_queue_ops v2m_queue_sqlite = {
-    .scheme = "sqlite",
+const v2m__queue_ops v2m__queue_sqlite = {
     .open = qs_open,
     .close = qs_close,
     .ping = qs_ping,
@@ -536,4 +450,6 @@ const v2m_queue_ops v2m_queue_sqlite = {
     .dead = qs_dead,
     .release = qs_release,
     .count = qs_count,
+    .keep_every_ms = qs_keep_every_ms,
+    .keep = qs_keep,
 };

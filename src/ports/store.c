@@ -1,20 +1,22 @@
 /* store.c - pick the store backend by URL; argument checks and stream
  * positions shared by every backend. */
-#include "store.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ports_int.h"
 #include "store_util.h"
 
 struct v2m_store {
-    const v2m_store_ops *ops;
+    const v2m__store_ops *ops;
+    const char *scheme;
     void *impl;
 };
 
 struct v2m_store_upload {
-    const v2m_store_ops *ops;
+    const v2m__store_ops *ops;
     void *impl;              /* the backend's upload */
     char fid[V2M_FID_LEN + 1];
     v2m_store_meta meta;
@@ -24,42 +26,38 @@ struct v2m_store_upload {
 };
 
 struct v2m_store_reader {
-    const v2m_store_ops *ops;
+    const v2m__store_ops *ops;
     void *impl;
     v2m_store_meta meta;
     int64_t pos;
 };
 
-static const v2m_store_ops *const backends[] = {&v2m_store_file, &v2m_store_gridfs};
+/* The backends by URL scheme: a new one is its file and a row here. */
+static const v2m__backend backends[] = {
+    {"file", &v2m__store_file},
+    {"mongodb", &v2m__store_gridfs},
+};
 
 v2m_store *v2m_store_open(const char *url, v2m_error *err)
 {
-    const char *sep = url ? strstr(url, "://") : NULL;
-    char safe[512];
+    const v2m__backend *b = v2m__pick(backends, V2M__COUNT(backends), url, "store",
+                                      "file:///dir or mongodb://host:port/", err);
+    v2m_store *st;
 
-    for (size_t i = 0; sep && i < sizeof backends / sizeof backends[0]; i++) {
-        const v2m_store_ops *ops = backends[i];
-        v2m_store *st;
-
-        if (strlen(ops->scheme) != (size_t)(sep - url) ||
-            strncmp(url, ops->scheme, (size_t)(sep - url)) != 0)
-            continue;
-        st = calloc(1, sizeof *st);
-        if (!st) {
-            v2m_fail(err, V2M_ENOMEM, "out of memory");
-            return NULL;
-        }
-        st->ops = ops;
-        if (ops->open(url, &st->impl, err) != V2M_OK) {
-            free(st);
-            return NULL;
-        }
-        return st;
+    if (!b)
+        return NULL;
+    st = calloc(1, sizeof *st);
+    if (!st) {
+        v2m_fail(err, V2M_ENOMEM, "out of memory");
+        return NULL;
     }
-    v2m_url_redact(url ? url : "", safe, sizeof safe);
-    v2m_fail(err, V2M_ECONFIG, "store URL '%s': expected file:///dir or mongodb://host:port/",
-             safe);
-    return NULL;
+    st->ops = b->ops;
+    st->scheme = b->scheme;
+    if (st->ops->open(url, &st->impl, err) != V2M_OK) {
+        free(st);
+        return NULL;
+    }
+    return st;
 }
 
 void v2m_store_close(v2m_store *st)
@@ -72,7 +70,7 @@ void v2m_store_close(v2m_store *st)
 
 v2m_err v2m_store_ping(v2m_store *st, v2m_error *err) { return st->ops->ping(st->impl, err); }
 
-const char *v2m_store_scheme(const v2m_store *st) { return st->ops->scheme; }
+const char *v2m_store_scheme(const v2m_store *st) { return st->scheme; }
 
 const char *v2m_store_ns_name(v2m_store_ns ns) { return ns == V2M_NS_MP3S ? "mp3s" : "videos"; }
 

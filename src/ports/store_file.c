@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "store.h"
+#include "store_int.h"
 #include "store_util.h"
 
 #define SWEEP_AGE_S 3600
@@ -435,8 +435,7 @@ static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     return fsync_dir(dir, err);
 }
 
-const v2m_store_ops v2m_store_file = {
-    .scheme = "file",
+const v2m__store_ops v2m__store_file = {
     .open = f_open,
     .close = f_close,
     .ping = f_ping,

@@ -25,7 +25,8 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "store.h"
+#include "store_int.h"
+#include "mongo_int.h"
 #include "store_util.h"
 
 #define CS V2M_STORE_CHUNK
@@ -572,8 +573,7 @@ static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     return rc;
 }
 
-const v2m_store_ops v2m_store_gridfs = {
-    .scheme = "mongodb",
+const v2m__store_ops v2m__store_gridfs = {
     .open = g_open,
     .close = g_close,
     .ping = g_ping,

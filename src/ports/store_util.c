@@ -1,6 +1,7 @@
 /* store_util.c - clocks, URL paths, ObjectIds and MongoDB plumbing shared by
  * the port backends. */
 #include "store_util.h"
+#include "mongo_int.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* store_util.h - helpers shared by the store, jobs and queue backends.
  *
  * Internal to src/ports: services include store.h, jobs.h and queue.h only.
- * Everything here is thread-safe.
+ * Everything here is thread-safe. The MongoDB client pool is in mongo_int.h,
+ * so that only the MongoDB backends see libmongoc.
  */
 #ifndef V2M_PORTS_STORE_UTIL_H
 #define V2M_PORTS_STORE_UTIL_H
@@ -9,8 +10,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <mongoc/mongoc.h>
 
 #include "common/config.h"
 #include "common/err.h"
@@ -31,7 +30,6 @@ int v2m__sleep_ms(int64_t ms, const atomic_int *stop);
 v2m_err v2m__url_path(const char *url, const char *scheme, char *path, size_t pathsz,
                       v2m_error *err);
 
-
 /* mkdir -p with mode 0755; 0 or -1 with errno. */
 int v2m__mkdir_p(const char *path);
 
@@ -45,18 +43,5 @@ v2m_err v2m__oid_norm(const char *in, char out[25], v2m_error *err);
 /* Copy a NUL-terminated string into dst, cutting it at a UTF-8 character
  * boundary when it does not fit. */
 void v2m__strlcpy_utf8(char *dst, size_t dstsz, const char *src, size_t srclen);
-
-/* MongoDB: one client pool per opened handle. The pool is thread-safe;
- * clients popped from it are used by one thread at a time. Sets
- * serverSelectionTimeoutMS and connectTimeoutMS to 5 s unless the URL names
- * them, so an unreachable server is reported within seconds. */
-mongoc_client_pool_t *v2m__mongo_pool(const char *url, v2m_error *err);
-
-/* Turn a driver error into a v2m error: V2M_EUNAVAIL when the server could
- * not be reached, V2M_EEXIST for a duplicate key, V2M_EIO otherwise. */
-v2m_err v2m__mongo_fail(v2m_error *err, const bson_error_t *be, const char *what);
-
-/* Run `ping` against the pool's server. */
-v2m_err v2m__mongo_ping(mongoc_client_pool_t *pool, v2m_error *err);
 
 #endif

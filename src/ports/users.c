@@ -1,5 +1,5 @@
 /* users.c - pick the users backend from the URL; shared checks. */
-#include "users.h"
+#include "users_int.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -8,13 +8,18 @@
 #include <sys/random.h>
 
 #include "common/config.h"
+#include "ports_int.h"
 
 struct v2m_users {
-    const v2m_users_ops *ops;
+    const v2m__users_ops *ops;
     void *impl;
 };
 
-static const v2m_users_ops *const backends[] = {&v2m_users_sqlite, &v2m_users_mysql};
+/* The backends by URL scheme: a new one is its file and a row here. */
+static const v2m__backend backends[] = {
+    {"sqlite", &v2m__users_sqlite},
+    {"mysql", &v2m__users_mysql},
+};
 
 v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_error *err)
 {
@@ -66,37 +71,24 @@ v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_err
 
 v2m_users *v2m_users_open(const char *url, v2m_error *err)
 {
-    const char *sep = strstr(url, "://");
+    const v2m__backend *b =
+        v2m__pick(backends, V2M__COUNT(backends), url, "users",
+                  "sqlite:///path.db or mysql://user:pass@host:port/db", err);
     v2m_users *u;
 
-    if (!sep)
-        goto bad;
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-        const v2m_users_ops *ops = backends[i];
-        if (strlen(ops->scheme) != (size_t)(sep - url) ||
-            strncmp(url, ops->scheme, (size_t)(sep - url)) != 0)
-            continue;
-        u = calloc(1, sizeof *u);
-        if (!u) {
-            v2m_fail(err, V2M_ENOMEM, "out of memory");
-            return NULL;
-        }
-        u->ops = ops;
-        if (ops->open(url, &u->impl, err) != V2M_OK) {
-            free(u);
-            return NULL;
-        }
-        return u;
+    if (!b)
+        return NULL;
+    u = calloc(1, sizeof *u);
+    if (!u) {
+        v2m_fail(err, V2M_ENOMEM, "out of memory");
+        return NULL;
     }
-bad:
-    {
-        char safe[V2M_USERS_URL_MAX];
-        v2m_url_redact(url, safe, sizeof safe);
-        v2m_fail(err, V2M_ECONFIG,
-                 "users URL '%s': expected sqlite:///path.db or mysql://user:pass@host:port/db",
-                 safe);
+    u->ops = b->ops;
+    if (u->ops->open(url, &u->impl, err) != V2M_OK) {
+        free(u);
+        return NULL;
     }
-    return NULL;
+    return u;
 }
 
 void v2m_users_close(v2m_users *u)

@@ -47,42 +47,6 @@ typedef struct v2m_throttle {
 
 #define V2M_THROTTLE_KEY_MAX 100
 
-typedef struct v2m_users_ops {
-    const char *scheme;   /* "sqlite", "mysql" */
-    v2m_err (*open)(const char *url, void **impl, v2m_error *err);
-    void (*close)(void *impl);
-    v2m_err (*ping)(void *impl, v2m_error *err);
-    /* V2M_ENOTFOUND when there is no such email. */
-    v2m_err (*get)(void *impl, const char *email, v2m_user *out, v2m_error *err);
-    /* V2M_EEXIST when the email is taken. */
-    v2m_err (*add)(void *impl, const char *email, const char *password, int admin,
-                   long long token_gen, v2m_error *err);
-    /* A new password; bumps token_gen. V2M_ENOTFOUND when there is no such email. */
-    v2m_err (*set_password)(void *impl, const char *email, const char *password,
-                            v2m_error *err);
-    /* Set the admin flag; bumps token_gen when it changes. */
-    v2m_err (*set_admin)(void *impl, const char *email, int admin, v2m_error *err);
-    /* Replace row id's password with a new hash of the same password (legacy
-     * plaintext rows), only while it still is old; token_gen is kept.
-     * V2M_ESTATE when the row changed meanwhile or is gone. */
-    v2m_err (*rehash)(void *impl, long long id, const char *old, const char *hash,
-                      v2m_error *err);
-    v2m_err (*del)(void *impl, const char *email, v2m_error *err);
-    v2m_err (*list)(void *impl, v2m_users_each fn, void *ud, v2m_error *err);
-    /* Login throttling. V2M_ENOTFOUND when key has no row. */
-    v2m_err (*throttle_get)(void *impl, const char *key, v2m_throttle *out, v2m_error *err);
-    /* Compare and set: write next when key's row still equals prev (prev NULL:
-     * when there is no row). V2M_ESTATE when another writer came first. */
-    v2m_err (*throttle_set)(void *impl, const char *key, const v2m_throttle *prev,
-                            const v2m_throttle *next, v2m_error *err);
-    v2m_err (*throttle_clear)(void *impl, const char *key, v2m_error *err);
-    /* Delete the rows last counted before before_ms and not blocked after it. */
-    v2m_err (*throttle_prune)(void *impl, long long before_ms, v2m_error *err);
-} v2m_users_ops;
-
-extern const v2m_users_ops v2m_users_sqlite;
-extern const v2m_users_ops v2m_users_mysql;
-
 typedef struct v2m_users v2m_users;
 
 /* The users URL from V2M_USERS, else from the original's MYSQL_HOST,

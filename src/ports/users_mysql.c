@@ -20,7 +20,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "users.h"
+#include "users_int.h"
 
 #define POOL_MAX 16
 
@@ -514,8 +514,7 @@ static v2m_err m_throttle_prune(void *impl, long long before_ms, v2m_error *err)
     return exec_job(impl, &j, err);
 }
 
-const v2m_users_ops v2m_users_mysql = {
-    .scheme = "mysql",
+const v2m__users_ops v2m__users_mysql = {
     .open = m_open,
     .close = m_close,
     .ping = m_ping,

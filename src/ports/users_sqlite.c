@@ -12,7 +12,7 @@
 
 #include "common/log.h"
 #include "common/sqlite.h"
-#include "users.h"
+#include "users_int.h"
 
 typedef struct {
     sqlite3 *db;
@@ -368,8 +368,7 @@ static v2m_err s_throttle_prune(void *impl, long long before_ms, v2m_error *err)
     return r == SQLITE_DONE ? V2M_OK : db_fail(s, err, "prune throttle");
 }
 
-const v2m_users_ops v2m_users_sqlite = {
-    .scheme = "sqlite",
+const v2m__users_ops v2m__users_sqlite = {
     .open = s_open,
     .close = s_close,
     .ping = s_ping,

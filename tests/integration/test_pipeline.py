@@ -52,7 +52,9 @@ if MODE == "distributed":
                 "MYSQL_PASSWORD": "Auth123", "MYSQL_DB": db, "V2M_STORE": mongo,
                 "V2M_QUEUE": amqp, "SMTP_URL": smtp, "MAIL_FROM": "v2m@v2m.test"})
 else:
+    # Job records in a database of their own, apart from the store (V2M_JOBS).
     env.update({"V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,
+                "V2M_JOBS": "sqlite://%s/jobs.db" % tmp,
                 "V2M_QUEUE": "sqlite://%s/queue.db" % tmp, "V2M_OUTBOX": "%s/outbox" % tmp})
     os.makedirs(tmp + "/store")
     rc, _, err = t.run_cmd([os.path.join(t.BIN, "v2m-admin"), "user", "add", "georgio@email.com",
@@ -259,6 +261,19 @@ def test_other_user_gets_404_and_lists_nothing_of_it():
     assert code == 200 and json.loads(body) == [], body
     code, body = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/jobs")
     assert code == 200 and json.loads(body)[0]["video_fid"] == video, body
+
+
+if MODE == "embedded":
+    def test_job_records_live_where_v2m_jobs_says():
+        # The gateway created the record and the converter finished it in the
+        # database V2M_JOBS names, not beside the store's files.
+        import sqlite3
+        db = sqlite3.connect("file:%s/jobs.db?mode=ro" % tmp, uri=True)
+        row = db.execute("SELECT status, mp3_fid FROM jobs WHERE video_fid = ?",
+                         (state["video"],)).fetchone()
+        db.close()
+        assert row == ("done", state["mp3"]), row
+        assert not os.path.exists(tmp + "/store/jobs.db")
 
 
 def test_contract_errors():

@@ -10,17 +10,24 @@
 #include "ptest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "ports/jobs.h"
-#include "ports/store_util.h"
 
 static v2m_jobs *jb;
 static char url[4400];
 static char owner_a[64], owner_b[64];   /* unique per run: the database may be shared */
 
-static void new_fid(char out[25]) { v2m__oid_new(out); }
+/* A fresh id shaped like an ObjectId (24 hex digits), increasing within a
+ * process: the time, the process, a counter. */
+static void new_fid(char out[25])
+{
+    static atomic_uint n;
+    snprintf(out, 25, "%08x%08x%08x", (unsigned)time(NULL), (unsigned)getpid(),
+             atomic_fetch_add(&n, 1) + 1);
+}
 
 static void test_transitions(void)
 {

@@ -1,0 +1,27 @@
+/* mongo_int.h - the MongoDB connection shared by the MongoDB backends
+ * (store_gridfs.c, jobs_mongo.c); implemented in store_util.c.
+ *
+ * Internal to src/ports, and kept apart from store_util.h so that the file
+ * and SQLite backends do not see libmongoc.
+ */
+#ifndef V2M_PORTS_MONGO_INT_H
+#define V2M_PORTS_MONGO_INT_H
+
+#include <mongoc/mongoc.h>
+
+#include "common/err.h"
+
+/* MongoDB: one client pool per opened handle. The pool is thread-safe;
+ * clients popped from it are used by one thread at a time. Sets
+ * serverSelectionTimeoutMS and connectTimeoutMS to 5 s unless the URL names
+ * them, so an unreachable server is reported within seconds. */
+mongoc_client_pool_t *v2m__mongo_pool(const char *url, v2m_error *err);
+
+/* Turn a driver error into a v2m error: V2M_EUNAVAIL when the server could
+ * not be reached, V2M_EEXIST for a duplicate key, V2M_EIO otherwise. */
+v2m_err v2m__mongo_fail(v2m_error *err, const bson_error_t *be, const char *what);
+
+/* Run `ping` against the pool's server. */
+v2m_err v2m__mongo_ping(mongoc_client_pool_t *pool, v2m_error *err);
+
+#endif
