@@ -111,7 +111,6 @@ void v2m_queue_close(v2m_queue *q)
 
 v2m_err v2m_queue_ping(v2m_queue *q, v2m_error *err) { return q->ops->ping(q->impl, err); }
 
-const char *v2m_queue_scheme(const v2m_queue *q) { return q->ops->scheme; }
 
 int v2m_queue_max_attempts(const v2m_queue *q) { return q->opts.max_attempts; }
 
