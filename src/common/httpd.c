@@ -53,6 +53,7 @@ struct v2m_httpd {
     v2m__conns *conns;
     offload_pool off;
     int quiesced;
+    MHD_socket quiesced_fd; /* the listening socket after the drain, closed at stop */
     int in_flight;             /* requests begun, not yet completed (atomic) */
     /* counts[route][class]; route index nroutes + i for the built-ins and
      * one more for "no route". Updated with atomics, read by /metrics. */
@@ -265,11 +266,15 @@ static const char *route_name(const v2m_httpd *d, int idx)
     return builtin[idx - (int)d->o.nroutes];
 }
 
+static int has_admin(const v2m_httpd_opts *o) { return o->admin_host && o->admin_host[0]; }
+
 static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
 {
     v2m_http_resp *resp = &req->resp;
-    /* With a private listener, the public one tells no internals. */
-    int private_ok = req->l->admin || !d->adm.mhd;
+    /* With a private listener, the public one tells no internals. Decided
+     * from the options, fixed before any thread runs: the public listener
+     * serves before the private one is set up. */
+    int private_ok = req->l->admin || !has_admin(&d->o);
 
     if (req->builtin == 1) {
         v2m_http_reply_text(resp, 200, "ok");
@@ -817,7 +822,7 @@ static int start_admin(v2m_httpd *d, v2m_error *err)
                      MHD_USE_ITC;
     listener *l = &d->adm;
 
-    if (!d->o.admin_host || !d->o.admin_host[0])
+    if (!has_admin(&d->o))
         return 0;
     if (sock_addr(d->o.admin_host, d->o.admin_port, &ss, &flags, err))
         return -1;
@@ -920,9 +925,12 @@ void v2m_httpd_drain(v2m_httpd *d, double grace_s)
 
     if (!d || !d->pub.mhd || d->quiesced)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(d->pub.mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* libmicrohttpd's threads may still use the listening socket (epoll)
+     * until the daemon stops: close it only then (v2m_httpd_stop), lest its
+     * number be reused meanwhile. shutdown() already refuses new clients. */
+    d->quiesced_fd = MHD_quiesce_daemon(d->pub.mhd);
+    if (d->quiesced_fd != MHD_INVALID_SOCKET)
+        shutdown(d->quiesced_fd, SHUT_RDWR);
     d->quiesced = 1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int left = __atomic_load_n(&d->in_flight, __ATOMIC_ACQUIRE);
@@ -944,6 +952,8 @@ void v2m_httpd_stop(v2m_httpd *d)
         MHD_stop_daemon(d->adm.mhd);
     if (d->pub.mhd)
         MHD_stop_daemon(d->pub.mhd);
+    if (d->quiesced && d->quiesced_fd != MHD_INVALID_SOCKET)
+        close(d->quiesced_fd);
     offload_free(d);
     v2m__conns_free(d->conns);
     free(d->counts);
