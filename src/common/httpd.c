@@ -59,6 +59,7 @@ struct v2m_httpd {
     v2m__conns *conns;
     offload_pool off;
     int quiesced;
+    MHD_socket quiesced_fd; /* the listening socket after the drain, closed at stop */
     int in_flight;             /* requests begun, not yet completed (atomic) */
     /* counts[route][class]; route index nroutes + i for the built-ins and
      * one more for "no route". Updated with atomics, read by /metrics. */
@@ -83,8 +84,6 @@ struct v2m_http_req {
     int answered;           /* response queued */
     void *stream;
     int stream_open;
-    void *userdata;
-    void (*userdata_free)(void *);
     int offload;            /* OFF_*: the handler's progress on the offload pool */
     int off_client;         /* its slot in off.clients, -1 for none */
     v2m_http_resp resp;
@@ -160,6 +159,17 @@ void v2m_http_reply_json(v2m_http_resp *resp, int status, json_t *obj)
     resp->body = s;
 }
 
+/* Every code has its status written here (this file builds with
+ * -Wswitch-enum, so a new code cannot fall to the default unnoticed):
+ * - ESTATE 409: the request conflicts with the record's current state.
+ * - EPROTO 502: a peer (backend, upstream service) answered nonsense.
+ * - ECANCELLED 503: the server is stopping; the client may retry.
+ * - ECONFIG, EIO, ENOMEM, EINTERNAL 500: the server's own fault.
+ * - the media codes about the input (empty, not media, corrupt, no audio,
+ *   undecodable codec, needs seeking, refused format, too long) 422: the
+ *   upload was well-formed but its content cannot be converted;
+ *   EMEDIA_WRITE and EMEDIA_ENCODE 500: the server failed.
+ * The default catches numbers that are no code at all. */
 int v2m_http_status_for(v2m_err code)
 {
     switch (code) {
@@ -169,10 +179,27 @@ int v2m_http_status_for(v2m_err code)
     case V2M_EDENIED: return 403;
     case V2M_ENOTFOUND: return 404;
     case V2M_EEXIST: return 409;
+    case V2M_ESTATE: return 409;
     case V2M_ETOOBIG: return 413;
     case V2M_ELIMIT: return 429;
+    case V2M_EPROTO: return 502;
     case V2M_EUNAVAIL: return 503;
+    case V2M_ECANCELLED: return 503;
     case V2M_ETIMEOUT: return 504;
+    case V2M_EMEDIA_EMPTY:
+    case V2M_EMEDIA_NOTMEDIA:
+    case V2M_EMEDIA_CORRUPT:
+    case V2M_EMEDIA_NOAUDIO:
+    case V2M_EMEDIA_CODEC:
+    case V2M_EMEDIA_NOSEEK:
+    case V2M_EMEDIA_UNSUPPORTED:
+    case V2M_EMEDIA_TOOLONG: return 422;
+    case V2M_ENOMEM:
+    case V2M_EIO:
+    case V2M_ECONFIG:
+    case V2M_EINTERNAL:
+    case V2M_EMEDIA_WRITE:
+    case V2M_EMEDIA_ENCODE: return 500;
     default: return 500;
     }
 }
@@ -194,7 +221,6 @@ void v2m_http_add_header(v2m_http_resp *resp, const char *name, const char *valu
 
 /* ---- request accessors ---- */
 
-const char *v2m_http_method(const v2m_http_req *req) { return req->method; }
 const char *v2m_http_path(const v2m_http_req *req) { return req->url; }
 struct MHD_Connection *v2m_http_conn(const v2m_http_req *req) { return req->conn; }
 
@@ -204,16 +230,7 @@ const struct sockaddr *v2m_http_peer(const v2m_http_req *req)
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return ci ? ci->client_addr : NULL;
 }
-void *v2m_http_userdata(const v2m_http_req *req) { return req->userdata; }
 void *v2m_http_stream(const v2m_http_req *req) { return req->stream; }
-
-void v2m_http_set_userdata(v2m_http_req *req, void *p, void (*free_fn)(void *))
-{
-    if (req->userdata && req->userdata_free)
-        req->userdata_free(req->userdata);
-    req->userdata = p;
-    req->userdata_free = free_fn;
-}
 
 const char *v2m_http_header(const v2m_http_req *req, const char *name)
 {
@@ -223,13 +240,6 @@ const char *v2m_http_header(const v2m_http_req *req, const char *name)
 const char *v2m_http_query(const v2m_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *v2m_http_body(const v2m_http_req *req, size_t *len)
-{
-    if (len)
-        *len = req->len;
-    return req->body ? req->body : "";
 }
 
 /* ---- built-in routes ---- */
@@ -263,11 +273,15 @@ static const char *route_name(const v2m_httpd *d, int idx)
     return builtin[idx - (int)d->o.nroutes];
 }
 
+static int has_admin(const v2m_httpd_opts *o) { return o->admin_host && o->admin_host[0]; }
+
 static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
 {
     v2m_http_resp *resp = &req->resp;
-    /* With a private listener, the public one tells no internals. */
-    int private_ok = req->l->admin || !d->adm.mhd;
+    /* With a private listener, the public one tells no internals. Decided
+     * from the options, fixed before any thread runs: the public listener
+     * serves before the private one is set up. */
+    int private_ok = req->l->admin || !has_admin(&d->o);
 
     if (req->builtin == 1) {
         v2m_http_reply_text(resp, 200, "ok");
@@ -744,8 +758,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         V2M_LOG(V2M_INFO, "http method=%s path=%s status=%d ms=%.1f%s", req->method, req->url,
                 status, secs * 1000.0,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
-    if (req->userdata && req->userdata_free)
-        req->userdata_free(req->userdata);
     resp_reset(&req->resp);
     free(req->body);
     free(req);
@@ -866,7 +878,7 @@ static int start_admin(v2m_httpd *d, v2m_error *err)
                      MHD_USE_ITC;
     listener *l = &d->adm;
 
-    if (!d->o.admin_host || !d->o.admin_host[0])
+    if (!has_admin(&d->o))
         return 0;
     if (sock_addr(d->o.admin_host, d->o.admin_port, &ss, &flags, err))
         return -1;
@@ -971,9 +983,12 @@ void v2m_httpd_drain(v2m_httpd *d, double grace_s)
 
     if (!d || !d->pub.mhd || d->quiesced)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(d->pub.mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* libmicrohttpd's threads may still use the listening socket (epoll)
+     * until the daemon stops: close it only then (v2m_httpd_stop), lest its
+     * number be reused meanwhile. shutdown() already refuses new clients. */
+    d->quiesced_fd = MHD_quiesce_daemon(d->pub.mhd);
+    if (d->quiesced_fd != MHD_INVALID_SOCKET)
+        shutdown(d->quiesced_fd, SHUT_RDWR);
     d->quiesced = 1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int left = __atomic_load_n(&d->in_flight, __ATOMIC_ACQUIRE);
@@ -995,6 +1010,8 @@ void v2m_httpd_stop(v2m_httpd *d)
         MHD_stop_daemon(d->adm.mhd);
     if (d->pub.mhd)
         MHD_stop_daemon(d->pub.mhd);
+    if (d->quiesced && d->quiesced_fd != MHD_INVALID_SOCKET)
+        close(d->quiesced_fd);
     offload_free(d);
     v2m__conns_free(d->conns);
     free(d->counts);

@@ -142,19 +142,14 @@ int v2m_httpd_port(const v2m_httpd *d);
 int v2m_httpd_admin_port(const v2m_httpd *d);
 
 /* Request accessors; strings live as long as the request. */
-const char *v2m_http_method(const v2m_http_req *req);
 const char *v2m_http_path(const v2m_http_req *req);
 const char *v2m_http_header(const v2m_http_req *req, const char *name);
 const char *v2m_http_query(const v2m_http_req *req, const char *name);
-const char *v2m_http_body(const v2m_http_req *req, size_t *len);
 struct MHD_Connection *v2m_http_conn(const v2m_http_req *req);
 /* The TCP peer's address (NULL when unknown). */
 const struct sockaddr *v2m_http_peer(const v2m_http_req *req);
 /* The stream body_begin set up (streaming routes), for the handler. */
 void *v2m_http_stream(const v2m_http_req *req);
-/* Per-request slot for the application (e.g. the authenticated user). */
-void *v2m_http_userdata(const v2m_http_req *req);
-void v2m_http_set_userdata(v2m_http_req *req, void *p, void (*free_fn)(void *));
 
 /* Answers. Each replaces what resp held. Text bodies end with a newline. */
 void v2m_http_reply_text(v2m_http_resp *resp, int status, const char *fmt, ...)

@@ -8,6 +8,11 @@
 #include "ports_int.h"
 #include "store_util.h"
 
+/* The time records are stamped with; tests put in their own clock. */
+static int64_t (*jobs_clock)(void) = v2m__now_ms;
+
+void v2m__jobs_set_clock(int64_t (*now_ms)(void)) { jobs_clock = now_ms ? now_ms : v2m__now_ms; }
+
 struct v2m_jobs {
     const v2m__jobs_ops *ops;
     void *impl;
@@ -93,7 +98,7 @@ v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
     snprintf(job.filename, sizeof job.filename, "%s", filename ? filename : "");
     job.size = size < 0 ? 0 : size;
     job.status = V2M_JOB_QUEUED;
-    job.created_at = job.updated_at = v2m__now_ms();
+    job.created_at = job.updated_at = jobs_clock();
     return j->ops->create(j->impl, &job, err);
 }
 
@@ -127,7 +132,7 @@ v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change
     }
     if (c.progress > 1.0)
         c.progress = 1.0;
-    return j->ops->update(j->impl, fid, &c, v2m__now_ms(), out ? out : &tmp, err);
+    return j->ops->update(j->impl, fid, &c, jobs_clock(), out ? out : &tmp, err);
 }
 
 v2m_err v2m_jobs_begin(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err)

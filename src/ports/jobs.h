@@ -114,4 +114,9 @@ v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err);
 const char *v2m_job_status_name(v2m_job_status s);
 int v2m_job_status_parse(const char *s);
 
+/* Tests only: stamp records with now_ms() instead of the real time (ms
+ * since the epoch); NULL puts the real clock back. Not thread-safe: set it
+ * before any thread uses the records. */
+void v2m__jobs_set_clock(int64_t (*now_ms)(void));
+
 #endif

@@ -179,7 +179,6 @@ static void held_remove(v2m_queue *q, v2m_queue_msg *m)
 
 v2m_err v2m_queue_ping(v2m_queue *q, v2m_error *err) { return q->ops->ping(q->impl, err); }
 
-const char *v2m_queue_scheme(const v2m_queue *q) { return q->scheme; }
 
 int v2m_queue_max_attempts(const v2m_queue *q) { return q->opts.max_attempts; }
 

@@ -100,7 +100,6 @@ typedef struct v2m_queue v2m_queue;
 v2m_queue *v2m_queue_open(const char *url, const v2m_queue_opts *o, v2m_error *err);
 void v2m_queue_close(v2m_queue *q);   /* safe on NULL; unsettled messages go back */
 v2m_err v2m_queue_ping(v2m_queue *q, v2m_error *err);
-const char *v2m_queue_scheme(const v2m_queue *q);
 int v2m_queue_max_attempts(const v2m_queue *q);
 
 v2m_err v2m_queue_declare(v2m_queue *q, const char *queue, v2m_error *err);

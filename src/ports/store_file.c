@@ -30,6 +30,9 @@
 #include "store_util.h"
 
 #define SWEEP_AGE_S 3600
+/* The longest name made under the store directory, "/videos/.tmp-<fid>.json"
+ * (42 bytes): the directory may take what PATH_MAX leaves beside it. */
+#define NAME_ROOM (sizeof "/videos/.tmp-" - 1 + V2M_FID_LEN + sizeof ".json" - 1)
 
 typedef struct {
     char dir[PATH_MAX];
@@ -55,6 +58,7 @@ static v2m_err sys_fail(v2m_error *err, const char *what, const char *path)
                     strerror(e));
 }
 
+/* <dir>/<ns>[/<name>] into out; -1 (out unusable) when it does not fit. */
 static int ns_path(const fstore *fs, v2m_store_ns ns, const char *name, char *out, size_t outsz)
 {
     const char *nsn = v2m_store_ns_name(ns);
@@ -71,6 +75,11 @@ static int ns_path(const fstore *fs, v2m_store_ns ns, const char *name, char *ou
     }
     out[d + 1 + k + m] = '\0';
     return 0;
+}
+
+static v2m_err too_long(v2m_error *err)
+{
+    return v2m_fail(err, V2M_EINVAL, "store path too long");
 }
 
 static v2m_err fsync_dir(const char *dir, v2m_error *err)
@@ -137,11 +146,14 @@ static v2m_err f_open(const char *url, void **impl, v2m_error *err)
 
     if (!fs)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
-    rc = v2m__url_path(url, "file", fs->dir, sizeof fs->dir - 16, err);
+    rc = v2m__url_path(url, "file", fs->dir, sizeof fs->dir - NAME_ROOM, err);
     if (rc)
         goto fail;
     for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S; ns++) {
-        ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub);
+        if (ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub)) {
+            rc = too_long(err);
+            goto fail;
+        }
         if (v2m__mkdir_p(sub) != 0) {
             rc = v2m_fail(err, V2M_EUNAVAIL, "store directory %s: %s", sub, strerror(errno));
             goto fail;
@@ -163,7 +175,8 @@ static v2m_err f_ping(void *impl, v2m_error *err)
     char sub[PATH_MAX];
 
     for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S; ns++) {
-        ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub);
+        if (ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub))
+            return too_long(err);
         if (access(sub, R_OK | W_OK | X_OK) != 0)
             return v2m_fail(err, V2M_EUNAVAIL, "store directory %s: %s", sub, strerror(errno));
     }
@@ -185,7 +198,7 @@ static v2m_err f_up_open(void *impl, v2m_store_ns ns, const v2m_store_meta *meta
     snprintf(name, sizeof name, ".tmp-%s", meta->fid);
     if (ns_path(fs, ns, name, up->tmp, sizeof up->tmp)) {
         free(up);
-        return v2m_fail(err, V2M_EINVAL, "store path too long");
+        return too_long(err);
     }
     up->fd = open(up->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (up->fd < 0) {
@@ -240,18 +253,22 @@ static json_t *meta_json(const v2m_store_meta *m)
 static v2m_err f_up_finish(void *impl, int64_t length, v2m_error *err)
 {
     fup *up = impl;
-    char data[PATH_MAX], meta[PATH_MAX], tmpmeta[PATH_MAX], name[64], dir[PATH_MAX];
+    char data[PATH_MAX], meta[PATH_MAX], tmpmeta[PATH_MAX], name[64], tmpname[64];
+    char dir[PATH_MAX];
     json_t *j = NULL;
     int mfd = -1;
     v2m_err rc = V2M_OK;
 
     up->meta.length = length;
     snprintf(name, sizeof name, "%s.json", up->meta.fid);
-    ns_path(up->fs, up->ns, up->meta.fid, data, sizeof data);
-    ns_path(up->fs, up->ns, name, meta, sizeof meta);
-    snprintf(name, sizeof name, ".tmp-%s.json", up->meta.fid);
-    ns_path(up->fs, up->ns, name, tmpmeta, sizeof tmpmeta);
-    ns_path(up->fs, up->ns, NULL, dir, sizeof dir);
+    snprintf(tmpname, sizeof tmpname, ".tmp-%s.json", up->meta.fid);
+    if (ns_path(up->fs, up->ns, up->meta.fid, data, sizeof data) ||
+        ns_path(up->fs, up->ns, name, meta, sizeof meta) ||
+        ns_path(up->fs, up->ns, tmpname, tmpmeta, sizeof tmpmeta) ||
+        ns_path(up->fs, up->ns, NULL, dir, sizeof dir)) {
+        f_up_abort(up);
+        return too_long(err);
+    }
 
     /* 1. the data, complete and on disk, under its final name */
     if (ftruncate(up->fd, (off_t)length) != 0 || fsync(up->fd) != 0) {
@@ -318,7 +335,7 @@ static v2m_err read_meta(fstore *fs, v2m_store_ns ns, const char *fid, v2m_store
 
     snprintf(name, sizeof name, "%s.json", fid);
     if (ns_path(fs, ns, name, path, sizeof path))
-        return v2m_fail(err, V2M_EINVAL, "store path too long");
+        return too_long(err);
     j = json_load_file(path, 0, &je);
     if (!j) {
         if (access(path, F_OK) != 0 && errno == ENOENT)
@@ -364,7 +381,10 @@ static v2m_err f_rd_open(void *impl, v2m_store_ns ns, const char *fid, void **ou
     if (!r)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     memcpy(r->fid, fid, sizeof r->fid);
-    ns_path(fs, ns, fid, path, sizeof path);
+    if (ns_path(fs, ns, fid, path, sizeof path)) {
+        free(r);
+        return too_long(err);
+    }
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         /* Deleted between the two opens. */
@@ -415,23 +435,22 @@ static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     char path[PATH_MAX], name[64], dir[PATH_MAX];
 
     snprintf(name, sizeof name, "%s.json", fid);
-    ns_path(fs, ns, name, path, sizeof path);
+    if (ns_path(fs, ns, name, path, sizeof path) || ns_path(fs, ns, NULL, dir, sizeof dir))
+        return too_long(err);
     /* Metadata first: the file is gone for readers once it is. */
     if (unlink(path) != 0) {
         if (errno == ENOENT) {
             /* No finished file: remove what an upload of this id that never
              * finished left behind (its writer died), as GridFS does. */
             snprintf(name, sizeof name, ".tmp-%s", fid);
-            ns_path(fs, ns, name, path, sizeof path);
-            unlink(path);
+            if (ns_path(fs, ns, name, path, sizeof path) == 0)
+                unlink(path);
             return v2m_fail(err, V2M_ENOTFOUND, "no file %s in %s", fid, v2m_store_ns_name(ns));
         }
         return sys_fail(err, "unlink", path);
     }
-    ns_path(fs, ns, fid, path, sizeof path);
-    if (unlink(path) != 0 && errno != ENOENT)
+    if (ns_path(fs, ns, fid, path, sizeof path) == 0 && unlink(path) != 0 && errno != ENOENT)
         V2M_LOG(V2M_WARN, "store cannot remove path=%s err=%s", path, strerror(errno));
-    ns_path(fs, ns, NULL, dir, sizeof dir);
     return fsync_dir(dir, err);
 }
 

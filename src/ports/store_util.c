@@ -89,9 +89,9 @@ v2m_err v2m__url_path(const char *url, const char *scheme, char *path, size_t pa
                         curl_url_strerror(uc), scheme, scheme);
     }
     if (!p[0] || strcmp(p, "/") == 0 || strlen(p) >= pathsz) {
+        int none = !p[0] || strcmp(p, "/") == 0;
         curl_free(p);
-        return v2m_fail(err, V2M_ECONFIG, "URL '%s': %s path", url,
-                        p[0] && strcmp(p, "/") != 0 ? "too long a" : "no");
+        return v2m_fail(err, V2M_ECONFIG, "URL '%s': %s path", url, none ? "no" : "too long a");
     }
     snprintf(path, pathsz, "%s", p);
     curl_free(p);

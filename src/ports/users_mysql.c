@@ -35,9 +35,12 @@ typedef struct {
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static void lib_init(void) { mysql_library_init(0, NULL, NULL); }
 
+/* One part of the URL into out, or def when the URL has none; -1 when it is
+ * longer than out, which is then left empty (never unset: callers read it). */
 static int part(CURLU *u, CURLUPart what, char *out, size_t outsz, const char *def)
 {
     char *v = NULL;
+    out[0] = '\0';
     if (curl_url_get(u, what, &v, CURLU_URLDECODE) != CURLUE_OK || !v) {
         snprintf(out, outsz, "%s", def);
         return 0;

@@ -137,6 +137,7 @@ static int cmd_login(int argc, char **argv)
     buf b = {0};
     long st;
     FILE *f;
+    int saved;
 
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--password-stdin") == 0)
@@ -205,7 +206,12 @@ static int cmd_login(int argc, char **argv)
     mkdir(dir, 0700);
     umask(077);
     f = fopen(tokpath, "w");
-    if (!f || fprintf(f, "%s\n", b.p) < 0 || fclose(f) != 0)
+    saved = f != NULL;
+    if (f) {
+        saved = fprintf(f, "%s\n", b.p) >= 0;
+        saved = fclose(f) == 0 && saved;   /* closed whether or not the write failed */
+    }
+    if (!saved)
         fprintf(stderr, "v2m: could not save the token in %s: %s\n", tokpath, strerror(errno));
     puts(b.p);
     free(b.p);

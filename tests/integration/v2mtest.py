@@ -1,8 +1,10 @@
 """Helpers for v2m's integration tests: start real binaries, speak HTTP, report.
 
 Each test script defines functions named test_*; run(globals()) runs them in
-order, prints one line per test and the closing 'N passed, N failed' line, and
-exits 0, 1 (a failure) or 77 (skipped because an external server is absent).
+order, prints one line per test and the closing 'N passed, N failed, N skipped'
+line, and exits 0, 1 (a failure) or 77 (skipped because an external server is
+absent, or every test raised Skip). A test that cannot run in this setting
+raises Skip("why"): it is reported as skipped, not as passed.
 Only the Python standard library is used.
 """
 import http.client
@@ -28,7 +30,8 @@ def tempdir(prefix):
 
 
 class Skip(Exception):
-    pass
+    """Raised by a test that cannot run here; the reason is printed, and the
+    test counts as skipped, never as passed."""
 
 
 def need_env(name, why):
@@ -121,13 +124,16 @@ def run_cmd(args, stdin=None, env=None, timeout=60):
 
 def run(ns, name):
     tests = [(k, v) for k, v in ns.items() if k.startswith("test_") and callable(v)]
-    passed = failed = 0
+    passed = failed = skipped = 0
     for tname, fn in tests:
         t0 = time.time()
         try:
             fn()
             passed += 1
             print("ok   %s (%.2fs)" % (tname, time.time() - t0), flush=True)
+        except Skip as e:
+            skipped += 1
+            print("skip %s: %s" % (tname, e), flush=True)
         except Exception:
             failed += 1
             print("FAIL %s\n%s" % (tname, traceback.format_exc()), flush=True)
@@ -138,9 +144,10 @@ def run(ns, name):
         except Exception:
             failed += 1
             print("FAIL teardown\n%s" % traceback.format_exc(), flush=True)
-    print("%s: %d passed, %d failed" % (name, passed, failed))
+    print("%s: %d passed, %d failed, %d skipped" % (name, passed, failed, skipped))
     if not failed:
         import shutil
         for d in TEMP_DIRS:
             shutil.rmtree(d, ignore_errors=True)
-    sys.exit(1 if failed else 0)
+    # Nothing ran at all: the whole script is a skip for CTest.
+    sys.exit(1 if failed else SKIP if skipped and not passed else 0)

@@ -20,6 +20,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 
+#include "check.h"
 #include "common/log.h"
 #include "media/media.h"
 #include "membuf.h"
@@ -27,21 +28,6 @@
 #define MP3_FRAME 1152
 
 static char fx[1024];      /* fixture folder */
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        checks++;                                                                       \
-        if (!(cond)) {                                                                  \
-            failures++;                                                                 \
-            fprintf(stderr, "FAIL %s:%d [%s] ", __FILE__, __LINE__, current);           \
-            fprintf(stderr, __VA_ARGS__);                                               \
-            fputc('\n', stderr);                                                        \
-            return;                                                                     \
-        }                                                                               \
-    } while (0)
-
-static const char *current = "";
 
 static const char *path(const char *name)
 {
@@ -341,37 +327,37 @@ static void test_good(const good *g)
     audio a = {0};
     char out[256];
 
-    current = g->name;
+    check_scenario = g->name;
     v2m_media_opts_init(&o);
     o.filename = g->name;
     v2m_err rc = run(g->name, &o, 1, &m, &st, &err);
     snprintf(out, sizeof out, "out_%s.mp3", g->name);
     int saved = save(&m, out);
     free(m.data);
-    CHECK(rc == V2M_OK, "convert failed: %d %s", rc, err.msg);
-    CHECK(saved == 0, "cannot save output");
-    CHECK(st.passthrough == g->copy, "passthrough=%d, expected %d", st.passthrough, g->copy);
-    CHECK(st.xing == 1, "no Xing frame with a seekable sink");
-    CHECK(st.sample_rate == g->rate && st.channels == g->channels, "stats say %d Hz %d ch",
-          st.sample_rate, st.channels);
-    CHECK(decode_file(path(out), &a, 1) == 0, "output does not decode");
+    REQUIRE(rc == V2M_OK, "convert failed: %d %s", rc, err.msg);
+    REQUIRE(saved == 0, "cannot save output");
+    REQUIRE(st.passthrough == g->copy, "passthrough=%d, expected %d", st.passthrough, g->copy);
+    REQUIRE(st.xing == 1, "no Xing frame with a seekable sink");
+    REQUIRE(st.sample_rate == g->rate && st.channels == g->channels, "stats say %d Hz %d ch",
+            st.sample_rate, st.channels);
+    REQUIRE(decode_file(path(out), &a, 1) == 0, "output does not decode");
     int64_t want = expected_samples(g->name, g->rate);
     int rate = a.rate, ch = a.channels;
     int64_t got = a.samples;
     double l = dominant(&a, 0), r = dominant(&a, g->channels > 1 ? 1 : 0);
     audio_free(&a);
-    CHECK(rate == g->rate && ch == g->channels, "decoded as %d Hz / %d ch", rate, ch);
-    CHECK(want > 0 && llabs(got - want) <= MP3_FRAME, "samples %lld, source has %lld",
-          (long long)got, (long long)want);
-    CHECK(fabs(l - g->left) <= 10 && fabs(r - g->right) <= 10,
-          "dominant frequencies %.0f/%.0f Hz, expected %.0f/%.0f", l, r, g->left, g->right);
+    REQUIRE(rate == g->rate && ch == g->channels, "decoded as %d Hz / %d ch", rate, ch);
+    REQUIRE(want > 0 && llabs(got - want) <= MP3_FRAME, "samples %lld, source has %lld",
+            (long long)got, (long long)want);
+    REQUIRE(fabs(l - g->left) <= 10 && fabs(r - g->right) <= 10,
+            "dominant frequencies %.0f/%.0f Hz, expected %.0f/%.0f", l, r, g->left, g->right);
 }
 
 static void test_tags(void)
 {
     audio a;
-    current = "id3 tags";
-    CHECK(decode_file(path("out_mp4_end.mp4.mp3"), &a, 0) == 0, "no output of mp4_end.mp4");
+    check_scenario = "id3 tags";
+    REQUIRE(decode_file(path("out_mp4_end.mp4.mp3"), &a, 0) == 0, "no output of mp4_end.mp4");
     const AVDictionaryEntry *t = av_dict_get(a.tags, "title", NULL, 0);
     const AVDictionaryEntry *ar = av_dict_get(a.tags, "artist", NULL, 0);
     const AVDictionaryEntry *al = av_dict_get(a.tags, "album", NULL, 0);
@@ -379,23 +365,23 @@ static void test_tags(void)
     int ok = t && !strcmp(t->value, "Tone Test") && ar && !strcmp(ar->value, "v2m") && al &&
              !strcmp(al->value, "Fixtures") && d && !strcmp(d->value, "2024");
     audio_free(&a);
-    CHECK(ok, "source tags not carried over");
-    CHECK(decode_file(path("out_mp4_fast.mp4.mp3"), &a, 0) == 0, "no output of mp4_fast.mp4");
+    REQUIRE(ok, "source tags not carried over");
+    REQUIRE(decode_file(path("out_mp4_fast.mp4.mp3"), &a, 0) == 0, "no output of mp4_fast.mp4");
     t = av_dict_get(a.tags, "title", NULL, 0);
     ok = t && !strcmp(t->value, "mp4_fast");
     audio_free(&a);
-    CHECK(ok, "title is not the file name when the source has none");
+    REQUIRE(ok, "title is not the file name when the source has none");
 }
 
 static void test_passthrough_packets(void)
 {
     static pktlist in, out;
-    current = "passthrough packets";
-    CHECK(read_packets(path("avi_mp3.avi"), &in) == 0, "cannot read the source");
-    CHECK(read_packets(path("out_avi_mp3.avi.mp3"), &out) == 0, "cannot read the output");
-    CHECK(in.n > 50 && in.n == out.n, "%d source frames, %d copied", in.n, out.n);
+    check_scenario = "passthrough packets";
+    REQUIRE(read_packets(path("avi_mp3.avi"), &in) == 0, "cannot read the source");
+    REQUIRE(read_packets(path("out_avi_mp3.avi.mp3"), &out) == 0, "cannot read the output");
+    REQUIRE(in.n > 50 && in.n == out.n, "%d source frames, %d copied", in.n, out.n);
     for (int i = 0; i < in.n; i++)
-        CHECK(in.h[i] == out.h[i], "frame %d differs", i);
+        REQUIRE(in.h[i] == out.h[i], "frame %d differs", i);
 }
 
 /* Convert mp4_fast.mp4 with o, decode; returns 0 when it converted. */
@@ -420,10 +406,10 @@ static void test_options(void)
     size_t bytes;
     int64_t full = expected_samples("mp4_fast.mp4", 44100);
 
-    current = "--channels 1";
+    check_scenario = "--channels 1";
     v2m_media_opts_init(&o);
     o.channels = 1;
-    CHECK(convert_decode(&o, "o_mono.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_mono.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         int n = 8192;
         const float *x = a.pcm[0] + a.samples / 2 - n / 2;
@@ -431,103 +417,103 @@ static void test_options(void)
                p700 = power_at(x, n, 700, a.rate);
         int ch = a.channels;
         audio_free(&a);
-        CHECK(ch == 1, "%d channels", ch);
-        CHECK(p440 > 100 * p700 && p1k > 100 * p700, "downmix lost a tone (440: %g, 1000: %g, 700: %g)",
-              p440, p1k, p700);
+        REQUIRE(ch == 1, "%d channels", ch);
+        REQUIRE(p440 > 100 * p700 && p1k > 100 * p700, "downmix lost a tone (440: %g, 1000: %g, 700: %g)",
+                p440, p1k, p700);
     }
 
-    current = "--rate 22050";
+    check_scenario = "--rate 22050";
     v2m_media_opts_init(&o);
     o.sample_rate = 22050;
-    CHECK(convert_decode(&o, "o_22k.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_22k.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         int rate = a.rate;
         int64_t n = a.samples;
         double l = dominant(&a, 0), r = dominant(&a, 1);
         audio_free(&a);
-        CHECK(rate == 22050, "rate %d", rate);
-        CHECK(llabs(n - full / 2) <= MP3_FRAME, "samples %lld, expected %lld", (long long)n,
-              (long long)full / 2);
-        CHECK(fabs(l - 440) <= 10 && fabs(r - 1000) <= 10, "tones %.0f/%.0f", l, r);
+        REQUIRE(rate == 22050, "rate %d", rate);
+        REQUIRE(llabs(n - full / 2) <= MP3_FRAME, "samples %lld, expected %lld", (long long)n,
+                (long long)full / 2);
+        REQUIRE(fabs(l - 440) <= 10 && fabs(r - 1000) <= 10, "tones %.0f/%.0f", l, r);
     }
 
-    current = "--bitrate 128";
+    check_scenario = "--bitrate 128";
     v2m_media_opts_init(&o);
     o.bitrate_kbps = 128;
-    CHECK(convert_decode(&o, "o_cbr.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_cbr.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         double secs = (double)a.samples / a.rate;
         double kbps = (double)bytes * 8 / secs / 1000;
         int64_t br = a.bit_rate;
         audio_free(&a);
-        CHECK(br == 128000, "stream bit_rate %lld", (long long)br);
-        CHECK(kbps > 124 && kbps < 136, "average %.1f kbit/s", kbps);
+        REQUIRE(br == 128000, "stream bit_rate %lld", (long long)br);
+        REQUIRE(kbps > 124 && kbps < 136, "average %.1f kbit/s", kbps);
     }
 
-    current = "--quality 9 vs 0";
+    check_scenario = "--quality 9 vs 0";
     {
         size_t b9, b0;
         v2m_media_opts_init(&o);
         o.quality = 9;
-        CHECK(convert_decode(&o, "o_q9.mp3", &a, &st, &err, &rc, &b9) == 0, "rc=%d %s", rc, err.msg);
+        REQUIRE(convert_decode(&o, "o_q9.mp3", &a, &st, &err, &rc, &b9) == 0, "rc=%d %s", rc, err.msg);
         audio_free(&a);
         o.quality = 0;
-        CHECK(convert_decode(&o, "o_q0.mp3", &a, &st, &err, &rc, &b0) == 0, "rc=%d %s", rc, err.msg);
+        REQUIRE(convert_decode(&o, "o_q0.mp3", &a, &st, &err, &rc, &b0) == 0, "rc=%d %s", rc, err.msg);
         audio_free(&a);
-        CHECK(b9 < b0, "V9 (%zu bytes) not smaller than V0 (%zu bytes)", b9, b0);
+        REQUIRE(b9 < b0, "V9 (%zu bytes) not smaller than V0 (%zu bytes)", b9, b0);
     }
 
-    current = "--start 1 --end 2.5";
+    check_scenario = "--start 1 --end 2.5";
     v2m_media_opts_init(&o);
     o.start = 1;
     o.end = 2.5;
-    CHECK(convert_decode(&o, "o_trim.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_trim.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         int64_t n = a.samples;
         double l = dominant(&a, 0), r = dominant(&a, 1);
         audio_free(&a);
-        CHECK(llabs(n - 66150) <= MP3_FRAME, "samples %lld, expected 66150", (long long)n);
-        CHECK(fabs(l - 440) <= 10 && fabs(r - 1000) <= 10, "tones %.0f/%.0f", l, r);
+        REQUIRE(llabs(n - 66150) <= MP3_FRAME, "samples %lld, expected 66150", (long long)n);
+        REQUIRE(fabs(l - 440) <= 10 && fabs(r - 1000) <= 10, "tones %.0f/%.0f", l, r);
     }
 
-    current = "--start 2";
+    check_scenario = "--start 2";
     v2m_media_opts_init(&o);
     o.start = 2;
-    CHECK(convert_decode(&o, "o_start.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_start.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         int64_t n = a.samples;
         audio_free(&a);
-        CHECK(llabs(n - (full - 88200)) <= MP3_FRAME, "samples %lld, expected %lld", (long long)n,
-              (long long)(full - 88200));
+        REQUIRE(llabs(n - (full - 88200)) <= MP3_FRAME, "samples %lld, expected %lld", (long long)n,
+                (long long)(full - 88200));
     }
 
-    current = "--end past the end";
+    check_scenario = "--end past the end";
     v2m_media_opts_init(&o);
     o.end = 100;
-    CHECK(convert_decode(&o, "o_end.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_end.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         int64_t n = a.samples;
         audio_free(&a);
-        CHECK(llabs(n - full) <= MP3_FRAME, "samples %lld, expected %lld", (long long)n, (long long)full);
+        REQUIRE(llabs(n - full) <= MP3_FRAME, "samples %lld, expected %lld", (long long)n, (long long)full);
     }
 
-    current = "--start past the end";
+    check_scenario = "--start past the end";
     v2m_media_opts_init(&o);
     o.start = 100;
-    CHECK(convert_decode(&o, "o_none.mp3", &a, &st, &err, &rc, &bytes) != 0 && rc == V2M_EINVAL,
-          "rc=%d %s", rc, err.msg);
+    REQUIRE(convert_decode(&o, "o_none.mp3", &a, &st, &err, &rc, &bytes) != 0 && rc == V2M_EINVAL,
+            "rc=%d %s", rc, err.msg);
 
-    current = "passthrough off";
+    check_scenario = "passthrough off";
     v2m_media_opts_init(&o);
     o.passthrough = 0;
     {
         membuf m;
         rc = run("avi_mp3.avi", &o, 1, &m, &st, &err);
         free(m.data);
-        CHECK(rc == V2M_OK && !st.passthrough, "rc=%d passthrough=%d", rc, st.passthrough);
+        REQUIRE(rc == V2M_OK && !st.passthrough, "rc=%d passthrough=%d", rc, st.passthrough);
     }
 
-    current = "bad options";
+    check_scenario = "bad options";
     {
         static const struct { int q, b, r, c; double s, e; } bad[] = {
             {10, 0, 0, 0, 0, 0}, {-1, 500, 0, 0, 0, 0}, {-1, 4, 0, 0, 0, 0}, {-1, 0, 44000, 0, 0, 0},
@@ -544,7 +530,7 @@ static void test_options(void)
             o.end = bad[i].e;
             rc = run("mp4_fast.mp4", &o, 1, &m, &st, &err);
             free(m.data);
-            CHECK(rc == V2M_EINVAL && err.code == V2M_EINVAL && err.msg[0], "case %zu: rc=%d", i, rc);
+            REQUIRE(rc == V2M_EINVAL && err.code == V2M_EINVAL && err.msg[0], "case %zu: rc=%d", i, rc);
         }
     }
 }
@@ -576,7 +562,7 @@ static void test_progress_cancel(void)
     static progress_log p;
     atomic_int cancel = 0;
 
-    current = "progress";
+    check_scenario = "progress";
     memset(&p, 0, sizeof p);
     p.monotonic = 1;
     v2m_media_opts_init(&o);
@@ -584,22 +570,22 @@ static void test_progress_cancel(void)
     o.progress_opaque = &p;
     v2m_err rc = run("mp4_end.mp4", &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == V2M_OK, "rc=%d %s", rc, err.msg);
-    CHECK(p.n >= 10, "only %d progress calls", p.n);
-    CHECK(p.monotonic, "progress went backwards");
-    CHECK(p.f[0] > 0 && p.f[0] < 0.2, "first progress %.3f", p.f[0]);
-    CHECK(p.f[p.n - 1] == 1.0 && p.f[p.n - 2] > 0.9, "progress ends with %.3f, %.3f", p.f[p.n - 2],
-          p.f[p.n - 1]);
+    REQUIRE(rc == V2M_OK, "rc=%d %s", rc, err.msg);
+    REQUIRE(p.n >= 10, "only %d progress calls", p.n);
+    REQUIRE(p.monotonic, "progress went backwards");
+    REQUIRE(p.f[0] > 0 && p.f[0] < 0.2, "first progress %.3f", p.f[0]);
+    REQUIRE(p.f[p.n - 1] == 1.0 && p.f[p.n - 2] > 0.9, "progress ends with %.3f, %.3f", p.f[p.n - 2],
+            p.f[p.n - 1]);
 
-    current = "cancel before start";
+    check_scenario = "cancel before start";
     atomic_store(&cancel, 1);
     v2m_media_opts_init(&o);
     o.cancel = &cancel;
     rc = run("mp4_end.mp4", &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == V2M_ECANCELLED && err.code == V2M_ECANCELLED, "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_ECANCELLED && err.code == V2M_ECANCELLED, "rc=%d %s", rc, err.msg);
 
-    current = "cancel midway";
+    check_scenario = "cancel midway";
     atomic_store(&cancel, 0);
     memset(&p, 0, sizeof p);
     p.monotonic = 1;
@@ -608,16 +594,17 @@ static void test_progress_cancel(void)
     o.progress_opaque = &p;
     rc = run("mp4_end.mp4", &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == V2M_ECANCELLED, "rc=%d %s", rc, err.msg);
-    CHECK(p.n > 0 && p.f[p.n - 1] < 0.5, "ran to %.2f after the cancel", p.f[p.n - 1]);
+    REQUIRE(rc == V2M_ECANCELLED, "rc=%d %s", rc, err.msg);
+    REQUIRE(p.n > 0, "no progress call before the cancel");
+    REQUIRE(p.f[p.n - 1] < 0.5, "ran to %.2f after the cancel", p.f[p.n - 1]);
 
-    current = "cancel passthrough";
+    check_scenario = "cancel passthrough";
     atomic_store(&cancel, 1);
     v2m_media_opts_init(&o);
     o.cancel = &cancel;
     rc = run("avi_mp3.avi", &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == V2M_ECANCELLED, "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_ECANCELLED, "rc=%d %s", rc, err.msg);
 }
 
 static void test_streams(void)
@@ -634,70 +621,70 @@ static void test_streams(void)
 
     v2m_media_opts_init(&o);
 
-    current = "input without seek, moov first";
+    check_scenario = "input without seek, moov first";
     open_src(&s, &io, "mp4_fast.mp4", 0);
     sink = mem_sink(&m, 1);
     rc = v2m_media_convert(&io, &sink, &o, &st, &err);
     close(s.fd);
     free(m.data);
-    CHECK(rc == V2M_OK, "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_OK, "rc=%d %s", rc, err.msg);
 
-    current = "input without seek, moov at the end";
+    check_scenario = "input without seek, moov at the end";
     open_src(&s, &io, "mov_pcm_long.mov", 0);
     sink = mem_sink(&m, 1);
     rc = v2m_media_convert(&io, &sink, &o, &st, &err);
     close(s.fd);
     free(m.data);
-    CHECK(rc == V2M_EMEDIA_NOSEEK && strstr(err.msg, "seek"), "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_EMEDIA_NOSEEK && strstr(err.msg, "seek"), "rc=%d %s", rc, err.msg);
 
-    current = "same file with seek";
+    check_scenario = "same file with seek";
     rc = run("mov_pcm_long.mov", &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == V2M_OK && st.duration > 19.9 && st.duration < 20.1, "rc=%d %s duration=%.2f", rc,
-          err.msg, st.duration);
+    REQUIRE(rc == V2M_OK && st.duration > 19.9 && st.duration < 20.1, "rc=%d %s duration=%.2f", rc,
+            err.msg, st.duration);
 
-    current = "sink without seek";
+    check_scenario = "sink without seek";
     rc = run("mp4_fast.mp4", &o, 0, &m, &st, &err);
     int saved = rc == V2M_OK ? save(&m, "o_noseek.mp3") : -1;
     free(m.data);
-    CHECK(rc == V2M_OK && st.xing == 0 && saved == 0, "rc=%d %s xing=%d", rc, err.msg, st.xing);
-    CHECK(decode_file(path("o_noseek.mp3"), &a, 0) == 0, "output does not decode");
+    REQUIRE(rc == V2M_OK && st.xing == 0 && saved == 0, "rc=%d %s xing=%d", rc, err.msg, st.xing);
+    REQUIRE(decode_file(path("o_noseek.mp3"), &a, 0) == 0, "output does not decode");
     {
         int64_t want = expected_samples("mp4_fast.mp4", 44100), got = a.samples;
         audio_free(&a);
         /* no LAME frame: the encoder delay and padding stay in */
-        CHECK(got >= want + 1105 && got <= want + 1105 + 2 * MP3_FRAME, "samples %lld for %lld",
-              (long long)got, (long long)want);
+        REQUIRE(got >= want + 1105 && got <= want + 1105 + 2 * MP3_FRAME, "samples %lld for %lld",
+                (long long)got, (long long)want);
     }
 
-    current = "sink write failure";
+    check_scenario = "sink write failure";
     open_src(&s, &io, "mp4_fast.mp4", 1);
     sink = mem_sink(&m, 1);
     m.fail_after = 5000;
     rc = v2m_media_convert(&io, &sink, &o, &st, &err);
     close(s.fd);
     free(m.data);
-    CHECK(rc == V2M_EMEDIA_WRITE && err.code == V2M_EMEDIA_WRITE, "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_EMEDIA_WRITE && err.code == V2M_EMEDIA_WRITE, "rc=%d %s", rc, err.msg);
 
-    current = "input read failure";
+    check_scenario = "input read failure";
     open_src(&s, &io, "mp4_fast.mp4", 1);
     s.fail_after = 40000;
     sink = mem_sink(&m, 1);
     rc = v2m_media_convert(&io, &sink, &o, &st, &err);
     close(s.fd);
     free(m.data);
-    CHECK(rc == V2M_EIO, "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_EIO, "rc=%d %s", rc, err.msg);
 
-    current = "input read failure late, buffered input";
+    check_scenario = "input read failure late, buffered input";
     open_src(&s, &io, "mkv_vp9_opus.mkv", 1);
     s.fail_after = 100000;
     sink = mem_sink(&m, 1);
     rc = v2m_media_convert(&io, &sink, &o, &st, &err);
     close(s.fd);
     free(m.data);
-    CHECK(rc == V2M_EIO && !strcmp(err.msg, "reading the input failed"), "rc=%d %s", rc, err.msg);
+    REQUIRE(rc == V2M_EIO && !strcmp(err.msg, "reading the input failed"), "rc=%d %s", rc, err.msg);
 
-    current = "fd adapters";
+    check_scenario = "fd adapters";
     {
         v2m_media_fd fin, fout;
         int in = open(path("mp4_fast.mp4"), O_RDONLY);
@@ -708,11 +695,11 @@ static void test_streams(void)
         rc = v2m_media_convert(&io, &sink, &o, &st, &err);
         close(in);
         close(out);
-        CHECK(seekable && rc == V2M_OK && st.xing, "rc=%d %s", rc, err.msg);
-        CHECK(decode_file(path("o_fd.mp3"), &a, 0) == 0, "output does not decode");
+        REQUIRE(seekable && rc == V2M_OK && st.xing, "rc=%d %s", rc, err.msg);
+        REQUIRE(decode_file(path("o_fd.mp3"), &a, 0) == 0, "output does not decode");
         int64_t want = expected_samples("mp4_fast.mp4", 44100), got = a.samples;
         audio_free(&a);
-        CHECK(llabs(got - want) <= MP3_FRAME, "samples %lld for %lld", (long long)got, (long long)want);
+        REQUIRE(llabs(got - want) <= MP3_FRAME, "samples %lld for %lld", (long long)got, (long long)want);
     }
 }
 
@@ -725,9 +712,9 @@ static void test_corrupt_middle(void)
     membuf m;
     audio a;
 
-    current = "corrupt middle";
+    check_scenario = "corrupt middle";
     FILE *f = fopen(path("mp4_fast.mp4"), "rb"), *g = fopen(path("corrupt_mid.mp4"), "wb");
-    CHECK(f && g, "cannot copy the fixture");
+    REQUIRE(f && g, "cannot copy the fixture");
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     rewind(f);
@@ -746,12 +733,12 @@ static void test_corrupt_middle(void)
     v2m_err rc = run("corrupt_mid.mp4", &o, 1, &m, &st, &err);
     int saved = rc == V2M_OK ? save(&m, "o_corrupt.mp3") : -1;
     free(m.data);
-    CHECK(rc == V2M_OK && saved == 0, "rc=%d %s", rc, err.msg);
-    CHECK(decode_file(path("o_corrupt.mp3"), &a, 0) == 0, "output does not decode");
+    REQUIRE(rc == V2M_OK && saved == 0, "rc=%d %s", rc, err.msg);
+    REQUIRE(decode_file(path("o_corrupt.mp3"), &a, 0) == 0, "output does not decode");
     int64_t want = expected_samples("mp4_fast.mp4", 44100), got = a.samples;
     audio_free(&a);
-    CHECK(got > want * 8 / 10 && got <= want + MP3_FRAME, "samples %lld for %lld", (long long)got,
-          (long long)want);
+    REQUIRE(got > want * 8 / 10 && got <= want + MP3_FRAME, "samples %lld for %lld", (long long)got,
+            (long long)want);
     fprintf(stderr, "corrupt middle: %lld packets skipped, %lld of %lld samples\n",
             (long long)st.packets_skipped, (long long)got, (long long)want);
 }
@@ -779,13 +766,13 @@ static void test_bad(const bad *b)
     v2m_error err;
     membuf m;
 
-    current = b->name;
+    check_scenario = b->name;
     v2m_media_opts_init(&o);
     v2m_err rc = run(b->name, &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == b->code && err.code == b->code, "rc=%d (want %d) %s", rc, b->code, err.msg);
-    CHECK(strstr(err.msg, b->msg), "message '%s' lacks '%s'", err.msg, b->msg);
-    CHECK(strcmp(v2m_strerror(rc), "unknown error") != 0, "code %d has no text", rc);
+    REQUIRE(rc == b->code && err.code == b->code, "rc=%d (want %d) %s", rc, b->code, err.msg);
+    REQUIRE(strstr(err.msg, b->msg), "message '%s' lacks '%s'", err.msg, b->msg);
+    REQUIRE(strcmp(v2m_strerror(rc), "unknown error") != 0, "code %d has no text", rc);
 }
 
 /* Two conversions at once share nothing. */
@@ -815,13 +802,13 @@ static void test_threads(void)
     jobs[1].name = "mkv_vp9_opus.mkv";
     jobs[2].name = "aac51.mp4";
     pthread_t t[3];
-    current = "threads";
+    check_scenario = "threads";
     for (int i = 0; i < 3; i++)
         pthread_create(&t[i], NULL, job_main, &jobs[i]);
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < 3; i++)
-        CHECK(jobs[i].rc == V2M_OK && jobs[i].st.duration > 2.9, "%s: rc=%d", jobs[i].name, jobs[i].rc);
+        REQUIRE(jobs[i].rc == V2M_OK && jobs[i].st.duration > 2.9, "%s: rc=%d", jobs[i].name, jobs[i].rc);
 }
 
 int main(void)
@@ -867,6 +854,5 @@ int main(void)
     } else {
         fprintf(stderr, "fixtures kept in %s\n", fx);
     }
-    fprintf(stderr, "%d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_exit("test_media");
 }

@@ -39,6 +39,7 @@
 
 #include <libavutil/base64.h>
 
+#include "check.h"
 #include "common/log.h"
 #include "media/media.h"
 #include "membuf.h"
@@ -47,21 +48,6 @@
 #define STORED_FID "65f1c0ffee0000000000beef"
 
 static char fx[1024]; /* the test's folder, also its working directory */
-static int failures, checks;
-static const char *current = "";
-
-#define CHECK(cond, ...)                                                                \
-    do {                                                                                \
-        checks++;                                                                       \
-        if (!(cond)) {                                                                  \
-            failures++;                                                                 \
-            fprintf(stderr, "FAIL %s:%d [%s] ", __FILE__, __LINE__, current);           \
-            fprintf(stderr, __VA_ARGS__);                                               \
-            fputc('\n', stderr);                                                        \
-            return;                                                                     \
-        }                                                                               \
-    } while (0)
-
 /* ---- helpers ---- */
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -246,16 +232,16 @@ static void test_format(const format_case *c)
     v2m_error err;
     membuf m;
 
-    current = c->file;
+    check_scenario = c->file;
     int made = c->ffargs ? sh("ffmpeg -nostdin -v error -y %s '%s'", c->ffargs, c->file)
                          : make_amr(c->file);
-    CHECK(made == 0, "cannot make the fixture");
+    REQUIRE(made == 0, "cannot make the fixture");
     v2m_media_opts_init(&o);
     v2m_err rc = convert(c->file, &o, 1, &m, &st, &err);
     free(m.data);
-    CHECK(rc == V2M_OK, "rc=%d %s (format %s)", rc, err.msg, st.in_format);
-    CHECK(strcmp(st.in_format, c->demuxer) == 0, "demuxer %s, expected %s", st.in_format, c->demuxer);
-    CHECK(st.duration > 0.9 && st.duration < 1.2, "%.3f s of audio", st.duration);
+    REQUIRE(rc == V2M_OK, "rc=%d %s (format %s)", rc, err.msg, st.in_format);
+    REQUIRE(strcmp(st.in_format, c->demuxer) == 0, "demuxer %s, expected %s", st.in_format, c->demuxer);
+    REQUIRE(st.duration > 0.9 && st.duration < 1.2, "%.3f s of audio", st.duration);
 }
 
 /* ---- 2. hostile inputs ---- */
@@ -326,26 +312,26 @@ static int setup_listener(void)
 static void test_detectors(void)
 {
     char names[1024];
-    current = "detectors";
+    check_scenario = "detectors";
     opened(names, sizeof names);
     int fd = open("var/store/videos/" STORED_FID, O_RDONLY | O_CLOEXEC);
-    CHECK(fd >= 0, "cannot open the stored canary");
+    REQUIRE(fd >= 0, "cannot open the stored canary");
     close(fd);
     opened(names, sizeof names);
-    CHECK(strstr(names, STORED_FID), "inotify did not report an open (got '%s')", names);
+    REQUIRE(strstr(names, STORED_FID), "inotify did not report an open (got '%s')", names);
     fd = open("canary/mp4_fast.mp4", O_RDONLY | O_CLOEXEC);
     close(fd);
     opened(names, sizeof names);
-    CHECK(strstr(names, "mp4_fast.mp4"), "inotify did not report an open (got '%s')", names);
+    REQUIRE(strstr(names, "mp4_fast.mp4"), "inotify did not report an open (got '%s')", names);
 
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                             .sin_port = htons((uint16_t)port)};
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(c >= 0 && connect(c, (struct sockaddr *)&a, sizeof a) == 0, "cannot connect: %s",
-          strerror(errno));
+    REQUIRE(c >= 0 && connect(c, (struct sockaddr *)&a, sizeof a) == 0, "cannot connect: %s",
+            strerror(errno));
     close(c);
-    CHECK(connected(), "the listener did not see a connection");
-    CHECK(!connected(), "a second connection appeared");
+    REQUIRE(connected(), "the listener did not see a connection");
+    REQUIRE(!connected(), "a second connection appeared");
 }
 
 /* The canaries are real media the engine converts when given directly. */
@@ -358,15 +344,15 @@ static void test_canaries_convert(void)
         v2m_media_stats st;
         v2m_error err;
         membuf m;
-        current = files[i];
+        check_scenario = files[i];
         v2m_media_opts_init(&o);
         v2m_err rc = convert(files[i], &o, 1, &m, &st, &err);
         free(m.data);
-        CHECK(rc == V2M_OK && st.duration > 0.4, "canary does not convert: rc=%d %s", rc, err.msg);
+        REQUIRE(rc == V2M_OK && st.duration > 0.4, "canary does not convert: rc=%d %s", rc, err.msg);
     }
-    current = "canary images";
-    CHECK(file_size("canary/img-001.png") > 0 && file_size("canary/img-003.png") > 0,
-          "the image sequence is missing");
+    check_scenario = "canary images";
+    REQUIRE(file_size("canary/img-001.png") > 0 && file_size("canary/img-003.png") > 0,
+            "the image sequence is missing");
 }
 
 typedef struct hostile {
@@ -531,13 +517,13 @@ static void test_hostile_control(const hostile *h)
 {
     static const char *const names[] = {"F"};
     const char *const vals[] = {h->file};
-    current = h->what;
+    check_scenario = h->what;
     char *cmd = subst(h->control, names, vals, 1);
     int rc = cmd ? sh("%s", cmd) : -1;
     if (rc)
         fprintf(stderr, "control command: %s\n", cmd ? cmd : "(out of memory)");
     free(cmd);
-    CHECK(rc == 0, "control: the ffmpeg CLI does not find the canary's streams through the input");
+    REQUIRE(rc == 0, "control: the ffmpeg CLI does not find the canary's streams through the input");
 }
 
 static void test_hostile(const hostile *h)
@@ -551,9 +537,9 @@ static void test_hostile(const hostile *h)
     char names[1024];
     int fd;
 
-    current = h->what;
+    check_scenario = h->what;
     v2m_media_opts_init(&o);
-    CHECK(open_input(h->file, &fd, &io, 1) >= 0, "cannot open %s", h->file);
+    REQUIRE(open_input(h->file, &fd, &io, 1) >= 0, "cannot open %s", h->file);
     opened(names, sizeof names); /* our own open of the input */
     int fds = count_fds();
     v2m_err rc = v2m_media_convert(&io, &sink, &o, &st, &err);
@@ -562,13 +548,13 @@ static void test_hostile(const hostile *h)
     free(m.data);
     opened(names, sizeof names);
     int conn = connected();
-    CHECK(names[0] == '\0', "the engine opened: %s (rc=%d)", names, rc);
-    CHECK(!conn, "the engine connected to 127.0.0.1:%d (rc=%d)", port, rc);
-    CHECK(rc == V2M_EMEDIA_UNSUPPORTED && err.code == V2M_EMEDIA_UNSUPPORTED,
-          "rc=%d '%s' (format %s), expected %d", rc, err.msg, st.in_format, V2M_EMEDIA_UNSUPPORTED);
-    CHECK(strcmp(err.msg, UNSUPPORTED_MSG) == 0, "message '%s'", err.msg);
-    CHECK(fds_after == fds, "%d descriptors before, %d after", fds, fds_after);
-    CHECK(m.len == 0, "%zu bytes written", m.len);
+    REQUIRE(names[0] == '\0', "the engine opened: %s (rc=%d)", names, rc);
+    REQUIRE(!conn, "the engine connected to 127.0.0.1:%d (rc=%d)", port, rc);
+    REQUIRE(rc == V2M_EMEDIA_UNSUPPORTED && err.code == V2M_EMEDIA_UNSUPPORTED,
+            "rc=%d '%s' (format %s), expected %d", rc, err.msg, st.in_format, V2M_EMEDIA_UNSUPPORTED);
+    REQUIRE(strcmp(err.msg, UNSUPPORTED_MSG) == 0, "message '%s'", err.msg);
+    REQUIRE(fds_after == fds, "%d descriptors before, %d after", fds, fds_after);
+    REQUIRE(m.len == 0, "%zu bytes written", m.len);
 }
 
 /* ---- 3. the duration limit ---- */
@@ -662,7 +648,7 @@ static void test_limit(const limit_case *c)
     membuf m;
     int progress = 0;
 
-    current = c->what;
+    check_scenario = c->what;
     v2m_media_opts_init(&o);
     o.progress = count_progress;
     o.progress_opaque = &progress;
@@ -674,20 +660,20 @@ static void test_limit(const limit_case *c)
     free(m.data);
     long size = file_size(c->file);
     if (c->code == V2M_OK) {
-        CHECK(rc == V2M_OK, "rc=%d %s", rc, err.msg);
-        CHECK(fabs(st.duration - c->seconds) < 0.1, "%.3f s of MP3, expected %.1f", st.duration,
-              c->seconds);
+        REQUIRE(rc == V2M_OK, "rc=%d %s", rc, err.msg);
+        REQUIRE(fabs(st.duration - c->seconds) < 0.1, "%.3f s of MP3, expected %.1f", st.duration,
+                c->seconds);
         return;
     }
-    CHECK(rc == c->code && err.code == c->code, "rc=%d '%s', expected %d", rc, err.msg, c->code);
-    CHECK(strcmp(err.msg, c->msg) == 0, "message '%s', expected '%s'", err.msg, c->msg);
+    REQUIRE(rc == c->code && err.code == c->code, "rc=%d '%s', expected %d", rc, err.msg, c->code);
+    REQUIRE(strcmp(err.msg, c->msg) == 0, "message '%s', expected '%s'", err.msg, c->msg);
     if (c->stopped) {
-        CHECK(st.bytes_in < size, "read all %lld bytes before stopping", (long long)st.bytes_in);
+        REQUIRE(st.bytes_in < size, "read all %lld bytes before stopping", (long long)st.bytes_in);
         if (strstr(c->file, ".mp3")) /* both loops are stopped: frame copy and re-encode */
-            CHECK(st.passthrough == c->passthrough, "passthrough %d", st.passthrough);
+            REQUIRE(st.passthrough == c->passthrough, "passthrough %d", st.passthrough);
     } else {
-        CHECK(m.len == 0 && progress == 0, "%zu bytes of MP3 written, %d progress reports before "
-              "the refusal", m.len, progress);
+        REQUIRE(m.len == 0 && progress == 0, "%zu bytes of MP3 written, %d progress reports before "
+                "the refusal", m.len, progress);
     }
 }
 
@@ -699,18 +685,18 @@ static void test_limit_options(void)
         v2m_media_stats st;
         v2m_error err;
         membuf m;
-        current = "bad max_duration";
+        check_scenario = "bad max_duration";
         v2m_media_opts_init(&o);
         o.max_duration = bad[i];
         v2m_err rc = convert("gen/tone5.m4a", &o, 1, &m, &st, &err);
         free(m.data);
-        CHECK(rc == V2M_EINVAL && strstr(err.msg, "max duration"), "%g: rc=%d %s", bad[i], rc, err.msg);
+        REQUIRE(rc == V2M_EINVAL && strstr(err.msg, "max duration"), "%g: rc=%d %s", bad[i], rc, err.msg);
     }
-    current = "error texts";
-    CHECK(!strcmp(v2m_strerror(V2M_EMEDIA_UNSUPPORTED), UNSUPPORTED_MSG), "%s",
-          v2m_strerror(V2M_EMEDIA_UNSUPPORTED));
-    CHECK(!strcmp(v2m_strerror(V2M_EMEDIA_TOOLONG), "input is too long"), "%s",
-          v2m_strerror(V2M_EMEDIA_TOOLONG));
+    check_scenario = "error texts";
+    REQUIRE(!strcmp(v2m_strerror(V2M_EMEDIA_UNSUPPORTED), UNSUPPORTED_MSG), "%s",
+            v2m_strerror(V2M_EMEDIA_UNSUPPORTED));
+    REQUIRE(!strcmp(v2m_strerror(V2M_EMEDIA_TOOLONG), "input is too long"), "%s",
+            v2m_strerror(V2M_EMEDIA_TOOLONG));
 }
 
 int main(void)
@@ -755,7 +741,7 @@ int main(void)
     for (size_t i = 0; i < sizeof hostiles / sizeof hostiles[0]; i++)
         if (hostiles[i].control)
             test_hostile_control(&hostiles[i]);
-    current = "inotify";
+    check_scenario = "inotify";
     if (setup_watch() != 0) {
         fprintf(stderr, "FAIL: inotify: %s\n", strerror(errno));
         return 1;
@@ -774,6 +760,5 @@ int main(void)
         sh("rm -rf '%s'", fx);
     else
         fprintf(stderr, "fixtures kept in %s\n", fx);
-    fprintf(stderr, "%d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_exit("test_media_inputs");
 }

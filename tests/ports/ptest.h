@@ -1,5 +1,6 @@
-/* ptest.h - helpers of the ports tests: skipping, reproducible data, memory
- * and time measurements, temporary directories. */
+/* ptest.h - helpers of the ports tests: required servers, reproducible data,
+ * memory and time measurements, temporary directories. The checks are
+ * check.h's. */
 #ifndef V2M_TEST_PTEST_H
 #define V2M_TEST_PTEST_H
 
@@ -22,26 +23,14 @@ __attribute__((used, visibility("default"))) const char *__asan_default_options(
     return "quarantine_size_mb=4:thread_local_quarantine_size_kb=64";
 }
 
-/* The value of a variable a test needs, or exit 77 (skip) saying which. */
+/* The value of a variable a test needs, or skip saying which. */
 static inline const char *need_env(const char *var, const char *what)
 {
     const char *v = getenv(var);
-    if (!v || !*v) {
-        fprintf(stderr,
-                "SKIP: %s not set; run under tests/harness/services.sh or point it at %s\n", var,
-                what);
-        exit(77);
-    }
+    if (!v || !*v)
+        SKIP("%s not set; run under tests/harness/services.sh or point it at %s", var, what);
     return v;
 }
-
-#define FATAL(...)                                                       \
-    do {                                                                 \
-        fprintf(stderr, "%s:%d: FATAL: ", __FILE__, __LINE__);           \
-        fprintf(stderr, __VA_ARGS__);                                    \
-        fprintf(stderr, "\n");                                           \
-        exit(1);                                                         \
-    } while (0)
 
 /* Reproducible bytes: byte i of stream `seed` is byte i%8 of
  * splitmix64(seed ^ (i/8)), so any range can be regenerated on its own. */

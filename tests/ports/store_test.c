@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -581,6 +582,47 @@ static void test_interop(void)
     free(tmp);
 }
 
+/* A directory at most 4053 bytes long: the longest name the store makes in it
+ * ("/videos/.tmp-<fid>.json", 42 bytes) still fits in PATH_MAX. One byte
+ * more and the store is refused at open, instead of failing (or worse) at
+ * the first upload. */
+static void test_file_long_dir(void)
+{
+    enum { LONGEST = PATH_MAX - 1 - 42 };
+    char *base = make_tmpdir("storelong"), path[PATH_MAX + 16], url[PATH_MAX + 32], fid[25];
+    size_t n = strlen(base);
+    v2m_error e = {0};
+    v2m_store *saved = st, *s;
+
+    memcpy(path, base, n + 1);
+    while (n < LONGEST) {             /* components of at most 200 bytes */
+        size_t k = LONGEST - n - 1 < 200 ? LONGEST - n - 1 : 200;
+        path[n++] = '/';
+        memset(path + n, 'd', k);
+        n += k;
+        path[n] = '\0';
+    }
+    CHECK(strlen(path) == LONGEST);
+    snprintf(url, sizeof url, "file://%s", path);
+    s = v2m_store_open(url, &e);
+    CHECK(s != NULL);
+    if (s) {
+        st = s;
+        CHECK(upload(7, 1000, "long.bin", fid));
+        verify(7, 1000, fid, "long.bin", 2);
+        CHECK(v2m_store_delete(s, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
+        v2m_store_close(s);
+        st = saved;
+    }
+    strcat(path, "e");
+    snprintf(url, sizeof url, "file://%s", path);
+    s = v2m_store_open(url, &e);
+    CHECK(s == NULL && e.code == V2M_ECONFIG);
+    v2m_store_close(s);
+    rm_rf(base);
+    free(base);
+}
+
 int main(int argc, char **argv)
 {
     char url[4200];
@@ -622,8 +664,10 @@ int main(int argc, char **argv)
         test_abort_and_visibility();
         test_rewrite_head();
         test_threads();
-        if (dir)
+        if (dir) {
             test_file_processes_and_sweep(url);
+            test_file_long_dir();
+        }
     }
     v2m_store_close(st);
     CHECK(v2m_store_open("ftp://x/", &e) == NULL && e.code == V2M_ECONFIG);
