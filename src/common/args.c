@@ -8,8 +8,21 @@
 #include "log.h"
 #include "portfile.h"
 
+static v2m_err parse_level(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                           v2m_error *err)
+{
+    int was = v2m_log_threshold, bad = v2m_log_set_level(text);
+
+    v2m_log_threshold = was; /* only checked here; set once the table is loaded */
+    if (bad)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected debug, info, warn, error or silent",
+                        v->name, text);
+    out->text = text;
+    return V2M_OK;
+}
+
 static const v2m_cfg_var service_vars[] = {
-    {.name = "V2M_LOG_LEVEL", .def = "info", .parse = v2m_cfg_parse_text,
+    {.name = "V2M_LOG_LEVEL", .def = "info", .parse = parse_level,
      .help = "debug, info, warn, error or silent"},
     {.name = "V2M_PORT_FILE", .parse = v2m_cfg_parse_text, .max = 1000,
      .help = "write the bound port(s) here once listening (for port 0)"},
@@ -56,10 +69,7 @@ int v2m_service_args(int argc, char **argv, const char *prog, const char *usage,
         fprintf(stderr, "%s: %s\n", prog, v2m_error_msg(&err));
         return 1;
     }
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, "%s: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n", prog);
-        return 1;
-    }
+    v2m_log_set_level(v2m_cfg_text(&c, "V2M_LOG_LEVEL"));
     v2m_port_file_set(v2m_cfg_text(&c, "V2M_PORT_FILE"));
     /* Databases, stored files and mail are the users' own: nobody else on
      * the machine reads them (files 0600, folders 0700). */

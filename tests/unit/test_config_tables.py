@@ -9,8 +9,9 @@ This test checks, against the sources and the README:
     variable that no program reads;
   - --help shows every row;
   - each bounded default lies within its row's range;
-  - each service refuses values just outside every bounded row's range (and V2M_RETRY_DELAY=50d,
-    25d), exiting 1 with a message that names the variable.
+  - each service refuses values just outside every bounded row's range, a malformed number, a
+    port above 65535, an unknown V2M_LOG_LEVEL, and V2M_RETRY_DELAY=50d and 25d, exiting 1 with
+    a message that names the variable.
 """
 import os
 import re
@@ -181,6 +182,8 @@ def main():
                 cases.append((name, "x" + str(r["min"])))
             elif r["kind"] == "hostport":
                 cases.append((name, "127.0.0.1:65536"))
+        if "V2M_LOG_LEVEL" in tables[prog]:
+            cases.append(("V2M_LOG_LEVEL", "loud"))
         if "V2M_RETRY_DELAY" in tables[prog]:
             cases += [("V2M_RETRY_DELAY", "50d"), ("V2M_RETRY_DELAY", "25d")]
         for name, value in cases:
