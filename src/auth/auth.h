@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "common/netaddr.h"
 #include "ports/users.h"
@@ -27,6 +28,10 @@ typedef struct v2m_auth_config {
  * MYSQL_*, V2M_TOKEN_TTL, V2M_HTTP_THREADS, V2M_TRUSTED_PROXIES,
  * V2M_LOGIN_FREE_FAILURES, V2M_LOGIN_DELAY, V2M_LOGIN_DELAY_MAX,
  * V2M_LOGIN_FORGET). */
+/* The auth service's own settings (the users and HTTP server tables are the
+ * ports' and the server's). */
+extern const v2m_cfg_table v2m_auth_table;
+
 v2m_err v2m_auth_config_load(v2m_auth_config *c, v2m_error *err);
 void v2m_auth_config_free(v2m_auth_config *c);
 

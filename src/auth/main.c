@@ -8,7 +8,10 @@
 #include <time.h>
 
 #include "auth.h"
+#include "common/args.h"
 #include "common/config.h"
+#include "common/portfile.h"
+#include "common/redact.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/netaddr.h"
@@ -27,28 +30,11 @@ typedef struct app {
 } app;
 
 static const char usage[] =
-    "usage: v2m-auth [--help] [--version]\n"
-    "The credentials service: POST /login (HTTP Basic -> JWT), POST /validate (Bearer -> claims).\n"
-    "Environment:\n"
-    "  JWT_SECRET        HS256 secret (required)\n"
-    "  V2M_LISTEN        host:port to listen on (default 0.0.0.0:5000)\n"
-    "  V2M_USERS         sqlite:///path.db or mysql://user:pass@host:port/db\n"
-    "                    (default: MYSQL_HOST/MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB/MYSQL_PORT\n"
-    "                    when MYSQL_HOST is set, else sqlite://./var/users.db)\n"
-    "  V2M_TOKEN_TTL     token lifetime, e.g. 24h (default), 90m, 3600; tokens whose\n"
-    "                    exp - iat is longer are refused\n"
-    "  V2M_LOGIN_FREE_FAILURES  failed logins per account and per client address\n"
-    "                    before delays start (default 5)\n"
-    "  V2M_LOGIN_DELAY   first delay, doubled on each further failure (default 1s)\n"
-    "  V2M_LOGIN_DELAY_MAX  longest delay (default 60s); while one runs, /login\n"
-    "                    answers 429 with Retry-After\n"
-    "  V2M_LOGIN_FORGET  failures are forgotten this long after the last (default 15m)\n"
-    "  V2M_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is believed\n"
-    "                    (default 127.0.0.0/8,::1; empty: none)\n"
-    "  V2M_HTTP_THREADS  server threads (default: number of cores)\n"
-    V2M_HTTPD_ENV_HELP
-    "  V2M_PORT_FILE     write the bound port to this file (useful with port 0)\n"
-    "  V2M_LOG_LEVEL     debug|info|warn|error (default info)\n";
+    "usage: v2m-auth [--help] [--version] [--config-table]\n"
+    "The credentials service: POST /login (HTTP Basic -> JWT), POST /validate (Bearer -> claims).\n";
+
+static const v2m_cfg_table *const tables[] = {&v2m_auth_table, &v2m_users_table,
+                                              &v2m_httpd_table, &v2m_service_table, NULL};
 
 static long long clock_ms(clockid_t id)
 {
@@ -296,14 +282,14 @@ int main(int argc, char **argv)
     app a;
     v2m_error err = {0};
     v2m_httpd *srv = NULL;
-    v2m_httpd_opts hopts;
+    v2m_httpd_opts hopts, henv = {0};
     char safe[V2M_USERS_URL_MAX];
-    int rc = v2m_service_args(argc, argv, "v2m-auth", usage);
+    int rc = v2m_service_args(argc, argv, "v2m-auth", usage, tables);
 
     if (rc >= 0)
         return rc;
     memset(&a, 0, sizeof a);
-    if (v2m_auth_config_load(&a.cfg, &err) != V2M_OK) {
+    if (v2m_auth_config_load(&a.cfg, &err) != V2M_OK || v2m_httpd_env(&henv, &err) != V2M_OK) {
         fprintf(stderr, "v2m-auth: %s\n", v2m_error_msg(&err));
         v2m_auth_config_free(&a.cfg);
         return 1;
@@ -333,8 +319,11 @@ int main(int argc, char **argv)
                              .trusted_peer = trusted_peer,
                              /* One client cannot fill the login queue. */
                              .client_key = login_client_key};
-    if (v2m_httpd_env(&hopts, &err) == V2M_OK)
-        srv = v2m_httpd_start(&hopts, &err);
+    hopts.max_conns = henv.max_conns;
+    hopts.max_conns_per_addr = henv.max_conns_per_addr;
+    hopts.header_timeout = henv.header_timeout;
+    hopts.idle_timeout = henv.idle_timeout;
+    srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {
         fprintf(stderr, "v2m-auth: %s\n", v2m_error_msg(&err));
         rc = 1;

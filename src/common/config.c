@@ -1,37 +1,36 @@
-/* config.c - environment parsing with clear refusals. */
+/* config.c - configuration tables: loading, the typed parsers, --help's listing. */
 #include "config.h"
-#include "log.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-const char *v2m_cfg_str(const char *name, const char *def)
+/* n seconds as the largest whole unit: 86400 -> "1d", 90 -> "90s". */
+static const char *fmt_duration(long long n, char *buf, size_t sz)
 {
-    const char *v = getenv(name);
-    return (v && *v) ? v : def;
+    if (n && n % 86400 == 0)
+        snprintf(buf, sz, "%lldd", n / 86400);
+    else if (n && n % 3600 == 0)
+        snprintf(buf, sz, "%lldh", n / 3600);
+    else if (n && n % 60 == 0)
+        snprintf(buf, sz, "%lldm", n / 60);
+    else
+        snprintf(buf, sz, "%llds", n);
+    return buf;
 }
 
-v2m_err v2m_cfg_long(const char *name, long def, long min, long max, long *out, v2m_error *err)
+static const char *fmt_size(long long n, char *buf, size_t sz)
 {
-    const char *v = getenv(name);
-    char *end;
-    long n;
-
-    if (!v || !*v) {
-        *out = def;
-        return V2M_OK;
+    static const char units[] = "TGMK";
+    for (int i = 0; i < 4; i++) {
+        long long m = 1LL << (10 * (4 - i));
+        if (n && n % m == 0) {
+            snprintf(buf, sz, "%lld%c", n / m, units[i]);
+            return buf;
+        }
     }
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < min || n > max)
-        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected an integer in %ld..%ld", name, v,
-                        min, max);
-    *out = n;
-    return V2M_OK;
+    snprintf(buf, sz, "%lld", n);
+    return buf;
 }
 
 static v2m_err parse_scaled(const char *s, const char *suffixes, const uint64_t *mult,
@@ -65,36 +64,6 @@ v2m_err v2m_parse_size(const char *s, uint64_t *out)
                                     1073741824ULL, 1073741824ULL, 1099511627776ULL,
                                     1099511627776ULL};
     return parse_scaled(s, "kKmMgGtT", mult, out);
-}
-
-v2m_err v2m_cfg_size(const char *name, uint64_t def, uint64_t *out, v2m_error *err)
-{
-    const char *v = getenv(name);
-    if (!v || !*v) {
-        *out = def;
-        return V2M_OK;
-    }
-    if (v2m_parse_size(v, out) != V2M_OK)
-        return v2m_fail(err, V2M_ECONFIG,
-                        "%s='%s': expected a size like 2147483648, 512M or 2G", name, v);
-    return V2M_OK;
-}
-
-v2m_err v2m_cfg_seconds(const char *name, long def, long *out, v2m_error *err)
-{
-    static const uint64_t mult[] = {1, 60, 3600, 86400};
-    const char *v = getenv(name);
-    uint64_t n;
-
-    if (!v || !*v) {
-        *out = def;
-        return V2M_OK;
-    }
-    if (parse_scaled(v, "smhd", mult, &n) != V2M_OK || n == 0 || n > 10ULL * 365 * 86400)
-        return v2m_fail(err, V2M_ECONFIG,
-                        "%s='%s': expected a positive duration like 3600, 90m, 24h or 7d", name, v);
-    *out = (long)n;
-    return V2M_OK;
 }
 
 v2m_err v2m_parse_hostport(const char *s, char *host, size_t hostsz, int *port)
@@ -135,86 +104,160 @@ v2m_err v2m_parse_hostport(const char *s, char *host, size_t hostsz, int *port)
     return V2M_OK;
 }
 
-v2m_err v2m_cfg_hostport(const char *name, const char *def, char *host, size_t hostsz,
-                         int *port, v2m_error *err)
+v2m_err v2m_cfg_parse_text(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                           v2m_error *err)
 {
-    const char *v = v2m_cfg_str(name, def);
-    if (v2m_parse_hostport(v, host, hostsz, port) != V2M_OK)
-        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected host:port, e.g. 0.0.0.0:8080",
-                        name, v);
+    if (v->max > 0 && strlen(text) > (size_t)v->max)
+        return v2m_fail(err, V2M_ECONFIG, "%s: expected at most %lld bytes", v->name, v->max);
+    out->text = text;
     return V2M_OK;
 }
 
-int v2m_std_args(int argc, char **argv, const char *prog, const char *usage)
+v2m_err v2m_cfg_parse_int(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                          v2m_error *err)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(text, &end, 10);
+    if (errno || end == text || *end || n < v->min || n > v->max)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected an integer in %lld..%lld", v->name,
+                        text, v->min, v->max);
+    out->num = n;
+    return V2M_OK;
+}
+
+v2m_err v2m_cfg_parse_size(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                           v2m_error *err)
+{
+    uint64_t n;
+    char lo[32], hi[32];
+
+    if (v2m_parse_size(text, &n) != V2M_OK || n < (uint64_t)v->min || n > (uint64_t)v->max)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected a size from %s to %s, like 512M or 2G",
+                        v->name, text, fmt_size(v->min, lo, sizeof lo),
+                        fmt_size(v->max, hi, sizeof hi));
+    out->num = (long long)n;
+    return V2M_OK;
+}
+
+v2m_err v2m_cfg_parse_duration(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                               v2m_error *err)
+{
+    static const uint64_t mult[] = {1, 60, 3600, 86400};
+    uint64_t n;
+    char lo[32], hi[32];
+
+    if (parse_scaled(text, "smhd", mult, &n) != V2M_OK || n < (uint64_t)v->min ||
+        n > (uint64_t)v->max)
+        return v2m_fail(err, V2M_ECONFIG,
+                        "%s='%s': expected a duration from %s to %s, like 30, 90s, 15m, 24h or 7d",
+                        v->name, text, fmt_duration(v->min, lo, sizeof lo),
+                        fmt_duration(v->max, hi, sizeof hi));
+    out->num = (long long)n;
+    return V2M_OK;
+}
+
+v2m_err v2m_cfg_parse_hostport(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                               v2m_error *err)
+{
+    if (v2m_parse_hostport(text, out->host, sizeof out->host, &out->port) != V2M_OK ||
+        out->port < v->min || out->port > v->max)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected host:port, e.g. 0.0.0.0:8080",
+                        v->name, text);
+    out->text = text;
+    return V2M_OK;
+}
+
+v2m_err v2m_cfg_parse_hostport_off(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                                   v2m_error *err)
+{
+    if (strcmp(text, "off") == 0) {
+        out->host[0] = '\0';
+        out->port = 0;
+        return V2M_OK;
+    }
+    if (v2m_cfg_parse_hostport(v, text, out, err) != V2M_OK)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected host:port or off", v->name, text);
+    return V2M_OK;
+}
+
+v2m_err v2m_cfg_load(v2m_cfg *c, const v2m_cfg_table *t, v2m_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->table = t;
+    if (t->n > V2M_CFG_MAX)
+        return v2m_fail(err, V2M_ECONFIG, "%s settings: table too long", t->title);
+    for (size_t i = 0; i < t->n; i++) {
+        const v2m_cfg_var *v = &t->vars[i];
+        v2m_cfg_val *out = &c->vals[i];
+        const char *text = getenv(v->name);
+        v2m_err rc;
+
+        if (text && (*text || (v->flags & V2M_CFG_EMPTY_IS_SET)))
+            out->set = 1;
+        else
+            text = v->def;
+        out->text = text;
+        if (text && (rc = v->parse(v, text, out, err)) != V2M_OK)
+            return rc;
+    }
+    return V2M_OK;
+}
+
+const v2m_cfg_val *v2m_cfg_get(const v2m_cfg *c, const char *name)
+{
+    for (size_t i = 0; c->table && i < c->table->n; i++)
+        if (strcmp(c->table->vars[i].name, name) == 0)
+            return &c->vals[i];
+    fprintf(stderr, "%s is not in the %s settings table\n", name,
+            c->table ? c->table->title : "(unloaded)");
+    abort();
+}
+
+const char *v2m_cfg_text(const v2m_cfg *c, const char *name) { return v2m_cfg_get(c, name)->text; }
+
+long long v2m_cfg_num(const v2m_cfg *c, const char *name) { return v2m_cfg_get(c, name)->num; }
+
+static const char *shown_default(const v2m_cfg_var *v)
+{
+    if (v->def && *v->def)
+        return v->def;
+    return v->shown ? v->shown : "none";
+}
+
+void v2m_cfg_print_help(FILE *f, const v2m_cfg_table *const *tables)
+{
+    fputs("Environment (name, default, meaning):\n", f);
+    for (; *tables; tables++) {
+        fprintf(f, " %s:\n", (*tables)->title);
+        for (size_t i = 0; i < (*tables)->n; i++) {
+            const v2m_cfg_var *v = &(*tables)->vars[i];
+            fprintf(f, "  %-28s %-24s %s\n", v->name, shown_default(v), v->help);
         }
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("%s %s\n", prog, V2M_VERSION);
-            return 0;
+    }
+}
+
+static const char *kind(const v2m_cfg_var *v)
+{
+    if (v->parse == v2m_cfg_parse_int)
+        return "int";
+    if (v->parse == v2m_cfg_parse_size)
+        return "size";
+    if (v->parse == v2m_cfg_parse_duration)
+        return "duration";
+    if (v->parse == v2m_cfg_parse_hostport || v->parse == v2m_cfg_parse_hostport_off)
+        return "hostport";
+    return v->parse == v2m_cfg_parse_text ? "text" : "other";
+}
+
+void v2m_cfg_print_rows(FILE *f, const v2m_cfg_table *const *tables)
+{
+    for (; *tables; tables++)
+        for (size_t i = 0; i < (*tables)->n; i++) {
+            const v2m_cfg_var *v = &(*tables)->vars[i];
+            fprintf(f, "%s\t%s\t%s\t%lld\t%lld\t%s\n", v->name, kind(v), shown_default(v), v->min,
+                    v->max, v->help);
         }
-    }
-    return -1;
-}
-
-int v2m_ncpu(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-void v2m_write_port_file(int port) { v2m_write_port_file2(port, 0); }
-
-void v2m_write_port_file2(int port, int admin_port)
-{
-    const char *pf = v2m_cfg_str("V2M_PORT_FILE", NULL);
-    char tmp[1100];
-    FILE *f;
-
-    if (!pf || strlen(pf) > 1000)
-        return;
-    /* Written under a temporary name and renamed, so readers never see it half-written. */
-    snprintf(tmp, sizeof tmp, "%s.tmp", pf);
-    f = fopen(tmp, "w");
-    if (!f)
-        return;
-    fprintf(f, "%d\n", port);
-    if (admin_port)
-        fprintf(f, "%d\n", admin_port);
-    if (fclose(f) == 0)
-        rename(tmp, pf);
-}
-
-void v2m_url_redact(const char *url, char *out, size_t outsz)
-{
-    const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strrchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
-
-    if (at && colon && colon < at)
-        snprintf(out, outsz, "%.*s:***%s", (int)(colon - url), url, at);
-    else
-        snprintf(out, outsz, "%s", url);
-}
-
-int v2m_service_args(int argc, char **argv, const char *prog, const char *usage)
-{
-    int rc = v2m_std_args(argc, argv, prog, usage);
-    if (rc >= 0)
-        return rc;
-    if (argc > 1) {
-        fprintf(stderr, "%s: unknown argument '%s' (see --help)\n", prog, argv[1]);
-        return 2;
-    }
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, "%s: V2M_LOG_LEVEL must be debug, info, warn, error or silent\n", prog);
-        return 1;
-    }
-    /* Databases, stored files and mail are the users' own: nobody else on
-     * the machine reads them (files 0600, folders 0700). */
-    umask(077);
-    return -1;
 }

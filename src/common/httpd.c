@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ncpu.h"
 #include "httpd_int.h"
 #include "log.h"
 
@@ -956,24 +957,29 @@ fail:
     return NULL;
 }
 
+static const v2m_cfg_var httpd_vars[] = {
+    {.name = "V2M_MAX_CONNECTIONS", .def = "1000", .parse = v2m_cfg_parse_int, .min = 1,
+     .max = 100000, .help = "connections at once"},
+    {.name = "V2M_MAX_CONNECTIONS_PER_ADDR", .def = "64", .parse = v2m_cfg_parse_int, .min = 1,
+     .max = 100000, .help = "connections at once from one client address"},
+    {.name = "V2M_HEADER_TIMEOUT", .def = "15s", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 3600, .help = "time to send the request line and headers"},
+    {.name = "V2M_IDLE_TIMEOUT", .def = "60s", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 86400, .help = "silence allowed within a request"},
+};
+const v2m_cfg_table v2m_httpd_table = V2M_CFG_TABLE("HTTP server", httpd_vars);
+
 v2m_err v2m_httpd_env(v2m_httpd_opts *o, v2m_error *err)
 {
-    long conns, per_addr, hdr, idle;
-    v2m_err rc;
+    v2m_cfg c;
+    v2m_err rc = v2m_cfg_load(&c, &v2m_httpd_table, err);
 
-    if ((rc = v2m_cfg_long("V2M_MAX_CONNECTIONS", 1000, 1, 100000, &conns, err)) ||
-        (rc = v2m_cfg_long("V2M_MAX_CONNECTIONS_PER_ADDR", 64, 1, 100000, &per_addr, err)) ||
-        (rc = v2m_cfg_seconds("V2M_HEADER_TIMEOUT", 15, &hdr, err)) ||
-        (rc = v2m_cfg_seconds("V2M_IDLE_TIMEOUT", 60, &idle, err)))
+    if (rc)
         return rc;
-    if (hdr < 1 || hdr > 3600)
-        return v2m_fail(err, V2M_ECONFIG, "V2M_HEADER_TIMEOUT must be within 1s..1h");
-    if (idle < 1 || idle > 86400)
-        return v2m_fail(err, V2M_ECONFIG, "V2M_IDLE_TIMEOUT must be within 1s..1d");
-    o->max_conns = (int)conns;
-    o->max_conns_per_addr = (int)per_addr;
-    o->header_timeout = (int)hdr;
-    o->idle_timeout = (int)idle;
+    o->max_conns = (int)v2m_cfg_num(&c, "V2M_MAX_CONNECTIONS");
+    o->max_conns_per_addr = (int)v2m_cfg_num(&c, "V2M_MAX_CONNECTIONS_PER_ADDR");
+    o->header_timeout = (int)v2m_cfg_num(&c, "V2M_HEADER_TIMEOUT");
+    o->idle_timeout = (int)v2m_cfg_num(&c, "V2M_IDLE_TIMEOUT");
     return V2M_OK;
 }
 

@@ -35,6 +35,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "err.h"
 
 struct MHD_Connection;
@@ -121,14 +122,13 @@ typedef struct v2m_httpd_opts {
     int admin_port;                 /* 0 = any free port */
 } v2m_httpd_opts;
 
-/* The connection bounds from the environment, into o: V2M_MAX_CONNECTIONS,
+/* The connection bounds' settings: V2M_MAX_CONNECTIONS,
  * V2M_MAX_CONNECTIONS_PER_ADDR, V2M_HEADER_TIMEOUT, V2M_IDLE_TIMEOUT. */
+extern const v2m_cfg_table v2m_httpd_table;
+
+/* Load v2m_httpd_table into o's max_conns, max_conns_per_addr,
+ * header_timeout and idle_timeout. */
 v2m_err v2m_httpd_env(v2m_httpd_opts *o, v2m_error *err);
-#define V2M_HTTPD_ENV_HELP \
-    "  V2M_MAX_CONNECTIONS           connections at once (default 1000)\n" \
-    "  V2M_MAX_CONNECTIONS_PER_ADDR  from one client address (default 64)\n" \
-    "  V2M_HEADER_TIMEOUT            to send request line and headers (default 15s)\n" \
-    "  V2M_IDLE_TIMEOUT              silence allowed within a request (default 60s)\n"
 
 /* Start listening; NULL with err set when the address is taken or bad. */
 v2m_httpd *v2m_httpd_start(const v2m_httpd_opts *opts, v2m_error *err);

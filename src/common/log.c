@@ -11,9 +11,10 @@ int v2m_log_threshold = V2M_INFO;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-int v2m_log_init(void)
+int v2m_log_init(void) { return v2m_log_set_level(getenv("V2M_LOG_LEVEL")); }
+
+int v2m_log_set_level(const char *v)
 {
-    const char *v = getenv("V2M_LOG_LEVEL");
     static const char *const names[] = {"debug", "info", "warn", "error", "silent"};
     if (!v || !*v)
         return 0;

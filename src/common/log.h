@@ -16,6 +16,8 @@ extern int v2m_log_threshold;
 
 /* Read V2M_LOG_LEVEL (debug|info|warn|error|silent); returns -1 on a bad value. */
 int v2m_log_init(void);
+/* Set the threshold from a level's name (NULL or "": unchanged); -1 on a bad name. */
+int v2m_log_set_level(const char *name);
 
 void v2m_log_write(int level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -3,31 +3,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/args.h"
 #include "common/config.h"
+#include "common/ncpu.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "job.h"
 #include "worker/worker.h"
 
 static const char usage[] =
-    "usage: v2m-converter [--help] [--version]\n"
-    "Converts each uploaded video on the video queue to an MP3 and announces it on the mp3 queue.\n"
-    "Environment:\n"
-    "  V2M_STORE             file:///dir or mongodb://host:port/ (default file://./var/store)\n"
-    "  V2M_JOBS              job records: file:///dir (<dir>/jobs.db), sqlite:///path.db or\n"
-    "                        mongodb://host:port/ (videos.jobs) (default: V2M_STORE)\n"
-    "  V2M_QUEUE             sqlite:///path.db or amqp://user:pass@host:port/vhost\n"
-    "                        (default sqlite://./var/queue.db)\n"
-    "  VIDEO_QUEUE, MP3_QUEUE  queue names (default video, mp3)\n"
-    "  V2M_CONVERTER_THREADS conversions at once (default: number of cores)\n"
-    "  V2M_MAX_DURATION      longest audio a video may have, e.g. 3600, 90m, 12h (default 12h);\n"
-    "                        a longer one fails (\"input is too long\")\n"
-    "  V2M_MAX_ATTEMPTS      tries of a message whose backend fails, then <queue>.dead (default 5)\n"
-    "  V2M_RETRY_DELAY       wait before a retry, e.g. 10s (default), 1m\n"
-    "  V2M_SHUTDOWN_GRACE    on SIGTERM, how long conversions may finish (default 20s)\n"
-    "  V2M_LEASE             SQLite queue: when a killed worker's message returns (default 30s)\n"
-    "  V2M_LISTEN            health/metrics host:port (default 0.0.0.0:8081)\n"
-    "  V2M_LOG_LEVEL         debug|info|warn|error (default info)\n";
+    "usage: v2m-converter [--help] [--version] [--config-table]\n"
+    "Converts each uploaded video on the video queue to an MP3 and announces it on the mp3 queue.\n";
+
+static const v2m_cfg_var converter_vars[] = {
+    V2M_WORKER_VARS("0.0.0.0:8081", "V2M_CONVERTER_THREADS", NULL, "number of cores",
+                    "conversions at once", "5",
+                    "tries of a message whose backend fails, then <queue>.dead", "10s"),
+    {.name = "V2M_STORE", .def = "file://./var/store", .parse = v2m_cfg_parse_text, .max = 1023,
+     .help = "file:///dir or mongodb://host:port/"},
+    {.name = "V2M_JOBS", .parse = v2m_cfg_parse_text, .max = 1023, .shown = "V2M_STORE",
+     .help = "job records: file:///dir, sqlite:///path.db or mongodb://host:port/"},
+    {.name = "VIDEO_QUEUE", .def = "video", .parse = v2m_cfg_parse_text, .max = 127,
+     .help = "queue of uploaded videos"},
+    {.name = "MP3_QUEUE", .def = "mp3", .parse = v2m_cfg_parse_text, .max = 127,
+     .help = "queue of finished conversions"},
+    {.name = "V2M_MAX_DURATION", .def = "12h", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 30 * 86400, .help = "longest audio a video may have; a longer one fails"},
+};
+static const v2m_cfg_table converter_table = V2M_CFG_TABLE("converter", converter_vars);
+static const v2m_cfg_table *const tables[] = {&converter_table, &v2m_service_table, NULL};
 
 typedef struct app {
     v2m_store *store;
@@ -110,26 +114,27 @@ int main(int argc, char **argv)
     v2m_worker_opts o;
     v2m_error err = {0};
     const char *store_url, *jobs_url;
-    int rc = v2m_service_args(argc, argv, "v2m-converter", usage);
+    v2m_cfg c;
+    int rc = v2m_service_args(argc, argv, "v2m-converter", usage, tables);
 
     if (rc >= 0)
         return rc;
     memset(&o, 0, sizeof o);
-    if (v2m_worker_load_env(&o, "0.0.0.0:8081", "V2M_CONVERTER_THREADS", v2m_ncpu(), 5, 10,
-                            &err) ||
-        v2m_cfg_seconds("V2M_MAX_DURATION", 12 * 3600, &a.max_duration, &err)) {
+    if (v2m_cfg_load(&c, &converter_table, &err)) {
         fprintf(stderr, "v2m-converter: %s\n", v2m_error_msg(&err));
         return 1;
     }
-    snprintf(a.mp3_queue, sizeof a.mp3_queue, "%s", v2m_cfg_str("MP3_QUEUE", "mp3"));
+    v2m_worker_from_cfg(&o, &c, "V2M_CONVERTER_THREADS", v2m_ncpu());
+    a.max_duration = (long)v2m_cfg_num(&c, "V2M_MAX_DURATION");
+    snprintf(a.mp3_queue, sizeof a.mp3_queue, "%s", v2m_cfg_text(&c, "MP3_QUEUE"));
     /* The job record bounds the attempts of a conversion (its start count);
      * the queue allows one delivery more, so the converter sees the message
      * that went over the bound and can fail the job and tell the user
      * instead of the message vanishing into video.dead unannounced. */
     a.max_attempts = o.qopts.max_attempts;
     o.qopts.max_attempts += 1;
-    store_url = v2m_cfg_str("V2M_STORE", "file://./var/store");
-    jobs_url = v2m_cfg_str("V2M_JOBS", store_url);
+    store_url = v2m_cfg_text(&c, "V2M_STORE");
+    jobs_url = v2m_cfg_text(&c, "V2M_JOBS") ? v2m_cfg_text(&c, "V2M_JOBS") : store_url;
     v2m_signals_block();
     rc = 1;
     if (!(a.store = v2m_store_open(store_url, &err)) || !(a.jobs = v2m_jobs_open(jobs_url, &err))) {
@@ -137,7 +142,7 @@ int main(int argc, char **argv)
         goto done;
     }
     o.service = "converter";
-    o.queue = v2m_cfg_str("VIDEO_QUEUE", "video");
+    o.queue = v2m_cfg_text(&c, "VIDEO_QUEUE");
     o.declare = (const char *const[]){a.mp3_queue, NULL};
     o.work = work;
     o.app = &a;

@@ -3,68 +3,77 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/args.h"
 #include "common/config.h"
+#include "common/portfile.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "gateway.h"
 
 static const char usage[] =
-    "usage: v2m-gateway [--help] [--version]\n"
-    "The public HTTP API: /login, /upload, /download, /jobs, and the web page at /.\n"
-    "Environment:\n"
-    "  V2M_LISTEN        host:port to listen on (default 0.0.0.0:8080)\n"
-    "  AUTH_SVC_ADDRESS  host:port of v2m-auth (default 127.0.0.1:5000)\n"
-    "  V2M_STORE         file:///dir or mongodb://host:port/ (default file://./var/store)\n"
-    "  V2M_JOBS          job records: file:///dir (<dir>/jobs.db), sqlite:///path.db or\n"
-    "                    mongodb://host:port/ (videos.jobs) (default: V2M_STORE)\n"
-    "  V2M_QUEUE         sqlite:///path.db or amqp://user:pass@host:port/vhost\n"
-    "                    (default sqlite://./var/queue.db)\n"
-    "  VIDEO_QUEUE       queue of new uploads (default video)\n"
-    "  V2M_MAX_UPLOAD    largest accepted file, e.g. 2G (default), 500M\n"
-    "  V2M_MAX_ACTIVE_JOBS  jobs one user may have queued or converting (default 20; 0 = no cap)\n"
-    "  V2M_QUOTA         bytes of videos one user may keep, e.g. 10G (default: no quota)\n"
-    "  V2M_ADMIN_LISTEN  host:port for /metrics and detailed /readyz (default 127.0.0.1:9080;\n"
-    "                    'off' serves them on V2M_LISTEN)\n"
-    "  V2M_SHUTDOWN_GRACE  on SIGTERM, time for uploads in progress to finish (default 20s)\n"
-    "  V2M_TRUSTED_PROXIES  CIDRs of proxies in front (an ingress): not held to the\n"
-    "                    per-address connection cap (default: none)\n"
-    V2M_HTTPD_ENV_HELP
-    "  V2M_PORT_FILE     write the bound port to this file (useful with port 0)\n"
-    "  V2M_LOG_LEVEL     debug|info|warn|error (default info)\n";
+    "usage: v2m-gateway [--help] [--version] [--config-table]\n"
+    "The public HTTP API: /login, /upload, /download, /jobs, and the web page at /.\n";
+
+static const v2m_cfg_var gateway_vars[] = {
+    {.name = "V2M_LISTEN", .def = "0.0.0.0:8080", .parse = v2m_cfg_parse_hostport,
+     .max = 65535, .help = "host:port to listen on"},
+    {.name = "AUTH_SVC_ADDRESS", .def = "127.0.0.1:5000", .parse = v2m_cfg_parse_hostport,
+     .max = 65535, .help = "host:port of v2m-auth"},
+    {.name = "V2M_STORE", .def = "file://./var/store", .parse = v2m_cfg_parse_text, .max = 1023,
+     .help = "file:///dir or mongodb://host:port/"},
+    {.name = "V2M_JOBS", .parse = v2m_cfg_parse_text, .max = 1023, .shown = "V2M_STORE",
+     .help = "job records: file:///dir, sqlite:///path.db or mongodb://host:port/"},
+    {.name = "V2M_QUEUE", .def = "sqlite://./var/queue.db", .parse = v2m_cfg_parse_text,
+     .max = 1023, .help = "sqlite:///path.db or amqp://user:pass@host:port/vhost"},
+    {.name = "VIDEO_QUEUE", .def = "video", .parse = v2m_cfg_parse_text, .max = 127,
+     .help = "queue of new uploads"},
+    {.name = "V2M_MAX_UPLOAD", .def = "2G", .parse = v2m_cfg_parse_size, .min = 1,
+     .max = 1LL << 40, .help = "largest accepted file"},
+    {.name = "V2M_MAX_ACTIVE_JOBS", .def = "20", .parse = v2m_cfg_parse_int, .max = 1000000,
+     .help = "jobs one user may have queued or converting (0 = no cap)"},
+    {.name = "V2M_QUOTA", .parse = v2m_cfg_parse_size, .max = 1LL << 50, .shown = "none",
+     .help = "bytes of videos one user may keep (0 = none)"},
+    {.name = "V2M_ADMIN_LISTEN", .def = "127.0.0.1:9080", .parse = v2m_cfg_parse_hostport_off,
+     .max = 65535, .help = "host:port for /metrics and detailed /readyz (off: on V2M_LISTEN)"},
+    {.name = "V2M_SHUTDOWN_GRACE", .def = "20s", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 3600, .help = "on SIGTERM, time for uploads in progress to finish"},
+    {.name = "V2M_TRUSTED_PROXIES", .def = "", .parse = v2m_cfg_parse_text,
+     .help = "CIDRs of proxies in front, not held to the per-address connection cap"},
+};
+static const v2m_cfg_table gateway_table = V2M_CFG_TABLE("gateway", gateway_vars);
+static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_httpd_table,
+                                              &v2m_service_table, NULL};
 
 static v2m_err load_config(gw_config *c, v2m_error *err)
 {
-    v2m_err rc;
-    char host[256];
-    const char *admin;
+    const v2m_cfg_val *listen, *admin;
+    const char *jobs;
     v2m_error perr = {0};
-    int port;
+    v2m_cfg cfg;
+    v2m_err rc;
 
     memset(c, 0, sizeof *c);
-    if ((rc = v2m_cfg_hostport("V2M_LISTEN", "0.0.0.0:8080", c->host, sizeof c->host, &c->port,
-                               err)) ||
-        (rc = v2m_cfg_hostport("AUTH_SVC_ADDRESS", "127.0.0.1:5000", host, sizeof host, &port,
-                               err)) ||
-        (rc = v2m_cfg_size("V2M_MAX_UPLOAD", 2ULL << 30, &c->max_upload, err)) ||
-        (rc = v2m_cfg_long("V2M_MAX_ACTIVE_JOBS", 20, 0, 1000000, &c->max_active_jobs, err)) ||
-        (rc = v2m_cfg_size("V2M_QUOTA", 0, &c->quota, err)) ||
-        (rc = v2m_cfg_seconds("V2M_SHUTDOWN_GRACE", 20, &c->grace, err)))
+    if ((rc = v2m_cfg_load(&cfg, &gateway_table, err)))
         return rc;
+    listen = v2m_cfg_get(&cfg, "V2M_LISTEN");
+    snprintf(c->host, sizeof c->host, "%s", listen->host);
+    c->port = listen->port;
+    c->max_upload = (uint64_t)v2m_cfg_num(&cfg, "V2M_MAX_UPLOAD");
+    c->max_active_jobs = (long)v2m_cfg_num(&cfg, "V2M_MAX_ACTIVE_JOBS");
+    c->quota = (uint64_t)v2m_cfg_num(&cfg, "V2M_QUOTA");
+    c->grace = (long)v2m_cfg_num(&cfg, "V2M_SHUTDOWN_GRACE");
     c->retry_after = 30;
-    if (v2m_cidr_list_parse(v2m_cfg_str("V2M_TRUSTED_PROXIES", ""), &c->trusted, &perr))
+    if (v2m_cidr_list_parse(v2m_cfg_text(&cfg, "V2M_TRUSTED_PROXIES"), &c->trusted, &perr))
         return v2m_fail(err, V2M_ECONFIG, "V2M_TRUSTED_PROXIES: %s", v2m_error_msg(&perr));
-    admin = v2m_cfg_str("V2M_ADMIN_LISTEN", "127.0.0.1:9080");
-    if (strcmp(admin, "off") != 0 &&
-        (rc = v2m_cfg_hostport("V2M_ADMIN_LISTEN", "127.0.0.1:9080", c->admin_host,
-                               sizeof c->admin_host, &c->admin_port, err)))
-        return rc;
-    snprintf(c->auth_addr, sizeof c->auth_addr, "%s", v2m_cfg_str("AUTH_SVC_ADDRESS", "127.0.0.1:5000"));
-    snprintf(c->store_url, sizeof c->store_url, "%s", v2m_cfg_str("V2M_STORE", "file://./var/store"));
-    snprintf(c->jobs_url, sizeof c->jobs_url, "%s", v2m_cfg_str("V2M_JOBS", c->store_url));
-    snprintf(c->queue_url, sizeof c->queue_url, "%s", v2m_cfg_str("V2M_QUEUE", "sqlite://./var/queue.db"));
-    snprintf(c->video_queue, sizeof c->video_queue, "%s", v2m_cfg_str("VIDEO_QUEUE", "video"));
-    if (c->max_upload == 0)
-        return v2m_fail(err, V2M_ECONFIG, "V2M_MAX_UPLOAD must be above 0");
+    admin = v2m_cfg_get(&cfg, "V2M_ADMIN_LISTEN");
+    snprintf(c->admin_host, sizeof c->admin_host, "%s", admin->host);
+    c->admin_port = admin->port;
+    snprintf(c->auth_addr, sizeof c->auth_addr, "%s", v2m_cfg_text(&cfg, "AUTH_SVC_ADDRESS"));
+    snprintf(c->store_url, sizeof c->store_url, "%s", v2m_cfg_text(&cfg, "V2M_STORE"));
+    jobs = v2m_cfg_text(&cfg, "V2M_JOBS");
+    snprintf(c->jobs_url, sizeof c->jobs_url, "%s", jobs ? jobs : c->store_url);
+    snprintf(c->queue_url, sizeof c->queue_url, "%s", v2m_cfg_text(&cfg, "V2M_QUEUE"));
+    snprintf(c->video_queue, sizeof c->video_queue, "%s", v2m_cfg_text(&cfg, "VIDEO_QUEUE"));
     return V2M_OK;
 }
 
@@ -138,12 +147,12 @@ int main(int argc, char **argv)
     static gw_app a; /* large; lives for the whole process */
     v2m_error err = {0};
     v2m_httpd *srv = NULL;
-    v2m_httpd_opts hopts;
-    int rc = v2m_service_args(argc, argv, "v2m-gateway", usage);
+    v2m_httpd_opts hopts, henv = {0};
+    int rc = v2m_service_args(argc, argv, "v2m-gateway", usage, tables);
 
     if (rc >= 0)
         return rc;
-    if (load_config(&a.cfg, &err) != V2M_OK) {
+    if (load_config(&a.cfg, &err) != V2M_OK || v2m_httpd_env(&henv, &err) != V2M_OK) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         v2m_cidr_list_free(&a.cfg.trusted);
         return 1;
@@ -168,8 +177,11 @@ int main(int argc, char **argv)
                              .trusted_peer = trusted_peer,
                              .admin_host = a.cfg.admin_host[0] ? a.cfg.admin_host : NULL,
                              .admin_port = a.cfg.admin_port};
-    if (v2m_httpd_env(&hopts, &err) == V2M_OK)
-        srv = v2m_httpd_start(&hopts, &err);
+    hopts.max_conns = henv.max_conns;
+    hopts.max_conns_per_addr = henv.max_conns_per_addr;
+    hopts.header_timeout = henv.header_timeout;
+    hopts.idle_timeout = henv.idle_timeout;
+    srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;

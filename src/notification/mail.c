@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/redact.h"
 #include "common/log.h"
 
 static int has_crlf(const char *s) { return s && strpbrk(s, "\r\n") != NULL; }
@@ -25,25 +26,58 @@ static v2m_err copy_cfg(char *dst, size_t n, const char *name, const char *v, v2
     return V2M_OK;
 }
 
+static const v2m_cfg_var mail_vars[] = {
+    {.name = "SMTP_URL", .parse = v2m_cfg_parse_text,
+     .shown = "smtp://smtp.gmail.com:587 with GMAIL_ADDRESS, else none",
+     .help = "smtp://host:587 (STARTTLS) or smtps://host:465; none: mail goes to V2M_OUTBOX"},
+    {.name = "SMTP_USER", .parse = v2m_cfg_parse_text, .shown = "GMAIL_ADDRESS, else none",
+     .help = "SMTP login; none: no authentication"},
+    {.name = "SMTP_PASSWORD", .parse = v2m_cfg_parse_text, .shown = "GMAIL_PASSWORD",
+     .help = "SMTP password"},
+    {.name = "MAIL_FROM", .parse = v2m_cfg_parse_text,
+     .shown = "GMAIL_ADDRESS, else SMTP_USER if an address, else v2m@localhost",
+     .help = "sender address"},
+    {.name = "GMAIL_ADDRESS", .parse = v2m_cfg_parse_text,
+     .help = "the original's setting: Gmail's SMTP with this login and sender"},
+    {.name = "GMAIL_PASSWORD", .parse = v2m_cfg_parse_text,
+     .help = "the original's setting: the Gmail password"},
+    {.name = "V2M_OUTBOX", .def = "./var/outbox", .parse = v2m_cfg_parse_text,
+     .help = "folder for .eml files when no SMTP is set"},
+    {.name = "V2M_PUBLIC_URL", .def = "http://localhost:8080", .parse = v2m_cfg_parse_text,
+     .help = "base of the download link in mails"},
+    {.name = "V2M_SMTP_TIMEOUT", .def = "30s", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 3600, .help = "longest time one mail's SMTP exchange may take"},
+};
+const v2m_cfg_table v2m_mail_table = V2M_CFG_TABLE("mail", mail_vars);
+
 v2m_err v2m_mail_config_load(v2m_mail_config *c, v2m_error *err)
 {
-    const char *gaddr = v2m_cfg_str("GMAIL_ADDRESS", NULL);
-    const char *url = v2m_cfg_str("SMTP_URL", gaddr ? "smtp://smtp.gmail.com:587" : "");
-    const char *user = v2m_cfg_str("SMTP_USER", gaddr ? gaddr : "");
-    const char *pw = v2m_cfg_str("SMTP_PASSWORD", v2m_cfg_str("GMAIL_PASSWORD", ""));
-    const char *from = v2m_cfg_str("MAIL_FROM", gaddr ? gaddr : (*user && strchr(user, '@') ? user : "v2m@localhost"));
+    v2m_cfg cfg;
+    const char *gaddr, *url, *user, *pw, *from;
     v2m_err rc;
 
     memset(c, 0, sizeof *c);
+    if ((rc = v2m_cfg_load(&cfg, &v2m_mail_table, err)))
+        return rc;
+    gaddr = v2m_cfg_text(&cfg, "GMAIL_ADDRESS");
+    url = v2m_cfg_text(&cfg, "SMTP_URL");
+    url = url ? url : gaddr ? "smtp://smtp.gmail.com:587" : "";
+    user = v2m_cfg_text(&cfg, "SMTP_USER");
+    user = user ? user : gaddr ? gaddr : "";
+    pw = v2m_cfg_text(&cfg, "SMTP_PASSWORD");
+    pw = pw ? pw : v2m_cfg_text(&cfg, "GMAIL_PASSWORD");
+    pw = pw ? pw : "";
+    from = v2m_cfg_text(&cfg, "MAIL_FROM");
+    from = from ? from : gaddr ? gaddr : (*user && strchr(user, '@') ? user : "v2m@localhost");
     if ((rc = copy_cfg(c->smtp_url, sizeof c->smtp_url, "SMTP_URL", url, err)) ||
         (rc = copy_cfg(c->user, sizeof c->user, "SMTP_USER", user, err)) ||
         (rc = copy_cfg(c->from, sizeof c->from, "MAIL_FROM", from, err)) ||
         (rc = copy_cfg(c->outbox, sizeof c->outbox, "V2M_OUTBOX",
-                       v2m_cfg_str("V2M_OUTBOX", "./var/outbox"), err)) ||
+                       v2m_cfg_text(&cfg, "V2M_OUTBOX"), err)) ||
         (rc = copy_cfg(c->public_url, sizeof c->public_url, "V2M_PUBLIC_URL",
-                       v2m_cfg_str("V2M_PUBLIC_URL", "http://localhost:8080"), err)) ||
-        (rc = v2m_cfg_seconds("V2M_SMTP_TIMEOUT", 30, &c->timeout_s, err)))
+                       v2m_cfg_text(&cfg, "V2M_PUBLIC_URL"), err)))
         return rc;
+    c->timeout_s = (long)v2m_cfg_num(&cfg, "V2M_SMTP_TIMEOUT");
     v2m_url_redact(c->smtp_url, c->smtp_safe, sizeof c->smtp_safe);
     if (c->smtp_url[0] && strncmp(c->smtp_url, "smtp://", 7) != 0 &&
         strncmp(c->smtp_url, "smtps://", 8) != 0)

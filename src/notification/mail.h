@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "common/config.h"
 #include "common/err.h"
 
 typedef struct v2m_mail_config {
@@ -18,9 +19,12 @@ typedef struct v2m_mail_config {
     long timeout_s;
 } v2m_mail_config;
 
-/* SMTP_URL, SMTP_USER, SMTP_PASSWORD, MAIL_FROM; the original's
- * GMAIL_ADDRESS / GMAIL_PASSWORD mean smtp://smtp.gmail.com:587 with that
- * login and sender; V2M_OUTBOX, V2M_PUBLIC_URL. */
+/* The mail settings: SMTP_URL, SMTP_USER, SMTP_PASSWORD, MAIL_FROM; the
+ * original's GMAIL_ADDRESS / GMAIL_PASSWORD mean smtp://smtp.gmail.com:587
+ * with that login and sender; V2M_OUTBOX, V2M_PUBLIC_URL, V2M_SMTP_TIMEOUT. */
+extern const v2m_cfg_table v2m_mail_table;
+
+/* Load v2m_mail_table into c. */
 v2m_err v2m_mail_config_load(v2m_mail_config *c, v2m_error *err);
 void v2m_mail_config_free(v2m_mail_config *c);
 

@@ -4,7 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/args.h"
 #include "common/config.h"
+#include "common/redact.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/message.h"
@@ -12,25 +14,19 @@
 #include "worker/worker.h"
 
 static const char usage[] =
-    "usage: v2m-notification [--help] [--version]\n"
-    "Mails the user when an MP3 is ready (or its conversion failed), for each message on the mp3 queue.\n"
-    "Environment:\n"
-    "  V2M_QUEUE          sqlite:///path.db or amqp://user:pass@host:port/vhost\n"
-    "                     (default sqlite://./var/queue.db)\n"
-    "  MP3_QUEUE          queue name (default mp3)\n"
-    "  SMTP_URL           smtp://host:587 (STARTTLS when offered, required with a login)\n"
-    "                     or smtps://host:465; unset: mail is written to V2M_OUTBOX\n"
-    "  SMTP_USER, SMTP_PASSWORD, MAIL_FROM   login and sender\n"
-    "  GMAIL_ADDRESS, GMAIL_PASSWORD         the original's settings: Gmail's SMTP with that login\n"
-    "  V2M_OUTBOX         folder for .eml files when no SMTP is set (default ./var/outbox)\n"
-    "  V2M_PUBLIC_URL     base of the download link in mails (default http://localhost:8080)\n"
-    "  V2M_NOTIFICATION_THREADS  mails at once (default 2)\n"
-    "  V2M_MAX_ATTEMPTS   tries of a mail the server refuses for now, then mp3.dead (default 8)\n"
-    "  V2M_RETRY_DELAY    wait before a retry, e.g. 30s (default)\n"
-    "  V2M_LEASE          SQLite queue: when a killed worker's message returns (default 30s)\n"
-    "  V2M_SHUTDOWN_GRACE on SIGTERM, how long mails in flight may finish (default 20s)\n"
-    "  V2M_LISTEN         health/metrics host:port (default 0.0.0.0:8082)\n"
-    "  V2M_LOG_LEVEL      debug|info|warn|error (default info)\n";
+    "usage: v2m-notification [--help] [--version] [--config-table]\n"
+    "Mails the user when an MP3 is ready (or its conversion failed), for each message on the mp3 queue.\n";
+
+static const v2m_cfg_var notification_vars[] = {
+    V2M_WORKER_VARS("0.0.0.0:8082", "V2M_NOTIFICATION_THREADS", "2", NULL, "mails at once", "8",
+                    "tries of a mail the server refuses for now, then <queue>.dead", "30s"),
+    {.name = "MP3_QUEUE", .def = "mp3", .parse = v2m_cfg_parse_text, .max = 127,
+     .help = "queue of finished conversions"},
+};
+static const v2m_cfg_table notification_table =
+    V2M_CFG_TABLE("notification", notification_vars);
+static const v2m_cfg_table *const tables[] = {&notification_table, &v2m_mail_table,
+                                              &v2m_service_table, NULL};
 
 typedef struct app {
     v2m_mail_config mail;
@@ -90,20 +86,21 @@ int main(int argc, char **argv)
     static app a;
     v2m_worker_opts o;
     v2m_error err = {0};
-    int rc = v2m_service_args(argc, argv, "v2m-notification", usage);
+    v2m_cfg c;
+    int rc = v2m_service_args(argc, argv, "v2m-notification", usage, tables);
 
     if (rc >= 0)
         return rc;
     memset(&o, 0, sizeof o);
-    if (v2m_mail_config_load(&a.mail, &err) ||
-        v2m_worker_load_env(&o, "0.0.0.0:8082", "V2M_NOTIFICATION_THREADS", 2, 8, 30, &err)) {
+    if (v2m_cfg_load(&c, &notification_table, &err) || v2m_mail_config_load(&a.mail, &err)) {
         fprintf(stderr, "v2m-notification: %s\n", v2m_error_msg(&err));
         v2m_mail_config_free(&a.mail);
         return 1;
     }
+    v2m_worker_from_cfg(&o, &c, "V2M_NOTIFICATION_THREADS", 2);
     v2m_signals_block();
     o.service = "notification";
-    o.queue = v2m_cfg_str("MP3_QUEUE", "mp3");
+    o.queue = v2m_cfg_text(&c, "MP3_QUEUE");
     o.work = work;
     o.app = &a;
     o.metrics = metrics;

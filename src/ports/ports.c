@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "common/config.h"
+#include "common/redact.h"
 
 const v2m__backend *v2m__pick(const v2m__backend *table, size_t n, const char *url,
                               const char *port, const char *expected, v2m_error *err)

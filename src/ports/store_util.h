@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/config.h"
+#include "common/redact.h"
 #include "common/err.h"
 
 /* Wall clock in milliseconds since the epoch (timestamps that are stored),

@@ -21,16 +21,36 @@ static const v2m__backend backends[] = {
     {"mysql", &v2m__users_mysql},
 };
 
+static const v2m_cfg_var users_vars[] = {
+    {.name = "V2M_USERS", .parse = v2m_cfg_parse_text, .max = V2M_USERS_URL_MAX - 1,
+     .shown = "MYSQL_* when MYSQL_HOST is set, else sqlite://./var/users.db",
+     .help = "sqlite:///path.db or mysql://user:pass@host:port/db"},
+    {.name = "MYSQL_HOST", .parse = v2m_cfg_parse_text,
+     .help = "the original's setting: the MySQL host (used when V2M_USERS is unset)"},
+    {.name = "MYSQL_PORT", .def = "3306", .parse = v2m_cfg_parse_int, .min = 1, .max = 65535,
+     .help = "the original's setting: the MySQL port"},
+    {.name = "MYSQL_USER", .def = "auth_user", .parse = v2m_cfg_parse_text,
+     .help = "the original's setting: the MySQL user"},
+    {.name = "MYSQL_PASSWORD", .parse = v2m_cfg_parse_text,
+     .help = "the original's setting: the MySQL password"},
+    {.name = "MYSQL_DB", .def = "auth", .parse = v2m_cfg_parse_text,
+     .help = "the original's setting: the MySQL database"},
+};
+const v2m_cfg_table v2m_users_table = V2M_CFG_TABLE("users", users_vars);
+
 v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_error *err)
 {
-    const char *v = v2m_cfg_str("V2M_USERS", NULL);
-    const char *host = v2m_cfg_str("MYSQL_HOST", NULL);
+    v2m_cfg c;
+    const char *v, *host;
     CURLU *u;
     char port[16];
     char *s = NULL;
-    long p;
     v2m_err rc;
 
+    if ((rc = v2m_cfg_load(&c, &v2m_users_table, err)))
+        return rc;
+    v = v2m_cfg_text(&c, "V2M_USERS");
+    host = v2m_cfg_text(&c, "MYSQL_HOST");
     if (v) {
         if (strlen(v) >= urlsz)
             return v2m_fail(err, V2M_ECONFIG, "V2M_USERS is too long");
@@ -42,19 +62,16 @@ v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_err
         return V2M_OK;
     }
     /* Build the URL with libcurl so user and password are percent-encoded. */
-    rc = v2m_cfg_long("MYSQL_PORT", 3306, 1, 65535, &p, err);
-    if (rc)
-        return rc;
-    snprintf(port, sizeof port, "%ld", p);
+    snprintf(port, sizeof port, "%lld", v2m_cfg_num(&c, "MYSQL_PORT"));
     u = curl_url();
     if (!u)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     if (curl_url_set(u, CURLUPART_SCHEME, "mysql", CURLU_NON_SUPPORT_SCHEME) ||
         curl_url_set(u, CURLUPART_HOST, host, 0) ||
         curl_url_set(u, CURLUPART_PORT, port, 0) ||
-        curl_url_set(u, CURLUPART_USER, v2m_cfg_str("MYSQL_USER", "auth_user"), CURLU_URLENCODE) ||
-        curl_url_set(u, CURLUPART_PASSWORD, v2m_cfg_str("MYSQL_PASSWORD", ""), CURLU_URLENCODE) ||
-        curl_url_set(u, CURLUPART_PATH, v2m_cfg_str("MYSQL_DB", "auth"), CURLU_URLENCODE) ||
+        curl_url_set(u, CURLUPART_USER, v2m_cfg_text(&c, "MYSQL_USER"), CURLU_URLENCODE) ||
+        curl_url_set(u, CURLUPART_PASSWORD, v2m_cfg_text(&c, "MYSQL_PASSWORD") ? v2m_cfg_text(&c, "MYSQL_PASSWORD") : "", CURLU_URLENCODE) ||
+        curl_url_set(u, CURLUPART_PATH, v2m_cfg_text(&c, "MYSQL_DB"), CURLU_URLENCODE) ||
         curl_url_get(u, CURLUPART_URL, &s, CURLU_NON_SUPPORT_SCHEME)) {
         curl_url_cleanup(u);
         return v2m_fail(err, V2M_ECONFIG, "MYSQL_HOST='%s': cannot form a database URL", host);

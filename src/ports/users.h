@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 
+#include "common/config.h"
 #include "common/err.h"
 
 #define V2M_USERS_URL_MAX 1024
@@ -49,9 +50,12 @@ typedef struct v2m_throttle {
 
 typedef struct v2m_users v2m_users;
 
-/* The users URL from V2M_USERS, else from the original's MYSQL_HOST,
- * MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB, MYSQL_PORT when MYSQL_HOST is set,
- * else def. */
+/* The users settings: V2M_USERS, and the original's MYSQL_HOST, MYSQL_PORT,
+ * MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB. */
+extern const v2m_cfg_table v2m_users_table;
+
+/* Load v2m_users_table: the users URL from V2M_USERS, else from the MYSQL_*
+ * settings when MYSQL_HOST is set, else def. */
 v2m_err v2m_users_url_from_env(const char *def, char *url, size_t urlsz, v2m_error *err);
 
 v2m_users *v2m_users_open(const char *url, v2m_error *err);

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/config.h"
+#include "common/redact.h"
 #include "common/log.h"
 #include "users_int.h"
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "auth/passwd.h"
-#include "common/config.h"
+#include "common/args.h"
 #include "common/log.h"
 #include "ports/users.h"
 
@@ -22,8 +22,9 @@ static const char usage[] =
     "characters and are read from standard input (one line); without --password-stdin\n"
     "and with a terminal, you are prompted twice.\n"
     "del, passwd and admin revoke the user's tokens: v2m-auth refuses them within 5 s.\n"
-    "The user database is chosen as for v2m-auth: V2M_USERS, else\n"
-    "MYSQL_HOST/MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB/MYSQL_PORT, else sqlite://./var/users.db.\n";
+    "The user database is chosen as for v2m-auth.\n";
+
+static const v2m_cfg_table *const tables[] = {&v2m_users_table, NULL};
 
 static int read_line(FILE *in, char *buf, size_t sz)
 {
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
     v2m_users *users = NULL;
     char email_lc[256];
     const char *cmd, *email = NULL, *onoff = NULL;
-    int admin = 0, from_stdin = 0, rc = v2m_std_args(argc, argv, "v2m-admin", usage);
+    int admin = 0, from_stdin = 0, rc = v2m_std_args(argc, argv, "v2m-admin", usage, tables);
 
     if (rc >= 0)
         return rc;

@@ -19,6 +19,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/args.h"
 #include "common/config.h"
 #include "common/message.h"
 
@@ -27,8 +28,18 @@ static const char usage[] =
     "       v2m upload FILE [--wait]\n"
     "       v2m status [VIDEO_FID]\n"
     "       v2m download MP3_FID [-o FILE]\n"
-    "Server: V2M_URL (default http://localhost:8080). Token: V2M_TOKEN, else the one\n"
-    "`v2m login` saved in $XDG_CONFIG_HOME/v2m/token (~/.config/v2m/token).\n";
+    "The token is V2M_TOKEN, else the one `v2m login` saved in\n"
+    "$XDG_CONFIG_HOME/v2m/token (~/.config/v2m/token).\n";
+
+static const v2m_cfg_var cli_vars[] = {
+    {.name = "V2M_URL", .def = "http://localhost:8080", .parse = v2m_cfg_parse_text, .max = 900,
+     .help = "the gateway's base URL"},
+    {.name = "V2M_TOKEN", .parse = v2m_cfg_parse_text, .shown = "the saved one",
+     .help = "bearer token to send instead of the saved one"},
+};
+static const v2m_cfg_table cli_table = V2M_CFG_TABLE("v2m", cli_vars);
+static const v2m_cfg_table *const tables[] = {&cli_table, NULL};
+static v2m_cfg cli_cfg; /* loaded once at start */
 
 typedef struct buf {
     char *p;
@@ -52,7 +63,7 @@ static size_t to_buf(char *d, size_t s, size_t m, void *ud)
     return n;
 }
 
-static const char *server(void) { return v2m_cfg_str("V2M_URL", "http://localhost:8080"); }
+static const char *server(void) { return v2m_cfg_text(&cli_cfg, "V2M_URL"); }
 
 static void token_path(char *out, size_t n)
 {
@@ -65,7 +76,7 @@ static void token_path(char *out, size_t n)
 
 static int load_token(char *tok, size_t n)
 {
-    const char *env = getenv("V2M_TOKEN");
+    const char *env = v2m_cfg_text(&cli_cfg, "V2M_TOKEN");
     char path[1024];
     FILE *f;
     if (env && *env) {
@@ -378,9 +389,12 @@ static int cmd_download(int argc, char **argv, const char *auth)
 int main(int argc, char **argv)
 {
     char tok[8192], auth[8300];
-    int rc = v2m_std_args(argc, argv, "v2m", usage);
+    v2m_error err = {0};
+    int rc = v2m_std_args(argc, argv, "v2m", usage, tables);
     if (rc >= 0)
         return rc;
+    if (v2m_cfg_load(&cli_cfg, &cli_table, &err) != V2M_OK)
+        return fprintf(stderr, "v2m: %s\n", v2m_error_msg(&err)), 1;
     if (argc < 2)
         return fprintf(stderr, "%s", usage), 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/portfile.h"
 #include "common/httpd.h"
 #include "common/log.h"
 
@@ -201,28 +202,22 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
     return 0;
 }
 
-v2m_err v2m_worker_load_env(v2m_worker_opts *o, const char *listen, const char *threads_var,
-                            long threads, long attempts, long delay_s, v2m_error *err)
+void v2m_worker_from_cfg(v2m_worker_opts *o, const v2m_cfg *c, const char *threads_var,
+                         long threads)
 {
-    long n, att, delay, lease, grace;
-    v2m_err rc;
+    const v2m_cfg_val *listen = v2m_cfg_get(c, "V2M_LISTEN");
+    const v2m_cfg_val *n = v2m_cfg_get(c, threads_var);
 
     v2m_queue_opts_init(&o->qopts);
-    if ((rc = v2m_cfg_hostport("V2M_LISTEN", listen, o->host_buf, sizeof o->host_buf, &o->port,
-                               err)) ||
-        (rc = v2m_cfg_long(threads_var, threads, 1, 256, &n, err)) ||
-        (rc = v2m_cfg_long("V2M_MAX_ATTEMPTS", attempts, 1, 1000, &att, err)) ||
-        (rc = v2m_cfg_seconds("V2M_RETRY_DELAY", delay_s, &delay, err)) ||
-        (rc = v2m_cfg_seconds("V2M_LEASE", 30, &lease, err)) ||
-        (rc = v2m_cfg_seconds("V2M_SHUTDOWN_GRACE", 20, &grace, err)))
-        return rc;
+    snprintf(o->host_buf, sizeof o->host_buf, "%s", listen->host);
     o->host = o->host_buf;
-    o->queue_url = v2m_cfg_str("V2M_QUEUE", "sqlite://./var/queue.db");
-    o->threads = (int)n;
-    o->grace_s = grace;
+    o->port = listen->port;
+    o->queue_url = v2m_cfg_text(c, "V2M_QUEUE");
+    o->threads = (int)(n->text ? n->num : threads);
+    o->grace_s = (long)v2m_cfg_num(c, "V2M_SHUTDOWN_GRACE");
     o->qopts.prefetch = 1;
-    o->qopts.max_attempts = (int)att;
-    o->qopts.retry_delay_ms = (int)(delay * 1000);
-    o->qopts.lease_ms = (int)(lease * 1000);
-    return V2M_OK;
+    o->qopts.max_attempts = (int)v2m_cfg_num(c, "V2M_MAX_ATTEMPTS");
+    /* At most a day each (the table's bounds): the milliseconds fit an int. */
+    o->qopts.retry_delay_ms = (int)(v2m_cfg_num(c, "V2M_RETRY_DELAY") * 1000);
+    o->qopts.lease_ms = (int)(v2m_cfg_num(c, "V2M_LEASE") * 1000);
 }

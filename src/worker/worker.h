@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "ports/queue.h"
 
@@ -47,12 +48,32 @@ typedef struct v2m_worker_opts {
     char host_buf[256];
 } v2m_worker_opts;
 
-/* Fill o from the environment shared by the workers: V2M_LISTEN (default
- * listen), V2M_QUEUE, V2M_MAX_ATTEMPTS, V2M_RETRY_DELAY, V2M_LEASE (seconds a
- * dead consumer keeps a message, SQLite queue), V2M_SHUTDOWN_GRACE, and the
- * thread count from threads_var (default threads). */
-v2m_err v2m_worker_load_env(v2m_worker_opts *o, const char *listen, const char *threads_var,
-                            long threads, long attempts, long delay_s, v2m_error *err);
+/* The rows every worker's settings table starts with: V2M_LISTEN (health and
+ * metrics), V2M_QUEUE, the thread count threads_var, V2M_MAX_ATTEMPTS,
+ * V2M_RETRY_DELAY, V2M_LEASE (SQLite queue), V2M_SHUTDOWN_GRACE. Defaults
+ * are the service's (text, as in a table row; threads_def may be NULL with
+ * threads_shown saying what is used then). */
+#define V2M_WORKER_VARS(listen, threads_var, threads_def, threads_shown, threads_help, attempts, \
+                        attempts_help, delay)                                                  \
+    {.name = "V2M_LISTEN", .def = (listen), .parse = v2m_cfg_parse_hostport, .max = 65535,     \
+     .help = "host:port of /healthz, /readyz and /metrics"},                                   \
+    {.name = "V2M_QUEUE", .def = "sqlite://./var/queue.db", .parse = v2m_cfg_parse_text,       \
+     .max = 1023, .help = "sqlite:///path.db or amqp://user:pass@host:port/vhost"},            \
+    {.name = (threads_var), .def = (threads_def), .parse = v2m_cfg_parse_int, .min = 1,        \
+     .max = 256, .help = (threads_help), .shown = (threads_shown)},                            \
+    {.name = "V2M_MAX_ATTEMPTS", .def = (attempts), .parse = v2m_cfg_parse_int, .min = 1,      \
+     .max = 1000, .help = (attempts_help)},                                                    \
+    {.name = "V2M_RETRY_DELAY", .def = (delay), .parse = v2m_cfg_parse_duration, .min = 1,     \
+     .max = 86400, .help = "wait before a retry"},                                             \
+    {.name = "V2M_LEASE", .def = "30s", .parse = v2m_cfg_parse_duration, .min = 1,             \
+     .max = 86400, .help = "SQLite queue: when a killed worker's message returns"},            \
+    {.name = "V2M_SHUTDOWN_GRACE", .def = "20s", .parse = v2m_cfg_parse_duration, .min = 1,    \
+     .max = 3600, .help = "on SIGTERM, how long work in flight may finish"}
+
+/* Fill o from a loaded table that has the V2M_WORKER_VARS rows; threads when
+ * threads_var is unset. */
+void v2m_worker_from_cfg(v2m_worker_opts *o, const v2m_cfg *c, const char *threads_var,
+                         long threads);
 
 /* Run until SIGTERM/SIGINT. Returns 0 after a clean stop, 1 when it could not
  * start (err says why). Call v2m_signals_block() first, before any thread. */

@@ -5,13 +5,13 @@
 #include "auth/auth.h"
 #include "check.h"
 #include "common/config.h"
+#include "common/redact.h"
 #include "ports/users.h"
 
 int main(void)
 {
     char host[64], user[1025], pass[1025], url[V2M_USERS_URL_MAX];
     int port;
-    long n;
     uint64_t sz;
     v2m_error e = {0};
 
@@ -36,19 +36,70 @@ int main(void)
     CHECK(v2m_parse_size("2GB", &sz) == V2M_EINVAL);
     CHECK(v2m_parse_size("99999999999999999999", &sz) == V2M_EINVAL);
 
-    setenv("V2M_T_LONG", "12", 1);
-    CHECK(v2m_cfg_long("V2M_T_LONG", 1, 1, 100, &n, &e) == V2M_OK && n == 12);
-    setenv("V2M_T_LONG", "120", 1);
-    CHECK(v2m_cfg_long("V2M_T_LONG", 1, 1, 100, &n, &e) == V2M_ECONFIG);
-    CHECK(strstr(e.msg, "V2M_T_LONG") != NULL);
-    unsetenv("V2M_T_LONG");
-    CHECK(v2m_cfg_long("V2M_T_LONG", 7, 1, 100, &n, &e) == V2M_OK && n == 7);
-    setenv("V2M_T_SEC", "24h", 1);
-    CHECK(v2m_cfg_seconds("V2M_T_SEC", 1, &n, &e) == V2M_OK && n == 86400);
-    setenv("V2M_T_SEC", "0", 1);
-    CHECK(v2m_cfg_seconds("V2M_T_SEC", 1, &n, &e) == V2M_ECONFIG);
-    setenv("V2M_T_SEC", "soon", 1);
-    CHECK(v2m_cfg_seconds("V2M_T_SEC", 1, &n, &e) == V2M_ECONFIG);
+    /* A table: defaults, set values, range refusals naming the variable. */
+    {
+        static const v2m_cfg_var rows[] = {
+            {.name = "V2M_T_LONG", .def = "7", .parse = v2m_cfg_parse_int, .min = 1, .max = 100,
+             .help = "an integer"},
+            {.name = "V2M_T_SEC", .def = "10s", .parse = v2m_cfg_parse_duration, .min = 1,
+             .max = 86400, .help = "a duration"},
+            {.name = "V2M_T_SIZE", .def = "2G", .parse = v2m_cfg_parse_size, .min = 1,
+             .max = 1LL << 40, .help = "a size"},
+            {.name = "V2M_T_ADDR", .def = "127.0.0.1:9080", .parse = v2m_cfg_parse_hostport_off,
+             .max = 65535, .help = "an address"},
+            {.name = "V2M_T_TEXT", .parse = v2m_cfg_parse_text, .max = 4, .shown = "derived",
+             .help = "a text"},
+        };
+        static const v2m_cfg_table t = V2M_CFG_TABLE("test", rows);
+        v2m_cfg c;
+
+        unsetenv("V2M_T_LONG");
+        unsetenv("V2M_T_SEC");
+        unsetenv("V2M_T_SIZE");
+        unsetenv("V2M_T_ADDR");
+        unsetenv("V2M_T_TEXT");
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_OK);
+        CHECK(v2m_cfg_num(&c, "V2M_T_LONG") == 7 && !v2m_cfg_get(&c, "V2M_T_LONG")->set);
+        CHECK(v2m_cfg_num(&c, "V2M_T_SEC") == 10);
+        CHECK(v2m_cfg_num(&c, "V2M_T_SIZE") == 2147483648LL);
+        CHECK(v2m_cfg_get(&c, "V2M_T_ADDR")->port == 9080);
+        CHECK(v2m_cfg_text(&c, "V2M_T_TEXT") == NULL);
+        setenv("V2M_T_LONG", "12", 1);
+        setenv("V2M_T_SEC", "24h", 1);
+        setenv("V2M_T_ADDR", "off", 1);
+        setenv("V2M_T_TEXT", "", 1); /* empty: the default */
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_OK);
+        CHECK(v2m_cfg_num(&c, "V2M_T_LONG") == 12 && v2m_cfg_get(&c, "V2M_T_LONG")->set);
+        CHECK(v2m_cfg_num(&c, "V2M_T_SEC") == 86400);
+        CHECK(v2m_cfg_get(&c, "V2M_T_ADDR")->host[0] == '\0');
+        CHECK(v2m_cfg_text(&c, "V2M_T_TEXT") == NULL);
+        setenv("V2M_T_LONG", "120", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_ECONFIG);
+        CHECK(strstr(e.msg, "V2M_T_LONG") != NULL && strstr(e.msg, "1..100") != NULL);
+        setenv("V2M_T_LONG", "12", 1);
+        static const char *const bad_secs[] = {"0", "soon", "25d", "50d", "86401", "-1s"};
+        for (size_t i = 0; i < sizeof bad_secs / sizeof bad_secs[0]; i++) {
+            setenv("V2M_T_SEC", bad_secs[i], 1);
+            CHECK(v2m_cfg_load(&c, &t, &e) == V2M_ECONFIG);
+            CHECK(strstr(e.msg, "V2M_T_SEC") != NULL && strstr(e.msg, "1s to 1d") != NULL);
+        }
+        setenv("V2M_T_SEC", "1d", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_OK && v2m_cfg_num(&c, "V2M_T_SEC") == 86400);
+        setenv("V2M_T_SIZE", "2T", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_ECONFIG && strstr(e.msg, "V2M_T_SIZE") != NULL);
+        CHECK(strstr(e.msg, "1 to 1T") != NULL);
+        setenv("V2M_T_SIZE", "0", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_ECONFIG);
+        unsetenv("V2M_T_SIZE");
+        setenv("V2M_T_ADDR", "nowhere", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_ECONFIG && strstr(e.msg, "V2M_T_ADDR") != NULL);
+        unsetenv("V2M_T_ADDR");
+        setenv("V2M_T_TEXT", "abcde", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_ECONFIG && strstr(e.msg, "V2M_T_TEXT") != NULL);
+        setenv("V2M_T_TEXT", "abcd", 1);
+        CHECK(v2m_cfg_load(&c, &t, &e) == V2M_OK);
+        CHECK_STR(v2m_cfg_text(&c, "V2M_T_TEXT"), "abcd");
+    }
 
     /* Users URL: V2M_USERS wins, then the original's MYSQL_* variables. */
     unsetenv("V2M_USERS");
@@ -69,6 +120,7 @@ int main(void)
     }
     setenv("MYSQL_PORT", "port", 1);
     CHECK(v2m_users_url_from_env("x", url, sizeof url, &e) == V2M_ECONFIG);
+    setenv("MYSQL_PORT", "3307", 1);
     setenv("V2M_USERS", "sqlite:///tmp/u.db", 1);
     CHECK(v2m_users_url_from_env("x", url, sizeof url, &e) == V2M_OK);
     CHECK_STR(url, "sqlite:///tmp/u.db");
