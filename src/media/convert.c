@@ -169,6 +169,20 @@ out:
     return rc;
 }
 
+/* Float samples into [-1, 1], NaN to silence. A corrupt stream can decode
+ * to huge values (Nellymoser: 1e13), on which LAME fails an assertion and
+ * aborts the whole process; past full scale is clipping anyway. */
+static void clip_float(v2m__job *j, AVFrame *f)
+{
+    if (j->enc->sample_fmt != AV_SAMPLE_FMT_FLTP)
+        return;
+    for (int c = 0; c < j->enc->ch_layout.nb_channels; c++) {
+        float *s = (float *)f->extended_data[c];
+        for (int i = 0; i < f->nb_samples; i++)
+            s[i] = isnan(s[i]) ? 0.0f : s[i] > 1.0f ? 1.0f : s[i] < -1.0f ? -1.0f : s[i];
+    }
+}
+
 /* Encode whole frames from the FIFO; with final, also the short last one. */
 static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
 {
@@ -183,6 +197,7 @@ static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
         j->eframe->nb_samples = n;
         if (av_audio_fifo_read(j->fifo, (void **)j->eframe->data, n) < n)
             return v2m_fail(err, V2M_EINTERNAL, "audio fifo underrun");
+        clip_float(j, j->eframe);
         j->eframe->pts = j->enc_pts;
         j->enc_pts += n;
         v2m_err rc = v2m__encode(j, j->eframe, err);
