@@ -19,6 +19,12 @@
 #define MAX_BAD_BEFORE_FIRST_FRAME 1000
 /* At most this many channels in a decoded frame. */
 #define MAX_CHANNELS 64
+/* Source sample rates that are resampled: from below any real audio's to
+ * twice DXD's 352.8 kHz. A corrupt header can claim any rate: libswresample's
+ * filter for a rate of a billion takes minutes and gigabytes to build, and
+ * 1 Hz would turn each sample into a second of MP3. */
+#define MIN_SOURCE_RATE 1000
+#define MAX_SOURCE_RATE 768000
 
 void v2m_media_opts_init(v2m_media_opts *o)
 {
@@ -128,6 +134,11 @@ static v2m_err push_samples(v2m__job *j, const AVFrame *f, int off, int n, v2m_e
         goto out;
     }
     if (!j->swr) {
+        if (f->sample_rate < MIN_SOURCE_RATE || f->sample_rate > MAX_SOURCE_RATE) {
+            rc = v2m_fail(err, V2M_EMEDIA_CORRUPT, "audio sample rate %d Hz is out of range %d..%d",
+                          f->sample_rate, MIN_SOURCE_RATE, MAX_SOURCE_RATE);
+            goto out;
+        }
         r = swr_alloc_set_opts2(&j->swr, &j->enc->ch_layout, j->enc->sample_fmt, j->enc->sample_rate,
                                 &layout, f->format, f->sample_rate, 0, NULL);
         if (r >= 0)
