@@ -410,11 +410,15 @@ static v2m_err run_copy(v2m__job *j, v2m_error *err)
     return v2m__finish_output(j, err);
 }
 
+/* Copy MP3 frames as they are? Only when nothing is asked to change and the
+ * container's rate is one MP3 has (an FLV header can say 5512 Hz for MP3
+ * frames: the copy's rate, duration and Xing frame would be wrong). */
 static int wants_copy(const v2m__job *j)
 {
     const v2m_media_opts *o = j->o;
     const AVCodecParameters *par = j->ist->codecpar;
-    return o->passthrough && par->codec_id == AV_CODEC_ID_MP3 && par->sample_rate > 0 &&
+    return o->passthrough && par->codec_id == AV_CODEC_ID_MP3 &&
+           v2m_media_nearest_rate(par->sample_rate) == par->sample_rate &&
            o->quality < 0 && o->bitrate_kbps == 0 && o->start <= 0 && o->end <= 0 &&
            (o->sample_rate == 0 || o->sample_rate == par->sample_rate) &&
            (o->channels == 0 || o->channels == par->ch_layout.nb_channels);
