@@ -232,13 +232,20 @@ static v2m_err take_frame(v2m__job *j, AVFrame *f, int *done, v2m_error *err)
     j->next_time = t_end;
     j->frames_decoded++;
 
+    /* The sample counts are bounded in floating point before they become
+     * ints: with a corrupt timestamp far from the trim points they are far
+     * outside int, and a truncated count would point outside the frame. */
     if (j->start > 0 && t < j->start) {
-        off = (int)llround((j->start - t) * rate);
+        double skip = (j->start - t) * rate;
+        if (!(skip < n))
+            return V2M_OK;
+        off = (int)llround(skip);
         if (off >= n)
             return V2M_OK;
     }
     if (j->end >= 0 && t_end > j->end) {
-        keep = (int)llround((j->end - t) * rate);
+        double upto = (j->end - t) * rate;
+        keep = upto > 0 ? (upto < n ? (int)llround(upto) : n) : 0;
         *done = 1;
         if (keep <= off)
             return V2M_OK;
