@@ -21,10 +21,12 @@
  * store stays small however long the run. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +85,26 @@ static void teardown(void)
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A run that crashed left its directory (atexit does not run then):
+ * remove those of processes that are gone. */
+static void sweep(const char *base)
+{
+    char path[512];
+    DIR *d = opendir(base);
+    struct dirent *e;
+    long pid;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)))
+        if (sscanf(e->d_name, "v2m-fuzz-upload-%ld-", &pid) == 1 && pid > 0 &&
+            kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+            nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        }
+    closedir(d);
+}
+
 static void die(const char *what, const v2m_error *err)
 {
     fprintf(stderr, "fuzz_upload: %s: %s\n", what, err ? v2m_error_msg(err) : strerror(errno));
@@ -97,7 +119,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     setenv("V2M_LOG_LEVEL", "error", 0); /* no line per request */
     v2m_log_init();
-    snprintf(dir, sizeof dir, "%s/v2m-fuzz-upload-XXXXXX", tmp ? tmp : "/tmp");
+    if (!tmp)
+        tmp = "/tmp";
+    sweep(tmp);
+    snprintf(dir, sizeof dir, "%s/v2m-fuzz-upload-%ld-XXXXXX", tmp, (long)getpid());
     if (!mkdtemp(dir)) {
         dir[0] = '\0';
         die("mkdtemp", NULL);

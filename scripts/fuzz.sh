@@ -83,16 +83,24 @@ run() {
     return $failed
 }
 
+# Named files of the committed corpus (seeds, regress-*) stay as they are;
+# the merge adds the inputs, named by their SHA-1, that bring new coverage.
 merge() {
     build
     for t in $(targets "$@"); do
-        local tmp="$B/merge/$t"
-        rm -rf "$tmp" && mkdir -p "$tmp" "$B/corpus/$t"
+        local tmp="$B/merge/$t" keep="$B/merge/$t.keep" f
+        rm -rf "$tmp" "$keep" && mkdir -p "$tmp" "$keep" "$B/corpus/$t"
+        for f in "$CORPUS/$t"/*; do
+            [[ $(basename "$f") =~ ^[0-9a-f]{40}$ ]] || cp "$f" "$keep/"
+        done
         "$B/fuzz/fuzz_$t" -merge=1 -max_len="$(max_len "$t")" -timeout=30 "$tmp" \
             "$CORPUS/$t" "$B/corpus/$t" >"$B/merge/$t.log" 2>&1
+        for f in "$keep"/*; do
+            rm -f "$tmp/$(sha1sum <"$f" | cut -c1-40)"
+        done
         rm -rf "${CORPUS:?}/$t" && mkdir -p "$CORPUS/$t"
-        cp "$tmp"/* "$CORPUS/$t"/
-        echo "$t: $(ls "$CORPUS/$t" | wc -l) files, $(du -sk "$CORPUS/$t" | cut -f1) KiB"
+        cp "$tmp"/* "$keep"/* "$CORPUS/$t"/
+        echo "$t: $(ls "$CORPUS/$t" | wc -l) files, $(cat "$CORPUS/$t"/* | wc -c) bytes"
     done
 }
 

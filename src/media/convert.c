@@ -24,6 +24,12 @@
  * front and may decode a frame or two longer (encoder priming no container
  * mentions); it must not then fail at its very end. */
 #define DURATION_SLACK 0.5
+/* Source sample rates that are resampled: from below any real audio's to
+ * twice DXD's 352.8 kHz. A corrupt header can claim any rate: libswresample's
+ * filter for a rate of a billion takes minutes and gigabytes to build, and
+ * 1 Hz would turn each sample into a second of MP3. */
+#define MIN_SOURCE_RATE 1000
+#define MAX_SOURCE_RATE 768000
 
 void v2m_media_opts_init(v2m_media_opts *o)
 {
@@ -180,6 +186,11 @@ static v2m_err push_samples(v2m__job *j, const AVFrame *f, int off, int n, v2m_e
         goto out;
     }
     if (!j->swr) {
+        if (f->sample_rate < MIN_SOURCE_RATE || f->sample_rate > MAX_SOURCE_RATE) {
+            rc = v2m_fail(err, V2M_EMEDIA_CORRUPT, "audio sample rate %d Hz is out of range %d..%d",
+                          f->sample_rate, MIN_SOURCE_RATE, MAX_SOURCE_RATE);
+            goto out;
+        }
         r = swr_alloc_set_opts2(&j->swr, &j->enc->ch_layout, j->enc->sample_fmt, j->enc->sample_rate,
                                 &layout, f->format, f->sample_rate, 0, NULL);
         if (r >= 0)
@@ -221,6 +232,20 @@ out:
     return rc;
 }
 
+/* Float samples into [-1, 1], NaN to silence. A corrupt stream can decode
+ * to huge values (Nellymoser: 1e13), on which LAME fails an assertion and
+ * aborts the whole process; past full scale is clipping anyway. */
+static void clip_float(v2m__job *j, AVFrame *f)
+{
+    if (j->enc->sample_fmt != AV_SAMPLE_FMT_FLTP)
+        return;
+    for (int c = 0; c < j->enc->ch_layout.nb_channels; c++) {
+        float *s = (float *)f->extended_data[c];
+        for (int i = 0; i < f->nb_samples; i++)
+            s[i] = isnan(s[i]) ? 0.0f : s[i] > 1.0f ? 1.0f : s[i] < -1.0f ? -1.0f : s[i];
+    }
+}
+
 /* Encode whole frames from the FIFO; with final, also the short last one. */
 static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
 {
@@ -235,6 +260,7 @@ static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
         j->eframe->nb_samples = n;
         if (av_audio_fifo_read(j->fifo, (void **)j->eframe->data, n) < n)
             return v2m_fail(err, V2M_EINTERNAL, "audio fifo underrun");
+        clip_float(j, j->eframe);
         j->eframe->pts = j->enc_pts;
         j->enc_pts += n;
         v2m_err rc = v2m__encode(j, j->eframe, err);
@@ -258,13 +284,20 @@ static v2m_err take_frame(v2m__job *j, AVFrame *f, int *done, v2m_error *err)
     j->next_time = t_end;
     j->frames_decoded++;
 
+    /* The sample counts are bounded in floating point before they become
+     * ints: with a corrupt timestamp far from the trim points they are far
+     * outside int, and a truncated count would point outside the frame. */
     if (j->start > 0 && t < j->start) {
-        off = (int)llround((j->start - t) * rate);
+        double skip = (j->start - t) * rate;
+        if (!(skip < n))
+            return V2M_OK;
+        off = (int)llround(skip);
         if (off >= n)
             return V2M_OK;
     }
     if (j->end >= 0 && t_end > j->end) {
-        keep = (int)llround((j->end - t) * rate);
+        double upto = (j->end - t) * rate;
+        keep = upto > 0 ? (upto < n ? (int)llround(upto) : n) : 0;
         *done = 1;
         if (keep <= off)
             return V2M_OK;
@@ -438,11 +471,15 @@ static v2m_err run_copy(v2m__job *j, v2m_error *err)
     return v2m__finish_output(j, err);
 }
 
+/* Copy MP3 frames as they are? Only when nothing is asked to change and the
+ * container's rate is one MP3 has (an FLV header can say 5512 Hz for MP3
+ * frames: the copy's rate, duration and Xing frame would be wrong). */
 static int wants_copy(const v2m__job *j)
 {
     const v2m_media_opts *o = j->o;
     const AVCodecParameters *par = j->ist->codecpar;
-    return o->passthrough && par->codec_id == AV_CODEC_ID_MP3 && par->sample_rate > 0 &&
+    return o->passthrough && par->codec_id == AV_CODEC_ID_MP3 &&
+           v2m_media_nearest_rate(par->sample_rate) == par->sample_rate &&
            o->quality < 0 && o->bitrate_kbps == 0 && o->start <= 0 && o->end <= 0 &&
            (o->sample_rate == 0 || o->sample_rate == par->sample_rate) &&
            (o->channels == 0 || o->channels == par->ch_layout.nb_channels);
