@@ -12,6 +12,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/netaddr.h"
+#include "common/signals.h"
 #include "passwd.h"
 #include "throttle.h"
 #include "token.h"

@@ -7,7 +7,6 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1021,24 +1020,3 @@ void v2m_httpd_stop(v2m_httpd *d)
 
 int v2m_httpd_port(const v2m_httpd *d) { return d->pub.port; }
 int v2m_httpd_admin_port(const v2m_httpd *d) { return d->adm.mhd ? d->adm.port : 0; }
-
-void v2m_signals_block(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-int v2m_signals_wait(void)
-{
-    sigset_t set;
-    int sig = 0;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig);
-    return sig;
-}

@@ -169,9 +169,4 @@ void v2m_buf_printf(char **buf, size_t *len, const char *fmt, ...)
 /* HTTP status for an error code (V2M_EUNAVAIL -> 503, V2M_ENOTFOUND -> 404...). */
 int v2m_http_status_for(v2m_err code);
 
-/* Block SIGINT/SIGTERM in all threads and wait for one; returns the signal.
- * Call v2m_signals_block() first in main, before starting any thread. */
-void v2m_signals_block(void);
-int v2m_signals_wait(void);
-
 #endif

@@ -6,6 +6,7 @@
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "job.h"
 #include "worker/worker.h"
 

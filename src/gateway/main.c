@@ -6,6 +6,7 @@
 #include "common/config.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "gateway.h"
 
 static const char usage[] =

@@ -8,6 +8,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/message.h"
+#include "common/signals.h"
 #include "mail.h"
 #include "worker/worker.h"
 

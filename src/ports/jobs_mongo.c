@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "jobs_int.h"
 #include "mongo_int.h"
-#include "store_util.h"
+#include "utf8_int.h"
 
 #define DB "videos"
 #define COLL "jobs"

@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/sqlite.h"
 #include "jobs_int.h"
-#include "store_util.h"
+#include "url_path_int.h"
+#include "mkdir_p_int.h"
+#include "utf8_int.h"
 
 typedef struct {
     sqlite3 *db;

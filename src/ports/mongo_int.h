@@ -1,7 +1,7 @@
 /* mongo_int.h - the MongoDB connection shared by the MongoDB backends
- * (store_gridfs.c, jobs_mongo.c); implemented in store_util.c.
+ * (store_gridfs.c, jobs_mongo.c); implemented in mongo.c.
  *
- * Internal to src/ports, and kept apart from store_util.h so that the file
+ * Internal to src/ports, and kept in its own header so that the file
  * and SQLite backends do not see libmongoc.
  */
 #ifndef V2M_PORTS_MONGO_INT_H

@@ -34,9 +34,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "queue_int.h"
-#include "store_util.h"
+#include "clock_int.h"
+#include "utf8_int.h"
 
 #define CH_WORK 1        /* confirms (publisher) / deliveries (consumer) */
 #define CH_DECL 2        /* queue declarations */

@@ -27,7 +27,10 @@
 #include "common/log.h"
 #include "common/sqlite.h"
 #include "queue_int.h"
-#include "store_util.h"
+#include "clock_int.h"
+#include "url_path_int.h"
+#include "mkdir_p_int.h"
+#include "utf8_int.h"
 
 typedef struct {
     sqlite3 *db;

@@ -27,7 +27,9 @@
 
 #include "common/log.h"
 #include "store_int.h"
-#include "store_util.h"
+#include "url_path_int.h"
+#include "mkdir_p_int.h"
+#include "utf8_int.h"
 
 #define SWEEP_AGE_S 3600
 /* The longest name made under the store directory, "/videos/.tmp-<fid>.json"

@@ -27,7 +27,7 @@
 #include "common/log.h"
 #include "store_int.h"
 #include "mongo_int.h"
-#include "store_util.h"
+#include "utf8_int.h"
 
 #define CS V2M_STORE_CHUNK
 #define READ_BATCH 4   /* chunks per cursor batch on sequential reads */

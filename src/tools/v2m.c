@@ -21,6 +21,7 @@
 
 #include "common/config.h"
 #include "common/message.h"
+#include "common/oid.h"
 
 static const char usage[] =
     "usage: v2m login EMAIL [--password-stdin]\n"
@@ -315,7 +316,7 @@ static int cmd_status(int argc, char **argv, const char *auth)
         return fprintf(stderr, "%s", usage), 2;
     if (argc == 3) {
         char path[128];
-        if (!v2m_is_fid(argv[2]))
+        if (!v2m_oid_valid(argv[2]))
             return fprintf(stderr, "v2m: '%s' is not a 24-hex-digit id\n", argv[2]), 2;
         snprintf(path, sizeof path, "/jobs/%s", argv[2]);
         st = call("GET", path, auth, NULL, NULL, &b);
@@ -351,7 +352,7 @@ static int cmd_download(int argc, char **argv, const char *auth)
         else
             return fprintf(stderr, "%s", usage), 2;
     }
-    if (!fid || !v2m_is_fid(fid))
+    if (!fid || !v2m_oid_valid(fid))
         return fprintf(stderr, "%s", usage), 2;
     if (!out) {
         snprintf(def, sizeof def, "%s.mp3", fid);

@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/signals.h"
 
 typedef struct loop {
     v2m_worker_opts *o;
