@@ -33,3 +33,13 @@ fail:
     *db = NULL;
     return rc;
 }
+
+v2m_err v2m_sqlite_fail(v2m_error *err, sqlite3 *db, const char *label, const char *path,
+                        const char *what)
+{
+    int code = sqlite3_errcode(db);
+    v2m_err c = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN)
+                    ? V2M_EUNAVAIL
+                    : V2M_EIO;
+    return v2m_fail(err, c, "%s %s: %s: %s", label, path, what, sqlite3_errmsg(db));
+}

@@ -16,4 +16,10 @@
 v2m_err v2m_sqlite_open(const char *path, const char *synchronous, const char *schema,
                         const char *what, sqlite3 **db, v2m_error *err);
 
+/* Fail with the error of db's last call: V2M_EUNAVAIL when the database is
+ * busy, locked or cannot be opened (worth retrying), else V2M_EIO; the
+ * message is "<label> <path>: <what>: <SQLite's message>". */
+v2m_err v2m_sqlite_fail(v2m_error *err, sqlite3 *db, const char *label, const char *path,
+                        const char *what);
+
 #endif

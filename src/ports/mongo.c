@@ -3,6 +3,7 @@
 #include "mongo_int.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "common/config.h"
 
@@ -52,8 +53,33 @@ v2m_err v2m__mongo_fail(v2m_error *err, const bson_error_t *be, const char *what
     return v2m_fail(err, code, "mongodb: %s: %s", what, be->message);
 }
 
-v2m_err v2m__mongo_ping(mongoc_client_pool_t *pool, v2m_error *err)
+v2m_err v2m__mongo_open(const char *url, size_t size, void **impl, v2m_error *err)
 {
+    v2m__mongo *h = calloc(1, size);
+
+    if (!h)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    h->pool = v2m__mongo_pool(url, err);
+    if (!h->pool) {
+        free(h);
+        return err ? err->code : V2M_ECONFIG;
+    }
+    *impl = h;
+    return V2M_OK;
+}
+
+void v2m__mongo_close(void *impl)
+{
+    v2m__mongo *h = impl;
+    if (!h)
+        return;
+    mongoc_client_pool_destroy(h->pool);
+    free(h);
+}
+
+v2m_err v2m__mongo_ping(void *impl, v2m_error *err)
+{
+    mongoc_client_pool_t *pool = ((v2m__mongo *)impl)->pool;
     mongoc_client_t *c = mongoc_client_pool_pop(pool);
     bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
     bson_error_t be;
