@@ -29,7 +29,8 @@ v2m_err v2m_msg_parse(const char *body, size_t len, v2m_msg *m, v2m_error *err)
         rc = v2m_fail(err, V2M_EINVAL, "message is not a JSON object: %s", o ? "" : je.text);
         goto done;
     }
-    if (get_str(o, "video_fid", m->video_fid, sizeof m->video_fid, 1) || !v2m_oid_valid(m->video_fid)) {
+    if (get_str(o, "video_fid", m->video_fid, sizeof m->video_fid, 1) ||
+        !v2m_oid_valid(m->video_fid)) {
         rc = v2m_fail(err, V2M_EINVAL, "message has no valid video_fid");
         goto done;
     }

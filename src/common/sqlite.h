@@ -5,6 +5,7 @@
 #ifndef V2M_SQLITE_H
 #define V2M_SQLITE_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "err.h"
@@ -21,5 +22,10 @@ v2m_err v2m_sqlite_open(const char *path, const char *synchronous, const char *s
  * message is "<label> <path>: <what>: <SQLite's message>". */
 v2m_err v2m_sqlite_fail(v2m_error *err, sqlite3 *db, const char *label, const char *path,
                         const char *what);
+
+/* A backend's ping: run sql (which reads nothing) holding mu; fails as
+ * v2m_sqlite_fail with what "ping". */
+v2m_err v2m_sqlite_ping(sqlite3 *db, pthread_mutex_t *mu, const char *sql, const char *label,
+                        const char *path, v2m_error *err);
 
 #endif

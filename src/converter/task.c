@@ -170,7 +170,8 @@ static step task_begin(task *t, v2m_error *err)
     }
     if (t->job.mp3_fid[0]) {
         /* An earlier attempt died while writing this MP3: remove its remains. */
-        V2M_LOG(V2M_INFO, "removing the unfinished MP3 of an earlier attempt video_fid=%s mp3_fid=%s",
+        V2M_LOG(V2M_INFO,
+                "removing the unfinished MP3 of an earlier attempt video_fid=%s mp3_fid=%s",
                 t->m.video_fid, t->job.mp3_fid);
         v2m_store_delete(c->store, V2M_NS_MP3S, t->job.mp3_fid, NULL);
     }

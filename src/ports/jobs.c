@@ -1,4 +1,5 @@
-/* jobs.c - pick the jobs backend by URL; the transitions the services use. */
+/* jobs.c - the job records port: pick the backend by URL; the transitions the
+ * services use. */
 #include "jobs_int.h"
 
 #include <stdio.h>

@@ -68,6 +68,17 @@ static int64_t new_token(void)
     return (int64_t)t;
 }
 
+static void qs_close(void *impl)
+{
+    qsql *s = impl;
+
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
 static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2m_error *err)
 {
     qsql *s = calloc(1, sizeof *s);
@@ -95,9 +106,7 @@ static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2
     *impl = s;
     return V2M_OK;
 fail:
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    qs_close(s);
     return rc;
 }
 
@@ -153,28 +162,11 @@ static void qs_keep(void *impl, v2m_queue_msg *const *held, size_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void qs_close(void *impl)
-{
-    qsql *s = impl;
-
-    if (!s)
-        return;
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
 static v2m_err qs_ping(void *impl, v2m_error *err)
 {
     qsql *s = impl;
-    v2m_err rc = V2M_OK;
-
-    pthread_mutex_lock(&s->mu);
-    if (sqlite3_exec(s->db, "SELECT count(*) FROM messages WHERE 0", NULL, NULL, NULL) !=
-        SQLITE_OK)
-        rc = db_fail(s, err, "ping");
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return v2m_sqlite_ping(s->db, &s->mu, "SELECT count(*) FROM messages WHERE 0", "sqlite queue",
+                           s->path, err);
 }
 
 static v2m_err qs_declare(void *impl, const char *queue, v2m_error *err)
