@@ -116,6 +116,23 @@ static void test_failed(void)
     free(m);
 }
 
+/* n has a field pointing at big: composed with max bytes there it passes,
+ * with max + 1 it is refused. */
+static void check_longest(const v2m_notice *n, char *big, size_t max)
+{
+    char *m = NULL;
+
+    memset(big, 'x', max + 1);
+    big[max] = '\0';
+    CHECK(compose(n, 0, &m) == V2M_OK);
+    free(m);
+    m = NULL;
+    big[max] = 'x';
+    big[max + 1] = '\0';
+    CHECK(compose(n, 0, &m) == V2M_EINVAL);
+    free(m);
+}
+
 static void test_refused(void)
 {
     static const char *const bad_rcpt[] = {
@@ -162,27 +179,13 @@ static void test_refused(void)
     n.video_fid = VID "\n";
     CHECK(compose(&n, 0, &m) == V2M_EINVAL);
     /* Lengths: a 255-byte name passes, 256 does not; errors up to 512. */
-    memset(big, 'x', sizeof big);
-    big[255] = '\0';
     n = ok;
     n.filename = big;
-    CHECK(compose(&n, 0, &m) == V2M_OK);
-    free(m);
-    m = NULL;
-    big[255] = 'x';
-    big[256] = '\0';
-    CHECK(compose(&n, 0, &m) == V2M_EINVAL);
-    memset(big, 'x', sizeof big);
-    big[512] = '\0';
+    check_longest(&n, big, 255);
     n = ok;
     n.error = big;
     n.mp3_fid = NULL;
-    CHECK(compose(&n, 0, &m) == V2M_OK);
-    free(m);
-    m = NULL;
-    big[512] = 'x';
-    big[513] = '\0';
-    CHECK(compose(&n, 0, &m) == V2M_EINVAL);
+    check_longest(&n, big, 512);
     /* A 255-byte address passes, 256 does not. */
     memset(big, 'a', sizeof big);
     memcpy(big + 255 - 12, "@example.com", 13);
