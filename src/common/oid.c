@@ -5,16 +5,22 @@
 #include <ctype.h>
 #include <string.h>
 
-int v2m_oid_valid(const char *s)
+/* 1 when s is 24 hex digits, lower-case ones only when lower is set. */
+static int hex24(const char *s, size_t n, int lower)
 {
-    if (!s || strlen(s) != 24)
+    if (n != 24)
         return 0;
-    for (int i = 0; i < 24; i++) {
-        if (!isxdigit((unsigned char)s[i]))
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isxdigit(ch) || (lower && isupper(ch)))
             return 0;
     }
     return 1;
 }
+
+int v2m_oid_valid(const char *s) { return s && hex24(s, strlen(s), 0); }
+
+int v2m_oid_is_normal(const char *s, size_t n) { return s && hex24(s, n, 1); }
 
 void v2m_oid_new(char out[25])
 {

@@ -5,10 +5,16 @@
 #ifndef V2M_OID_H
 #define V2M_OID_H
 
+#include <stddef.h>
+
 #include "err.h"
 
 /* 1 when s is 24 hex digits (either case), else 0 (also for NULL). */
 int v2m_oid_valid(const char *s);
+
+/* 1 when the n bytes at s are an ObjectId in normal form: 24 lower-case
+ * hex digits (the names v2m_oid_new and v2m_oid_norm give), else 0. */
+int v2m_oid_is_normal(const char *s, size_t n);
 
 /* A fresh ObjectId as 24 lower-case hex digits plus NUL. */
 void v2m_oid_new(char out[25]);
