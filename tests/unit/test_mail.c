@@ -47,17 +47,28 @@ static void headers(const char *m, char *h, size_t hsz)
     snprintf(h, hsz, "%.*s\r\n", end ? (int)(end - m) : 0, m);
 }
 
+/* Compose n at time 0, check its lines and copy its header into h; the
+ * message, or NULL when composing failed. */
+static char *compose_read(const v2m_notice *n, char *h, size_t hsz)
+{
+    char *m = NULL;
+
+    CHECK(compose(n, 0, &m) == V2M_OK);
+    if (m) {
+        check_lines(m);
+        headers(m, h, hsz);
+    }
+    return m;
+}
+
 static void test_done(void)
 {
     v2m_notice n = {.username = "alice@example.com", .video_fid = VID, .mp3_fid = MP3,
                     .filename = "Caf\xc3\xa9.mp4"};
-    char *m = NULL, h[2048];
+    char h[2048], *m = compose_read(&n, h, sizeof h);
 
-    CHECK(compose(&n, 0, &m) == V2M_OK);
     if (!m)
         return;
-    check_lines(m);
-    headers(m, h, sizeof h);
     CHECK(strncmp(m, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n", 39) == 0);
     CHECK(strstr(h, "\r\nFrom: v2m <v2m@example.com>\r\n") != NULL);
     CHECK(strstr(h, "\r\nTo: <alice@example.com>\r\n") != NULL);
@@ -88,13 +99,10 @@ static void test_failed(void)
 {
     v2m_notice n = {.username = "bob@example.com", .video_fid = VID,
                     .filename = "clip.avi", .error = "input has no audio stream"};
-    char *m = NULL, h[2048];
+    char h[2048], *m = compose_read(&n, h, sizeof h);
 
-    CHECK(compose(&n, 0, &m) == V2M_OK);
     if (!m)
         return;
-    check_lines(m);
-    headers(m, h, sizeof h);
     CHECK(strstr(h, "\r\nSubject: MP3 Download failed\r\n") != NULL);
     CHECK(strstr(h, "\r\nMessage-ID: <" VID ".failed.0@v2m>\r\n") != NULL);
     CHECK(strstr(m, "Your video \"clip.avi\" (file_id " VID ") could not be converted") != NULL);
