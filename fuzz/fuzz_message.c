@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/message.h"
+#include "common/oid.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -18,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err.code == V2M_EINVAL);
         return 0;
     }
-    FUZZ_CHECK(v2m_is_fid(m.video_fid));
-    FUZZ_CHECK(!m.mp3_fid[0] || v2m_is_fid(m.mp3_fid));
+    FUZZ_CHECK(v2m_oid_valid(m.video_fid));
+    FUZZ_CHECK(!m.mp3_fid[0] || v2m_oid_valid(m.mp3_fid));
     FUZZ_CHECK(m.username[0]);
     s = v2m_msg_encode(&m);
     FUZZ_CHECK(s != NULL);

@@ -39,6 +39,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/message.h"
+#include "common/oid.h"
 #include "fuzz.h"
 #include "gateway/gateway.h"
 #include "ports/queue.h"
@@ -246,7 +247,7 @@ static void check_queued(const char *body)
     v2m_msg m;
     v2m_error err = {0};
 
-    FUZZ_CHECK(fid && v2m_is_fid(fid));
+    FUZZ_CHECK(fid && v2m_oid_valid(fid));
     FUZZ_CHECK(v2m_store_stat(app.store, V2M_NS_VIDEOS, fid, &meta, &err) == V2M_OK);
     FUZZ_CHECK(meta.length >= 0 && meta.length <= MAX_UPLOAD);
     FUZZ_CHECK(strcmp(meta.owner, USER) == 0);

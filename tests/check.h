@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Atomic: tests check from several threads at once. */
 static atomic_int check_failures;
@@ -98,6 +99,20 @@ static inline int check_exit(const char *name)
     int n = atomic_load(&check_count), failed = atomic_load(&check_failures);
     fprintf(stderr, "%s: %d checks, %d failed\n", name, n, failed);
     return failed ? 1 : 0;
+}
+
+/* Remove the SQLite database dir/name a test made, with its -wal and -shm
+ * files, then dir. */
+static inline void check_rm_sqlite(const char *dir, const char *name)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char path[4096];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s%s", dir, name, suffix[i]);
+        unlink(path);
+    }
+    rmdir(dir);
 }
 
 #endif

@@ -15,6 +15,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/netaddr.h"
+#include "common/signals.h"
 #include "passwd.h"
 #include "throttle.h"
 #include "token.h"
@@ -86,6 +87,48 @@ static void prune_throttle(app *a, long long now_ms)
         V2M_LOG(V2M_WARN, "cannot prune login throttle rows: %s", v2m_error_msg(&err));
 }
 
+/* Whether a login for the throttle keys (user, client address) may be tried
+ * now; if not, resp says why (429 with Retry-After, or 503). */
+static int admit_login(app *a, const char *const keys[2], const char *addr, v2m_http_resp *resp)
+{
+    long long now_ms = clock_ms(CLOCK_REALTIME), retry_ms = 0, secs;
+    v2m_error err = {0};
+    char ra[32];
+
+    prune_throttle(a, now_ms);
+    if (v2m_throttle_admit(a->users, &a->cfg.throttle, keys, 2, now_ms, &retry_ms, &err) !=
+        V2M_OK) {
+        V2M_LOG(V2M_ERROR, "login failed: %s", v2m_error_msg(&err));
+        v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
+        return 0;
+    }
+    if (retry_ms <= 0)
+        return 1;
+    secs = (retry_ms + 999) / 1000;
+    atomic_fetch_add(&a->logins_throttled, 1);
+    V2M_LOG(V2M_INFO, "login throttled client=%s retry_after=%lld", addr, secs);
+    v2m_http_reply_text(resp, 429, "too many failed logins, try again in %lld second%s", secs,
+                        secs == 1 ? "" : "s");
+    snprintf(ra, sizeof ra, "%lld", secs);
+    v2m_http_add_header(resp, "Retry-After", ra);
+    return 0;
+}
+
+/* Replace a legacy plaintext password, just verified, with its hash. */
+static void rehash_legacy(app *a, const v2m_user *u, const char *pass)
+{
+    char hash[V2M_HASH_MAX];
+    v2m_error err = {0};
+
+    if (v2m_passwd_hash(pass, hash, sizeof hash, &err) == V2M_OK &&
+        v2m_users_rehash(a->users, u->id, u->password, hash, &err) == V2M_OK)
+        V2M_LOG(V2M_INFO, "replaced legacy plaintext password with a hash user_id=%lld", u->id);
+    else
+        V2M_LOG(V2M_WARN, "could not rehash legacy password user_id=%lld: %s", u->id,
+                v2m_error_msg(&err));
+    explicit_bzero(hash, sizeof hash);
+}
+
 static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
 {
     app *a = ud;
@@ -95,7 +138,6 @@ static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
     v2m_user u;
     v2m_error err = {0};
     int legacy = 0, ok;
-    long long now_ms, retry_ms = 0;
     char *token = NULL;
     v2m_err rc;
 
@@ -110,26 +152,8 @@ static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
     client_key(a, req, addr, sizeof addr);
     v2m_throttle_user_key(user, ukey, sizeof ukey);
     v2m_throttle_addr_key(addr, akey, sizeof akey);
-    now_ms = clock_ms(CLOCK_REALTIME);
-    prune_throttle(a, now_ms);
-    rc = v2m_throttle_admit(a->users, &a->cfg.throttle, keys, 2, now_ms, &retry_ms, &err);
-    if (rc != V2M_OK) {
-        V2M_LOG(V2M_ERROR, "login failed: %s", v2m_error_msg(&err));
-        v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
+    if (!admit_login(a, keys, addr, resp))
         goto out;
-    }
-    if (retry_ms > 0) {
-        long long secs = (retry_ms + 999) / 1000;
-        char ra[32];
-        atomic_fetch_add(&a->logins_throttled, 1);
-        V2M_LOG(V2M_INFO, "login throttled client=%s retry_after=%lld", addr, secs);
-        v2m_http_reply_text(resp, 429,
-                            "too many failed logins, try again in %lld second%s", secs,
-                            secs == 1 ? "" : "s");
-        snprintf(ra, sizeof ra, "%lld", secs);
-        v2m_http_add_header(resp, "Retry-After", ra);
-        goto out;
-    }
     rc = v2m_users_get(a->users, user, &u, &err);
     if (rc == V2M_ENOTFOUND) {
         v2m_passwd_verify(pass, NULL, NULL); /* same cost as a known user */
@@ -150,16 +174,8 @@ static void on_login(void *ud, v2m_http_req *req, v2m_http_resp *resp)
     if (v2m_throttle_success(a->users, keys, 2, &err) != V2M_OK)
         V2M_LOG(V2M_WARN, "cannot clear login throttle user_id=%lld: %s", u.id,
                 v2m_error_msg(&err));
-    if (legacy) {
-        char hash[V2M_HASH_MAX];
-        if (v2m_passwd_hash(pass, hash, sizeof hash, &err) == V2M_OK &&
-            v2m_users_rehash(a->users, u.id, u.password, hash, &err) == V2M_OK)
-            V2M_LOG(V2M_INFO, "replaced legacy plaintext password with a hash user_id=%lld", u.id);
-        else
-            V2M_LOG(V2M_WARN, "could not rehash legacy password user_id=%lld: %s", u.id,
-                    v2m_error_msg(&err));
-        explicit_bzero(hash, sizeof hash);
-    }
+    if (legacy)
+        rehash_legacy(a, &u, pass);
     if (v2m_token_issue(a->cfg.secret, u.email, u.admin, u.token_gen, a->cfg.token_ttl,
                         time(NULL), &token, &err) != V2M_OK) {
         v2m_http_reply_error(resp, &err);
@@ -247,12 +263,12 @@ static int on_ready(void *ud, char *msg, size_t msgsz)
     return 0;
 }
 
-static void on_metrics(void *ud, char **buf, size_t *len)
+static void on_metrics(void *ud, v2m_buf *buf)
 {
     app *a = ud;
     unsigned long hits, misses;
     v2m_user_cache_counts(a->cache, &hits, &misses);
-    v2m_buf_printf(buf, len,
+    v2m_buf_printf(buf,
                    "# TYPE v2m_auth_logins_total counter\n"
                    "v2m_auth_logins_total{result=\"ok\"} %lu\n"
                    "v2m_auth_logins_total{result=\"refused\"} %lu\n"

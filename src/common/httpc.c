@@ -8,13 +8,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
+
 struct v2m_httpc {
     CURL *curl;
     char errbuf[CURL_ERROR_SIZE];
 };
 
 struct sink {
-    v2m_httpc_resp *r;
+    v2m_buf body;
     size_t max;
     int overflow;
 };
@@ -81,20 +83,12 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct sink *s = ud;
     size_t n = size * nmemb;
-    char *nb;
 
-    if (s->r->len + n > s->max) {
+    if (s->body.len + n > s->max) {
         s->overflow = 1;
         return 0;
     }
-    nb = realloc(s->r->body, s->r->len + n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + s->r->len, ptr, n);
-    s->r->body = nb;
-    s->r->len += n;
-    nb[s->r->len] = '\0';
-    return n;
+    return v2m_buf_add(&s->body, ptr, n) == 0 ? n : 0;
 }
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
@@ -131,7 +125,7 @@ v2m_err v2m_httpc_request_h(v2m_httpc *c, const char *method, const char *url,
                             v2m_httpc_resp *out, v2m_error *err)
 {
     struct curl_slist *hdrs = NULL;
-    struct sink s = {out, max_resp, 0};
+    struct sink s = {.max = max_resp};
     char auth[8192 + 32];
     CURLcode rc;
 
@@ -168,6 +162,8 @@ v2m_err v2m_httpc_request_h(v2m_httpc *c, const char *method, const char *url,
     }
     rc = curl_easy_perform(c->curl);
     curl_slist_free_all(hdrs);
+    out->body = s.body.p;
+    out->len = s.body.len;
     if (rc != CURLE_OK) {
         v2m_httpc_resp_free(out);
         if (s.overflow)

@@ -7,7 +7,6 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +78,7 @@ struct v2m_http_req {
     const v2m_http_route *route;
     int route_idx;
     int builtin;            /* 1 healthz, 2 readyz, 3 metrics */
-    char *body;
-    size_t len, cap;
+    v2m_buf body;           /* the body of a route without a body_data handler */
     int refused;            /* an answer is set; ignore further body bytes */
     int answered;           /* response queued */
     void *stream;
@@ -245,27 +243,6 @@ const char *v2m_http_query(const v2m_http_req *req, const char *name)
 
 /* ---- built-in routes ---- */
 
-void v2m_buf_printf(char **buf, size_t *len, const char *fmt, ...)
-{
-    va_list ap;
-    char *nb;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    nb = realloc(*buf, *len + (size_t)n + 1);
-    if (!nb)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(nb + *len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    *buf = nb;
-    *len += (size_t)n;
-}
-
 static const char *route_name(const v2m_httpd *d, int idx)
 {
     static const char *const builtin[] = {"/healthz", "/readyz", "/metrics", "unmatched"};
@@ -300,26 +277,25 @@ static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
     } else if (!private_ok) {
         v2m_http_reply_text(resp, 404, "not found");
     } else {
-        char *buf = NULL;
-        size_t len = 0;
+        v2m_buf buf = {0};
         int nr = (int)d->o.nroutes + BUILTIN_ROUTES + 1;
-        v2m_buf_printf(&buf, &len, "# HELP v2m_http_requests_total HTTP requests by route and status class.\n"
+        v2m_buf_printf(&buf, "# HELP v2m_http_requests_total HTTP requests by route and status class.\n"
                                "# TYPE v2m_http_requests_total counter\n");
         for (int i = 0; i < nr; i++)
             for (int c = 0; c < NCLASS; c++) {
                 unsigned long n = __atomic_load_n(&d->counts[i][c], __ATOMIC_RELAXED);
                 if (n)
-                    v2m_buf_printf(&buf, &len,
+                    v2m_buf_printf(&buf,
                                "v2m_http_requests_total{service=\"%s\",route=\"%s\",code=\"%dxx\"} %lu\n",
                                d->o.service, route_name(d, i), c + 1, n);
             }
-        v2m_buf_printf(&buf, &len, "# HELP v2m_http_request_seconds_total Time spent handling requests.\n"
+        v2m_buf_printf(&buf, "# HELP v2m_http_request_seconds_total Time spent handling requests.\n"
                                "# TYPE v2m_http_request_seconds_total counter\n");
         for (int i = 0; i < (int)d->o.nroutes; i++)
-            v2m_buf_printf(&buf, &len, "v2m_http_request_seconds_total{service=\"%s\",route=\"%s\"} %.6f\n",
+            v2m_buf_printf(&buf, "v2m_http_request_seconds_total{service=\"%s\",route=\"%s\"} %.6f\n",
                        d->o.service, route_name(d, i),
                        (double)__atomic_load_n(&d->nanos[i], __ATOMIC_RELAXED) / 1e9);
-        v2m_buf_printf(&buf, &len,
+        v2m_buf_printf(&buf,
                        "# TYPE v2m_http_connections gauge\n"
                        "v2m_http_connections{service=\"%s\"} %d\n"
                        "# TYPE v2m_http_connections_refused_total counter\n"
@@ -328,12 +304,12 @@ static void serve_builtin(v2m_httpd *d, v2m_http_req *req)
                        d->o.service, v2m__conns_open(d->conns), d->o.service,
                        v2m__conns_refused(d->conns), d->o.service, v2m__conns_timed_out(d->conns));
         if (d->o.metrics)
-            d->o.metrics(d->o.app, &buf, &len);
+            d->o.metrics(d->o.app, &buf);
         resp_reset(resp);
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
-        resp->body = buf;
-        resp->len = len;
+        resp->body = buf.p;
+        resp->len = buf.len;
     }
 }
 
@@ -666,25 +642,14 @@ static enum MHD_Result body_piece(v2m_http_req *req, const char *data, size_t n)
             req->refused = 1;
         return MHD_YES;
     }
-    if (req->len + n > d->o.max_body) {
+    if (req->body.len + n > d->o.max_body) {
         v2m_http_reply_text(&req->resp, 413, "request body too large (limit %zu bytes)",
                             d->o.max_body);
         req->refused = 1;
         return MHD_YES;
     }
-    if (req->len + n + 1 > req->cap) {
-        size_t cap = req->cap ? req->cap * 2 : 4096;
-        while (cap < req->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(req->body, cap);
-        if (!nb)
-            return MHD_NO;
-        req->body = nb;
-        req->cap = cap;
-    }
-    memcpy(req->body + req->len, data, n);
-    req->len += n;
-    req->body[req->len] = '\0';
+    if (v2m_buf_add(&req->body, data, n) != 0)
+        return MHD_NO;
     return MHD_YES;
 }
 
@@ -760,7 +725,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 status, secs * 1000.0,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     resp_reset(&req->resp);
-    free(req->body);
+    v2m_buf_free(&req->body);
     free(req);
     *con_cls = NULL;
     v2m__conns_request_end(conn);
@@ -1027,24 +992,3 @@ void v2m_httpd_stop(v2m_httpd *d)
 
 int v2m_httpd_port(const v2m_httpd *d) { return d->pub.port; }
 int v2m_httpd_admin_port(const v2m_httpd *d) { return d->adm.mhd ? d->adm.port : 0; }
-
-void v2m_signals_block(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-int v2m_signals_wait(void)
-{
-    sigset_t set;
-    int sig = 0;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig);
-    return sig;
-}

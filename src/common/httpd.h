@@ -35,6 +35,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "config.h"
 #include "err.h"
 
@@ -98,8 +99,8 @@ typedef struct v2m_httpd_opts {
     int thread_per_connection;      /* for handlers that block for long */
     /* /readyz: return 0 when ready; else write a reason into msg. */
     int (*ready)(void *app, char *msg, size_t msgsz);
-    /* Extra /metrics lines (Prometheus text), appended to buf. */
-    void (*metrics)(void *app, char **buf, size_t *len);
+    /* Extra /metrics lines (Prometheus text), appended to buf (v2m_buf_printf). */
+    void (*metrics)(void *app, v2m_buf *buf);
     /* Connection bounds (see the top); 0 takes the default in brackets. */
     int max_conns;                  /* [1000] */
     int max_conns_per_addr;         /* [64] */
@@ -162,16 +163,7 @@ void v2m_http_reply_json(v2m_http_resp *resp, int status, json_t *obj);
 void v2m_http_reply_error(v2m_http_resp *resp, const v2m_error *e);
 void v2m_http_add_header(v2m_http_resp *resp, const char *name, const char *value);
 
-/* Append formatted text to a malloc'd buffer (for the metrics callback). */
-void v2m_buf_printf(char **buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* HTTP status for an error code (V2M_EUNAVAIL -> 503, V2M_ENOTFOUND -> 404...). */
 int v2m_http_status_for(v2m_err code);
-
-/* Block SIGINT/SIGTERM in all threads and wait for one; returns the signal.
- * Call v2m_signals_block() first in main, before starting any thread. */
-void v2m_signals_block(void);
-int v2m_signals_wait(void);
 
 #endif

@@ -1,22 +1,11 @@
 /* message.c - encode and check the JSON queue messages. */
 #include "message.h"
+#include "oid.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int v2m_is_fid(const char *s)
-{
-    if (!s || strlen(s) != 24)
-        return 0;
-    for (int i = 0; i < 24; i++) {
-        char ch = s[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
-            return 0;
-    }
-    return 1;
-}
 
 static int get_str(json_t *o, const char *key, char *dst, size_t n, int required)
 {
@@ -40,12 +29,13 @@ v2m_err v2m_msg_parse(const char *body, size_t len, v2m_msg *m, v2m_error *err)
         rc = v2m_fail(err, V2M_EINVAL, "message is not a JSON object: %s", o ? "" : je.text);
         goto done;
     }
-    if (get_str(o, "video_fid", m->video_fid, sizeof m->video_fid, 1) || !v2m_is_fid(m->video_fid)) {
+    if (get_str(o, "video_fid", m->video_fid, sizeof m->video_fid, 1) ||
+        !v2m_oid_valid(m->video_fid)) {
         rc = v2m_fail(err, V2M_EINVAL, "message has no valid video_fid");
         goto done;
     }
     if (get_str(o, "mp3_fid", m->mp3_fid, sizeof m->mp3_fid, 0) ||
-        (m->mp3_fid[0] && !v2m_is_fid(m->mp3_fid))) {
+        (m->mp3_fid[0] && !v2m_oid_valid(m->mp3_fid))) {
         rc = v2m_fail(err, V2M_EINVAL, "message has an invalid mp3_fid");
         goto done;
     }

@@ -27,7 +27,4 @@ v2m_err v2m_msg_parse(const char *body, size_t len, v2m_msg *m, v2m_error *err);
 /* Encode m; returns a malloc'd NUL-terminated JSON string or NULL (no memory). */
 char *v2m_msg_encode(const v2m_msg *m);
 
-/* 1 when s is exactly 24 hex digits. */
-int v2m_is_fid(const char *s);
-
 #endif

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
+
 static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 static void set_v6(v2m_ip *out, const unsigned char a[16])
@@ -262,43 +264,32 @@ int v2m_client_addr(const v2m_cidr_list *trusted, const v2m_ip *peer, const char
     return 0;
 }
 
-struct xff_acc {
-    char *buf;
-    size_t len, cap;
-};
-
 static enum MHD_Result xff_one(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *value)
 {
-    struct xff_acc *acc = cls;
+    v2m_buf *acc = cls;
     size_t n;
     (void)kind;
 
     if (!key || !value || strcasecmp(key, "X-Forwarded-For") != 0)
         return MHD_YES;
     n = strlen(value);
-    if (acc->len + n + 3 > acc->cap) {
-        size_t cap = (acc->len + n + 3) * 2;
-        char *nb = realloc(acc->buf, cap);
-        if (!nb)
-            return MHD_NO;
-        acc->buf = nb;
-        acc->cap = cap;
-    }
+    if (v2m_buf_reserve(acc, n + 2) != 0)
+        return MHD_NO;
     if (acc->len) {
-        acc->buf[acc->len++] = ',';
-        acc->buf[acc->len++] = ' ';
+        acc->p[acc->len++] = ',';
+        acc->p[acc->len++] = ' ';
     }
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)value[i] >= 0x20 && value[i] != 0x7f)
-            acc->buf[acc->len++] = value[i];
-    acc->buf[acc->len] = '\0';
+            acc->p[acc->len++] = value[i];
+    acc->p[acc->len] = '\0';
     return MHD_YES;
 }
 
 size_t v2m_xff_join(struct MHD_Connection *conn, char *out, size_t outsz)
 {
-    struct xff_acc acc = {0};
+    v2m_buf acc = {0};
     const char *start;
     size_t n;
 
@@ -307,20 +298,20 @@ size_t v2m_xff_join(struct MHD_Connection *conn, char *out, size_t outsz)
     out[0] = '\0';
     MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_one, &acc);
     if (!acc.len) {
-        free(acc.buf);
+        v2m_buf_free(&acc);
         return 0;
     }
-    start = acc.buf;
+    start = acc.p;
     if (acc.len >= outsz) { /* keep the right-most whole entries */
-        start = acc.buf + acc.len - (outsz - 1);
+        start = acc.p + acc.len - (outsz - 1);
         if (start[-1] != ',') {
             start = strchr(start, ',');
-            start = start ? start + 1 : acc.buf + acc.len;
+            start = start ? start + 1 : acc.p + acc.len;
         }
     }
     start += strspn(start, " \t");
     n = strlen(start);
     memcpy(out, start, n + 1);
-    free(acc.buf);
+    v2m_buf_free(&acc);
     return n;
 }

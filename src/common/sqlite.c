@@ -33,3 +33,25 @@ fail:
     *db = NULL;
     return rc;
 }
+
+v2m_err v2m_sqlite_fail(v2m_error *err, sqlite3 *db, const char *label, const char *path,
+                        const char *what)
+{
+    int code = sqlite3_errcode(db);
+    v2m_err c = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN)
+                    ? V2M_EUNAVAIL
+                    : V2M_EIO;
+    return v2m_fail(err, c, "%s %s: %s: %s", label, path, what, sqlite3_errmsg(db));
+}
+
+v2m_err v2m_sqlite_ping(sqlite3 *db, pthread_mutex_t *mu, const char *sql, const char *label,
+                        const char *path, v2m_error *err)
+{
+    v2m_err rc = V2M_OK;
+
+    pthread_mutex_lock(mu);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        rc = v2m_sqlite_fail(err, db, label, path, "ping");
+    pthread_mutex_unlock(mu);
+    return rc;
+}

@@ -8,7 +8,8 @@
 #include "common/ncpu.h"
 #include "common/httpd.h"
 #include "common/log.h"
-#include "job.h"
+#include "common/signals.h"
+#include "task.h"
 #include "worker/worker.h"
 
 static const char usage[] =
@@ -98,10 +99,10 @@ static int ready(void *ud, char *msg, size_t msgsz)
     return 0;
 }
 
-static void metrics(void *ud, char **buf, size_t *len)
+static void metrics(void *ud, v2m_buf *buf)
 {
     app *a = ud;
-    v2m_buf_printf(buf, len,
+    v2m_buf_printf(buf,
                    "# TYPE v2m_converter_jobs_total counter\n"
                    "v2m_converter_jobs_total{result=\"done\"} %lu\n"
                    "v2m_converter_jobs_total{result=\"failed\"} %lu\n",

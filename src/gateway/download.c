@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/message.h"
+#include "common/oid.h"
 #include "gateway.h"
 #include "range.h"
 
@@ -56,7 +57,7 @@ void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 400, "fid is required");
         return;
     }
-    if (!v2m_is_fid(fid)) {
+    if (!v2m_oid_valid(fid)) {
         v2m_http_reply_text(resp, 404, "no such file: %.64s", fid);
         return;
     }

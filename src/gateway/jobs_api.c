@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/oid.h"
 #include "gateway.h"
 
 static json_t *iso_time(int64_t ms)
@@ -48,7 +49,7 @@ void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
 
     if (gw_authenticate(a, req, resp, &u))
         return;
-    if (!v2m_is_fid(fid)) {
+    if (!v2m_oid_valid(fid)) {
         v2m_http_reply_text(resp, 404, "no such job");
         return;
     }

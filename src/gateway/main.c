@@ -8,6 +8,7 @@
 #include "common/portfile.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/signals.h"
 #include "gateway.h"
 
 static const char usage[] =
@@ -101,10 +102,10 @@ static int on_ready(void *app, char *msg, size_t msgsz)
     return 0;
 }
 
-static void on_metrics(void *app, char **buf, size_t *len)
+static void on_metrics(void *app, v2m_buf *buf)
 {
     gw_app *a = app;
-    v2m_buf_printf(buf, len,
+    v2m_buf_printf(buf,
                    "# TYPE v2m_gateway_uploads_total counter\n"
                    "v2m_gateway_uploads_total{result=\"ok\"} %lu\n"
                    "v2m_gateway_uploads_total{result=\"failed\"} %lu\n"

@@ -18,7 +18,7 @@
 
 static int in_read(void *opaque, uint8_t *buf, int size)
 {
-    v2m__job *j = opaque;
+    v2m__conv *j = opaque;
     int n = j->io->read(j->io->opaque, buf, size);
     if (n == 0)
         return AVERROR_EOF;
@@ -33,7 +33,7 @@ static int in_read(void *opaque, uint8_t *buf, int size)
 
 static int64_t in_seek(void *opaque, int64_t offset, int whence)
 {
-    v2m__job *j = opaque;
+    v2m__conv *j = opaque;
     whence &= ~AVSEEK_FORCE;
     if (!j->io->seek) {
         if (whence != AVSEEK_SIZE)
@@ -55,7 +55,7 @@ static int64_t in_seek(void *opaque, int64_t offset, int whence)
     return r;
 }
 
-int v2m__input_open(v2m__job *j)
+int v2m__input_open(v2m__conv *j)
 {
     uint8_t *buf = av_malloc(IN_BUF_SIZE);
     if (!buf)
@@ -77,7 +77,7 @@ int v2m__input_open(v2m__job *j)
     return 0;
 }
 
-void v2m__input_close(v2m__job *j)
+void v2m__input_close(v2m__conv *j)
 {
     if (j->in_pb) {
         av_freep(&j->in_pb->buffer);
@@ -87,7 +87,7 @@ void v2m__input_close(v2m__job *j)
 
 static int out_write(void *opaque, uint8_t *buf, int size)
 {
-    v2m__job *j = opaque;
+    v2m__conv *j = opaque;
     if (j->out_failed)
         return AVERROR(EIO);
     if (j->sink->write(j->sink->opaque, buf, size) < 0) {
@@ -102,7 +102,7 @@ static int out_write(void *opaque, uint8_t *buf, int size)
 
 static int64_t out_seek(void *opaque, int64_t offset, int whence)
 {
-    v2m__job *j = opaque;
+    v2m__conv *j = opaque;
     int64_t target;
 
     switch (whence & ~AVSEEK_FORCE) {
@@ -124,7 +124,7 @@ static int64_t out_seek(void *opaque, int64_t offset, int whence)
     return target;
 }
 
-int v2m__output_open(v2m__job *j)
+int v2m__output_open(v2m__conv *j)
 {
     uint8_t *buf = av_malloc(OUT_BUF_SIZE);
     if (!buf)
@@ -139,7 +139,7 @@ int v2m__output_open(v2m__job *j)
     return 0;
 }
 
-void v2m__output_close(v2m__job *j)
+void v2m__output_close(v2m__conv *j)
 {
     if (j->out_pb) {
         av_freep(&j->out_pb->buffer);

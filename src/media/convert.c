@@ -70,7 +70,7 @@ static const char *fmt_seconds(char *buf, size_t size, double secs)
 
 /* Before any decoding: does the input state it lasts longer than the limit
  * (the part within the trim, when trimmed)? */
-static v2m_err check_stated_duration(v2m__job *j, v2m_error *err)
+static v2m_err check_stated_duration(v2m__conv *j, v2m_error *err)
 {
     char a[48], b[48];
     double span;
@@ -86,7 +86,7 @@ static v2m_err check_stated_duration(v2m__job *j, v2m_error *err)
 }
 
 /* While decoding: secs more seconds of audio are about to be taken. */
-static v2m_err count_audio(v2m__job *j, double secs, v2m_error *err)
+static v2m_err count_audio(v2m__conv *j, double secs, v2m_error *err)
 {
     char a[48], b[48];
 
@@ -102,13 +102,13 @@ static v2m_err count_audio(v2m__job *j, double secs, v2m_error *err)
                     fmt_seconds(a, sizeof a, j->o->max_duration));
 }
 
-static int cancelled(const v2m__job *j)
+static int cancelled(const v2m__conv *j)
 {
     return j->o->cancel && atomic_load_explicit(j->o->cancel, memory_order_relaxed);
 }
 
 /* Report progress given the input time reached (seconds). */
-static void progress(v2m__job *j, double t)
+static void progress(v2m__conv *j, double t)
 {
     double f;
 
@@ -128,7 +128,7 @@ static void progress(v2m__job *j, double t)
     }
 }
 
-static void skipped(v2m__job *j, int averr)
+static void skipped(v2m__conv *j, int averr)
 {
     j->st->packets_skipped++;
     V2M_LOG(V2M_DEBUG, "media corrupt packet skipped codec=%s err=\"%s\" n=%lld", j->st->in_codec,
@@ -148,7 +148,7 @@ static int frame_layout(const AVFrame *f, AVChannelLayout *out)
 
 /* Push n samples of f, starting at sample off, into the FIFO, converting
  * when needed. */
-static v2m_err push_samples(v2m__job *j, const AVFrame *f, int off, int n, v2m_error *err)
+static v2m_err push_samples(v2m__conv *j, const AVFrame *f, int off, int n, v2m_error *err)
 {
     const uint8_t *in[MAX_CHANNELS];
     int nch = f->ch_layout.nb_channels;
@@ -235,7 +235,7 @@ out:
 /* Float samples into [-1, 1], NaN to silence. A corrupt stream can decode
  * to huge values (Nellymoser: 1e13), on which LAME fails an assertion and
  * aborts the whole process; past full scale is clipping anyway. */
-static void clip_float(v2m__job *j, AVFrame *f)
+static void clip_float(v2m__conv *j, AVFrame *f)
 {
     if (j->enc->sample_fmt != AV_SAMPLE_FMT_FLTP)
         return;
@@ -247,7 +247,7 @@ static void clip_float(v2m__job *j, AVFrame *f)
 }
 
 /* Encode whole frames from the FIFO; with final, also the short last one. */
-static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
+static v2m_err drain_fifo(v2m__conv *j, int final, v2m_error *err)
 {
     int fs = j->enc->frame_size;
     for (;;) {
@@ -270,7 +270,7 @@ static v2m_err drain_fifo(v2m__job *j, int final, v2m_error *err)
 }
 
 /* One decoded frame: trim it, open the encoder on the first one, queue it. */
-static v2m_err take_frame(v2m__job *j, AVFrame *f, int *done, v2m_error *err)
+static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
 {
     int rate = f->sample_rate, n = f->nb_samples, off = 0, keep = n;
     int64_t ts = f->best_effort_timestamp;
@@ -314,7 +314,7 @@ static v2m_err take_frame(v2m__job *j, AVFrame *f, int *done, v2m_error *err)
 
 /* Feed one packet (NULL: flush) to the decoder and take what comes out. A
  * packet the decoder refuses is counted and skipped, not fatal. */
-static v2m_err decode(v2m__job *j, const AVPacket *pkt, int *done, v2m_error *err)
+static v2m_err decode(v2m__conv *j, const AVPacket *pkt, int *done, v2m_error *err)
 {
     int r = avcodec_send_packet(j->dec, pkt);
     if (r == AVERROR(ENOMEM))
@@ -344,7 +344,7 @@ static v2m_err decode(v2m__job *j, const AVPacket *pkt, int *done, v2m_error *er
 }
 
 /* Read the next packet of the chosen stream. 1 = got one, 0 = end of input. */
-static int next_packet(v2m__job *j, v2m_err *rc, v2m_error *err)
+static int next_packet(v2m__conv *j, v2m_err *rc, v2m_error *err)
 {
     for (;;) {
         if (cancelled(j)) {
@@ -369,7 +369,7 @@ static int next_packet(v2m__job *j, v2m_err *rc, v2m_error *err)
 /* The input ended: did it end where the audio stream said it would? A file
  * cut in half ends early without any read error. Only a duration the file
  * states counts, not one guessed from the bitrate. */
-static v2m_err check_complete(v2m__job *j, v2m_error *err)
+static v2m_err check_complete(v2m__conv *j, v2m_error *err)
 {
     if (j->ist->duration <= 0 || j->ic->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
         return V2M_OK;
@@ -381,7 +381,7 @@ static v2m_err check_complete(v2m__job *j, v2m_error *err)
     return V2M_OK;
 }
 
-static v2m_err run_encode(v2m__job *j, v2m_error *err)
+static v2m_err run_encode(v2m__conv *j, v2m_error *err)
 {
     v2m_err rc = V2M_OK;
     int done = 0, got;
@@ -434,7 +434,7 @@ static v2m_err run_encode(v2m__job *j, v2m_error *err)
 }
 
 /* MP3 in, no change asked: copy the frames, new ID3 tag and Xing frame. */
-static v2m_err run_copy(v2m__job *j, v2m_error *err)
+static v2m_err run_copy(v2m__conv *j, v2m_error *err)
 {
     const AVCodecParameters *par = j->ist->codecpar;
     int rate = par->sample_rate;
@@ -474,7 +474,7 @@ static v2m_err run_copy(v2m__job *j, v2m_error *err)
 /* Copy MP3 frames as they are? Only when nothing is asked to change and the
  * container's rate is one MP3 has (an FLV header can say 5512 Hz for MP3
  * frames: the copy's rate, duration and Xing frame would be wrong). */
-static int wants_copy(const v2m__job *j)
+static int wants_copy(const v2m__conv *j)
 {
     const v2m_media_opts *o = j->o;
     const AVCodecParameters *par = j->ist->codecpar;
@@ -490,7 +490,7 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
 {
     v2m_media_opts defaults;
     v2m_media_stats local;
-    v2m__job j;
+    v2m__conv j;
     v2m_err rc;
 
     v2m_error_clear(err);

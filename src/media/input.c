@@ -80,7 +80,7 @@ static char *format_whitelist(void)
 static int refuse_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
                        AVDictionary **options)
 {
-    v2m__job *j = s->opaque;
+    v2m__conv *j = s->opaque;
     (void)flags;
     (void)options;
     *pb = NULL;
@@ -95,7 +95,7 @@ static v2m_err unsupported(v2m_error *err)
     return v2m_fail(err, V2M_EMEDIA_UNSUPPORTED, "input is not a supported video or audio file");
 }
 
-v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what)
+v2m_err v2m__read_error(v2m__conv *j, v2m_error *err, int averr, const char *what)
 {
     if (averr == AVERROR(ENOMEM))
         return v2m_fail(err, V2M_ENOMEM, "out of memory (%s)", what);
@@ -128,20 +128,13 @@ static void discard_all_but(AVFormatContext *ic, int keep_audio, int keep_index)
     }
 }
 
-v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
+/* Phase 1: which demuxer the input is for, refusing what is not media or
+ * not allowed. */
+static v2m_err probe_format(v2m__conv *j, const AVInputFormat **fmt, v2m_error *err)
 {
-    const AVInputFormat *fmt = NULL;
-    const AVCodec *codec = NULL;
-    AVFormatContext *ic = NULL;
-    int r, has_audio = 0;
+    int r = av_probe_input_buffer2(j->in_pb, fmt, "", NULL, 0, 0);
 
-    if (v2m__input_open(j) < 0)
-        return v2m_fail(err, V2M_ENOMEM, "out of memory");
-    if (j->in_size == 0)
-        return v2m_fail(err, V2M_EMEDIA_EMPTY, "input is empty");
-
-    r = av_probe_input_buffer2(j->in_pb, &fmt, "", NULL, 0, 0);
-    if (r < 0 || !fmt) {
+    if (r < 0 || !*fmt) {
         if (j->in_io_failed)
             return v2m_fail(err, V2M_EIO, "reading the input failed");
         if (j->st->bytes_in == 0)
@@ -151,20 +144,28 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
     if (r < MIN_PROBE_SCORE)
         return v2m_fail(err, V2M_EMEDIA_NOTMEDIA,
                         "input is not a media file (at best it looks like %s, score %d)",
-                        fmt->name, r);
-    copy_name(j->st->in_format, sizeof j->st->in_format, fmt->name);
-    if (!demuxer_allowed(fmt->name)) {
-        V2M_LOG(V2M_INFO, "media input refused format=%s score=%d", fmt->name, r);
+                        (*fmt)->name, r);
+    copy_name(j->st->in_format, sizeof j->st->in_format, (*fmt)->name);
+    if (!demuxer_allowed((*fmt)->name)) {
+        V2M_LOG(V2M_INFO, "media input refused format=%s score=%d", (*fmt)->name, r);
         return unsupported(err);
     }
     /* MP4/MOV: the demuxer reads each audio sample at its own offset. Read
      * those directly (one read per sample, a seek over the video between)
      * rather than stream the whole file through the buffer, most of it video.
      * Not for the others: MPEG-TS, for one, reads 188 bytes at a time. */
-    if (j->io->seek && strcmp(fmt->name, "mov,mp4,m4a,3gp,3g2,mj2") == 0)
+    if (j->io->seek && strcmp((*fmt)->name, "mov,mp4,m4a,3gp,3g2,mj2") == 0)
         j->in_pb->direct = 1;
+    return V2M_OK;
+}
 
-    ic = avformat_alloc_context();
+/* Phase 2: open the demuxer on the input (j->ic) and read the parameters of
+ * its streams. */
+static v2m_err open_demuxer(v2m__conv *j, const AVInputFormat *fmt, v2m_error *err)
+{
+    AVFormatContext *ic = avformat_alloc_context();
+    int r, has_audio = 0;
+
     if (!ic)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     ic->pb = j->in_pb;
@@ -192,8 +193,16 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
     r = avformat_find_stream_info(ic, NULL);
     if (r < 0)
         return v2m__read_error(j, err, r, "reading its stream parameters");
+    return V2M_OK;
+}
 
+/* Phase 3: the audio stream to convert (j->ist), described in j->st. */
+static v2m_err pick_audio(v2m__conv *j, const AVInputFormat *fmt, v2m_error *err)
+{
+    AVFormatContext *ic = j->ic;
+    const AVCodec *codec = NULL;
     int si = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
+
     if (si == AVERROR_DECODER_NOT_FOUND) {
         si = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
         const AVCodecParameters *par = si >= 0 ? ic->streams[si]->codecpar : NULL;
@@ -223,7 +232,21 @@ v2m_err v2m__open_input(v2m__job *j, v2m_error *err)
     return V2M_OK;
 }
 
-v2m_err v2m__open_decoder(v2m__job *j, v2m_error *err)
+v2m_err v2m__open_input(v2m__conv *j, v2m_error *err)
+{
+    const AVInputFormat *fmt = NULL;
+    v2m_err rc;
+
+    if (v2m__input_open(j) < 0)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    if (j->in_size == 0)
+        return v2m_fail(err, V2M_EMEDIA_EMPTY, "input is empty");
+    if ((rc = probe_format(j, &fmt, err)) || (rc = open_demuxer(j, fmt, err)))
+        return rc;
+    return pick_audio(j, fmt, err);
+}
+
+v2m_err v2m__open_decoder(v2m__conv *j, v2m_error *err)
 {
     const AVCodec *codec = avcodec_find_decoder(j->ist->codecpar->codec_id);
     int r;
@@ -246,14 +269,14 @@ v2m_err v2m__open_decoder(v2m__job *j, v2m_error *err)
 }
 
 /* Seconds the chosen stream (else the file) says it lasts; <= 0 unknown. */
-double v2m__stated_duration(const v2m__job *j)
+double v2m__stated_duration(const v2m__conv *j)
 {
     if (j->ic->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE)
         return 0;
     return v2m__input_duration(j);
 }
 
-double v2m__input_duration(const v2m__job *j)
+double v2m__input_duration(const v2m__conv *j)
 {
     if (j->ist->duration > 0)
         return (double)j->ist->duration * av_q2d(j->ist->time_base);
@@ -262,7 +285,7 @@ double v2m__input_duration(const v2m__job *j)
     return 0;
 }
 
-void v2m__close_input(v2m__job *j)
+void v2m__close_input(v2m__conv *j)
 {
     avcodec_free_context(&j->dec);
     avformat_close_input(&j->ic);

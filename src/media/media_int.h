@@ -1,6 +1,6 @@
 /* media_int.h - the state of one conversion, shared by the engine's files.
  *
- * One v2m__job per v2m_media_convert() call, on its stack: nothing of a
+ * One v2m__conv per v2m_media_convert() call, on its stack: nothing of a
  * conversion lives anywhere else, which is what lets several run at once.
  * Internal names are v2m__*; only media.h is public.
  */
@@ -14,7 +14,7 @@
 
 #include "media/media.h"
 
-typedef struct v2m__job {
+typedef struct v2m__conv {
     const v2m_media_opts *o;    /* never NULL inside the engine */
     v2m_media_stats *st;        /* never NULL inside the engine */
 
@@ -65,36 +65,36 @@ typedef struct v2m__job {
     /* duration limit (o->max_duration > 0) */
     double stated;              /* seconds the input states it lasts; 0: unknown */
     double audio_out;           /* seconds of audio taken so far (after trimming) */
-} v2m__job;
+} v2m__conv;
 
 /* input.c: recognise the input, choose the audio stream, open its decoder. */
-v2m_err v2m__open_input(v2m__job *j, v2m_error *err);
-v2m_err v2m__open_decoder(v2m__job *j, v2m_error *err);
-double v2m__input_duration(const v2m__job *j);
+v2m_err v2m__open_input(v2m__conv *j, v2m_error *err);
+v2m_err v2m__open_decoder(v2m__conv *j, v2m_error *err);
+double v2m__input_duration(const v2m__conv *j);
 /* Seconds the input itself states it lasts (not a guess from the bitrate);
  * 0 when it does not say. */
-double v2m__stated_duration(const v2m__job *j);
+double v2m__stated_duration(const v2m__conv *j);
 /* A failed read of the input as the right v2m code (read error, needs
  * seeking, truncated/corrupt), with what was being done. */
-v2m_err v2m__read_error(v2m__job *j, v2m_error *err, int averr, const char *what);
-void v2m__close_input(v2m__job *j);
+v2m_err v2m__read_error(v2m__conv *j, v2m_error *err, int averr, const char *what);
+void v2m__close_input(v2m__conv *j);
 
 /* output.c: mp3 muxer and libmp3lame. The encoder opens on the first decoded
  * frame, when the real rate and layout of the source are known. */
-v2m_err v2m__open_muxer(v2m__job *j, v2m_error *err);
-v2m_err v2m__open_encoder(v2m__job *j, const AVFrame *first, v2m_error *err);
-v2m_err v2m__open_copy(v2m__job *j, v2m_error *err);
-v2m_err v2m__write_header(v2m__job *j, v2m_error *err);
-v2m_err v2m__write_packet(v2m__job *j, AVPacket *pkt, v2m_error *err);
-v2m_err v2m__encode(v2m__job *j, AVFrame *frame, v2m_error *err);
-v2m_err v2m__finish_output(v2m__job *j, v2m_error *err);
-void v2m__close_output(v2m__job *j);
+v2m_err v2m__open_muxer(v2m__conv *j, v2m_error *err);
+v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err);
+v2m_err v2m__open_copy(v2m__conv *j, v2m_error *err);
+v2m_err v2m__write_header(v2m__conv *j, v2m_error *err);
+v2m_err v2m__write_packet(v2m__conv *j, AVPacket *pkt, v2m_error *err);
+v2m_err v2m__encode(v2m__conv *j, AVFrame *frame, v2m_error *err);
+v2m_err v2m__finish_output(v2m__conv *j, v2m_error *err);
+void v2m__close_output(v2m__conv *j);
 
 /* avio.c: custom AVIOContexts over the caller's callbacks. */
-int v2m__input_open(v2m__job *j);
-void v2m__input_close(v2m__job *j);
-int v2m__output_open(v2m__job *j);
-void v2m__output_close(v2m__job *j);
+int v2m__input_open(v2m__conv *j);
+void v2m__input_close(v2m__conv *j);
+int v2m__output_open(v2m__conv *j);
+void v2m__output_close(v2m__conv *j);
 
 /* avlog.c: route libav's messages through V2M_LOG (installed once). */
 void v2m__avlog_install(void);

@@ -28,7 +28,7 @@ int v2m_media_nearest_rate(int hz)
     return best;
 }
 
-static v2m_err mux_error(v2m__job *j, v2m_error *err, int averr, const char *what)
+static v2m_err mux_error(v2m__conv *j, v2m_error *err, int averr, const char *what)
 {
     if (j->out_failed)
         return v2m_fail(err, V2M_EMEDIA_WRITE, "writing the output failed");
@@ -52,7 +52,7 @@ static int set_tag(AVDictionary **d, const char *key, const char *value, size_t 
 
 /* title/artist/album/date from the container or the audio stream; the
  * original file name (no folder, no extension) when there is no title. */
-static int copy_tags(v2m__job *j)
+static int copy_tags(v2m__conv *j)
 {
     static const char *const keys[] = {"title", "artist", "album", "date"};
     int r;
@@ -75,7 +75,7 @@ static int copy_tags(v2m__job *j)
     return 0;
 }
 
-v2m_err v2m__open_muxer(v2m__job *j, v2m_error *err)
+v2m_err v2m__open_muxer(v2m__conv *j, v2m_error *err)
 {
     int r;
 
@@ -95,7 +95,7 @@ v2m_err v2m__open_muxer(v2m__job *j, v2m_error *err)
 }
 
 /* Header once the stream parameters are known (encoder open, or copied). */
-v2m_err v2m__write_header(v2m__job *j, v2m_error *err)
+v2m_err v2m__write_header(v2m__conv *j, v2m_error *err)
 {
     int r = avformat_write_header(j->oc, NULL);
     if (r < 0)
@@ -118,7 +118,7 @@ static enum AVSampleFormat encoder_format(int decoded)
     }
 }
 
-v2m_err v2m__open_encoder(v2m__job *j, const AVFrame *first, v2m_error *err)
+v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err)
 {
     const v2m_media_opts *o = j->o;
     const AVCodec *codec = avcodec_find_encoder_by_name("libmp3lame");
@@ -171,7 +171,7 @@ v2m_err v2m__open_encoder(v2m__job *j, const AVFrame *first, v2m_error *err)
 }
 
 /* Copy mode: the output stream takes the source's MP3 parameters. */
-v2m_err v2m__open_copy(v2m__job *j, v2m_error *err)
+v2m_err v2m__open_copy(v2m__conv *j, v2m_error *err)
 {
     int r = avcodec_parameters_copy(j->ost->codecpar, j->ist->codecpar);
     if (r < 0)
@@ -184,7 +184,7 @@ v2m_err v2m__open_copy(v2m__job *j, v2m_error *err)
     return v2m__write_header(j, err);
 }
 
-v2m_err v2m__write_packet(v2m__job *j, AVPacket *pkt, v2m_error *err)
+v2m_err v2m__write_packet(v2m__conv *j, AVPacket *pkt, v2m_error *err)
 {
     pkt->stream_index = j->ost->index;
     pkt->pos = -1;
@@ -196,7 +196,7 @@ v2m_err v2m__write_packet(v2m__job *j, AVPacket *pkt, v2m_error *err)
 }
 
 /* Send one frame (NULL: flush) and write every packet that comes out. */
-v2m_err v2m__encode(v2m__job *j, AVFrame *frame, v2m_error *err)
+v2m_err v2m__encode(v2m__conv *j, AVFrame *frame, v2m_error *err)
 {
     int r = avcodec_send_frame(j->enc, frame);
     if (r < 0)
@@ -215,7 +215,7 @@ v2m_err v2m__encode(v2m__job *j, AVFrame *frame, v2m_error *err)
 }
 
 /* Trailer (fills the Xing/LAME frame), then leave the sink at the end. */
-v2m_err v2m__finish_output(v2m__job *j, v2m_error *err)
+v2m_err v2m__finish_output(v2m__conv *j, v2m_error *err)
 {
     int r = av_write_trailer(j->oc);
     j->header_written = 0;
@@ -232,7 +232,7 @@ v2m_err v2m__finish_output(v2m__job *j, v2m_error *err)
     return V2M_OK;
 }
 
-void v2m__close_output(v2m__job *j)
+void v2m__close_output(v2m__conv *j)
 {
     avcodec_free_context(&j->enc);
     av_audio_fifo_free(j->fifo);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/config.h"
 #include "common/redact.h"
 #include "common/log.h"
@@ -105,9 +106,9 @@ void v2m_mail_config_free(v2m_mail_config *c)
     }
 }
 
+/* The message being composed; oom once an append failed. */
 typedef struct {
-    char *p;
-    size_t len, cap;
+    v2m_buf text;
     int oom;
 } sbuf;
 
@@ -115,28 +116,13 @@ static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(print
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
-    int n;
+
     if (b->oom)
         return;
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    if (v2m_buf_vprintf(&b->text, fmt, ap) != 0)
+        b->oom = 1;
     va_end(ap);
-    if (n < 0 || b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap : 1024);
-        while (n >= 0 && cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *np = n < 0 ? NULL : realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 /* Printable without line breaks, and short enough for one header line. */
@@ -191,11 +177,11 @@ v2m_err v2m_mail_compose(const v2m_mail_config *c, const v2m_notice *n, long lon
         sb_printf(&b, "\r\nStatus: %s/jobs/%s\r\n", c->public_url, n->video_fid);
     }
     if (b.oom) {
-        free(b.p);
+        v2m_buf_free(&b.text);
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
     }
-    *out = b.p;
-    *len = b.len;
+    *out = b.text.p;
+    *len = b.text.len;
     return V2M_OK;
 }
 

@@ -10,6 +10,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/message.h"
+#include "common/signals.h"
 #include "mail.h"
 #include "worker/worker.h"
 
@@ -71,10 +72,10 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *qm, char *re
     return V2M_SETTLE_RETRY;
 }
 
-static void metrics(void *ud, char **buf, size_t *len)
+static void metrics(void *ud, v2m_buf *buf)
 {
     app *a = ud;
-    v2m_buf_printf(buf, len,
+    v2m_buf_printf(buf,
                    "# TYPE v2m_notification_mails_total counter\n"
                    "v2m_notification_mails_total{kind=\"ready\"} %lu\n"
                    "v2m_notification_mails_total{kind=\"failed\"} %lu\n",

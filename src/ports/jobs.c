@@ -1,4 +1,5 @@
-/* jobs.c - pick the jobs backend by URL; the transitions the services use. */
+/* jobs.c - the job records port: pick the backend by URL; the transitions the
+ * services use. */
 #include "jobs_int.h"
 
 #include <stdio.h>
@@ -6,7 +7,9 @@
 #include <string.h>
 
 #include "ports_int.h"
-#include "store_util.h"
+#include "clock_int.h"
+#include "utf8_int.h"
+#include "common/oid.h"
 
 /* The time records are stamped with; tests put in their own clock. */
 static int64_t (*jobs_clock)(void) = v2m__now_ms;
@@ -87,7 +90,7 @@ v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
     v2m_err rc;
 
     memset(&job, 0, sizeof job);
-    if ((rc = v2m__oid_norm(video_fid, job.video_fid, err)))
+    if ((rc = v2m_oid_norm(video_fid, job.video_fid, err)))
         return v2m_fail(err, V2M_EINVAL, "job: '%.40s' is not a file id", video_fid);
     if ((rc = check_text(owner, sizeof job.owner - 1, "owner", err)) ||
         (rc = check_text(filename, sizeof job.filename - 1, "filename", err)))
@@ -105,7 +108,7 @@ v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
 v2m_err v2m_jobs_get(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err)
 {
     char fid[25];
-    v2m_err rc = v2m__oid_norm(video_fid, fid, err);
+    v2m_err rc = v2m_oid_norm(video_fid, fid, err);
     return rc ? rc : j->ops->get(j->impl, fid, out, err);
 }
 
@@ -117,12 +120,12 @@ v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change
     v2m_job tmp;
     v2m_err rc;
 
-    if ((rc = v2m__oid_norm(video_fid, fid, err)))
+    if ((rc = v2m_oid_norm(video_fid, fid, err)))
         return rc;
     if (c.status < -1 || c.status > V2M_JOB_FAILED || (c.from & V2M_JOB_ANY) == 0)
         return v2m_fail(err, V2M_EINVAL, "job change: bad status %d or empty from-set", c.status);
     if (c.mp3_fid && *c.mp3_fid) {
-        if (v2m__oid_norm(c.mp3_fid, mp3, NULL))
+        if (v2m_oid_norm(c.mp3_fid, mp3, NULL))
             return v2m_fail(err, V2M_EINVAL, "job change: '%.40s' is not a file id", c.mp3_fid);
         c.mp3_fid = mp3;
     }
@@ -199,6 +202,6 @@ v2m_err v2m_jobs_list(v2m_jobs *j, const char *owner, int limit, int offset, v2m
 v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err)
 {
     char fid[25];
-    v2m_err rc = v2m__oid_norm(video_fid, fid, err);
+    v2m_err rc = v2m_oid_norm(video_fid, fid, err);
     return rc ? rc : j->ops->del(j->impl, fid, err);
 }

@@ -1,4 +1,4 @@
-/* jobs.h - the jobs port: one record per uploaded video, following its
+/* jobs.h - the job records port: one record per uploaded video, following its
  * conversion from queued to done or failed.
  *
  *   v2m_jobs *j = v2m_jobs_open(jobs_url, &err);                   // V2M_JOBS

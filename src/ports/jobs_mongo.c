@@ -16,43 +16,19 @@
 #include "common/log.h"
 #include "jobs_int.h"
 #include "mongo_int.h"
-#include "store_util.h"
+#include "utf8_int.h"
 
 #define DB "videos"
 #define COLL "jobs"
 
 typedef struct {
-    mongoc_client_pool_t *pool;
+    v2m__mongo mongo;  /* first: opened and closed by mongo.c */
     atomic_int indexed;
 } jmongo;
 
 static v2m_err jm_open(const char *url, void **impl, v2m_error *err)
 {
-    jmongo *m = calloc(1, sizeof *m);
-
-    if (!m)
-        return v2m_fail(err, V2M_ENOMEM, "out of memory");
-    m->pool = v2m__mongo_pool(url, err);
-    if (!m->pool) {
-        free(m);
-        return err ? err->code : V2M_ECONFIG;
-    }
-    *impl = m;
-    return V2M_OK;
-}
-
-static void jm_close(void *impl)
-{
-    jmongo *m = impl;
-    if (!m)
-        return;
-    mongoc_client_pool_destroy(m->pool);
-    free(m);
-}
-
-static v2m_err jm_ping(void *impl, v2m_error *err)
-{
-    return v2m__mongo_ping(((jmongo *)impl)->pool, err);
+    return v2m__mongo_open(url, sizeof(jmongo), impl, err);
 }
 
 static void iter_text(const bson_t *doc, const char *key, char *dst, size_t dstsz)
@@ -126,7 +102,7 @@ static v2m_err ensure_index(jmongo *m, mongoc_collection_t *coll, v2m_error *err
 static v2m_err jm_create(void *impl, const v2m_job *j, v2m_error *err)
 {
     jmongo *m = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
     mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
     bson_t doc = BSON_INITIALIZER;
     bson_oid_t oid;
@@ -155,7 +131,7 @@ static v2m_err jm_create(void *impl, const v2m_job *j, v2m_error *err)
 out:
     bson_destroy(&doc);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, c);
+    mongoc_client_pool_push(m->mongo.pool, c);
     return rc;
 }
 
@@ -188,12 +164,12 @@ static v2m_err get_with(mongoc_collection_t *coll, const char *fid, v2m_job *out
 static v2m_err jm_get(void *impl, const char *fid, v2m_job *out, v2m_error *err)
 {
     jmongo *m = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
     mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
     v2m_err rc = get_with(coll, fid, out, err);
 
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, c);
+    mongoc_client_pool_push(m->mongo.pool, c);
     return rc;
 }
 
@@ -201,7 +177,7 @@ static v2m_err jm_update(void *impl, const char *fid, const v2m_job_change *chg,
                          v2m_job *out, v2m_error *err)
 {
     jmongo *m = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
     mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
     mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
     bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, reply;
@@ -273,7 +249,7 @@ static v2m_err jm_update(void *impl, const char *fid, const v2m_job_change *chg,
     bson_destroy(&update);
     mongoc_find_and_modify_opts_destroy(fam);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, c);
+    mongoc_client_pool_push(m->mongo.pool, c);
     return rc;
 }
 
@@ -281,7 +257,7 @@ static v2m_err jm_list(void *impl, const char *owner, int limit, int offset, v2m
                        void *ud, v2m_error *err)
 {
     jmongo *m = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
     mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
     bson_t *filter = owner ? BCON_NEW("owner", BCON_UTF8(owner)) : bson_new();
     bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1),
@@ -306,14 +282,14 @@ static v2m_err jm_list(void *impl, const char *owner, int limit, int offset, v2m
     bson_destroy(filter);
     bson_destroy(opts);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, c);
+    mongoc_client_pool_push(m->mongo.pool, c);
     return rc;
 }
 
 static v2m_err jm_del(void *impl, const char *fid, v2m_error *err)
 {
     jmongo *m = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(m->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
     mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
     bson_oid_t oid;
     bson_t *sel;
@@ -332,14 +308,14 @@ static v2m_err jm_del(void *impl, const char *fid, v2m_error *err)
     bson_destroy(&reply);
     bson_destroy(sel);
     mongoc_collection_destroy(coll);
-    mongoc_client_pool_push(m->pool, c);
+    mongoc_client_pool_push(m->mongo.pool, c);
     return rc;
 }
 
 const v2m__jobs_ops v2m__jobs_mongo = {
     .open = jm_open,
-    .close = jm_close,
-    .ping = jm_ping,
+    .close = v2m__mongo_close,
+    .ping = v2m__mongo_ping,
     .create = jm_create,
     .get = jm_get,
     .update = jm_update,

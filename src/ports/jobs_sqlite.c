@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/sqlite.h"
 #include "jobs_int.h"
-#include "store_util.h"
+#include "url_path_int.h"
+#include "mkdir_p_int.h"
+#include "utf8_int.h"
 
 typedef struct {
     sqlite3 *db;
@@ -46,11 +48,17 @@ static const char schema[] =
 
 static v2m_err db_fail(jsql *s, v2m_error *err, const char *what)
 {
-    int code = sqlite3_errcode(s->db);
-    v2m_err c = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN)
-                    ? V2M_EUNAVAIL
-                    : V2M_EIO;
-    return v2m_fail(err, c, "sqlite %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    return v2m_sqlite_fail(err, s->db, "sqlite", s->path, what);
+}
+
+static void js_close(void *impl)
+{
+    jsql *s = impl;
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
 }
 
 static v2m_err js_open(const char *url, void **impl, v2m_error *err)
@@ -78,32 +86,15 @@ static v2m_err js_open(const char *url, void **impl, v2m_error *err)
     *impl = s;
     return V2M_OK;
 fail:
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    js_close(s);
     return rc;
-}
-
-static void js_close(void *impl)
-{
-    jsql *s = impl;
-    if (!s)
-        return;
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
 }
 
 static v2m_err js_ping(void *impl, v2m_error *err)
 {
     jsql *s = impl;
-    v2m_err rc = V2M_OK;
-
-    pthread_mutex_lock(&s->mu);
-    if (sqlite3_exec(s->db, "SELECT count(*) FROM jobs WHERE 0", NULL, NULL, NULL) != SQLITE_OK)
-        rc = db_fail(s, err, "ping");
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return v2m_sqlite_ping(s->db, &s->mu, "SELECT count(*) FROM jobs WHERE 0", "sqlite", s->path,
+                           err);
 }
 
 static void col_text(sqlite3_stmt *st, int i, char *dst, size_t dstsz)

@@ -1,7 +1,7 @@
 /* mongo_int.h - the MongoDB connection shared by the MongoDB backends
- * (store_gridfs.c, jobs_mongo.c); implemented in store_util.c.
+ * (store_gridfs.c, jobs_mongo.c); implemented in mongo.c.
  *
- * Internal to src/ports, and kept apart from store_util.h so that the file
+ * Internal to src/ports, and kept in its own header so that the file
  * and SQLite backends do not see libmongoc.
  */
 #ifndef V2M_PORTS_MONGO_INT_H
@@ -21,7 +21,21 @@ mongoc_client_pool_t *v2m__mongo_pool(const char *url, v2m_error *err);
  * not be reached, V2M_EEXIST for a duplicate key, V2M_EIO otherwise. */
 v2m_err v2m__mongo_fail(v2m_error *err, const bson_error_t *be, const char *what);
 
-/* Run `ping` against the pool's server. */
-v2m_err v2m__mongo_ping(mongoc_client_pool_t *pool, v2m_error *err);
+/* What a MongoDB backend's handle starts with: its client pool. */
+typedef struct v2m__mongo {
+    mongoc_client_pool_t *pool;
+} v2m__mongo;
+
+/* A backend's open: a zeroed handle of size bytes (a struct whose first
+ * member is a v2m__mongo) with its pool opened on url, in *impl. */
+v2m_err v2m__mongo_open(const char *url, size_t size, void **impl, v2m_error *err);
+
+/* A backend's close: destroy the pool of a handle from v2m__mongo_open and
+ * free the handle; NULL is ignored. */
+void v2m__mongo_close(void *impl);
+
+/* A backend's ping: run `ping` against the server of a handle from
+ * v2m__mongo_open. */
+v2m_err v2m__mongo_ping(void *impl, v2m_error *err);
 
 #endif

@@ -11,7 +11,6 @@
 
 #include "common/log.h"
 #include "ports_int.h"
-#include "store_util.h"
 
 struct v2m_queue {
     const v2m__queue_ops *ops;

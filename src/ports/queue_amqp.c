@@ -34,9 +34,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/config.h"
+#include "common/redact.h"
 #include "common/log.h"
 #include "queue_int.h"
-#include "store_util.h"
+#include "clock_int.h"
+#include "utf8_int.h"
 
 #define CH_WORK 1        /* confirms (publisher) / deliveries (consumer) */
 #define CH_DECL 2        /* queue declarations */
@@ -725,6 +728,65 @@ static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t g
     return m;
 }
 
+/* Connect when need be and start consuming queue on connection c. */
+static v2m_err consume_start(qamqp *h, aconn *c, const char *queue, int64_t deadline,
+                             int64_t *wait_ms, v2m_error *err)
+{
+    v2m_err rc = conn_ensure(h, c, deadline, wait_ms, err);
+
+    if (rc != V2M_OK || c->consuming)
+        return rc;
+    rc = ensure_declared(h, c, queue, err);
+    if (rc != V2M_OK)
+        return rc;
+    amqp_basic_consume(c->st, CH_WORK, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    if (!rpc_ok(h, c, "basic.consume"))
+        return v2m_fail(err, V2M_EUNAVAIL, "amqp consume %s: %s", queue, c->why);
+    c->consuming = 1;
+    return V2M_OK;
+}
+
+/* Wait up to left ms (at most one slice) for a delivery on c. 1 when
+ * consuming ends here, with *rc and, on success, *out; 0 to go on. */
+static int consume_slice(qamqp *h, aconn *c, const char *queue, int64_t left, int64_t deadline,
+                         int timeout_ms, v2m_queue_msg **out, v2m_err *rc, v2m_error *err)
+{
+    amqp_envelope_t env;
+    amqp_rpc_reply_t r;
+    struct timeval tv;
+
+    ms_tv(left < CONSUME_SLICE_MS ? left : CONSUME_SLICE_MS, &tv);
+    amqp_maybe_release_buffers(c->st);
+    r = amqp_consume_message(c->st, &env, &tv, 0);
+    c->last_io = v2m__mono_ms();
+    if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+        v2m_queue_msg *m = to_msg(queue, &env, c->gen);
+        if (!m) {
+            amqp_basic_reject(c->st, CH_WORK, env.delivery_tag, 1);
+            *rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        }
+        amqp_destroy_envelope(&env);
+        *out = m;
+        return 1;
+    }
+    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT) {
+        if (v2m__mono_ms() >= deadline) {
+            *rc = v2m_fail(err, V2M_ETIMEOUT, "queue %s: no message within %d ms", queue,
+                           timeout_ms);
+            return 1;
+        }
+    } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+               r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+        stray_frame(h, c);
+    } else {
+        char buf[200], why[256];
+        snprintf(why, sizeof why, "consume: %s", reply_text(r, buf, sizeof buf));
+        conn_down(h, c, why);
+    }
+    return 0;
+}
+
 static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_queue_msg **out,
                           v2m_error *err)
 {
@@ -737,9 +799,6 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
     if (!h->consuming[0])
         snprintf(h->consuming, sizeof h->consuming, "%s", queue);
     for (;;) {
-        amqp_envelope_t env;
-        amqp_rpc_reply_t r;
-        struct timeval tv;
         int64_t wait_ms, left;
 
         if (h->o.stop && atomic_load(h->o.stop)) {
@@ -747,18 +806,7 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
             break;
         }
         left = deadline - v2m__mono_ms();
-        rc = conn_ensure(h, c, deadline, &wait_ms, err);
-        if (rc == V2M_OK && !c->consuming) {
-            rc = ensure_declared(h, c, queue, err);
-            if (rc == V2M_OK) {
-                amqp_basic_consume(c->st, CH_WORK, amqp_cstring_bytes(queue), amqp_empty_bytes, 0,
-                                   0, 0, amqp_empty_table);
-                if (rpc_ok(h, c, "basic.consume"))
-                    c->consuming = 1;
-                else
-                    rc = v2m_fail(err, V2M_EUNAVAIL, "amqp consume %s: %s", queue, c->why);
-            }
-        }
+        rc = consume_start(h, c, queue, deadline, &wait_ms, err);
         if (rc != V2M_OK) {
             if (rc != V2M_EUNAVAIL || left <= 0)
                 break;
@@ -768,37 +816,8 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
             pthread_mutex_lock(&h->mu);
             continue;
         }
-        ms_tv(left < CONSUME_SLICE_MS ? left : CONSUME_SLICE_MS, &tv);
-        amqp_maybe_release_buffers(c->st);
-        r = amqp_consume_message(c->st, &env, &tv, 0);
-        c->last_io = v2m__mono_ms();
-        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-            v2m_queue_msg *m = to_msg(queue, &env, c->gen);
-            if (!m) {
-                amqp_basic_reject(c->st, CH_WORK, env.delivery_tag, 1);
-                amqp_destroy_envelope(&env);
-                rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
-                break;
-            }
-            amqp_destroy_envelope(&env);
-            *out = m;
+        if (consume_slice(h, c, queue, left, deadline, timeout_ms, out, &rc, err))
             break;
-        }
-        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-            r.library_error == AMQP_STATUS_TIMEOUT) {
-            if (v2m__mono_ms() >= deadline) {
-                rc = v2m_fail(err, V2M_ETIMEOUT, "queue %s: no message within %d ms", queue,
-                              timeout_ms);
-                break;
-            }
-        } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-                   r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-            stray_frame(h, c);
-        } else {
-            char buf[200], why[256];
-            snprintf(why, sizeof why, "consume: %s", reply_text(r, buf, sizeof buf));
-            conn_down(h, c, why);
-        }
         /* Let other threads of this handle in between slices. */
         pthread_mutex_unlock(&h->mu);
         pthread_mutex_lock(&h->mu);

@@ -27,7 +27,10 @@
 #include "common/log.h"
 #include "common/sqlite.h"
 #include "queue_int.h"
-#include "store_util.h"
+#include "clock_int.h"
+#include "url_path_int.h"
+#include "mkdir_p_int.h"
+#include "utf8_int.h"
 
 typedef struct {
     sqlite3 *db;
@@ -51,11 +54,7 @@ static const char schema[] =
 
 static v2m_err db_fail(qsql *s, v2m_error *err, const char *what)
 {
-    int code = sqlite3_errcode(s->db);
-    v2m_err c = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN)
-                    ? V2M_EUNAVAIL
-                    : V2M_EIO;
-    return v2m_fail(err, c, "sqlite queue %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    return v2m_sqlite_fail(err, s->db, "sqlite queue", s->path, what);
 }
 
 static int64_t new_token(void)
@@ -67,6 +66,17 @@ static int64_t new_token(void)
         t &= INT64_MAX;
     }
     return (int64_t)t;
+}
+
+static void qs_close(void *impl)
+{
+    qsql *s = impl;
+
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
 }
 
 static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2m_error *err)
@@ -96,9 +106,7 @@ static v2m_err qs_open(const char *url, const v2m_queue_opts *o, void **impl, v2
     *impl = s;
     return V2M_OK;
 fail:
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    qs_close(s);
     return rc;
 }
 
@@ -154,28 +162,11 @@ static void qs_keep(void *impl, v2m_queue_msg *const *held, size_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void qs_close(void *impl)
-{
-    qsql *s = impl;
-
-    if (!s)
-        return;
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
 static v2m_err qs_ping(void *impl, v2m_error *err)
 {
     qsql *s = impl;
-    v2m_err rc = V2M_OK;
-
-    pthread_mutex_lock(&s->mu);
-    if (sqlite3_exec(s->db, "SELECT count(*) FROM messages WHERE 0", NULL, NULL, NULL) !=
-        SQLITE_OK)
-        rc = db_fail(s, err, "ping");
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return v2m_sqlite_ping(s->db, &s->mu, "SELECT count(*) FROM messages WHERE 0", "sqlite queue",
+                           s->path, err);
 }
 
 static v2m_err qs_declare(void *impl, const char *queue, v2m_error *err)
@@ -203,110 +194,141 @@ static v2m_err qs_publish(void *impl, const char *queue, const void *body, size_
 /* Take the oldest ready message of queue, or set *out = NULL. Messages
  * delivered max_attempts times without being settled go to <q>.dead on the
  * way. Caller holds s->mu. */
-static v2m_err take(qsql *s, const char *queue, v2m_queue_msg **out, v2m_error *err)
+/* Whether queue has a visible message, looked at without the write lock:
+ * idle consumers poll often. */
+static v2m_err peek(qsql *s, const char *queue, int *ready, v2m_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int64_t now, token, id;
-    int attempts, retries, r;
-    v2m_queue_msg *m = NULL;
+    int r;
+
+    *ready = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "prepare peek");
+    sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v2m__now_ms());
+    r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW)
+        return db_fail(s, err, "peek");
+    *ready = r == SQLITE_ROW;
+    return V2M_OK;
+}
+
+/* The first visible message of a queue, leased with a token. */
+typedef struct leased {
+    v2m_queue_msg *m;   /* NULL when there was none */
+    int64_t id, token;
+    int attempts, retries;
+} leased;
+
+/* In the write transaction: lease the first visible message of queue to
+ * l->token until now plus the lease time. */
+static v2m_err lease_first(qsql *s, const char *queue, int64_t now, leased *l, v2m_error *err)
+{
+    sqlite3_stmt *st = NULL;
     v2m_err rc = V2M_OK;
+    int r;
+
+    l->m = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE messages SET lease = ?1, visible_at = ?2,"
+                           " attempts = attempts + 1"
+                           " WHERE id = (SELECT id FROM messages WHERE queue = ?3"
+                           " AND visible_at <= ?4 ORDER BY visible_at, id LIMIT 1)"
+                           " RETURNING id, body, attempts, retries, error",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "prepare take");
+    sqlite3_bind_int64(st, 1, l->token);
+    sqlite3_bind_int64(st, 2, now + s->o.lease_ms);
+    sqlite3_bind_text(st, 3, queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        l->id = sqlite3_column_int64(st, 0);
+        l->attempts = sqlite3_column_int(st, 2);
+        l->retries = sqlite3_column_int(st, 3);
+        l->m = v2m__queue_msg_new(queue, sqlite3_column_blob(st, 1),
+                                  (size_t)sqlite3_column_bytes(st, 1));
+        if (!l->m)
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        else if (sqlite3_column_text(st, 4))
+            v2m__strlcpy_utf8(l->m->error, sizeof l->m->error,
+                              (const char *)sqlite3_column_text(st, 4),
+                              (size_t)sqlite3_column_bytes(st, 4));
+        if (l->m)
+            sqlite3_step(st);   /* run the statement to its end */
+    } else if (r != SQLITE_DONE) {
+        rc = db_fail(s, err, "take");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* In the write transaction: move a message its consumers kept dying on to
+ * the dead queue, and commit. */
+static v2m_err bury(qsql *s, const char *queue, int64_t now, const leased *l, v2m_error *err)
+{
     char dq[V2M_QUEUE_NAME_MAX + 8];
+
+    v2m__queue_dead_name(queue, dq, sizeof dq);
+    if (exec1(s,
+              "UPDATE messages SET queue = ?, lease = 0, visible_at = ?, attempts = ?,"
+              " error = ? WHERE id = ?",
+              "tiiti", dq, now, (int64_t)(l->attempts - 1),
+              "gave up: its consumers died before settling it", l->id) != SQLITE_DONE)
+        return db_fail(s, err, "dead-letter");
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "commit");
+    V2M_LOG(V2M_WARN, "sqlite queue dead-lettered unsettled message queue=%s id=%lld "
+            "deliveries=%d", queue, (long long)l->id, l->attempts - 1);
+    return V2M_OK;
+}
+
+static v2m_err take(qsql *s, const char *queue, v2m_queue_msg **out, v2m_error *err)
+{
+    leased l = {0};
+    int64_t now;
+    int ready;
+    v2m_err rc;
 
     *out = NULL;
     for (;;) {
-        /* Look first without the write lock: idle consumers poll often. */
-        if (sqlite3_prepare_v2(s->db,
-                               "SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-            return db_fail(s, err, "prepare peek");
-        sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, v2m__now_ms());
-        r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        st = NULL;
-        if (r == SQLITE_DONE)
-            return V2M_OK;
-        if (r != SQLITE_ROW)
-            return db_fail(s, err, "peek");
+        if ((rc = peek(s, queue, &ready, err)) || !ready)
+            return rc;
         if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
             return db_fail(s, err, "begin");
         now = v2m__now_ms();
-        token = new_token();
-        if (sqlite3_prepare_v2(s->db,
-                               "UPDATE messages SET lease = ?1, visible_at = ?2,"
-                               " attempts = attempts + 1"
-                               " WHERE id = (SELECT id FROM messages WHERE queue = ?3"
-                               " AND visible_at <= ?4 ORDER BY visible_at, id LIMIT 1)"
-                               " RETURNING id, body, attempts, retries, error",
-                               -1, &st, NULL) != SQLITE_OK) {
-            rc = db_fail(s, err, "prepare take");
+        l.token = new_token();
+        if ((rc = lease_first(s, queue, now, &l, err)))
             goto rollback;
-        }
-        sqlite3_bind_int64(st, 1, token);
-        sqlite3_bind_int64(st, 2, now + s->o.lease_ms);
-        sqlite3_bind_text(st, 3, queue, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now);
-        r = sqlite3_step(st);
-        if (r == SQLITE_DONE) {
-            sqlite3_finalize(st);
+        if (!l.m) {
             sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
             return V2M_OK;
         }
-        if (r != SQLITE_ROW) {
-            rc = db_fail(s, err, "take");
-            goto rollback;
-        }
-        id = sqlite3_column_int64(st, 0);
-        attempts = sqlite3_column_int(st, 2);
-        retries = sqlite3_column_int(st, 3);
-        m = v2m__queue_msg_new(queue, sqlite3_column_blob(st, 1),
-                               (size_t)sqlite3_column_bytes(st, 1));
-        if (!m) {
-            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
-            goto rollback;
-        }
-        if (sqlite3_column_text(st, 4))
-            v2m__strlcpy_utf8(m->error, sizeof m->error, (const char *)sqlite3_column_text(st, 4),
-                              (size_t)sqlite3_column_bytes(st, 4));
-        sqlite3_step(st);   /* run the statement to its end */
-        sqlite3_finalize(st);
-        st = NULL;
-        if (attempts > s->o.max_attempts && !v2m__queue_ends_with(queue, ".dead")) {
+        if (l.attempts > s->o.max_attempts && !v2m__queue_ends_with(queue, ".dead")) {
             /* Its consumers kept dying on it: give up on it here. */
-            v2m__queue_dead_name(queue, dq, sizeof dq);
-            if (exec1(s,
-                      "UPDATE messages SET queue = ?, lease = 0, visible_at = ?, attempts = ?,"
-                      " error = ? WHERE id = ?",
-                      "tiiti", dq, now, (int64_t)(attempts - 1),
-                      "gave up: its consumers died before settling it", id) != SQLITE_DONE) {
-                rc = db_fail(s, err, "dead-letter");
+            if ((rc = bury(s, queue, now, &l, err)))
                 goto rollback;
-            }
-            if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-                rc = db_fail(s, err, "commit");
-                goto rollback;
-            }
-            V2M_LOG(V2M_WARN, "sqlite queue dead-lettered unsettled message queue=%s id=%lld "
-                    "deliveries=%d", queue, (long long)id, attempts - 1);
-            v2m__queue_msg_free(m);
-            m = NULL;
+            v2m__queue_msg_free(l.m);
+            l.m = NULL;
             continue;
         }
         if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             rc = db_fail(s, err, "commit");
             goto rollback;
         }
-        v2m__queue_delivery(m)->id = (uint64_t)id;
-        v2m__queue_delivery(m)->key = (uint64_t)token;
-        m->attempt = attempts;
-        m->redelivered = attempts - 1 > retries;
-        *out = m;
+        v2m__queue_delivery(l.m)->id = (uint64_t)l.id;
+        v2m__queue_delivery(l.m)->key = (uint64_t)l.token;
+        l.m->attempt = l.attempts;
+        l.m->redelivered = l.attempts - 1 > l.retries;
+        *out = l.m;
         return V2M_OK;
     }
 rollback:
-    sqlite3_finalize(st);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    v2m__queue_msg_free(m);
+    v2m__queue_msg_free(l.m);
     return rc;
 }
 

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "ports_int.h"
-#include "store_util.h"
+#include "clock_int.h"
+#include "common/oid.h"
 
 struct v2m_store {
     const v2m__store_ops *ops;
@@ -112,7 +113,7 @@ v2m_err v2m_store_upload_open(v2m_store *st, v2m_store_ns ns, const char *filena
         free(up);
         return rc;
     }
-    v2m__oid_new(up->fid);
+    v2m_oid_new(up->fid);
     memcpy(up->meta.fid, up->fid, sizeof up->fid);
     up->meta.created_ms = v2m__now_ms();
     up->ops = st->ops;
@@ -201,7 +202,7 @@ v2m_err v2m_store_reader_open(v2m_store *st, v2m_store_ns ns, const char *fid,
     v2m_err rc;
 
     *out = NULL;
-    if ((rc = check_ns(ns, err)) || (rc = v2m__oid_norm(fid, id, err)))
+    if ((rc = check_ns(ns, err)) || (rc = v2m_oid_norm(fid, id, err)))
         return rc;
     r = calloc(1, sizeof *r);
     if (!r)
@@ -272,7 +273,7 @@ v2m_err v2m_store_stat(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_stor
     char id[V2M_FID_LEN + 1];
     v2m_err rc;
 
-    if ((rc = check_ns(ns, err)) || (rc = v2m__oid_norm(fid, id, err)))
+    if ((rc = check_ns(ns, err)) || (rc = v2m_oid_norm(fid, id, err)))
         return rc;
     return st->ops->stat(st->impl, ns, id, meta, err);
 }
@@ -282,7 +283,7 @@ v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_er
     char id[V2M_FID_LEN + 1];
     v2m_err rc;
 
-    if ((rc = check_ns(ns, err)) || (rc = v2m__oid_norm(fid, id, err)))
+    if ((rc = check_ns(ns, err)) || (rc = v2m_oid_norm(fid, id, err)))
         return rc;
     return st->ops->del(st->impl, ns, id, err);
 }

@@ -26,8 +26,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/oid.h"
 #include "store_int.h"
-#include "store_util.h"
+#include "url_path_int.h"
+#include "mkdir_p_int.h"
+#include "utf8_int.h"
 
 #define SWEEP_AGE_S 3600
 /* The longest name made under the store directory, "/videos/.tmp-<fid>.json"
@@ -96,16 +99,6 @@ static v2m_err fsync_dir(const char *dir, v2m_error *err)
     return V2M_OK;
 }
 
-static int is_fid(const char *s, size_t n)
-{
-    if (n != V2M_FID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* Remove what died with its process: old temporary files and old data files
  * whose metadata never appeared. */
 static void sweep(const fstore *fs, v2m_store_ns ns)
@@ -124,7 +117,7 @@ static void sweep(const fstore *fs, v2m_store_ns ns)
 
         if (strncmp(name, ".tmp-", 5) == 0) {
             orphan = 1;
-        } else if (is_fid(name, strlen(name))) {
+        } else if (v2m_oid_is_normal(name, strlen(name))) {
             char meta[NAME_MAX + 8];
             snprintf(meta, sizeof meta, "%s.json", name);
             orphan = faccessat(dirfd(d), meta, F_OK, 0) != 0 && errno == ENOENT;

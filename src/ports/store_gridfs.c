@@ -27,13 +27,13 @@
 #include "common/log.h"
 #include "store_int.h"
 #include "mongo_int.h"
-#include "store_util.h"
+#include "utf8_int.h"
 
 #define CS V2M_STORE_CHUNK
 #define READ_BATCH 4   /* chunks per cursor batch on sequential reads */
 
 typedef struct {
-    mongoc_client_pool_t *pool;
+    v2m__mongo mongo;  /* first: opened and closed by mongo.c */
     atomic_int indexed[2];   /* per namespace: GridFS indexes ensured */
 } gfs;
 
@@ -69,29 +69,8 @@ typedef struct {
 
 static v2m_err g_open(const char *url, void **impl, v2m_error *err)
 {
-    gfs *g = calloc(1, sizeof *g);
-
-    if (!g)
-        return v2m_fail(err, V2M_ENOMEM, "out of memory");
-    g->pool = v2m__mongo_pool(url, err);
-    if (!g->pool) {
-        free(g);
-        return err ? err->code : V2M_ECONFIG;
-    }
-    *impl = g;
-    return V2M_OK;
+    return v2m__mongo_open(url, sizeof(gfs), impl, err);
 }
-
-static void g_close(void *impl)
-{
-    gfs *g = impl;
-    if (!g)
-        return;
-    mongoc_client_pool_destroy(g->pool);
-    free(g);
-}
-
-static v2m_err g_ping(void *impl, v2m_error *err) { return v2m__mongo_ping(((gfs *)impl)->pool, err); }
 
 /* The indexes the GridFS spec asks a writer to create; the same names as
  * other drivers use, so creating them again is a no-op. */
@@ -130,7 +109,7 @@ static void up_free(gup *up)
     if (up->chunks)
         mongoc_collection_destroy(up->chunks);
     if (up->client)
-        mongoc_client_pool_push(up->g->pool, up->client);
+        mongoc_client_pool_push(up->g->mongo.pool, up->client);
     free(up->head);
     free(up->cur);
     free(up);
@@ -152,7 +131,7 @@ static v2m_err g_up_open(void *impl, v2m_store_ns ns, const v2m_store_meta *meta
     bson_oid_init_from_string(&up->oid, meta->fid);
     up->head = malloc(CS);
     up->cur = malloc(CS);
-    up->client = mongoc_client_pool_pop(g->pool);
+    up->client = mongoc_client_pool_pop(g->mongo.pool);
     if (!up->head || !up->cur) {
         up_free(up);
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
@@ -371,12 +350,12 @@ static v2m_err g_stat(void *impl, v2m_store_ns ns, const char *fid, v2m_store_me
                       v2m_error *err)
 {
     gfs *g = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(g->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
     bson_t *doc = NULL;
     int64_t cs;
     v2m_err rc = find_files_doc(c, ns, fid, &doc, err);
 
-    mongoc_client_pool_push(g->pool, c);
+    mongoc_client_pool_push(g->mongo.pool, c);
     if (rc == V2M_OK)
         rc = files_meta(doc, fid, meta, &cs, err);
     bson_destroy(doc);
@@ -390,7 +369,7 @@ static void rd_free(grd *r)
     if (r->chunks)
         mongoc_collection_destroy(r->chunks);
     if (r->client)
-        mongoc_client_pool_push(r->g->pool, r->client);
+        mongoc_client_pool_push(r->g->mongo.pool, r->client);
     bson_value_destroy(&r->files_id);
     free(r->buf);
     free(r);
@@ -411,7 +390,7 @@ static v2m_err g_rd_open(void *impl, v2m_store_ns ns, const char *fid, void **ou
     r->buf_n = -1;
     r->files_id.value_type = BSON_TYPE_NULL;
     memcpy(r->fid, fid, sizeof r->fid);
-    r->client = mongoc_client_pool_pop(g->pool);
+    r->client = mongoc_client_pool_pop(g->mongo.pool);
     rc = find_files_doc(r->client, ns, fid, &doc, err);
     if (rc == V2M_OK)
         rc = files_meta(doc, fid, meta, &r->cs, err);
@@ -536,7 +515,7 @@ static void g_rd_close(void *impl)
 static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err)
 {
     gfs *g = impl;
-    mongoc_client_t *c = mongoc_client_pool_pop(g->pool);
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
     mongoc_collection_t *files = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.files");
     mongoc_collection_t *chunks =
         mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.chunks");
@@ -569,14 +548,14 @@ static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     bson_destroy(sel_chunks);
     mongoc_collection_destroy(files);
     mongoc_collection_destroy(chunks);
-    mongoc_client_pool_push(g->pool, c);
+    mongoc_client_pool_push(g->mongo.pool, c);
     return rc;
 }
 
 const v2m__store_ops v2m__store_gridfs = {
     .open = g_open,
-    .close = g_close,
-    .ping = g_ping,
+    .close = v2m__mongo_close,
+    .ping = v2m__mongo_ping,
     .up_open = g_up_open,
     .up_write = g_up_write,
     .up_finish = g_up_finish,

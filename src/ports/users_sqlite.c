@@ -40,11 +40,7 @@ static const char schema[] =
 
 static v2m_err db_fail(users_sqlite *s, v2m_error *err, const char *what)
 {
-    int code = sqlite3_errcode(s->db);
-    v2m_err c = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_CANTOPEN)
-                    ? V2M_EUNAVAIL
-                    : V2M_EIO;
-    return v2m_fail(err, c, "sqlite %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    return v2m_sqlite_fail(err, s->db, "sqlite", s->path, what);
 }
 
 static int has_token_gen(users_sqlite *s)

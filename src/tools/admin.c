@@ -101,40 +101,36 @@ static int print_user(void *ud, const v2m_user *u)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    char url[V2M_USERS_URL_MAX], hash[V2M_HASH_MAX];
-    v2m_error err = {0};
-    v2m_users *users = NULL;
-    char email_lc[256];
-    const char *cmd, *email = NULL, *onoff = NULL;
-    int admin = 0, from_stdin = 0, rc = v2m_std_args(argc, argv, "v2m-admin", usage, tables);
+/* What the command line asks for. */
+typedef struct admin_args {
+    const char *cmd;        /* add, list, del, passwd, admin */
+    const char *email;      /* NULL for list */
+    int admin;              /* add --admin, admin EMAIL on */
+    int from_stdin;         /* --password-stdin */
+} admin_args;
 
-    if (rc >= 0)
-        return rc;
-    v2m_log_threshold = V2M_WARN;
-    umask(077); /* a users database it creates is private */
-    if (argc < 3 || strcmp(argv[1], "user") != 0) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    cmd = argv[2];
+/* Check the words after `user CMD`; -1 when they make sense, else the exit
+ * status (the reason printed). */
+static int parse_words(int argc, char **argv, admin_args *a)
+{
+    const char *cmd = a->cmd, *onoff = NULL;
+
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--admin") == 0 && strcmp(cmd, "add") == 0)
-            admin = 1;
+            a->admin = 1;
         else if (strcmp(argv[i], "--password-stdin") == 0 &&
                  (strcmp(cmd, "add") == 0 || strcmp(cmd, "passwd") == 0))
-            from_stdin = 1;
-        else if (argv[i][0] != '-' && !email && strcmp(cmd, "list") != 0)
-            email = argv[i];
-        else if (argv[i][0] != '-' && email && !onoff && strcmp(cmd, "admin") == 0)
+            a->from_stdin = 1;
+        else if (argv[i][0] != '-' && !a->email && strcmp(cmd, "list") != 0)
+            a->email = argv[i];
+        else if (argv[i][0] != '-' && a->email && !onoff && strcmp(cmd, "admin") == 0)
             onoff = argv[i];
         else {
             fprintf(stderr, "v2m-admin: unexpected argument '%s'\n%s", argv[i], usage);
             return 2;
         }
     }
-    if (strcmp(cmd, "list") != 0 && !email) {
+    if (strcmp(cmd, "list") != 0 && !a->email) {
         fprintf(stderr, "v2m-admin: user %s needs an EMAIL\n", cmd);
         return 2;
     }
@@ -145,49 +141,76 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "admin") == 0) {
         if (onoff && strcmp(onoff, "on") == 0)
-            admin = 1;
+            a->admin = 1;
         else if (!onoff || strcmp(onoff, "off") != 0) {
             fprintf(stderr, "v2m-admin: user admin EMAIL needs on or off\n");
             return 2;
         }
     }
-    if (email && v2m_users_check_email(email, &err) != V2M_OK) {
+    return -1;
+}
+
+/* Run the command on the users database; the exit status. */
+static int run(v2m_users *users, const admin_args *a)
+{
+    char hash[V2M_HASH_MAX];
+    v2m_error err = {0};
+    v2m_err rc;
+
+    if (strcmp(a->cmd, "list") == 0) {
+        rc = v2m_users_list(users, print_user, NULL, &err);
+    } else if (strcmp(a->cmd, "del") == 0) {
+        rc = v2m_users_del(users, a->email, &err);
+    } else if (strcmp(a->cmd, "admin") == 0) {
+        rc = v2m_users_set_admin(users, a->email, a->admin, &err);
+    } else {
+        if (new_password_hash(a->from_stdin, hash, sizeof hash))
+            return 1;
+        if (strcmp(a->cmd, "add") == 0)
+            rc = v2m_users_add(users, a->email, hash, a->admin, &err);
+        else
+            rc = v2m_users_set_password(users, a->email, hash, &err);
+    }
+    if (rc == V2M_OK)
+        return 0;
+    fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char url[V2M_USERS_URL_MAX];
+    v2m_error err = {0};
+    v2m_users *users = NULL;
+    char email_lc[256];
+    admin_args a = {0};
+    int rc = v2m_std_args(argc, argv, "v2m-admin", usage, tables);
+
+    if (rc >= 0)
+        return rc;
+    v2m_log_threshold = V2M_WARN;
+    umask(077); /* a users database it creates is private */
+    if (argc < 3 || strcmp(argv[1], "user") != 0) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    a.cmd = argv[2];
+    if ((rc = parse_words(argc, argv, &a)) >= 0)
+        return rc;
+    if (a.email && v2m_users_check_email(a.email, &err) != V2M_OK) {
         fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
         return 2;
     }
-    if (email) {
-        v2m_users_normalize_email(email, email_lc, sizeof email_lc);
-        email = email_lc;
+    if (a.email) {
+        v2m_users_normalize_email(a.email, email_lc, sizeof email_lc);
+        a.email = email_lc;
     }
     if (v2m_users_url_from_env("sqlite://./var/users.db", url, sizeof url, &err) ||
         !(users = v2m_users_open(url, &err))) {
         fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
         return 1;
     }
-    rc = 1;
-    if (strcmp(cmd, "list") == 0) {
-        if (v2m_users_list(users, print_user, NULL, &err) == V2M_OK)
-            rc = 0;
-    } else if (strcmp(cmd, "del") == 0) {
-        if (v2m_users_del(users, email, &err) == V2M_OK)
-            rc = 0;
-    } else if (strcmp(cmd, "admin") == 0) {
-        if (v2m_users_set_admin(users, email, admin, &err) == V2M_OK)
-            rc = 0;
-    } else if (strcmp(cmd, "add") == 0) {
-        if (new_password_hash(from_stdin, hash, sizeof hash))
-            goto done;
-        if (v2m_users_add(users, email, hash, admin, &err) == V2M_OK)
-            rc = 0;
-    } else {
-        if (new_password_hash(from_stdin, hash, sizeof hash))
-            goto done;
-        if (v2m_users_set_password(users, email, hash, &err) == V2M_OK)
-            rc = 0;
-    }
-    if (rc)
-        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
-done:
+    rc = run(users, &a);
     v2m_users_close(users);
     return rc;
 }

@@ -147,10 +147,58 @@ static void show_progress(void *opaque, double f)
         fprintf(stderr, "progress=%.2f\n", f);
 }
 
-int main(int argc, char **argv)
+enum { OPT_QUALITY = 256, OPT_BITRATE, OPT_RATE, OPT_CHANNELS, OPT_START, OPT_END,
+       OPT_MAXDUR, OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION };
+
+/* Apply option c (its value in optarg) to o. -1 to go on, else the exit
+ * status. */
+static int parse_option(int c, char **argv, v2m_media_opts *o, int *want_progress)
 {
-    enum { OPT_QUALITY = 256, OPT_BITRATE, OPT_RATE, OPT_CHANNELS, OPT_START, OPT_END,
-           OPT_MAXDUR, OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION };
+    switch (c) {
+    case OPT_QUALITY:
+        if (parse_int(optarg, 0, 9, &o->quality))
+            return usage_error("--quality wants 0..9, not '%s'", optarg);
+        break;
+    case OPT_BITRATE:
+        if (parse_int(optarg, 8, 320, &o->bitrate_kbps))
+            return usage_error("--bitrate wants 8..320 kbit/s, not '%s'", optarg);
+        break;
+    case OPT_RATE:
+        if (parse_int(optarg, 1, INT_MAX, &o->sample_rate) || !is_rate(o->sample_rate))
+            return usage_error("--rate wants one of 8000 11025 12000 16000 22050 24000 32000 "
+                               "44100 48000, not '%s'", optarg);
+        break;
+    case OPT_CHANNELS:
+        if (parse_int(optarg, 1, 2, &o->channels))
+            return usage_error("--channels wants 1 or 2, not '%s'", optarg);
+        break;
+    case OPT_START:
+        if (parse_seconds(optarg, &o->start))
+            return usage_error("--start wants seconds, not '%s'", optarg);
+        break;
+    case OPT_END:
+        if (parse_seconds(optarg, &o->end) || o->end <= 0)
+            return usage_error("--end wants seconds > 0, not '%s'", optarg);
+        break;
+    case OPT_MAXDUR:
+        if (parse_duration(optarg, &o->max_duration))
+            return usage_error("--max-duration wants a duration > 0 like 600, 90m or 12h, "
+                               "not '%s'", optarg);
+        break;
+    case OPT_NOCOPY: o->passthrough = 0; break;
+    case OPT_PROGRESS: *want_progress = 1; break;
+    case OPT_HELP: usage(stdout); return 0;
+    case OPT_VERSION: printf(PROG " " V2M_VERSION "\n"); return 0;
+    case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+    default: return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+    return -1;
+}
+
+/* The options into o; -1 to go on with argv[optind] and argv[optind + 1],
+ * else the exit status. */
+static int parse_args(int argc, char **argv, v2m_media_opts *o, int *want_progress)
+{
     static const struct option longopts[] = {
         {"quality", required_argument, NULL, OPT_QUALITY},
         {"bitrate", required_argument, NULL, OPT_BITRATE},
@@ -165,128 +213,112 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    v2m_media_opts o;
-    v2m_media_stats st;
-    v2m_error err;
-    progress_state ps = {0};
-    int c, want_progress = 0;
+    int c, rc;
 
-    v2m_media_opts_init(&o);
-    v2m_log_threshold = V2M_WARN;
-    if (v2m_log_init() != 0) {
-        fprintf(stderr, PROG ": bad V2M_LOG_LEVEL (debug|info|warn|error|silent)\n");
-        return 2;
-    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_QUALITY:
-            if (parse_int(optarg, 0, 9, &o.quality))
-                return usage_error("--quality wants 0..9, not '%s'", optarg);
-            break;
-        case OPT_BITRATE:
-            if (parse_int(optarg, 8, 320, &o.bitrate_kbps))
-                return usage_error("--bitrate wants 8..320 kbit/s, not '%s'", optarg);
-            break;
-        case OPT_RATE:
-            if (parse_int(optarg, 1, INT_MAX, &o.sample_rate) || !is_rate(o.sample_rate))
-                return usage_error("--rate wants one of 8000 11025 12000 16000 22050 24000 32000 "
-                                   "44100 48000, not '%s'", optarg);
-            break;
-        case OPT_CHANNELS:
-            if (parse_int(optarg, 1, 2, &o.channels))
-                return usage_error("--channels wants 1 or 2, not '%s'", optarg);
-            break;
-        case OPT_START:
-            if (parse_seconds(optarg, &o.start))
-                return usage_error("--start wants seconds, not '%s'", optarg);
-            break;
-        case OPT_END:
-            if (parse_seconds(optarg, &o.end) || o.end <= 0)
-                return usage_error("--end wants seconds > 0, not '%s'", optarg);
-            break;
-        case OPT_MAXDUR:
-            if (parse_duration(optarg, &o.max_duration))
-                return usage_error("--max-duration wants a duration > 0 like 600, 90m or 12h, "
-                                   "not '%s'", optarg);
-            break;
-        case OPT_NOCOPY: o.passthrough = 0; break;
-        case OPT_PROGRESS: want_progress = 1; break;
-        case OPT_HELP: usage(stdout); return 0;
-        case OPT_VERSION: printf(PROG " " V2M_VERSION "\n"); return 0;
-        case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
+        if ((rc = parse_option(c, argv, o, want_progress)) >= 0)
+            return rc;
     }
     if (argc - optind != 2)
         return usage_error("%s", argc - optind < 2 ? "IN and OUT are required" : "too many arguments");
-    if (o.quality >= 0 && o.bitrate_kbps > 0)
+    if (o->quality >= 0 && o->bitrate_kbps > 0)
         return usage_error("%s", "--quality and --bitrate exclude each other");
-    if (o.end > 0 && o.end <= o.start)
+    if (o->end > 0 && o->end <= o->start)
         return usage_error("%s", "--end must be after --start");
+    return -1;
+}
 
-    const char *in_path = argv[optind], *out_path = argv[optind + 1];
-    int in_std = strcmp(in_path, "-") == 0, out_std = strcmp(out_path, "-") == 0;
-    char *tmp = NULL;
-    int in_fd = 0, out_fd = 1, rc = 1;
+/* A temporary file beside out_path, renamed over it when complete; 0, or -1
+ * with the reason printed. */
+static int open_output(const char *out_path, char **tmp, int *out_fd)
+{
+    size_t n = strlen(out_path) + sizeof ".tmp-XXXXXX";
 
-    if (!in_std && (in_fd = open(in_path, O_RDONLY | O_CLOEXEC)) < 0) {
-        fprintf(stderr, PROG ": %s: %s\n", in_path, strerror(errno));
-        return 1;
+    *tmp = malloc(n);
+    if (!*tmp) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return -1;
     }
-    if (!out_std) {
-        size_t n = strlen(out_path) + sizeof ".tmp-XXXXXX";
-        tmp = malloc(n);
-        if (!tmp) {
-            fprintf(stderr, PROG ": out of memory\n");
-            goto done;
-        }
-        snprintf(tmp, n, "%s.tmp-XXXXXX", out_path);
-        if ((out_fd = mkstemp(tmp)) < 0) {
-            fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
-            free(tmp);
-            tmp = NULL;
-            goto done;
-        }
+    snprintf(*tmp, n, "%s.tmp-XXXXXX", out_path);
+    if ((*out_fd = mkstemp(*tmp)) < 0) {
+        fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
     }
+    return 0;
+}
 
+/* Give the complete temporary file the usual mode, close it (*out_fd becomes
+ * -1) and rename it to out_path; 0, or -1 with the reason printed. */
+static int commit_output(const char *tmp, int *out_fd, const char *out_path)
+{
+    mode_t mask = umask(0);
+
+    umask(mask);
+    if (fchmod(*out_fd, 0666 & ~mask) != 0 || close(*out_fd) != 0) {
+        *out_fd = -1;
+        fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+        return -1;
+    }
+    *out_fd = -1;
+    if (rename(tmp, out_path) != 0) {
+        fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* SIGINT and SIGTERM cancel the conversion; a closed stdout is an error. */
+static void catch_signals(void)
+{
     struct sigaction sa;
+
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
+/* Convert in_path into out_path ("-": stdin, stdout); the exit status. */
+static int convert(const char *in_path, const char *out_path, v2m_media_opts *o,
+                   int want_progress)
+{
+    int in_std = strcmp(in_path, "-") == 0, out_std = strcmp(out_path, "-") == 0;
+    char *tmp = NULL;
+    int in_fd = 0, out_fd = 1, rc = 1;
+    progress_state ps = {0};
     v2m_media_io in;
     v2m_media_sink out;
     v2m_media_fd in_state, out_state;
+    v2m_media_stats st;
+    v2m_error err;
+
+    if (!in_std && (in_fd = open(in_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, PROG ": %s: %s\n", in_path, strerror(errno));
+        return 1;
+    }
+    if (!out_std && open_output(out_path, &tmp, &out_fd) != 0)
+        goto done;
+    catch_signals();
     v2m_media_io_fd(&in, &in_state, in_fd);
     v2m_media_sink_fd(&out, &out_state, out_fd);
-    o.filename = in_std ? NULL : in_path;
-    o.cancel = &interrupted;
+    o->filename = in_std ? NULL : in_path;
+    o->cancel = &interrupted;
     if (want_progress) {
         ps.tty = isatty(2);
-        o.progress = show_progress;
-        o.progress_opaque = &ps;
+        o->progress = show_progress;
+        o->progress_opaque = &ps;
     }
-
-    if (v2m_media_convert(&in, &out, &o, &st, &err) != V2M_OK) {
+    if (v2m_media_convert(&in, &out, o, &st, &err) != V2M_OK) {
         fprintf(stderr, PROG ": %s: %s\n", in_std ? "stdin" : in_path, v2m_error_msg(&err));
         goto done;
     }
     if (tmp) {
-        mode_t mask = umask(0);
-        umask(mask);
-        if (fchmod(out_fd, 0666 & ~mask) != 0 || close(out_fd) != 0) {
-            out_fd = -1;
-            fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
+        if (commit_output(tmp, &out_fd, out_path) != 0)
             goto done;
-        }
-        out_fd = -1;
-        if (rename(tmp, out_path) != 0) {
-            fprintf(stderr, PROG ": %s: %s\n", out_path, strerror(errno));
-            goto done;
-        }
         free(tmp);
         tmp = NULL;
     }
@@ -305,4 +337,20 @@ done:
     if (!in_std)
         close(in_fd);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    v2m_media_opts o;
+    int want_progress = 0, rc;
+
+    v2m_media_opts_init(&o);
+    v2m_log_threshold = V2M_WARN;
+    if (v2m_log_init() != 0) {
+        fprintf(stderr, PROG ": bad V2M_LOG_LEVEL (debug|info|warn|error|silent)\n");
+        return 2;
+    }
+    if ((rc = parse_args(argc, argv, &o, &want_progress)) >= 0)
+        return rc;
+    return convert(argv[optind], argv[optind + 1], &o, want_progress);
 }

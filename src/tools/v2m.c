@@ -21,7 +21,9 @@
 
 #include "common/args.h"
 #include "common/config.h"
+#include "common/buf.h"
 #include "common/message.h"
+#include "common/oid.h"
 
 static const char usage[] =
     "usage: v2m login EMAIL [--password-stdin]\n"
@@ -41,26 +43,15 @@ static const v2m_cfg_table cli_table = V2M_CFG_TABLE("v2m", cli_vars);
 static const v2m_cfg_table *const tables[] = {&cli_table, NULL};
 static v2m_cfg cli_cfg; /* loaded once at start */
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
+typedef v2m_buf buf;
 
 static size_t to_buf(char *d, size_t s, size_t m, void *ud)
 {
     buf *b = ud;
     size_t n = s * m;
-    char *np;
-    if (b->n + n > (1u << 20))
+    if (b->len + n > (1u << 20))
         return 0; /* answers of this API are small */
-    np = realloc(b->p, b->n + n + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, d, n);
-    b->p = np;
-    b->n += n;
-    np[b->n] = '\0';
-    return n;
+    return v2m_buf_add(b, d, n) == 0 ? n : 0;
 }
 
 static const char *server(void) { return v2m_cfg_text(&cli_cfg, "V2M_URL"); }
@@ -140,15 +131,90 @@ static int fail_answer(long st, const buf *b)
     return 1;
 }
 
+/* The password, from the terminal without echo or from stdin. */
+static void read_password(int from_stdin, char *pw, size_t n)
+{
+    if (!from_stdin && isatty(STDIN_FILENO)) {
+        struct termios old, quiet;
+        fprintf(stderr, "Password: ");
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        if (!fgets(pw, (int)n, stdin))
+            pw[0] = '\0';
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    } else if (!fgets(pw, (int)n, stdin)) {
+        pw[0] = '\0';
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+}
+
+/* POST /login with Basic credentials; the HTTP status (0 when no answer),
+ * the body in *b. */
+static long post_login(const char *email, const char *pw, buf *b)
+{
+    /* libcurl's CURLOPT_USERPWD builds the Basic header. */
+    CURL *c = curl_easy_init();
+    char url[2048], ebuf[CURL_ERROR_SIZE] = "", cred[1400];
+    long st = 0;
+
+    snprintf(url, sizeof url, "%s/login", server());
+    snprintf(cred, sizeof cred, "%s:%s", email, pw);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(c, CURLOPT_USERPWD, cred);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    else
+        fprintf(stderr, "v2m: %s: %s\n", url, ebuf);
+    curl_easy_cleanup(c);
+    explicit_bzero(cred, sizeof cred);
+    return st;
+}
+
+/* Keep the token for later commands, in a directory only the user reads;
+ * a failure is reported, not fatal. */
+static void save_token(const char *token)
+{
+    char tokpath[1024], dir[1024], parent[1024];
+    char *slash;
+    FILE *f;
+    int saved;
+
+    token_path(tokpath, sizeof tokpath);
+    snprintf(dir, sizeof dir, "%s", tokpath);
+    *strrchr(dir, '/') = '\0';
+    snprintf(parent, sizeof parent, "%s", dir);
+    slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        mkdir(parent, 0700);
+    }
+    mkdir(dir, 0700);
+    umask(077);
+    f = fopen(tokpath, "w");
+    saved = f != NULL;
+    if (f) {
+        saved = fprintf(f, "%s\n", token) >= 0;
+        saved = fclose(f) == 0 && saved;   /* closed whether or not the write failed */
+    }
+    if (!saved)
+        fprintf(stderr, "v2m: could not save the token in %s: %s\n", tokpath, strerror(errno));
+}
+
 static int cmd_login(int argc, char **argv)
 {
-    char pw[1100] = "", cred[1400], tokpath[1024], dir[1024];
+    char pw[1100] = "";
     const char *email = NULL;
     int from_stdin = 0;
     buf b = {0};
     long st;
-    FILE *f;
-    int saved;
 
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--password-stdin") == 0)
@@ -160,70 +226,15 @@ static int cmd_login(int argc, char **argv)
     }
     if (!email)
         return fprintf(stderr, "%s", usage), 2;
-    if (!from_stdin && isatty(STDIN_FILENO)) {
-        struct termios old, quiet;
-        fprintf(stderr, "Password: ");
-        tcgetattr(STDIN_FILENO, &old);
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-        if (!fgets(pw, sizeof pw, stdin))
-            pw[0] = '\0';
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-        fputc('\n', stderr);
-    } else if (!fgets(pw, sizeof pw, stdin)) {
-        pw[0] = '\0';
-    }
-    pw[strcspn(pw, "\r\n")] = '\0';
-    {
-        /* libcurl's CURLOPT_USERPWD builds the Basic header. */
-        CURL *c = curl_easy_init();
-        char url[2048], ebuf[CURL_ERROR_SIZE] = "";
-        snprintf(url, sizeof url, "%s/login", server());
-        snprintf(cred, sizeof cred, "%s:%s", email, pw);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(c, CURLOPT_USERPWD, cred);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        st = 0;
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-        else
-            fprintf(stderr, "v2m: %s: %s\n", url, ebuf);
-        curl_easy_cleanup(c);
-        explicit_bzero(cred, sizeof cred);
-        explicit_bzero(pw, sizeof pw);
-    }
+    read_password(from_stdin, pw, sizeof pw);
+    st = post_login(email, pw, &b);
+    explicit_bzero(pw, sizeof pw);
     if (st != 200) {
         int rc = fail_answer(st, &b);
         free(b.p);
         return rc;
     }
-    token_path(tokpath, sizeof tokpath);
-    snprintf(dir, sizeof dir, "%s", tokpath);
-    *strrchr(dir, '/') = '\0';
-    {
-        char parent[1024];
-        snprintf(parent, sizeof parent, "%s", dir);
-        char *slash = strrchr(parent, '/');
-        if (slash) {
-            *slash = '\0';
-            mkdir(parent, 0700);
-        }
-    }
-    mkdir(dir, 0700);
-    umask(077);
-    f = fopen(tokpath, "w");
-    saved = f != NULL;
-    if (f) {
-        saved = fprintf(f, "%s\n", b.p) >= 0;
-        saved = fclose(f) == 0 && saved;   /* closed whether or not the write failed */
-    }
-    if (!saved)
-        fprintf(stderr, "v2m: could not save the token in %s: %s\n", tokpath, strerror(errno));
+    save_token(b.p);
     puts(b.p);
     free(b.p);
     return 0;
@@ -326,7 +337,7 @@ static int cmd_status(int argc, char **argv, const char *auth)
         return fprintf(stderr, "%s", usage), 2;
     if (argc == 3) {
         char path[128];
-        if (!v2m_is_fid(argv[2]))
+        if (!v2m_oid_valid(argv[2]))
             return fprintf(stderr, "v2m: '%s' is not a 24-hex-digit id\n", argv[2]), 2;
         snprintf(path, sizeof path, "/jobs/%s", argv[2]);
         st = call("GET", path, auth, NULL, NULL, &b);
@@ -362,7 +373,7 @@ static int cmd_download(int argc, char **argv, const char *auth)
         else
             return fprintf(stderr, "%s", usage), 2;
     }
-    if (!fid || !v2m_is_fid(fid))
+    if (!fid || !v2m_oid_valid(fid))
         return fprintf(stderr, "%s", usage), 2;
     if (!out) {
         snprintf(def, sizeof def, "%s.mp3", fid);

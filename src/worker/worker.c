@@ -12,6 +12,7 @@
 #include "common/portfile.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/signals.h"
 
 typedef struct loop {
     v2m_worker_opts *o;
@@ -117,20 +118,20 @@ static int on_ready(void *app, char *msg, size_t msgsz)
     return rc;
 }
 
-static void on_metrics(void *app, char **buf, size_t *len)
+static void on_metrics(void *app, v2m_buf *buf)
 {
     loop *l = app;
     static const char *const names[] = {"ack", "retry", "dead", "release"};
-    v2m_buf_printf(buf, len, "# TYPE v2m_worker_messages_total counter\n");
+    v2m_buf_printf(buf, "# TYPE v2m_worker_messages_total counter\n");
     for (int i = 0; i < 4; i++)
-        v2m_buf_printf(buf, len, "v2m_worker_messages_total{service=\"%s\",settled=\"%s\"} %lu\n",
+        v2m_buf_printf(buf, "v2m_worker_messages_total{service=\"%s\",settled=\"%s\"} %lu\n",
                        l->o->service, names[i], atomic_load(&l->settled[i]));
-    v2m_buf_printf(buf, len,
+    v2m_buf_printf(buf,
                    "# TYPE v2m_worker_busy gauge\nv2m_worker_busy{service=\"%s\"} %lu\n"
                    "# TYPE v2m_worker_threads gauge\nv2m_worker_threads{service=\"%s\"} %d\n",
                    l->o->service, atomic_load(&l->busy), l->o->service, l->o->threads);
     if (l->o->metrics)
-        l->o->metrics(l->o->app, buf, len);
+        l->o->metrics(l->o->app, buf);
 }
 
 int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)

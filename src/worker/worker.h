@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "common/config.h"
 #include "common/err.h"
 #include "ports/queue.h"
@@ -43,7 +44,7 @@ typedef struct v2m_worker_opts {
     v2m_queue_opts qopts;       /* stop is set by the loop */
     /* Extra readiness check and metrics (may be NULL). */
     int (*ready)(void *app, char *msg, size_t msgsz);
-    void (*metrics)(void *app, char **buf, size_t *len);
+    void (*metrics)(void *app, v2m_buf *buf);
     atomic_int *cancel;         /* raised after the grace period; work watches it */
     char host_buf[256];
 } v2m_worker_opts;

@@ -162,11 +162,6 @@ int main(void)
     CHECK(failures(u, a2) == 0 && failures(u, k1) == 0);
 
     v2m_users_close(u);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/users.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/users.db-shm", dir);
-    unlink(path);
-    rmdir(dir);
+    check_rm_sqlite(dir, "users.db");
     return check_exit("test_auth_throttle");
 }

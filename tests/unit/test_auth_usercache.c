@@ -11,7 +11,7 @@
 
 int main(void)
 {
-    char dir[] = "/tmp/v2m-ucache-XXXXXX", url[300], path[300];
+    char dir[] = "/tmp/v2m-ucache-XXXXXX", url[300];
     v2m_users *u;
     v2m_user_cache *c, *off;
     v2m_user_state st;
@@ -104,12 +104,6 @@ int main(void)
     v2m_user_cache_free(NULL);
 
     v2m_users_close(u);
-    snprintf(path, sizeof path, "%s/users.db", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/users.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/users.db-shm", dir);
-    unlink(path);
-    rmdir(dir);
+    check_rm_sqlite(dir, "users.db");
     return check_exit("test_auth_usercache");
 }

@@ -47,17 +47,28 @@ static void headers(const char *m, char *h, size_t hsz)
     snprintf(h, hsz, "%.*s\r\n", end ? (int)(end - m) : 0, m);
 }
 
+/* Compose n at time 0, check its lines and copy its header into h; the
+ * message, or NULL when composing failed. */
+static char *compose_read(const v2m_notice *n, char *h, size_t hsz)
+{
+    char *m = NULL;
+
+    CHECK(compose(n, 0, &m) == V2M_OK);
+    if (m) {
+        check_lines(m);
+        headers(m, h, hsz);
+    }
+    return m;
+}
+
 static void test_done(void)
 {
     v2m_notice n = {.username = "alice@example.com", .video_fid = VID, .mp3_fid = MP3,
                     .filename = "Caf\xc3\xa9.mp4"};
-    char *m = NULL, h[2048];
+    char h[2048], *m = compose_read(&n, h, sizeof h);
 
-    CHECK(compose(&n, 0, &m) == V2M_OK);
     if (!m)
         return;
-    check_lines(m);
-    headers(m, h, sizeof h);
     CHECK(strncmp(m, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n", 39) == 0);
     CHECK(strstr(h, "\r\nFrom: v2m <v2m@example.com>\r\n") != NULL);
     CHECK(strstr(h, "\r\nTo: <alice@example.com>\r\n") != NULL);
@@ -88,13 +99,10 @@ static void test_failed(void)
 {
     v2m_notice n = {.username = "bob@example.com", .video_fid = VID,
                     .filename = "clip.avi", .error = "input has no audio stream"};
-    char *m = NULL, h[2048];
+    char h[2048], *m = compose_read(&n, h, sizeof h);
 
-    CHECK(compose(&n, 0, &m) == V2M_OK);
     if (!m)
         return;
-    check_lines(m);
-    headers(m, h, sizeof h);
     CHECK(strstr(h, "\r\nSubject: MP3 Download failed\r\n") != NULL);
     CHECK(strstr(h, "\r\nMessage-ID: <" VID ".failed.0@v2m>\r\n") != NULL);
     CHECK(strstr(m, "Your video \"clip.avi\" (file_id " VID ") could not be converted") != NULL);
@@ -113,6 +121,23 @@ static void test_failed(void)
     n.error = "";
     CHECK(compose(&n, 0, &m) == V2M_OK);
     CHECK(m && strstr(m, "\r\nReason: unknown\r\n"));
+    free(m);
+}
+
+/* n has a field pointing at big: composed with max bytes there it passes,
+ * with max + 1 it is refused. */
+static void check_longest(const v2m_notice *n, char *big, size_t max)
+{
+    char *m = NULL;
+
+    memset(big, 'x', max + 1);
+    big[max] = '\0';
+    CHECK(compose(n, 0, &m) == V2M_OK);
+    free(m);
+    m = NULL;
+    big[max] = 'x';
+    big[max + 1] = '\0';
+    CHECK(compose(n, 0, &m) == V2M_EINVAL);
     free(m);
 }
 
@@ -162,27 +187,13 @@ static void test_refused(void)
     n.video_fid = VID "\n";
     CHECK(compose(&n, 0, &m) == V2M_EINVAL);
     /* Lengths: a 255-byte name passes, 256 does not; errors up to 512. */
-    memset(big, 'x', sizeof big);
-    big[255] = '\0';
     n = ok;
     n.filename = big;
-    CHECK(compose(&n, 0, &m) == V2M_OK);
-    free(m);
-    m = NULL;
-    big[255] = 'x';
-    big[256] = '\0';
-    CHECK(compose(&n, 0, &m) == V2M_EINVAL);
-    memset(big, 'x', sizeof big);
-    big[512] = '\0';
+    check_longest(&n, big, 255);
     n = ok;
     n.error = big;
     n.mp3_fid = NULL;
-    CHECK(compose(&n, 0, &m) == V2M_OK);
-    free(m);
-    m = NULL;
-    big[512] = 'x';
-    big[513] = '\0';
-    CHECK(compose(&n, 0, &m) == V2M_EINVAL);
+    check_longest(&n, big, 512);
     /* A 255-byte address passes, 256 does not. */
     memset(big, 'a', sizeof big);
     memcpy(big + 255 - 12, "@example.com", 13);

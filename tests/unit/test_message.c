@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "common/message.h"
+#include "common/oid.h"
 
 #define VID "65f1c0ffee0000000000beef"
 #define MP3 "0123456789abcdef01234567"
@@ -164,14 +165,14 @@ static void test_refused(void)
 
 static void test_is_fid(void)
 {
-    CHECK(v2m_is_fid(VID));
-    CHECK(v2m_is_fid("ABCDEF0123456789abcdef01"));
-    CHECK(!v2m_is_fid(NULL));
-    CHECK(!v2m_is_fid(""));
-    CHECK(!v2m_is_fid(VID "0"));
-    CHECK(!v2m_is_fid("65f1c0ffee0000000000bee"));
-    CHECK(!v2m_is_fid("65f1c0ffee0000000000bee "));
-    CHECK(!v2m_is_fid("65f1c0ffee0000000000beeG"));
+    CHECK(v2m_oid_valid(VID));
+    CHECK(v2m_oid_valid("ABCDEF0123456789abcdef01"));
+    CHECK(!v2m_oid_valid(NULL));
+    CHECK(!v2m_oid_valid(""));
+    CHECK(!v2m_oid_valid(VID "0"));
+    CHECK(!v2m_oid_valid("65f1c0ffee0000000000bee"));
+    CHECK(!v2m_oid_valid("65f1c0ffee0000000000bee "));
+    CHECK(!v2m_oid_valid("65f1c0ffee0000000000beeG"));
 }
 
 int main(void)

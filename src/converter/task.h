@@ -1,6 +1,7 @@
-/* job.h - one conversion: a video in the store becomes an MP3 in the store. */
-#ifndef V2M_CONVERTER_JOB_H
-#define V2M_CONVERTER_JOB_H
+/* task.h - one conversion task of the converter: a video in the store becomes
+ * an MP3 in the store. */
+#ifndef V2M_CONVERTER_TASK_H
+#define V2M_CONVERTER_TASK_H
 
 #include <stdatomic.h>
 

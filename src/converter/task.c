@@ -1,0 +1,308 @@
+/* task.c - the converter's work on one message, made safe to repeat.
+ *
+ * The job record says what is already done, so a message delivered again
+ * after a crash (or twice) neither makes a second MP3 nor loses the
+ * notification:
+ *   done already    -> publish the result again (the crash may have come
+ *                      before the publish), ack
+ *   failed already  -> ack
+ *   queued or converting -> convert (again)
+ * An MP3 is published in the store only when complete; if another worker
+ * finished the same job meanwhile, ours is deleted so no orphan remains. The
+ * id of the MP3 being written is noted in the record (still converting)
+ * before its first byte, so the attempt after a crash removes the remains.
+ */
+#include "task.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "media/media.h"
+
+typedef struct progress_ctx {
+    cv_ctx *c;
+    const char *fid;
+    struct timespec last;
+} progress_ctx;
+
+static void on_progress(void *opaque, double f)
+{
+    progress_ctx *p = opaque;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* About once a second, and always the final 1.0 is left to done. */
+    if (now.tv_sec - p->last.tv_sec < 1 || f >= 1.0)
+        return;
+    p->last = now;
+    v2m_jobs_progress(p->c->jobs, p->fid, f, NULL);
+}
+
+/* Media engine adapters over the store's streams. */
+static int in_read(void *o, uint8_t *buf, int size)
+{
+    size_t got = 0;
+    if (v2m_store_read(o, buf, (size_t)size, &got, NULL) != V2M_OK)
+        return -1;
+    return (int)got;
+}
+
+static int64_t in_seek(void *o, int64_t off, int whence)
+{
+    int64_t pos;
+    if (whence == V2M_MEDIA_SEEK_SIZE)
+        return v2m_store_reader_meta(o)->length;
+    if (v2m_store_seek(o, off, whence, &pos, NULL) != V2M_OK)
+        return -1;
+    return pos;
+}
+
+static int out_write(void *o, const uint8_t *buf, int size)
+{
+    return v2m_store_upload_write(o, buf, (size_t)size, NULL) == V2M_OK ? 0 : -1;
+}
+
+static int out_seek(void *o, int64_t off)
+{
+    return v2m_store_upload_seek(o, off, NULL) == V2M_OK ? 0 : -1;
+}
+
+/* The input itself is the problem (not media, refused format, too long,
+ * corrupt, no audio...): trying again cannot help, the job fails at once.
+ * Failures of the store (a read or a write) are worth another attempt. */
+static int permanent(v2m_err e)
+{
+    return e >= V2M_EMEDIA_EMPTY && e != V2M_EMEDIA_WRITE;
+}
+
+static void mp3_name(const char *video, char *out, size_t n)
+{
+    const char *dot = strrchr(video, '.');
+    int len = dot && dot != video ? (int)(dot - video) : (int)strlen(video);
+    snprintf(out, n, "%.*s.mp3", len > 200 ? 200 : len, video[0] ? video : "audio");
+}
+
+static cv_outcome tell(cv_ctx *c, const v2m_msg *in, const v2m_job *j, v2m_error *err)
+{
+    v2m_msg out = *in;
+    snprintf(out.mp3_fid, sizeof out.mp3_fid, "%s", j->status == V2M_JOB_DONE ? j->mp3_fid : "");
+    snprintf(out.status, sizeof out.status, "%s", v2m_job_status_name(j->status));
+    snprintf(out.error, sizeof out.error, "%s", j->error);
+    snprintf(out.filename, sizeof out.filename, "%s", j->filename);
+    if (c->publish(c->publish_opaque, &out, err) != V2M_OK)
+        return CV_RETRY;
+    return j->status == V2M_JOB_DONE ? CV_DONE : CV_FAILED;
+}
+
+/* One message being worked on, through the four phases of cv_process. */
+typedef struct task {
+    cv_ctx *c;
+    v2m_msg m;
+    v2m_job job;
+    v2m_store_reader *rd;
+    v2m_store_upload *up;
+    v2m_media_stats st;
+    v2m_error e;    /* why the last backend call failed */
+    v2m_err rc;     /* its code */
+} task;
+
+/* Where a phase leaves the task. */
+typedef enum step {
+    STEP_NEXT,       /* go on with the next phase */
+    STEP_PUBLISH,    /* the record has its outcome: publish it */
+    STEP_TRANSIENT,  /* a backend was away (t->e): requeue the record, retry */
+    STEP_RETRY,      /* retry; err is set, the record is left as it is */
+    STEP_INVALID,    /* the message is unusable; err is set */
+} step;
+
+/* The record of a video no gateway made one for (the original system's
+ * gateway keeps none): made from the stored video, then begun; the result in
+ * t->rc. STEP_INVALID when the video is not in the store. */
+static step begin_unrecorded(task *t, v2m_error *err)
+{
+    v2m_store_meta vmeta;
+
+    t->rc = v2m_store_stat(t->c->store, V2M_NS_VIDEOS, t->m.video_fid, &vmeta, &t->e);
+    if (t->rc == V2M_ENOTFOUND) {
+        v2m_fail(err, V2M_ENOTFOUND, "video %s is not in the store", t->m.video_fid);
+        return STEP_INVALID;
+    }
+    if (t->rc == V2M_OK)
+        t->rc = v2m_jobs_create(t->c->jobs, t->m.video_fid, t->m.username, vmeta.filename,
+                                vmeta.length, &t->e);
+    if (t->rc == V2M_OK || t->rc == V2M_EEXIST)
+        t->rc = v2m_jobs_begin(t->c->jobs, t->m.video_fid, &t->job, &t->e);
+    return STEP_NEXT;
+}
+
+/* Phase 1: mark the record converting, or find it has an outcome already or
+ * was attempted too often; remove what an earlier attempt left. */
+static step task_begin(task *t, v2m_error *err)
+{
+    cv_ctx *c = t->c;
+    v2m_err rc = v2m_jobs_begin(c->jobs, t->m.video_fid, &t->job, &t->e);
+
+    if (rc == V2M_ENOTFOUND) {
+        if (begin_unrecorded(t, err) == STEP_INVALID)
+            return STEP_INVALID;
+        rc = t->rc;
+    }
+    if (rc == V2M_ESTATE) {
+        V2M_LOG(V2M_INFO, "job already %s video_fid=%s, result published again",
+                v2m_job_status_name(t->job.status), t->m.video_fid);
+        return STEP_PUBLISH;
+    }
+    if (rc) {
+        v2m_fail(err, t->e.code, "job record: %s", v2m_error_msg(&t->e));
+        return STEP_RETRY;
+    }
+    if (c->max_attempts > 0 && t->job.attempts > c->max_attempts) {
+        /* Started this often without an outcome: the input crashes or stalls
+         * the worker, or a backend kept failing. Give up and say so. */
+        char why[300];
+        snprintf(why, sizeof why, "conversion did not finish after repeated attempts%s%.200s",
+                 t->job.error[0] ? ": " : "", t->job.error);
+        v2m_jobs_fail(c->jobs, t->m.video_fid, why, &t->job, NULL);
+        if (t->job.mp3_fid[0])
+            v2m_store_delete(c->store, V2M_NS_MP3S, t->job.mp3_fid, NULL);
+        return STEP_PUBLISH;
+    }
+    if (t->job.mp3_fid[0]) {
+        /* An earlier attempt died while writing this MP3: remove its remains. */
+        V2M_LOG(V2M_INFO,
+                "removing the unfinished MP3 of an earlier attempt video_fid=%s mp3_fid=%s",
+                t->m.video_fid, t->job.mp3_fid);
+        v2m_store_delete(c->store, V2M_NS_MP3S, t->job.mp3_fid, NULL);
+    }
+    return STEP_NEXT;
+}
+
+/* Open the video to read and the MP3 to write, noting the MP3's id in the
+ * record before its first byte, so a crash leaves no nameless orphan. */
+static step open_streams(task *t)
+{
+    cv_ctx *c = t->c;
+    v2m_job_change chg = V2M_JOB_CHANGE_INIT;
+    char name[256];
+
+    t->rc = v2m_store_reader_open(c->store, V2M_NS_VIDEOS, t->m.video_fid, &t->rd, &t->e);
+    if (t->rc == V2M_ENOTFOUND) {
+        v2m_jobs_fail(c->jobs, t->m.video_fid, "the uploaded video is gone from the store", &t->job,
+                      NULL);
+        return STEP_PUBLISH;
+    }
+    if (t->rc)
+        return STEP_TRANSIENT;
+    mp3_name(t->job.filename, name, sizeof name);
+    t->rc = v2m_store_upload_open(c->store, V2M_NS_MP3S, name, "audio/mpeg", t->job.owner, &t->up,
+                                  &t->e);
+    if (t->rc)
+        return STEP_TRANSIENT;
+    chg.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
+    chg.mp3_fid = v2m_store_upload_fid(t->up);
+    if ((t->rc = v2m_jobs_update(c->jobs, t->m.video_fid, &chg, NULL, &t->e)))
+        return STEP_TRANSIENT;
+    return STEP_NEXT;
+}
+
+/* Phase 2: convert the video into the MP3 being uploaded. */
+static step task_convert(task *t, v2m_error *err)
+{
+    cv_ctx *c = t->c;
+    v2m_media_io in;
+    v2m_media_sink out;
+    v2m_media_opts o;
+    progress_ctx pc;
+    step s = open_streams(t);
+
+    if (s != STEP_NEXT)
+        return s;
+    in = (v2m_media_io){.opaque = t->rd, .read = in_read, .seek = in_seek};
+    out = (v2m_media_sink){.opaque = t->up, .write = out_write, .seek = out_seek};
+    v2m_media_opts_init(&o);
+    o.filename = t->job.filename;
+    o.max_duration = c->max_duration;
+    o.cancel = c->cancel;
+    pc = (progress_ctx){.c = c, .fid = t->m.video_fid};
+    clock_gettime(CLOCK_MONOTONIC, &pc.last);
+    o.progress = on_progress;
+    o.progress_opaque = &pc;
+    t->rc = v2m_media_convert(&in, &out, &o, &t->st, &t->e);
+    v2m_store_reader_close(t->rd);
+    t->rd = NULL;
+    if (t->rc && permanent(t->rc)) {
+        v2m_store_upload_abort(t->up);
+        t->up = NULL;
+        V2M_LOG(V2M_INFO, "conversion failed video_fid=%s reason=\"%s\"", t->m.video_fid,
+                v2m_error_msg(&t->e));
+        if (v2m_jobs_fail(c->jobs, t->m.video_fid, v2m_error_msg(&t->e), &t->job, &t->e) &&
+            t->e.code != V2M_ESTATE) {
+            v2m_fail(err, t->e.code, "job record: %s", v2m_error_msg(&t->e));
+            return STEP_RETRY;
+        }
+        return STEP_PUBLISH;
+    }
+    return t->rc ? STEP_TRANSIENT : STEP_NEXT;
+}
+
+/* Phase 3: publish the MP3 in the store and mark the record done; when
+ * another worker finished first, keep its MP3 and drop ours. */
+static step task_store(task *t)
+{
+    cv_ctx *c = t->c;
+    v2m_store_meta mmeta;
+
+    t->rc = v2m_store_upload_finish(t->up, &mmeta, &t->e);
+    t->up = NULL;
+    if (t->rc)
+        return STEP_TRANSIENT;
+    t->rc = v2m_jobs_done(c->jobs, t->m.video_fid, mmeta.fid, &t->job, &t->e);
+    if (t->rc == V2M_ESTATE && strcmp(t->job.mp3_fid, mmeta.fid) != 0) {
+        v2m_store_delete(c->store, V2M_NS_MP3S, mmeta.fid, NULL);
+    } else if (t->rc) {
+        v2m_store_delete(c->store, V2M_NS_MP3S, mmeta.fid, NULL);
+        return STEP_TRANSIENT;
+    }
+    V2M_LOG(V2M_INFO, "converted video_fid=%s mp3_fid=%s seconds=%.1f bytes=%lld passthrough=%d",
+            t->m.video_fid, t->job.mp3_fid, t->st.duration, (long long)t->st.bytes_out,
+            t->st.passthrough);
+    return STEP_PUBLISH;
+}
+
+/* A backend was away: close what is open, put the record back, retry. */
+static cv_outcome task_requeue(task *t, v2m_error *err)
+{
+    v2m_store_reader_close(t->rd);
+    v2m_store_upload_abort(t->up);
+    v2m_fail(err, t->e.code ? t->e.code : t->rc, "%s", v2m_error_msg(&t->e));
+    v2m_jobs_requeue(t->c->jobs, t->m.video_fid, v2m_error_msg(&t->e), NULL, NULL);
+    return CV_RETRY;
+}
+
+cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
+{
+    task t = {.c = c};
+    step s;
+
+    if (v2m_msg_parse(body, len, &t.m, err) != V2M_OK)
+        return CV_INVALID;
+    s = task_begin(&t, err);
+    if (s == STEP_NEXT)
+        s = task_convert(&t, err);
+    if (s == STEP_NEXT)
+        s = task_store(&t);
+    switch (s) {
+    case STEP_INVALID:
+        return CV_INVALID;
+    case STEP_RETRY:
+        return CV_RETRY;
+    case STEP_TRANSIENT:
+        return task_requeue(&t, err);
+    case STEP_NEXT:
+    case STEP_PUBLISH:
+        break;
+    }
+    /* Phase 4: tell the notification service the record's outcome. */
+    return tell(c, &t.m, &t.job, err);
+}
