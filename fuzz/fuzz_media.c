@@ -136,7 +136,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case V2M_EMEDIA_CODEC:
     case V2M_EMEDIA_ENCODE:
     case V2M_EMEDIA_NOSEEK:
+    case V2M_EMEDIA_UNSUPPORTED: /* a container off the allow-list */
     case V2M_ENOMEM:
+        break;
+    case V2M_EMEDIA_TOOLONG:
+        FUZZ_CHECK(o.max_duration > 0);
         break;
     default:
         fprintf(stderr, "unexpected result %d: %s\n", (int)rc, v2m_error_msg(&err));

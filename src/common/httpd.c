@@ -732,6 +732,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     __atomic_sub_fetch(&d->in_flight, 1, __ATOMIC_RELEASE);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];
