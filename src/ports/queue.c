@@ -14,7 +14,6 @@
 
 struct v2m_queue {
     const v2m__queue_ops *ops;
-    const char *scheme;
     void *impl;
     v2m_queue_opts opts;
     pthread_mutex_t mu;       /* what follows */
@@ -131,7 +130,6 @@ v2m_queue *v2m_queue_open(const char *url, const v2m_queue_opts *o, v2m_error *e
         return NULL;
     }
     q->ops = b->ops;
-    q->scheme = b->scheme;
     q->opts = *o;
     if (q->ops->open(url, &q->opts, &q->impl, err) != V2M_OK) {
         free(q);
