@@ -36,6 +36,7 @@ void v2m_media_opts_init(v2m_media_opts *o)
     memset(o, 0, sizeof *o);
     o->quality = -1;
     o->passthrough = 1;
+    o->cover = 1;
 }
 
 static v2m_err check_opts(const v2m_media_opts *o, v2m_error *err)

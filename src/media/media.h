@@ -124,6 +124,24 @@ typedef struct v2m_media_opts {
                              or says less than it holds, is stopped once the
                              audio passes the limit. Both V2M_EMEDIA_TOOLONG.
                              0 (default) = no limit */
+    int track;            /* 0 (default): the container's default audio stream;
+                             N >= 1: the Nth audio stream in file order
+                             (V2M_EMEDIA_NOAUDIO when there are fewer) */
+    const char *language; /* NULL or "": no choice; else an ISO 639-2/B or -1
+                             code ("fre", "en"): the first audio stream whose
+                             language tag matches (V2M_EMEDIA_NOAUDIO when
+                             none). Ignored when track is set */
+    double normalize;     /* 0 (default): no change of level; < 0: the target
+                             integrated loudness in LUFS (e.g. -16): the audio
+                             is measured (EBU R128) and given one static gain
+                             bringing it to the target with a true peak of at
+                             most -1 dBTP */
+    int cover;            /* 1 (default): cover art from the source's attached
+                             picture, else, for a video, a frame from about
+                             10% in (JPEG, at most 600 px); 0: no picture */
+    const char *title;    /* non-NULL and non-empty: override the source's tag */
+    const char *artist;
+    const char *album;
     /* Called with a fraction 0..1 of the work done, monotonically increasing,
      * at most about every 1 %, and with 1.0 once on success. May be NULL. */
     void (*progress)(void *opaque, double fraction);
@@ -149,10 +167,18 @@ typedef struct v2m_media_stats {
     int64_t packets_skipped;  /* corrupt input packets that were dropped */
     int64_t bytes_in;         /* bytes taken from the read callback */
     int64_t bytes_out;        /* size of the MP3 */
+    int track;                /* the audio stream used: 1 = the first in file order */
+    int tracks;               /* audio streams in the source */
+    char language[16];        /* that stream's language tag, "" when it has none */
+    int cover;                /* 0 none, 1 the source's picture, 2 a video frame */
+    int chapters;             /* chapters written */
+    double loudness_in;       /* normalize: integrated loudness measured, LUFS */
+    double gain_db;           /* normalize: the gain applied, dB */
 } v2m_media_stats;
 
 /* Defaults: VBR quality 2, source rate and channels, no trim, passthrough on,
- * no duration limit, no callbacks. */
+ * the default audio track, no normalization, cover art on, no duration
+ * limit, no callbacks. */
 void v2m_media_opts_init(v2m_media_opts *o);
 
 /* Convert the whole input (or the trimmed part) to MP3. in and out must have
