@@ -38,6 +38,40 @@ const char *v2m_strerror(v2m_err code)
     return "unknown error";
 }
 
+const char *v2m_err_slug(v2m_err code)
+{
+    switch (code) {
+    case V2M_OK: return "ok";
+    case V2M_ENOMEM: return "nomem";
+    case V2M_EINVAL: return "invalid";
+    case V2M_EIO: return "io";
+    case V2M_ENOTFOUND: return "notfound";
+    case V2M_EEXIST: return "exists";
+    case V2M_EUNAVAIL: return "unavailable";
+    case V2M_ETOOBIG: return "toobig";
+    case V2M_EAUTH: return "auth";
+    case V2M_EDENIED: return "denied";
+    case V2M_ETIMEOUT: return "timeout";
+    case V2M_ECANCELLED: return "cancelled";
+    case V2M_EPROTO: return "protocol";
+    case V2M_ECONFIG: return "config";
+    case V2M_EINTERNAL: return "internal";
+    case V2M_ESTATE: return "state";
+    case V2M_ELIMIT: return "limit";
+    case V2M_EMEDIA_EMPTY: return "empty";
+    case V2M_EMEDIA_NOTMEDIA: return "notmedia";
+    case V2M_EMEDIA_CORRUPT: return "corrupt";
+    case V2M_EMEDIA_NOAUDIO: return "noaudio";
+    case V2M_EMEDIA_CODEC: return "codec";
+    case V2M_EMEDIA_WRITE: return "write";
+    case V2M_EMEDIA_ENCODE: return "encode";
+    case V2M_EMEDIA_NOSEEK: return "noseek";
+    case V2M_EMEDIA_UNSUPPORTED: return "unsupported";
+    case V2M_EMEDIA_TOOLONG: return "toolong";
+    }
+    return "unknown";
+}
+
 v2m_err v2m_vfail(v2m_error *e, v2m_err code, const char *fmt, va_list ap)
 {
     if (e) {

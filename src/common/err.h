@@ -54,6 +54,10 @@ typedef struct v2m_error {
 /* Static text for a code ("backend unavailable"); never NULL. */
 const char *v2m_strerror(v2m_err code);
 
+/* A short stable code for a code, for records, messages and APIs
+ * ("notmedia", "noaudio", "toolong", "unavailable"...); never NULL. */
+const char *v2m_err_slug(v2m_err code);
+
 /* Record a failure in e (may be NULL) and return code, so call sites read
  * `return v2m_fail(err, V2M_EINVAL, "bad port '%s'", s);`. */
 v2m_err v2m_fail(v2m_error *e, v2m_err code, const char *fmt, ...)

@@ -1,7 +1,11 @@
 /* message.h - the queue message of the contract, as JSON:
  *   {"video_fid": "<24 hex>", "mp3_fid": null | "<24 hex>", "username": "<email>"}
  * v2m adds optional fields (ignored by the original's consumers):
- *   "status": "done" | "failed", "error": "<reason>", "filename": "<name>".
+ *   "status": "done" | "failed", "error": "<reason>", "filename": "<name>",
+ *   "error_code": "<short code of the failure>",
+ *   "options": {<the conversion options asked for>},
+ *   "callback_url": "<URL told when the job ends>".
+ * A message without options converts with the converter's defaults.
  * Unknown fields are ignored on input.
  */
 #ifndef V2M_MESSAGE_H
@@ -18,6 +22,9 @@ typedef struct v2m_msg {
     char status[16];         /* "" when absent */
     char error[512];
     char filename[256];
+    char error_code[32];
+    char options[1024];      /* compact JSON object text; "" when absent */
+    char callback_url[1024];
 } v2m_msg;
 
 /* Parse and check a message body. V2M_EINVAL (with the reason) for anything

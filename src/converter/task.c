@@ -90,6 +90,9 @@ static cv_outcome tell(cv_ctx *c, const v2m_msg *in, const v2m_job *j, v2m_error
     snprintf(out.status, sizeof out.status, "%s", v2m_job_status_name(j->status));
     snprintf(out.error, sizeof out.error, "%s", j->error);
     snprintf(out.filename, sizeof out.filename, "%s", j->filename);
+    snprintf(out.error_code, sizeof out.error_code, "%s", j->error_code);
+    if (!out.callback_url[0])
+        snprintf(out.callback_url, sizeof out.callback_url, "%s", j->callback_url);
     if (c->publish(c->publish_opaque, &out, err) != V2M_OK)
         return CV_RETRY;
     return j->status == V2M_JOB_DONE ? CV_DONE : CV_FAILED;
@@ -130,7 +133,7 @@ static step begin_unrecorded(task *t, v2m_error *err)
     }
     if (t->rc == V2M_OK)
         t->rc = v2m_jobs_create(t->c->jobs, t->m.video_fid, t->m.username, vmeta.filename,
-                                vmeta.length, &t->e);
+                                vmeta.length, t->m.options, t->m.callback_url, &t->e);
     if (t->rc == V2M_OK || t->rc == V2M_EEXIST)
         t->rc = v2m_jobs_begin(t->c->jobs, t->m.video_fid, &t->job, &t->e);
     return STEP_NEXT;
@@ -163,7 +166,7 @@ static step task_begin(task *t, v2m_error *err)
         char why[300];
         snprintf(why, sizeof why, "conversion did not finish after repeated attempts%s%.200s",
                  t->job.error[0] ? ": " : "", t->job.error);
-        v2m_jobs_fail(c->jobs, t->m.video_fid, why, &t->job, NULL);
+        v2m_jobs_fail(c->jobs, t->m.video_fid, why, "attempts", &t->job, NULL);
         if (t->job.mp3_fid[0])
             v2m_store_delete(c->store, V2M_NS_MP3S, t->job.mp3_fid, NULL);
         return STEP_PUBLISH;
@@ -188,8 +191,8 @@ static step open_streams(task *t)
 
     t->rc = v2m_store_reader_open(c->store, V2M_NS_VIDEOS, t->m.video_fid, &t->rd, &t->e);
     if (t->rc == V2M_ENOTFOUND) {
-        v2m_jobs_fail(c->jobs, t->m.video_fid, "the uploaded video is gone from the store", &t->job,
-                      NULL);
+        v2m_jobs_fail(c->jobs, t->m.video_fid, "the uploaded video is gone from the store", "gone",
+                      &t->job, NULL);
         return STEP_PUBLISH;
     }
     if (t->rc)
@@ -236,7 +239,8 @@ static step task_convert(task *t, v2m_error *err)
         t->up = NULL;
         V2M_LOG(V2M_INFO, "conversion failed video_fid=%s reason=\"%s\"", t->m.video_fid,
                 v2m_error_msg(&t->e));
-        if (v2m_jobs_fail(c->jobs, t->m.video_fid, v2m_error_msg(&t->e), &t->job, &t->e) &&
+        if (v2m_jobs_fail(c->jobs, t->m.video_fid, v2m_error_msg(&t->e),
+                          v2m_err_slug(t->rc), &t->job, &t->e) &&
             t->e.code != V2M_ESTATE) {
             v2m_fail(err, t->e.code, "job record: %s", v2m_error_msg(&t->e));
             return STEP_RETRY;

@@ -227,7 +227,8 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
         atomic_fetch_add(&a->uploads_failed, 1);
         return;
     }
-    if (v2m_jobs_create(a->jobs, meta.fid, u->user.username, meta.filename, meta.length, &err)) {
+    if (v2m_jobs_create(a->jobs, meta.fid, u->user.username, meta.filename, meta.length,
+                        NULL, NULL, &err)) {
         V2M_LOG(V2M_ERROR, "upload job record fid=%s: %s", meta.fid, v2m_error_msg(&err));
         goto undo_file;
     }

@@ -29,16 +29,17 @@ static const v2m__backend backends[] = {
     {"mongodb", &v2m__jobs_mongo},
 };
 
-static const char *const status_names[] = {"queued", "converting", "done", "failed"};
+static const char *const status_names[] = {"queued", "converting", "done", "failed",
+                                           "expired"};
 
 const char *v2m_job_status_name(v2m_job_status s)
 {
-    return (unsigned)s < 4 ? status_names[s] : "unknown";
+    return (unsigned)s < V2M__COUNT(status_names) ? status_names[s] : "unknown";
 }
 
 int v2m_job_status_parse(const char *s)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)V2M__COUNT(status_names); i++)
         if (s && strcmp(s, status_names[i]) == 0)
             return i;
     return -1;
@@ -84,7 +85,8 @@ static v2m_err check_text(const char *s, size_t max, const char *what, v2m_error
 }
 
 v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
-                        const char *filename, int64_t size, v2m_error *err)
+                        const char *filename, int64_t size, const char *options,
+                        const char *callback_url, v2m_error *err)
 {
     v2m_job job;
     v2m_err rc;
@@ -93,12 +95,16 @@ v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
     if ((rc = v2m_oid_norm(video_fid, job.video_fid, err)))
         return v2m_fail(err, V2M_EINVAL, "job: '%.40s' is not a file id", video_fid);
     if ((rc = check_text(owner, sizeof job.owner - 1, "owner", err)) ||
-        (rc = check_text(filename, sizeof job.filename - 1, "filename", err)))
+        (rc = check_text(filename, sizeof job.filename - 1, "filename", err)) ||
+        (rc = check_text(options, sizeof job.options - 1, "options", err)) ||
+        (rc = check_text(callback_url, sizeof job.callback_url - 1, "callback_url", err)))
         return rc;
     if (!owner || !*owner)
         return v2m_fail(err, V2M_EINVAL, "job: owner is required");
     snprintf(job.owner, sizeof job.owner, "%s", owner);
     snprintf(job.filename, sizeof job.filename, "%s", filename ? filename : "");
+    snprintf(job.options, sizeof job.options, "%s", options ? options : "");
+    snprintf(job.callback_url, sizeof job.callback_url, "%s", callback_url ? callback_url : "");
     job.size = size < 0 ? 0 : size;
     job.status = V2M_JOB_QUEUED;
     job.created_at = job.updated_at = jobs_clock();
@@ -115,14 +121,14 @@ v2m_err v2m_jobs_get(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error
 v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change *chg,
                         v2m_job *out, v2m_error *err)
 {
-    char fid[25], mp3[25], ebuf[256];
+    char fid[25], mp3[25], ebuf[256], lbuf[16], cbuf[32];
     v2m_job_change c = *chg;
     v2m_job tmp;
     v2m_err rc;
 
     if ((rc = v2m_oid_norm(video_fid, fid, err)))
         return rc;
-    if (c.status < -1 || c.status > V2M_JOB_FAILED || (c.from & V2M_JOB_ANY) == 0)
+    if (c.status < -1 || c.status > V2M_JOB_EXPIRED || (c.from & V2M_JOB_ANY) == 0)
         return v2m_fail(err, V2M_EINVAL, "job change: bad status %d or empty from-set", c.status);
     if (c.mp3_fid && *c.mp3_fid) {
         if (v2m_oid_norm(c.mp3_fid, mp3, NULL))
@@ -132,6 +138,14 @@ v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change
     if (c.error) {
         v2m__strlcpy_utf8(ebuf, sizeof ebuf, c.error, strlen(c.error));
         c.error = ebuf;
+    }
+    if (c.language) {
+        v2m__strlcpy_utf8(lbuf, sizeof lbuf, c.language, strlen(c.language));
+        c.language = lbuf;
+    }
+    if (c.error_code) {
+        v2m__strlcpy_utf8(cbuf, sizeof cbuf, c.error_code, strlen(c.error_code));
+        c.error_code = cbuf;
     }
     if (c.progress > 1.0)
         c.progress = 1.0;
@@ -145,6 +159,7 @@ v2m_err v2m_jobs_begin(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_err
     c.status = V2M_JOB_CONVERTING;
     c.progress = 0;
     c.error = "";
+    c.error_code = "";
     c.add_attempt = 1;
     return v2m_jobs_update(j, video_fid, &c, out, err);
 }
@@ -168,16 +183,18 @@ v2m_err v2m_jobs_done(v2m_jobs *j, const char *video_fid, const char *mp3_fid, v
     c.progress = 1;
     c.mp3_fid = mp3_fid;
     c.error = "";
+    c.error_code = "";
     return v2m_jobs_update(j, video_fid, &c, out, err);
 }
 
-v2m_err v2m_jobs_fail(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
-                      v2m_error *err)
+v2m_err v2m_jobs_fail(v2m_jobs *j, const char *video_fid, const char *error,
+                      const char *code, v2m_job *out, v2m_error *err)
 {
     v2m_job_change c = V2M_JOB_CHANGE_INIT;
     c.from = V2M_JOB_BIT(V2M_JOB_QUEUED) | V2M_JOB_BIT(V2M_JOB_CONVERTING);
     c.status = V2M_JOB_FAILED;
     c.error = error && *error ? error : "failed";
+    c.error_code = code ? code : "";
     return v2m_jobs_update(j, video_fid, &c, out, err);
 }
 
@@ -189,6 +206,7 @@ v2m_err v2m_jobs_requeue(v2m_jobs *j, const char *video_fid, const char *error, 
     c.status = V2M_JOB_QUEUED;
     c.progress = 0;
     c.error = error ? error : NULL;
+    c.error_code = "";
     return v2m_jobs_update(j, video_fid, &c, out, err);
 }
 

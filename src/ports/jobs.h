@@ -35,10 +35,11 @@ typedef enum v2m_job_status {
     V2M_JOB_CONVERTING = 1,
     V2M_JOB_DONE = 2,
     V2M_JOB_FAILED = 3,
+    V2M_JOB_EXPIRED = 4,     /* its files were removed when their time was up */
 } v2m_job_status;
 
 #define V2M_JOB_BIT(s) (1u << (s))
-#define V2M_JOB_ANY 0xfu
+#define V2M_JOB_ANY 0x1fu
 
 typedef struct v2m_job {
     char video_fid[25];      /* the key */
@@ -52,6 +53,13 @@ typedef struct v2m_job {
     int attempts;            /* conversions started */
     int64_t created_at;      /* ms since the epoch */
     int64_t updated_at;
+    int64_t ended_at;        /* when it became done or failed; 0 before */
+    char options[1024];      /* the conversion options asked for, a compact JSON
+                                object ("" = none: the service's defaults) */
+    char callback_url[1024]; /* "" or the URL told when the job ends */
+    int track;               /* the source's audio track used, 1 = the first; 0 unknown */
+    char language[16];       /* that track's language tag, "" when none */
+    char error_code[32];     /* "" or a short code of the failure, e.g. "noaudio" */
 } v2m_job;
 
 /* A conditional change: applied atomically when the record's status is in
@@ -63,9 +71,15 @@ typedef struct v2m_job_change {
     const char *mp3_fid;     /* NULL keeps, "" clears, else sets (24 hex digits) */
     const char *error;       /* NULL keeps, "" clears, else sets (cut to 255 bytes) */
     int add_attempt;         /* 1: attempts += 1 */
+    int track;               /* < 0 keeps, else sets */
+    const char *language;    /* NULL keeps, else sets ("" clears) */
+    const char *error_code;  /* NULL keeps, else sets ("" clears) */
 } v2m_job_change;
 
-#define V2M_JOB_CHANGE_INIT {V2M_JOB_ANY, -1, -1.0, NULL, NULL, 0}
+/* ended_at follows status: set to the time of the change when the status
+ * becomes done or failed, cleared when it becomes queued or converting, kept
+ * when it becomes expired. */
+#define V2M_JOB_CHANGE_INIT {V2M_JOB_ANY, -1, -1.0, NULL, NULL, 0, -1, NULL, NULL}
 
 /* Called for each listed job; return non-zero to stop. */
 typedef int (*v2m_jobs_each)(void *ud, const v2m_job *job);
@@ -78,10 +92,12 @@ v2m_jobs *v2m_jobs_open(const char *url, v2m_error *err);
 void v2m_jobs_close(v2m_jobs *j);   /* safe on NULL */
 v2m_err v2m_jobs_ping(v2m_jobs *j, v2m_error *err);
 
-/* A new record, status queued, progress 0, attempts 0. V2M_EEXIST when the
- * fid has one already. */
+/* A new record, status queued, progress 0, attempts 0. options (a JSON
+ * object's text) and callback_url may be NULL. V2M_EEXIST when the fid has
+ * one already; V2M_EINVAL for a field too long for the record. */
 v2m_err v2m_jobs_create(v2m_jobs *j, const char *video_fid, const char *owner,
-                        const char *filename, int64_t size, v2m_error *err);
+                        const char *filename, int64_t size, const char *options,
+                        const char *callback_url, v2m_error *err);
 v2m_err v2m_jobs_get(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err);
 /* The general conditional change (out may be NULL). */
 v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change *chg,
@@ -93,14 +109,15 @@ v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change
  * progress  converting -> converting with progress p
  * done      anything but done -> done with mp3_fid, progress 1, error cleared;
  *           V2M_ESTATE when already done (out->mp3_fid is the existing MP3)
- * fail      queued|converting -> failed with error (final)
+ * fail      queued|converting -> failed with error and its code (final; code
+ *           may be NULL)
  * requeue   converting -> queued with error (a transient failure, retried later) */
 v2m_err v2m_jobs_begin(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err);
 v2m_err v2m_jobs_progress(v2m_jobs *j, const char *video_fid, double p, v2m_error *err);
 v2m_err v2m_jobs_done(v2m_jobs *j, const char *video_fid, const char *mp3_fid, v2m_job *out,
                       v2m_error *err);
-v2m_err v2m_jobs_fail(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
-                      v2m_error *err);
+v2m_err v2m_jobs_fail(v2m_jobs *j, const char *video_fid, const char *error,
+                      const char *code, v2m_job *out, v2m_error *err);
 v2m_err v2m_jobs_requeue(v2m_jobs *j, const char *video_fid, const char *error, v2m_job *out,
                          v2m_error *err);
 
@@ -110,7 +127,7 @@ v2m_err v2m_jobs_list(v2m_jobs *j, const char *owner, int limit, int offset, v2m
                       void *ud, v2m_error *err);
 v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err);
 
-/* "queued", "converting", "done", "failed"; and back (-1 for anything else). */
+/* "queued", "converting", "done", "failed", "expired"; and back (-1 for anything else). */
 const char *v2m_job_status_name(v2m_job_status s);
 int v2m_job_status_parse(const char *s);
 

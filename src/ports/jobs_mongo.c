@@ -2,9 +2,11 @@
  * `videos`, beside the GridFS files they describe.
  *
  *   {_id: ObjectId(video_fid), owner, filename, size: int64,
- *    status: "queued"|"converting"|"done"|"failed", progress: double,
+ *    status: "queued"|"converting"|"done"|"failed"|"expired", progress: double,
  *    mp3_fid: null|string, error: null|string, attempts: int32,
- *    created_at: date, updated_at: date}
+ *    created_at: date, updated_at: date, ended_at: date|0, options: string,
+ *    callback_url: string, track: int32, language: string, error_code: string}
+ * (a record written before the last six fields existed reads them as empty)
  *
  * Changes are findAndModify with the allowed statuses in the query, so each is
  * atomic on the server. The client pool makes the handle thread-safe.
@@ -78,6 +80,12 @@ static void doc_job(const bson_t *doc, v2m_job *j)
     j->attempts = (int)iter_i64(doc, "attempts");
     j->created_at = iter_i64(doc, "created_at");
     j->updated_at = iter_i64(doc, "updated_at");
+    j->ended_at = iter_i64(doc, "ended_at");
+    iter_text(doc, "options", j->options, sizeof j->options);
+    iter_text(doc, "callback_url", j->callback_url, sizeof j->callback_url);
+    j->track = (int)iter_i64(doc, "track");
+    iter_text(doc, "language", j->language, sizeof j->language);
+    iter_text(doc, "error_code", j->error_code, sizeof j->error_code);
 }
 
 static v2m_err ensure_index(jmongo *m, mongoc_collection_t *coll, v2m_error *err)
@@ -123,6 +131,12 @@ static v2m_err jm_create(void *impl, const v2m_job *j, v2m_error *err)
     BSON_APPEND_INT32(&doc, "attempts", 0);
     BSON_APPEND_DATE_TIME(&doc, "created_at", j->created_at);
     BSON_APPEND_DATE_TIME(&doc, "updated_at", j->updated_at);
+    BSON_APPEND_INT64(&doc, "ended_at", 0);
+    BSON_APPEND_UTF8(&doc, "options", j->options);
+    BSON_APPEND_UTF8(&doc, "callback_url", j->callback_url);
+    BSON_APPEND_INT32(&doc, "track", 0);
+    BSON_APPEND_UTF8(&doc, "language", "");
+    BSON_APPEND_UTF8(&doc, "error_code", "");
     if (!mongoc_collection_insert_one(coll, &doc, NULL, NULL, &be)) {
         rc = v2m__mongo_fail(err, &be, "insert job");
         if (rc == V2M_EEXIST)
@@ -193,7 +207,7 @@ static v2m_err jm_update(void *impl, const char *fid, const v2m_job_change *chg,
     BSON_APPEND_OID(&query, "_id", &oid);
     BSON_APPEND_DOCUMENT_BEGIN(&query, "status", &st);
     BSON_APPEND_ARRAY_BEGIN(&st, "$in", &in);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i <= V2M_JOB_EXPIRED; i++)
         if (chg->from & V2M_JOB_BIT(i)) {
             snprintf(key, sizeof key, "%d", n++);
             BSON_APPEND_UTF8(&in, key, v2m_job_status_name((v2m_job_status)i));
@@ -219,6 +233,16 @@ static v2m_err jm_update(void *impl, const char *fid, const v2m_job_change *chg,
             BSON_APPEND_NULL(&set, "error");
     }
     BSON_APPEND_DATE_TIME(&set, "updated_at", now);
+    if (chg->status == V2M_JOB_DONE || chg->status == V2M_JOB_FAILED)
+        BSON_APPEND_DATE_TIME(&set, "ended_at", now);
+    else if (chg->status == V2M_JOB_QUEUED || chg->status == V2M_JOB_CONVERTING)
+        BSON_APPEND_INT64(&set, "ended_at", 0);
+    if (chg->track >= 0)
+        BSON_APPEND_INT32(&set, "track", chg->track);
+    if (chg->language)
+        BSON_APPEND_UTF8(&set, "language", chg->language);
+    if (chg->error_code)
+        BSON_APPEND_UTF8(&set, "error_code", chg->error_code);
     bson_append_document_end(&update, &set);
     if (chg->add_attempt) {
         BSON_APPEND_DOCUMENT_BEGIN(&update, "$inc", &inc);

@@ -28,7 +28,8 @@ typedef struct {
 } jsql;
 
 #define COLS "video_fid, owner, filename, size, status, progress, mp3_fid, error, attempts, " \
-             "created_at, updated_at"
+             "created_at, updated_at, ended_at, options, callback_url, track, language, " \
+             "error_code"
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -42,13 +43,54 @@ static const char schema[] =
     " error TEXT,"
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " created_at INTEGER NOT NULL,"
-    " updated_at INTEGER NOT NULL);"
+    " updated_at INTEGER NOT NULL,"
+    " ended_at INTEGER NOT NULL DEFAULT 0,"
+    " options TEXT NOT NULL DEFAULT '',"
+    " callback_url TEXT NOT NULL DEFAULT '',"
+    " track INTEGER NOT NULL DEFAULT 0,"
+    " language TEXT NOT NULL DEFAULT '',"
+    " error_code TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs(owner, created_at DESC, video_fid DESC);"
     "CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at DESC, video_fid DESC);";
 
 static v2m_err db_fail(jsql *s, v2m_error *err, const char *what)
 {
     return v2m_sqlite_fail(err, s->db, "sqlite", s->path, what);
+}
+
+/* Columns added after the first release, with their definitions: a database
+ * made before gets them when opened (ADD COLUMN is instant in SQLite). */
+static const char *const added[][2] = {
+    {"ended_at", "INTEGER NOT NULL DEFAULT 0"},
+    {"options", "TEXT NOT NULL DEFAULT ''"},
+    {"callback_url", "TEXT NOT NULL DEFAULT ''"},
+    {"track", "INTEGER NOT NULL DEFAULT 0"},
+    {"language", "TEXT NOT NULL DEFAULT ''"},
+    {"error_code", "TEXT NOT NULL DEFAULT ''"},
+};
+
+static v2m_err migrate(jsql *s, v2m_error *err)
+{
+    char sql[200];
+
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        int have;
+        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('jobs') WHERE name = '%s'",
+                 added[i][0]);
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+            return db_fail(s, err, "read schema");
+        have = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (have)
+            continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE jobs ADD COLUMN %s %s", added[i][0], added[i][1]);
+        /* Another process may add it at the same moment: check again. */
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
+            !strstr(sqlite3_errmsg(s->db), "duplicate column"))
+            return db_fail(s, err, "add a column");
+    }
+    return V2M_OK;
 }
 
 static void js_close(void *impl)
@@ -81,7 +123,8 @@ static v2m_err js_open(const char *url, void **impl, v2m_error *err)
     } else if ((rc = v2m__url_path(url, "sqlite", s->path, sizeof s->path, err))) {
         goto fail;
     }
-    if ((rc = v2m_sqlite_open(s->path, "NORMAL", schema, "sqlite jobs", &s->db, err)))
+    if ((rc = v2m_sqlite_open(s->path, "NORMAL", schema, "sqlite jobs", &s->db, err)) ||
+        (rc = migrate(s, err)))
         goto fail;
     *impl = s;
     return V2M_OK;
@@ -122,6 +165,12 @@ static void row_job(sqlite3_stmt *st, v2m_job *j)
     j->attempts = sqlite3_column_int(st, 8);
     j->created_at = sqlite3_column_int64(st, 9);
     j->updated_at = sqlite3_column_int64(st, 10);
+    j->ended_at = sqlite3_column_int64(st, 11);
+    col_text(st, 12, j->options, sizeof j->options);
+    col_text(st, 13, j->callback_url, sizeof j->callback_url);
+    j->track = sqlite3_column_int(st, 14);
+    col_text(st, 15, j->language, sizeof j->language);
+    col_text(st, 16, j->error_code, sizeof j->error_code);
 }
 
 static v2m_err js_create(void *impl, const v2m_job *j, v2m_error *err)
@@ -133,7 +182,8 @@ static v2m_err js_create(void *impl, const v2m_job *j, v2m_error *err)
 
     pthread_mutex_lock(&s->mu);
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO jobs (" COLS ") VALUES (?,?,?,?,?,?,NULL,NULL,0,?,?)", -1,
+                           "INSERT INTO jobs (" COLS ")"
+                           " VALUES (?,?,?,?,?,?,NULL,NULL,0,?,?,0,?,?,0,'','')", -1,
                            &st, NULL) != SQLITE_OK) {
         rc = db_fail(s, err, "prepare insert");
         goto out;
@@ -146,6 +196,8 @@ static v2m_err js_create(void *impl, const v2m_job *j, v2m_error *err)
     sqlite3_bind_double(st, 6, j->progress);
     sqlite3_bind_int64(st, 7, j->created_at);
     sqlite3_bind_int64(st, 8, j->updated_at);
+    sqlite3_bind_text(st, 9, j->options, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, j->callback_url, -1, SQLITE_STATIC);
     r = sqlite3_step(st);
     if (r == SQLITE_CONSTRAINT)
         rc = v2m_fail(err, V2M_EEXIST, "job %s exists", j->video_fid);
@@ -204,7 +256,7 @@ static v2m_err js_update(void *impl, const char *fid, const v2m_job_change *c, i
     char from[64] = ",";
     v2m_err rc;
 
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i <= V2M_JOB_EXPIRED; i++)
         if (c->from & V2M_JOB_BIT(i)) {
             strcat(from, v2m_job_status_name((v2m_job_status)i));
             strcat(from, ",");
@@ -218,7 +270,12 @@ static v2m_err js_update(void *impl, const char *fid, const v2m_job_change *c, i
             " mp3_fid = CASE WHEN ?3 IS NULL THEN mp3_fid WHEN ?3 = '' THEN NULL ELSE ?3 END,"
             " error = CASE WHEN ?4 IS NULL THEN error WHEN ?4 = '' THEN NULL ELSE ?4 END,"
             " attempts = attempts + ?5,"
-            " updated_at = ?6"
+            " updated_at = ?6,"
+            " ended_at = CASE WHEN ?1 IN ('done', 'failed') THEN ?6"
+            "                 WHEN ?1 IN ('queued', 'converting') THEN 0 ELSE ended_at END,"
+            " track = COALESCE(?9, track),"
+            " language = COALESCE(?10, language),"
+            " error_code = COALESCE(?11, error_code)"
             " WHERE video_fid = ?7 AND instr(?8, ',' || status || ',') > 0"
             " RETURNING " COLS,
             -1, &st, NULL) != SQLITE_OK) {
@@ -238,6 +295,12 @@ static v2m_err js_update(void *impl, const char *fid, const v2m_job_change *c, i
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_text(st, 7, fid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, from, -1, SQLITE_STATIC);
+    if (c->track >= 0)
+        sqlite3_bind_int(st, 9, c->track);
+    if (c->language)
+        sqlite3_bind_text(st, 10, c->language, -1, SQLITE_STATIC);
+    if (c->error_code)
+        sqlite3_bind_text(st, 11, c->error_code, -1, SQLITE_STATIC);
     rc = one_row(s, st, fid, out, err);
     /* Finish the statement before anything else: RETURNING commits at the end. */
     if (rc == V2M_OK && sqlite3_step(st) != SQLITE_DONE)

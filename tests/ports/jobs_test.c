@@ -39,8 +39,8 @@ static void test_transitions(void)
     new_fid(mp3);
     new_fid(mp3b);
     CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_ENOTFOUND);
-    CHECK(v2m_jobs_create(jb, fid, owner_a, "clip.mp4", 12345, &e) == V2M_OK);
-    CHECK(v2m_jobs_create(jb, fid, owner_a, "clip.mp4", 12345, &e) == V2M_EEXIST);
+    CHECK(v2m_jobs_create(jb, fid, owner_a, "clip.mp4", 12345, NULL, NULL, &e) == V2M_OK);
+    CHECK(v2m_jobs_create(jb, fid, owner_a, "clip.mp4", 12345, NULL, NULL, &e) == V2M_EEXIST);
     CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_OK);
     CHECK_STR(j.video_fid, fid);
     CHECK_STR(j.owner, owner_a);
@@ -79,19 +79,59 @@ static void test_transitions(void)
     CHECK(j.status == V2M_JOB_DONE);
     CHECK(strstr(e.msg, "done") != NULL);
     CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_ESTATE);
-    CHECK(v2m_jobs_fail(jb, fid, "late failure", &j, &e) == V2M_ESTATE);
+    CHECK(v2m_jobs_fail(jb, fid, "late failure", NULL, &j, &e) == V2M_ESTATE);
     CHECK(v2m_jobs_requeue(jb, fid, "x", &j, &e) == V2M_ESTATE);
     CHECK(v2m_jobs_get(jb, fid, &j, &e) == V2M_OK && j.status == V2M_JOB_DONE && j.attempts == 3);
 
     /* a final failure; done may still follow (a late success wins) */
     new_fid(fid);
-    CHECK(v2m_jobs_create(jb, fid, owner_a, "bad.mp4", 1, &e) == V2M_OK);
-    CHECK(v2m_jobs_fail(jb, fid, "no audio stream", &j, &e) == V2M_OK);
+    CHECK(v2m_jobs_create(jb, fid, owner_a, "bad.mp4", 1, NULL, NULL, &e) == V2M_OK);
+    CHECK(v2m_jobs_fail(jb, fid, "no audio stream", "noaudio", &j, &e) == V2M_OK);
     CHECK(j.status == V2M_JOB_FAILED);
     CHECK_STR(j.error, "no audio stream");
+    CHECK_STR(j.error_code, "noaudio");
+    CHECK(j.ended_at > 0 && j.ended_at == j.updated_at);
     CHECK(v2m_jobs_begin(jb, fid, &j, &e) == V2M_ESTATE && j.status == V2M_JOB_FAILED);
     CHECK(v2m_jobs_done(jb, fid, mp3, &j, &e) == V2M_OK && j.status == V2M_JOB_DONE);
     CHECK_STR(j.error, "");
+    CHECK_STR(j.error_code, "");
+
+    /* expired keeps the time the job ended; queued clears it */
+    {
+        v2m_job_change c = V2M_JOB_CHANGE_INIT;
+        int64_t ended = j.ended_at;
+        CHECK(ended > 0);
+        c.from = V2M_JOB_BIT(V2M_JOB_DONE);
+        c.status = V2M_JOB_EXPIRED;
+        CHECK(v2m_jobs_update(jb, fid, &c, &j, &e) == V2M_OK);
+        CHECK(j.status == V2M_JOB_EXPIRED && j.ended_at == ended);
+        CHECK_STR(v2m_job_status_name(j.status), "expired");
+        CHECK(v2m_job_status_parse("expired") == V2M_JOB_EXPIRED);
+        CHECK(v2m_jobs_done(jb, fid, mp3, &j, &e) == V2M_OK); /* back for the checks below */
+    }
+
+    /* options, callback and the track used travel with the record */
+    {
+        char f2[25];
+        v2m_job_change c = V2M_JOB_CHANGE_INIT;
+        new_fid(f2);
+        CHECK(v2m_jobs_create(jb, f2, owner_a, "two.mkv", 9, "{\"bitrate\":192}",
+                              "http://127.0.0.1:9/hook", &e) == V2M_OK);
+        CHECK(v2m_jobs_get(jb, f2, &j, &e) == V2M_OK);
+        CHECK_STR(j.options, "{\"bitrate\":192}");
+        CHECK_STR(j.callback_url, "http://127.0.0.1:9/hook");
+        CHECK(j.track == 0 && j.ended_at == 0);
+        CHECK_STR(j.language, "");
+        CHECK(v2m_jobs_begin(jb, f2, &j, &e) == V2M_OK);
+        c.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
+        c.track = 2;
+        c.language = "fre";
+        CHECK(v2m_jobs_update(jb, f2, &c, &j, &e) == V2M_OK);
+        CHECK(j.track == 2);
+        CHECK_STR(j.language, "fre");
+        CHECK_STR(j.options, "{\"bitrate\":192}");
+        CHECK(v2m_jobs_delete(jb, f2, &e) == V2M_OK);
+    }
 
     /* the general change, and bad input */
     {
@@ -111,8 +151,8 @@ static void test_transitions(void)
         c.mp3_fid = "not-an-id";
         CHECK(v2m_jobs_update(jb, fid, &c, &j, &e) == V2M_EINVAL);
     }
-    CHECK(v2m_jobs_create(jb, "nope", owner_a, "x", 1, &e) == V2M_EINVAL);
-    CHECK(v2m_jobs_create(jb, mp3b, "", "x", 1, &e) == V2M_EINVAL);
+    CHECK(v2m_jobs_create(jb, "nope", owner_a, "x", 1, NULL, NULL, &e) == V2M_EINVAL);
+    CHECK(v2m_jobs_create(jb, mp3b, "", "x", 1, NULL, NULL, &e) == V2M_EINVAL);
     CHECK(v2m_jobs_get(jb, "zzz", &j, &e) == V2M_ENOTFOUND);
     CHECK(v2m_jobs_begin(jb, mp3b, &j, &e) == V2M_ENOTFOUND);
     CHECK(v2m_jobs_delete(jb, fid, &e) == V2M_OK);
@@ -159,10 +199,10 @@ static void test_list(void)
     v2m__jobs_set_clock(ticking_clock);
     for (int i = 0; i < 5; i++) {
         new_fid(fids[i]);
-        CHECK(v2m_jobs_create(jb, fids[i], owner_b, "f.mp4", i, &e) == V2M_OK);
+        CHECK(v2m_jobs_create(jb, fids[i], owner_b, "f.mp4", i, NULL, NULL, &e) == V2M_OK);
     }
     new_fid(other);
-    CHECK(v2m_jobs_create(jb, other, "someone-else@example.com", "o.mp4", 1, &e) == V2M_OK);
+    CHECK(v2m_jobs_create(jb, other, "someone-else@example.com", "o.mp4", 1, NULL, NULL, &e) == V2M_OK);
     v2m__jobs_set_clock(NULL);
 
     memset(&s, 0, sizeof s);
@@ -226,7 +266,7 @@ static void test_races(void)
     int *shared;
 
     new_fid(race_fid);
-    CHECK(v2m_jobs_create(jb, race_fid, owner_a, "race.mp4", 1, &e) == V2M_OK);
+    CHECK(v2m_jobs_create(jb, race_fid, owner_a, "race.mp4", 1, NULL, NULL, &e) == V2M_OK);
     CHECK(v2m_jobs_begin(jb, race_fid, NULL, &e) == V2M_OK);
     for (int i = 0; i < 8; i++) {
         new_fid(race_mp3[i]);
@@ -253,7 +293,7 @@ static void test_races(void)
     CHECK(shared != MAP_FAILED);
     memset(shared, 0, 4096);
     new_fid(race_fid);
-    CHECK(v2m_jobs_create(jb, race_fid, owner_a, "race.mp4", 1, &e) == V2M_OK);
+    CHECK(v2m_jobs_create(jb, race_fid, owner_a, "race.mp4", 1, NULL, NULL, &e) == V2M_OK);
     v2m_jobs_close(jb);
     for (int i = 0; i < 4; i++) {
         pid_t pid = fork();

@@ -53,6 +53,9 @@ static void test_roundtrip(void)
     snprintf(in.status, sizeof in.status, "done");
     snprintf(in.error, sizeof in.error, "quote \" backslash \\ tab \t newline \n");
     snprintf(in.filename, sizeof in.filename, "Caf\xc3\xa9 \xf0\x9f\x8e\xb5.mp4");
+    snprintf(in.error_code, sizeof in.error_code, "noaudio");
+    snprintf(in.options, sizeof in.options, "{\"bitrate\":192,\"title\":\"A \\\"b\\\"\"}");
+    snprintf(in.callback_url, sizeof in.callback_url, "https://hooks.example.com/v2m?x=1");
     s = v2m_msg_encode(&in);
     CHECK(s != NULL);
     if (!s)
@@ -88,6 +91,16 @@ static void test_contract_messages(void)
     /* Unknown fields of any type are ignored; known optional ones may be null. */
     CHECK(parse_fields("\"" VID "\"", "null", "\"a@b.c\"",
                        ",\"x\":[1,{}],\"status\":null,\"error\":null,\"filename\":null") == V2M_OK);
+    /* options must be an object; its keys come back sorted, compact. */
+    CHECK(parse_fields("\"" VID "\"", "null", "\"a@b.c\"", ",\"options\":{\"z\": 1, \"a\": \"x\"}") ==
+          V2M_OK);
+    CHECK(parse("{\"video_fid\":\"" VID "\",\"username\":\"a\",\"options\":{\"z\": 1, \"a\": \"x\"}}",
+                &m) == V2M_OK);
+    CHECK_STR(m.options, "{\"a\":\"x\",\"z\":1}");
+    CHECK(parse_fields("\"" VID "\"", "null", "\"a@b.c\"", ",\"options\":[1]") == V2M_EINVAL);
+    CHECK(parse_fields("\"" VID "\"", "null", "\"a@b.c\"", ",\"options\":\"bitrate=1\"") ==
+          V2M_EINVAL);
+    CHECK(parse_fields("\"" VID "\"", "null", "\"a@b.c\"", ",\"callback_url\":7") == V2M_EINVAL);
     /* Upper-case hex is an ObjectId too. */
     CHECK(parse_fields("\"65F1C0FFEE0000000000BEEF\"", "\"" MP3 "\"", "\"a@b.c\"", "") == V2M_OK);
     /* Only len bytes are read: what follows is not part of the message. */
