@@ -16,6 +16,36 @@ static const char usage[] =
     "usage: v2m-converter [--help] [--version] [--config-table]\n"
     "Converts each uploaded video on the video queue to an MP3 and announces it on the mp3 queue.\n";
 
+/* The service's conversion options, each read by the parser of the option
+ * users give with an upload (common/jobopts.h), so both accept the same. */
+static const struct {
+    const char *var, *option;
+} default_opts[] = {
+    {"V2M_MP3_QUALITY", "quality"}, {"V2M_MP3_BITRATE", "bitrate"}, {"V2M_MP3_RATE", "rate"},
+    {"V2M_MP3_CHANNELS", "channels"}, {"V2M_NORMALIZE", "normalize"}, {"V2M_COVER", "cover"},
+};
+
+static const char *option_of(const char *var)
+{
+    for (size_t i = 0; i < sizeof default_opts / sizeof default_opts[0]; i++)
+        if (strcmp(default_opts[i].var, var) == 0)
+            return default_opts[i].option;
+    return NULL;
+}
+
+static v2m_err parse_option(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                            v2m_error *err)
+{
+    v2m_jobopts o;
+    v2m_error e = {0};
+
+    v2m_jobopts_init(&o);
+    if (v2m_jobopts_set(&o, option_of(v->name), text, &e) != V2M_OK)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%.60s': %s", v->name, text, v2m_error_msg(&e));
+    out->text = text;
+    return V2M_OK;
+}
+
 static const v2m_cfg_var converter_vars[] = {
     V2M_WORKER_VARS("0.0.0.0:8081", "V2M_CONVERTER_THREADS", NULL, "number of cores",
                     "conversions at once", "5",
@@ -30,6 +60,18 @@ static const v2m_cfg_var converter_vars[] = {
      .help = "queue of finished conversions"},
     {.name = "V2M_MAX_DURATION", .def = "12h", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 30 * 86400, .help = "longest audio a video may have; a longer one fails"},
+    {.name = "V2M_MP3_QUALITY", .def = "2", .parse = parse_option,
+     .help = "default VBR quality, 0 (best) .. 9 (smallest), unless V2M_MP3_BITRATE is set"},
+    {.name = "V2M_MP3_BITRATE", .parse = parse_option, .shown = "none (VBR)",
+     .help = "default constant bitrate, 8..320 kbit/s (192 or 192k)"},
+    {.name = "V2M_MP3_RATE", .parse = parse_option, .shown = "the source's",
+     .help = "default sample rate: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000"},
+    {.name = "V2M_MP3_CHANNELS", .parse = parse_option, .shown = "the source's",
+     .help = "default channels: 1 or 2 (more than two are always mixed down to 2)"},
+    {.name = "V2M_NORMALIZE", .def = "off", .parse = parse_option,
+     .help = "default loudness normalization: off, on (-16 LUFS) or a target from -70 to -5"},
+    {.name = "V2M_COVER", .def = "auto", .parse = parse_option,
+     .help = "default cover art: auto (the source's picture, else a video frame) or none"},
 };
 static const v2m_cfg_table converter_table = V2M_CFG_TABLE("converter", converter_vars);
 static const v2m_cfg_table *const tables[] = {&converter_table, &v2m_service_table, NULL};
@@ -40,6 +82,7 @@ typedef struct app {
     char mp3_queue[128];
     int max_attempts;
     long max_duration;
+    v2m_jobopts defaults;    /* the V2M_MP3_* ... settings */
     atomic_int cancel;
     atomic_ulong done, failed;
 } app;
@@ -68,6 +111,7 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
     pub_ctx p = {a, q};
     cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel,
                 .max_attempts = a->max_attempts, .max_duration = (double)a->max_duration,
+                .defaults = &a->defaults,
                 .publish = publish, .publish_opaque = &p};
     v2m_error err = {0};
 
@@ -86,6 +130,33 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
         V2M_LOG(V2M_WARN, "conversion will be retried attempt=%d reason=\"%s\"", m->attempt, reason);
         return V2M_SETTLE_RETRY;
     }
+}
+
+/* The defaults of the conversion options. V2M_MP3_QUALITY's default is the
+ * engine's own, applied only when set: an explicit quality means "re-encode",
+ * and an MP3 upload with nothing asked of it is copied frame for frame. */
+static int load_defaults(app *a, const v2m_cfg *c)
+{
+    v2m_error err = {0};
+    int bitrate = v2m_cfg_text(c, "V2M_MP3_BITRATE") != NULL;
+
+    v2m_jobopts_init(&a->defaults);
+    if (bitrate && v2m_cfg_get(c, "V2M_MP3_QUALITY")->set) {
+        fprintf(stderr, "v2m-converter: V2M_MP3_QUALITY and V2M_MP3_BITRATE exclude each other: "
+                "set one (quality for VBR, bitrate for a constant bitrate)\n");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof default_opts / sizeof default_opts[0]; i++) {
+        const char *v = v2m_cfg_text(c, default_opts[i].var);
+        if (!v || (strcmp(default_opts[i].option, "quality") == 0 &&
+                   !v2m_cfg_get(c, "V2M_MP3_QUALITY")->set))
+            continue;
+        if (v2m_jobopts_set(&a->defaults, default_opts[i].option, v, &err) != V2M_OK) {
+            fprintf(stderr, "v2m-converter: %s: %s\n", default_opts[i].var, v2m_error_msg(&err));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int ready(void *ud, char *msg, size_t msgsz)
@@ -127,6 +198,8 @@ int main(int argc, char **argv)
     }
     v2m_worker_from_cfg(&o, &c, "V2M_CONVERTER_THREADS", v2m_ncpu());
     a.max_duration = (long)v2m_cfg_num(&c, "V2M_MAX_DURATION");
+    if (load_defaults(&a, &c))
+        return 1;
     snprintf(a.mp3_queue, sizeof a.mp3_queue, "%s", v2m_cfg_text(&c, "MP3_QUEUE"));
     /* The job record bounds the attempts of a conversion (its start count);
      * the queue allows one delivery more, so the converter sees the message

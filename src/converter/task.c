@@ -209,6 +209,27 @@ static step open_streams(task *t)
     return STEP_NEXT;
 }
 
+/* The job's options: the message's, else (a message from a gateway that
+ * sends none, or the original's) the record's. Options no parser accepts
+ * cannot become right on a retry: the job fails at once, saying why. */
+static step job_options(task *t, v2m_jobopts *opts, v2m_error *err)
+{
+    const char *json = t->m.options[0] ? t->m.options : t->job.options;
+    v2m_error e = {0};
+    char why[300];
+
+    if (v2m_jobopts_decode(json, opts, &e) == V2M_OK)
+        return STEP_NEXT;
+    snprintf(why, sizeof why, "invalid conversion options: %s", v2m_error_msg(&e));
+    V2M_LOG(V2M_WARN, "job failed video_fid=%s reason=\"%s\"", t->m.video_fid, why);
+    if (v2m_jobs_fail(t->c->jobs, t->m.video_fid, why, "options", &t->job, &t->e) &&
+        t->e.code != V2M_ESTATE) {
+        v2m_fail(err, t->e.code, "job record: %s", v2m_error_msg(&t->e));
+        return STEP_RETRY;
+    }
+    return STEP_PUBLISH;
+}
+
 /* Phase 2: convert the video into the MP3 being uploaded. */
 static step task_convert(task *t, v2m_error *err)
 {
@@ -216,14 +237,18 @@ static step task_convert(task *t, v2m_error *err)
     v2m_media_io in;
     v2m_media_sink out;
     v2m_media_opts o;
+    v2m_jobopts jo;
     progress_ctx pc;
-    step s = open_streams(t);
+    step s = job_options(t, &jo, err);
 
+    if (s == STEP_NEXT)
+        s = open_streams(t);
     if (s != STEP_NEXT)
         return s;
     in = (v2m_media_io){.opaque = t->rd, .read = in_read, .seek = in_seek};
     out = (v2m_media_sink){.opaque = t->up, .write = out_write, .seek = out_seek};
     v2m_media_opts_init(&o);
+    v2m_jobopts_apply(c->defaults, &jo, &o);
     o.filename = t->job.filename;
     o.max_duration = c->max_duration;
     o.cancel = c->cancel;
@@ -250,6 +275,23 @@ static step task_convert(task *t, v2m_error *err)
     return t->rc ? STEP_TRANSIENT : STEP_NEXT;
 }
 
+/* The audio track used and its language, for the user to see which one it
+ * was. Only informative: a failure to note it does not fail the job. */
+static void note_track(task *t)
+{
+    v2m_job_change chg = V2M_JOB_CHANGE_INIT;
+    v2m_error e = {0};
+
+    if (t->st.track <= 0)
+        return;
+    chg.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
+    chg.track = t->st.track;
+    chg.language = t->st.language;
+    if (v2m_jobs_update(t->c->jobs, t->m.video_fid, &chg, NULL, &e) != V2M_OK)
+        V2M_LOG(V2M_WARN, "job record: track not noted video_fid=%s: %s", t->m.video_fid,
+                v2m_error_msg(&e));
+}
+
 /* Phase 3: publish the MP3 in the store and mark the record done; when
  * another worker finished first, keep its MP3 and drop ours. */
 static step task_store(task *t)
@@ -261,6 +303,7 @@ static step task_store(task *t)
     t->up = NULL;
     if (t->rc)
         return STEP_TRANSIENT;
+    note_track(t);
     t->rc = v2m_jobs_done(c->jobs, t->m.video_fid, mmeta.fid, &t->job, &t->e);
     if (t->rc == V2M_ESTATE && strcmp(t->job.mp3_fid, mmeta.fid) != 0) {
         v2m_store_delete(c->store, V2M_NS_MP3S, mmeta.fid, NULL);

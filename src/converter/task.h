@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 
+#include "common/jobopts.h"
 #include "common/message.h"
 #include "ports/jobs.h"
 #include "ports/store.h"
@@ -23,6 +24,8 @@ typedef struct cv_ctx {
     const atomic_int *cancel;   /* set when the process must stop at once */
     int max_attempts;           /* conversions started before a job is given up */
     double max_duration;        /* seconds of audio a video may have (V2M_MAX_DURATION) */
+    const v2m_jobopts *defaults; /* the service's conversion options (V2M_MP3_*, ...); may
+                                    be NULL; a job's own options win over them */
     /* Publish the result message to the mp3 queue (confirmed); 0 on success. */
     v2m_err (*publish)(void *opaque, const v2m_msg *m, v2m_error *err);
     void *publish_opaque;

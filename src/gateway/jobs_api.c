@@ -21,7 +21,7 @@ static json_t *iso_time(int64_t ms)
 
 static json_t *job_json(const v2m_job *j)
 {
-    json_t *o = json_object();
+    json_t *o = json_object(), *opts;
     json_object_set_new(o, "video_fid", json_string(j->video_fid));
     json_object_set_new(o, "status", json_string(v2m_job_status_name(j->status)));
     json_object_set_new(o, "progress", json_real(j->progress));
@@ -33,6 +33,17 @@ static json_t *job_json(const v2m_job *j)
     json_object_set_new(o, "filename", json_string(j->filename));
     json_object_set_new(o, "size", json_integer(j->size));
     json_object_set_new(o, "attempts", json_integer(j->attempts));
+    /* The options asked for, as the record keeps them ({} for none: the
+     * converter's defaults); the audio track used and its language once
+     * converted; a short code of the failure. */
+    opts = j->options[0] ? json_loads(j->options, 0, NULL) : NULL;
+    json_object_set_new(o, "options", json_is_object(opts) ? opts : json_object());
+    if (opts && !json_is_object(opts))
+        json_decref(opts);
+    json_object_set_new(o, "track", j->track > 0 ? json_integer(j->track) : json_null());
+    json_object_set_new(o, "language", j->language[0] ? json_string(j->language) : json_null());
+    json_object_set_new(o, "error_code", j->error_code[0] ? json_string(j->error_code)
+                                                         : json_null());
     json_object_set_new(o, "created_at", iso_time(j->created_at));
     json_object_set_new(o, "updated_at", iso_time(j->updated_at));
     return o;

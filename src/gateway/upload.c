@@ -5,17 +5,29 @@
  * few buffers whatever the file's size and nothing touches a temporary file.
  * Then the job record, then a confirmed publish to the video queue; when any
  * step fails, what was made is removed and the client hears why.
+ *
+ * Conversion options come as plain fields, before or after the file part,
+ * or as query parameters (/upload?bitrate=192); each is checked as it
+ * arrives (common/jobopts.h), and a bad one refuses the whole upload. The
+ * file's first 64 KiB are held and probed as soon as they are in
+ * (media/sniff.h): what is plainly no video or audio file is refused with
+ * 415 while the rest is still on its way, before the converter ever sees it.
  */
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jobopts.h"
 #include "common/log.h"
 #include "common/message.h"
 #include "filename.h"
 #include "gateway.h"
+#include "media/sniff.h"
 #include "ports/jobs.h"
+
+/* The longest value of a plain field: a callback URL's room in the record. */
+#define FIELD_MAX (sizeof ((v2m_msg *)0)->callback_url - 1)
 
 typedef struct upload {
     gw_app *a;
@@ -30,6 +42,17 @@ typedef struct upload {
     uint64_t room;           /* what the user's storage quota leaves */
     int status;              /* a refusal decided while streaming */
     char msg[300];
+    uint8_t *head;           /* the file's first bytes, V2M_SNIFF_PAD zeros after */
+    size_t headlen;
+    int sniffed;             /* head was probed (and found to be media) */
+    int in_field;            /* the current part is a plain field being read */
+    int field_long;          /* ... whose value went over FIELD_MAX */
+    char field[64];          /* its name ("" for a name too long to be an option) */
+    char value[FIELD_MAX + 1];
+    size_t vlen;
+    v2m_jobopts opts;        /* the options given so far */
+    int has_callback;
+    char callback_url[FIELD_MAX + 1];
 } upload;
 
 static const char one_file[] =
@@ -63,6 +86,84 @@ static void refuse(upload *u, int status, const char *msg)
     }
 }
 
+static void refuse_err(upload *u, int status, const v2m_error *err)
+{
+    refuse(u, status, v2m_error_msg(err));
+}
+
+/* One option or the callback URL, from a field or a query parameter. */
+static int take_option(upload *u, const char *name, const char *value)
+{
+    v2m_error err = {0};
+
+    if (strcmp(name, "callback_url") == 0) {
+        /* Kept as given, within the record's room; what it may name is for
+         * the code that calls it to decide. */
+        if (u->has_callback)
+            v2m_fail(&err, V2M_EINVAL, "callback_url: given more than once");
+        else if (strlen(value) > FIELD_MAX)
+            v2m_fail(&err, V2M_EINVAL, "callback_url: at most %zu bytes", FIELD_MAX);
+        if (err.code) {
+            refuse_err(u, 400, &err);
+            return -1;
+        }
+        u->has_callback = 1;
+        snprintf(u->callback_url, sizeof u->callback_url, "%s", value);
+        return 0;
+    }
+    if (v2m_jobopts_set(&u->opts, name, value, &err) != V2M_OK) {
+        refuse_err(u, 400, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The plain field read so far is complete. A plain field named "file" is
+ * someone's file typed without curl's @: left for the "exactly 1 file"
+ * answer. */
+static int end_field(upload *u)
+{
+    if (!u->in_field)
+        return 0;
+    u->in_field = 0;
+    if (strcmp(u->field, "file") == 0)
+        return 0;
+    if (u->field_long && (v2m_jobopts_known(u->field) || strcmp(u->field, "callback_url") == 0)) {
+        char m[120];
+        snprintf(m, sizeof m, "%s: value too long (at most %zu bytes)", u->field, FIELD_MAX);
+        refuse(u, 400, m);
+        return -1;
+    }
+    u->value[u->vlen] = 0;
+    return take_option(u, u->field, u->value);
+}
+
+/* The file's first bytes: once V2M_SNIFF_BYTES are in (or, for a shorter
+ * file, at its end) they must look like a video or audio file. */
+static int sniff_head(upload *u, const char *data, size_t size)
+{
+    char fmt[64];
+    int score;
+    size_t take = V2M_SNIFF_BYTES - u->headlen;
+
+    if (u->sniffed)
+        return 0;
+    if (take > size)
+        take = size;
+    if (take)
+        memcpy(u->head + u->headlen, data, take);
+    u->headlen += take;
+    if (data && u->headlen < V2M_SNIFF_BYTES)
+        return 0;
+    u->sniffed = 1;
+    if (v2m_sniff(u->head, u->headlen, fmt, sizeof fmt, &score))
+        return 0;
+    V2M_LOG(V2M_INFO, "upload refused: not media bytes=%zu best=\"%s\" score=%d", u->headlen,
+            fmt, score);
+    refuse(u, 415, "not a video or audio file");
+    return -1;
+}
+
 static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *filename, const char *content_type,
                                const char *transfer_encoding, const char *data, uint64_t off,
@@ -73,17 +174,40 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 
     if (u->status)
         return MHD_NO;
-    if (off == 0 && (!u->in_file || strcmp(key ? key : "", u->part_key) != 0 || size)) {
-        /* A new part starts (off 0). Plain fields are ignored. */
+    if (off == 0 && (!(u->in_file || u->in_field) || strcmp(key ? key : "", u->part_key) != 0 ||
+                     size)) {
+        /* A new part starts (off 0): the field before it is complete. */
         u->in_file = 0;
-        if (!filename)
-            return MHD_YES;
+        snprintf(u->part_key, sizeof u->part_key, "%s", key ? key : "");
+        if (end_field(u))
+            return MHD_NO;
+        if (!filename) {
+            u->in_field = 1;
+            u->field_long = 0;
+            u->vlen = 0;
+            snprintf(u->field, sizeof u->field, "%s",
+                     key && strlen(key) < sizeof u->field ? key : "");
+            if (!strcmp(u->field, "file") || !strcmp(u->field, "callback_url") ||
+                v2m_jobopts_known(u->field))
+                goto field_data;
+            {
+                char m[300];
+                snprintf(m, sizeof m, "unknown option '%.40s': the options are %s, callback_url",
+                         key ? key : "", v2m_jobopts_names());
+                refuse(u, 400, m);
+            }
+            return MHD_NO;
+        }
         if (++u->nfiles > 1) {
             refuse(u, 400, one_file);
             return MHD_NO;
         }
         u->in_file = 1;
-        snprintf(u->part_key, sizeof u->part_key, "%s", key ? key : "");
+        u->head = calloc(1, V2M_SNIFF_BYTES + V2M_SNIFF_PAD);
+        if (!u->head) {
+            refuse(u, 503, "out of memory, try again later");
+            return MHD_NO;
+        }
         gw_clean_filename(filename, u->filename, sizeof u->filename);
         if (v2m_store_upload_open(u->a->store, V2M_NS_VIDEOS, u->filename,
                                   part_type(content_type),
@@ -92,6 +216,8 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
             refuse(u, 503, "file store unavailable, try again later");
             return MHD_NO;
         }
+    } else if (u->in_field) {
+        goto field_data;
     } else if (!u->in_file) {
         return MHD_YES;
     }
@@ -113,12 +239,40 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
         refuse(u, 413, m);
         return MHD_NO;
     }
+    if (sniff_head(u, data, size))
+        return MHD_NO;
     if (v2m_store_upload_write(u->up, data, size, &err) != V2M_OK) {
         V2M_LOG(V2M_ERROR, "upload write: %s", v2m_error_msg(&err));
         refuse(u, 503, "file store failed while writing, try again later");
         return MHD_NO;
     }
     return MHD_YES;
+field_data:
+    if (size > FIELD_MAX - u->vlen) {
+        u->field_long = 1;
+        return MHD_YES;
+    }
+    memcpy(u->value + u->vlen, data, size);
+    u->vlen += size;
+    return MHD_YES;
+}
+
+/* The query's options, read before the body. */
+static enum MHD_Result on_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    upload *u = cls;
+    (void)kind;
+    if (u->status)
+        return MHD_NO;
+    if (strcmp(key, "callback_url") != 0 && !v2m_jobopts_known(key)) {
+        char m[300];
+        snprintf(m, sizeof m, "unknown option '%.40s': the options are %s, callback_url", key,
+                 v2m_jobopts_names());
+        refuse(u, 400, m);
+        return MHD_NO;
+    }
+    return take_option(u, key, value ? value : "") ? MHD_NO : MHD_YES;
 }
 
 void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream)
@@ -136,9 +290,16 @@ void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **s
     }
     u->a = a;
     u->room = UINT64_MAX;
+    v2m_jobopts_init(&u->opts);
     *stream = u;
     if (gw_authenticate(a, req, resp, &u->user))
         return;
+    MHD_get_connection_values(v2m_http_conn(req), MHD_GET_ARGUMENT_KIND, on_query, u);
+    if (u->status) {
+        atomic_fetch_add(&a->uploads_failed, 1);
+        v2m_http_reply_text(resp, u->status, "%s", u->msg);
+        return;
+    }
     /* A body that announces more than the limit is refused before a byte of it
      * is read (curl then does not even send it). The multipart framing adds a
      * few hundred bytes; the exact check is on the file's bytes below. */
@@ -179,6 +340,7 @@ void gw_upload_end(void *app, void *stream)
     if (u->pp)
         MHD_destroy_post_processor(u->pp);
     v2m_store_upload_abort(u->up); /* when still open: nothing stays behind */
+    free(u->head);
     free(u);
 }
 
@@ -192,6 +354,7 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
     json_t *out;
     uint64_t room;
     v2m_err rc;
+    char options[V2M_OPT_JSON_MAX] = "";
 
     u = v2m_http_stream(req);
     if (!u || u->status) {
@@ -205,6 +368,16 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
         u->pp = NULL;
         if (done != MHD_YES && !u->status)
             refuse(u, 400, "malformed or incomplete multipart body");
+    }
+    /* What only the end tells: the last field, an empty or short file, the
+     * options together. Each refusal aborts the store upload. */
+    if (!u->status && !end_field(u) && u->nfiles == 1 && u->up) {
+        if (u->bytes == 0)
+            refuse(u, 400, "the file is empty");
+        else if (!sniff_head(u, NULL, 0) &&
+                 (v2m_jobopts_check(&u->opts, &err) ||
+                  v2m_jobopts_encode(&u->opts, options, sizeof options, &err)))
+            refuse_err(u, 400, &err);
     }
     if (u->status || u->nfiles != 1 || !u->up) {
         atomic_fetch_add(&a->uploads_failed, 1);
@@ -228,7 +401,7 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
         return;
     }
     if (v2m_jobs_create(a->jobs, meta.fid, u->user.username, meta.filename, meta.length,
-                        NULL, NULL, &err)) {
+                        options, u->callback_url, &err)) {
         V2M_LOG(V2M_ERROR, "upload job record fid=%s: %s", meta.fid, v2m_error_msg(&err));
         goto undo_file;
     }
@@ -236,6 +409,8 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
     snprintf(msg.video_fid, sizeof msg.video_fid, "%s", meta.fid);
     snprintf(msg.username, sizeof msg.username, "%s", u->user.username);
     snprintf(msg.filename, sizeof msg.filename, "%s", meta.filename);
+    snprintf(msg.options, sizeof msg.options, "%s", options);
+    snprintf(msg.callback_url, sizeof msg.callback_url, "%s", u->callback_url);
     if (gw_publish(a, &msg, &err) != V2M_OK) {
         V2M_LOG(V2M_ERROR, "upload publish fid=%s: %s", meta.fid, v2m_error_msg(&err));
         v2m_jobs_delete(a->jobs, meta.fid, NULL);
