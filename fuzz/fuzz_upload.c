@@ -14,7 +14,7 @@
  * bytes, their sizes taken from the body's bytes).
  * The upload limit is 2048 bytes, so the 413 path is reachable.
  *
- * Checks: the answer is 200, 400 or 413 (a 5xx means the gateway failed on
+ * Checks: the answer is 200, 400, 413 or 415 (a 5xx means the gateway failed on
  * its own store, which must not happen for any body); after a 200 the file,
  * its job record and exactly one well-formed message on the video queue
  * exist, all for fuzz@x and the same id. They are then removed, so the
@@ -302,9 +302,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(sscanf(resp.p, "HTTP/1.1 %d", &status) == 1);
     hdr_end = strstr(resp.p, "\r\n\r\n");
     FUZZ_CHECK(hdr_end != NULL);
-    if (status != 200 && status != 400 && status != 413) {
+    if (status != 200 && status != 400 && status != 413 && status != 415) {
         fprintf(stderr, "fuzz_upload: unexpected answer:\n%s\n", resp.p);
-        FUZZ_CHECK(!"the answer is 200, 400 or 413");
+        FUZZ_CHECK(!"the answer is 200, 400, 413 or 415");
     }
     if (status == 200)
         check_queued(hdr_end + 4);

@@ -102,7 +102,8 @@ static int take_option(upload *u, const char *name, const char *value)
         if (u->has_callback)
             v2m_fail(&err, V2M_EINVAL, "callback_url: given more than once");
         else if (strlen(value) > FIELD_MAX)
-            v2m_fail(&err, V2M_EINVAL, "callback_url: at most %zu bytes", FIELD_MAX);
+            v2m_fail(&err, V2M_EINVAL, "callback_url: value too long (at most %zu bytes)",
+                     FIELD_MAX);
         if (err.code) {
             refuse_err(u, 400, &err);
             return -1;

@@ -10,6 +10,7 @@ No converter runs here, so every accepted job stays queued.
 import json
 import os
 import sys
+import wave
 
 sys.path.insert(0, os.path.dirname(__file__))
 import secenv  # noqa: E402
@@ -19,8 +20,13 @@ MAX_ACTIVE = 3
 env = secenv.Embedded("limits", {"V2M_MAX_ACTIVE_JOBS": str(MAX_ACTIVE)}, workers=False)
 ALICE = env.login(secenv.ALICE)
 BOB = env.login(secenv.BOB)
-SMALL = os.path.join(env.dir, "small.bin")
-open(SMALL, "wb").write(os.urandom(60 * 1024))
+# 60 KiB of WAV (noise, so the door sees media and nothing compresses).
+SMALL = os.path.join(env.dir, "small.wav")
+with wave.open(SMALL, "wb") as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(8000)
+    w.writeframes(os.urandom(60 * 1024 - 44))
 
 
 def stored():
