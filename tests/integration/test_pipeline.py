@@ -515,7 +515,9 @@ def test_cli_login_upload_wait_download():
     assert rc == 0, err
     assert mp3_info(tmp + "/cli.mp3")["streams"][0]["codec_name"] == "mp3"
     rc, out, err = t.run_cmd([cli, "upload", BAD, "--wait"], env=cenv, timeout=180)
-    assert rc == 1 and "not a media file" in err, (out, err)
+    assert rc == 1 and "415: not a video or audio file" in err, (out, err)
+    rc, out, err = t.run_cmd([cli, "upload", SILENT, "--wait"], env=cenv, timeout=180)
+    assert rc == 1 and "no audio stream" in err, (out, err)
     rc, out, _ = t.run_cmd([cli, "status"], env=cenv)
     assert rc == 0 and json.loads(out)[0]["status"] == "failed", out
     rc, _, err = t.run_cmd([cli, "download", "0" * 24], env=cenv)
