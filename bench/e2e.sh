@@ -22,8 +22,13 @@ if [ ! -s "$video" ]; then
     -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -b:a 160k -shortest "$video.part.mp4"
   mv "$video.part.mp4" "$video"
 fi
-big=$dir/upload-1g.bin
-[ -s "$big" ] || { echo "== generating $big"; head -c 1073741824 /dev/urandom > "$big"; }
+# A WAV header before 1 GiB of noise: the gateway refuses (415) what does
+# not start as a video or audio file, and the memory figure needs the whole
+# body streamed.
+big=$dir/upload-1g.wav
+[ -s "$big" ] || { echo "== generating $big"
+  { /usr/bin/python3 -c 'import struct,sys; n=1073741824; sys.stdout.buffer.write(b"RIFF"+struct.pack("<I",n+36)+b"WAVEfmt "+struct.pack("<IHHIIHH",16,1,2,48000,192000,4,16)+b"data"+struct.pack("<I",n))'
+    head -c 1073741824 /dev/urandom; } > "$big.part" && mv "$big.part" "$big"; }
 
 work=$(mktemp -d /tmp/v2m-bench-e2e.XXXXXX)
 pids=()
