@@ -440,6 +440,7 @@ static void test_options(void)
     check_scenario = "--bitrate 128";
     v2m_media_opts_init(&o);
     o.bitrate_kbps = 128;
+    o.cover = 0; /* the audio's bitrate: no picture in the file */
     REQUIRE(convert_decode(&o, "o_cbr.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         double secs = (double)a.samples / a.rate;
