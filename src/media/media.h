@@ -65,10 +65,12 @@
 #define V2M_MEDIA_SEEK_SIZE 0x10000
 
 /* Every seek the engine asks of a sink targets an offset below this (the
- * ID3v2 tag plus the Xing/LAME frame), except the final return to the end.
- * A sink that can only rewrite its first bytes (e.g. a store holding its first
- * chunk until close) may therefore still offer a seek callback. */
-#define V2M_MEDIA_SINK_HEAD_MAX 16384
+ * ID3v2 tag, with its cover picture and chapters, plus the Xing/LAME frame),
+ * except the final return to the end; the bytes rewritten there end below
+ * it too. A sink that can only rewrite its first bytes (e.g. a store holding
+ * its first chunk of 255 KiB until close) may therefore still offer a seek
+ * callback. */
+#define V2M_MEDIA_SINK_HEAD_MAX (250 * 1024)
 
 /* Input. read() returns the number of bytes stored into buf (1..size), 0 at
  * the end of the input, or a negative value on failure. seek() may be NULL
