@@ -233,9 +233,22 @@ def test_start_and_end_trim_within_one_frame():
 
 def test_track_and_language_in_the_record():
     j, _, _ = converted(upload("track=1"))
-    assert j["options"] == {"track": 1}, j
-    # Known once the engine reports the track it used (0 = not reported).
-    assert j["track"] in (None, 1) and j["error_code"] is None, j
+    assert j["options"] == {"track": 1} and j["track"] == 1 and j["error_code"] is None, j
+    # Two audio tracks: English stereo, French mono; chosen by language, then by number.
+    two = ffmpeg(tmp + "/two.mkv", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+                 "-f", "lavfi", "-i", "sine=frequency=1000:duration=2", "-map", "0", "-map", "1",
+                 "-c:a", "libvorbis", "-ac:0", "2", "-ac:1", "1", "-metadata:s:a:0", "language=eng",
+                 "-metadata:s:a:1", "language=fre")
+    j, st, _ = converted(upload("track=FRE", path=two))
+    assert j["options"] == {"language": "fre"}, j
+    assert j["track"] == 2 and j["language"] == "fre" and st["channels"] == 1, (j, st)
+    j, st, _ = converted(upload(query="?track=1", path=two))
+    assert j["track"] == 1 and j["language"] == "eng" and st["channels"] == 2, (j, st)
+    # A track the file does not have: the job fails, saying so.
+    code, body = upload("track=3", path=two)
+    assert code == 200, (code, body)
+    j = wait_job(json.loads(body)["video_fid"])
+    assert j["status"] == "failed" and j["error_code"] == "noaudio", j
 
 
 def test_tag_overrides():
