@@ -253,7 +253,8 @@ field_data:
         u->field_long = 1;
         return MHD_YES;
     }
-    memcpy(u->value + u->vlen, data, size);
+    if (size)
+        memcpy(u->value + u->vlen, data, size);
     u->vlen += size;
     return MHD_YES;
 }

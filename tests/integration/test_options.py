@@ -266,7 +266,7 @@ def test_bad_values_are_400_naming_the_field_and_keep_nothing():
            ("start=-1", "start:"), ("start=1:75", "start:"), ("end=0", "end:"),
            ("track=0", "track:"), ("track=english", "track:"), ("normalize=-80", "normalize:"),
            ("normalize=loud", "normalize:"), ("cover=yes", "cover:"),
-           ("title=" + "x" * 201, "title:")]
+           ("title=" + "x" * 201, "title:"), ("title=", "title:"), ("bitrate=", "bitrate:")]
     for field, needle in bad:
         refused(400, needle, field)
         refused(400, needle, field, before=False)
