@@ -97,8 +97,9 @@ static int take_option(upload *u, const char *name, const char *value)
     v2m_error err = {0};
 
     if (strcmp(name, "callback_url") == 0) {
-        /* Kept as given, within the record's room; what it may name is for
-         * the code that calls it to decide. */
+        /* Kept as given, within the record's room, for the job's end to be
+         * told there. Which URLs are acceptable is decided where they are
+         * called; a check at the door would go here. */
         if (u->has_callback)
             v2m_fail(&err, V2M_EINVAL, "callback_url: given more than once");
         else if (strlen(value) > FIELD_MAX)
@@ -157,8 +158,11 @@ static int sniff_head(upload *u, const char *data, size_t size)
     if (data && u->headlen < V2M_SNIFF_BYTES)
         return 0;
     u->sniffed = 1;
-    if (v2m_sniff(u->head, u->headlen, fmt, sizeof fmt, &score))
+    if (v2m_sniff(u->head, u->headlen, fmt, sizeof fmt, &score)) {
+        free(u->head); /* decided: the rest streams with no more held */
+        u->head = NULL;
         return 0;
+    }
     V2M_LOG(V2M_INFO, "upload refused: not media bytes=%zu best=\"%s\" score=%d", u->headlen,
             fmt, score);
     refuse(u, 415, "not a video or audio file");
