@@ -6,6 +6,11 @@
  * conversions of a worker). Decoded frames go straight into the FIFO when
  * they already have the encoder's format, rate and layout; otherwise through
  * swresample, which also downmixes (5.1 -> stereo or mono).
+ *
+ * Before the audio: the cover picture (cover.c), which may read a video
+ * frame; with o->normalize, a measuring pass runs the same loop into the
+ * loudness meter (loudness.c) instead of the encoder. Each of those reads
+ * the input again from its first byte afterwards (v2m__reopen_input).
  */
 #include "media/media_int.h"
 
@@ -24,10 +29,6 @@
  * front and may decode a frame or two longer (encoder priming no container
  * mentions); it must not then fail at its very end. */
 #define DURATION_SLACK 0.5
-/* Source sample rates that are resampled: from below any real audio's to
- * twice DXD's 352.8 kHz. A corrupt header can claim any rate: libswresample's
- * filter for a rate of a billion takes minutes and gigabytes to build, and
- * 1 Hz would turn each sample into a second of MP3. */
 /* Loudness targets accepted (LUFS): from quieter than any broadcast norm to
  * louder than any streaming one. */
 #define NORMALIZE_MIN (-70)
@@ -36,6 +37,10 @@
  * what the meter says of audio with nothing above its -70 LUFS gate. */
 #define PEAK_CEILING (-1.0)
 #define SILENCE_LUFS (-69.9)
+/* Source sample rates that are resampled: from below any real audio's to
+ * twice DXD's 352.8 kHz. A corrupt header can claim any rate: libswresample's
+ * filter for a rate of a billion takes minutes and gigabytes to build, and
+ * 1 Hz would turn each sample into a second of MP3. */
 #define MIN_SOURCE_RATE 1000
 #define MAX_SOURCE_RATE 768000
 

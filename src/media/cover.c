@@ -28,7 +28,7 @@
 #define COVER_SIDE 600                  /* longer side of a picture we make */
 #define COVER_QUALITY 3                 /* MJPEG qscale (2 best .. 31) */
 #define COVER_MAX_SIDE 16384            /* pictures and frames larger than this are refused */
-#define COVER_MAX_PIXELS (8192 * 8192)
+#define COVER_MAX_PIXELS (7680 * 4320)     /* 8K UHD; a 4-byte RGBA picture of it is 133 MB */
 #define GRAB_AT 0.10                    /* where the frame is taken, as a fraction of the duration */
 #define GRAB_MAX_PACKETS 600
 #define GRAB_MAX_BYTES (64 * 1024 * 1024)

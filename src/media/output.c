@@ -1,8 +1,10 @@
 /* output.c - the MP3 side: libmp3lame encoder, mp3 muxer, ID3v2 tag.
  *
- * The muxer writes an ID3v2.4 tag, then (when the sink can seek) an empty
- * Xing/LAME frame that av_write_trailer() fills with the frame count, the
- * seek table and the encoder delay/padding, then the audio frames.
+ * The muxer writes an ID3v2.4 tag (text frames, CHAP/CTOC chapters, the
+ * APIC picture from a second, attached-picture stream), then (when the sink
+ * can seek) an empty Xing/LAME frame that av_write_trailer() fills with the
+ * frame count, the seek table and the encoder delay/padding, then the audio
+ * frames.
  */
 #include "media/media_int.h"
 

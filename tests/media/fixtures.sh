@@ -91,6 +91,10 @@ feature covr.mp4 && ff -f lavfi -i "$ST" -i "$(out pic.jpg)" -map 0 -map 1 -c:a 
     -disposition:v attached_pic "$(out covr.mp4)"
 feature covr_big.mp4 && ff -f lavfi -i "$ST" -i "$(out big.png)" -map 0 -map 1 -c:a aac -c:v copy \
     -disposition:v attached_pic "$(out covr_big.mp4)"
+# A picture wider than any cover the engine takes (17000x8 PNG): left out.
+feature covr_wide.mp4 && ff -f lavfi -i "color=c=red:size=17000x8:d=1" -frames:v 1 "$(out wide.png)" &&
+    ff -f lavfi -i "$ST" -i "$(out wide.png)" -map 0 -map 1 -c:a aac -c:v copy -disposition:v attached_pic \
+        "$(out covr_wide.mp4)"
 # Matroska with the JPEG as an attachment (libavformat shows it as an attached picture).
 feature att.mkv && ff -f lavfi -i "$ST" -attach "$(out pic.jpg)" -metadata:s:t mimetype=image/jpeg \
     -c:a libvorbis "$(out att.mkv)"

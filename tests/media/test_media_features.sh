@@ -20,7 +20,7 @@ py=$(command -v python3)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/v2m-features-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 sh "$src/tests/media/fixtures.sh" "$dir" tags.mkv covr.mp4 covr_big.mp4 att.mkv apic.mp3 chapters.mp4 \
-    chapters.mkv lang2.mkv quiet.m4a loud.m4a peaky.wav mp4_fast.mp4 audio.m4a ||
+    chapters.mkv lang2.mkv quiet.m4a loud.m4a peaky.wav mp4_fast.mp4 audio.m4a covr_wide.mp4 ||
     { echo "FAIL: fixtures" >&2; exit 1; }
 cd "$dir"
 
@@ -134,6 +134,11 @@ cover_ok mp4_fast.mp4 frame.mp3 "cover: a video frame" 600
 # The picture's header comes before the Xing frame, and the MP3 still decodes to its length.
 d=$(seconds frame.mp3)
 within "$d" 3.0 0.03 || fail "frame.mp3 lasts $d s, expected 3.0"
+# Hostile: a picture 17000 px wide is not decoded nor copied.
+conv covr_wide.mp4 wide.mp3 && {
+    [ -z "$(pic wide.mp3)" ] || fail "covr_wide.mp4: picture $(pic wide.mp3)"
+    grep -q "no cover" sum.txt || fail "covr_wide.mp4: summary $(cat sum.txt)"
+}
 for f in covr.mp4 mp4_fast.mp4 apic.mp3; do
     conv "$f" "nocover_$f.mp3" --no-cover && {
         [ -z "$(pic "nocover_$f.mp3")" ] || fail "$f --no-cover: picture $(pic "nocover_$f.mp3")"
@@ -161,6 +166,13 @@ for f in chapters.mp4 chapters.mkv; do
         [ "$t" = "Part 1 Part 2 Part 3 " ] || fail "$f: chapter titles '$t'"
     }
 done
+# An MP3 with ID3 CHAP frames (the one just made), copied in passthrough.
+conv chapters.mp4.mp3 again.mp3 && {
+    set -- $(chapters again.mp3)
+    [ $# -eq 3 ] && within "$1" 0 0.027 && within "$2" 1 0.027 && within "$3" 2 0.027 ||
+        fail "ID3 CHAP source: chapters at $*"
+    grep -q "copied" sum.txt || fail "MP3 source not copied: $(cat sum.txt)"
+}
 # Trimmed to 0.5..2.5 s: the chapters shift by 0.5 s and are clipped.
 conv chapters.mp4 trim.mp3 --start 0.5 --end 2.5 && {
     set -- $(chapters trim.mp3)
