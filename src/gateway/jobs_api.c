@@ -19,7 +19,19 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
-static json_t *job_json(const v2m_job *j)
+/* A fresh signed link to a done job's MP3 (relative to the gateway's base
+ * URL, so it works behind any proxy), or null. */
+static json_t *job_link(const gw_app *a, const v2m_job *j)
+{
+    char url[V2M_LINK_MAX];
+
+    if (j->status != V2M_JOB_DONE ||
+        v2m_link_make(&a->links, j->mp3_fid, (int64_t)time(NULL), url, sizeof url) != 0)
+        return json_null();
+    return json_string(url);
+}
+
+static json_t *job_json(const gw_app *a, const v2m_job *j)
 {
     json_t *o = json_object();
     json_object_set_new(o, "video_fid", json_string(j->video_fid));
@@ -29,6 +41,7 @@ static json_t *job_json(const v2m_job *j)
     json_object_set_new(o, "mp3_fid", j->status == V2M_JOB_DONE && j->mp3_fid[0]
                                           ? json_string(j->mp3_fid)
                                           : json_null());
+    json_object_set_new(o, "download_url", job_link(a, j));
     json_object_set_new(o, "error", j->error[0] ? json_string(j->error) : json_null());
     json_object_set_new(o, "filename", json_string(j->filename));
     json_object_set_new(o, "size", json_integer(j->size));
@@ -63,12 +76,18 @@ void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
         return;
     }
-    v2m_http_reply_json(resp, 200, job_json(&j));
+    v2m_http_reply_json(resp, 200, job_json(a, &j));
 }
+
+typedef struct job_list {
+    const gw_app *a;
+    json_t *arr;
+} job_list;
 
 static int add_job(void *ud, const v2m_job *j)
 {
-    json_array_append_new(ud, job_json(j));
+    job_list *l = ud;
+    json_array_append_new(l->arr, job_json(l->a, j));
     return 0;
 }
 
@@ -108,7 +127,7 @@ void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp)
     arr = json_array();
     /* Admins see their own jobs unless they ask for everyone's (?all=1). */
     if (v2m_jobs_list(a->jobs, u.admin && all && strcmp(all, "1") == 0 ? NULL : u.username,
-                      limit, offset, add_job, arr, &err) != V2M_OK) {
+                      limit, offset, add_job, &(job_list){a, arr}, &err) != V2M_OK) {
         json_decref(arr);
         V2M_LOG(V2M_ERROR, "jobs list: %s", v2m_error_msg(&err));
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");

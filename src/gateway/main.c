@@ -42,8 +42,8 @@ static const v2m_cfg_var gateway_vars[] = {
      .help = "CIDRs of proxies in front, not held to the per-address connection cap"},
 };
 static const v2m_cfg_table gateway_table = V2M_CFG_TABLE("gateway", gateway_vars);
-static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_httpd_table,
-                                              &v2m_service_table, NULL};
+static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_link_table,
+                                              &v2m_httpd_table, &v2m_service_table, NULL};
 
 static v2m_err load_config(gw_config *c, v2m_error *err)
 {
@@ -139,6 +139,7 @@ static const v2m_http_route routes[] = {
     {.method = "POST", .path = "/upload", .handler = gw_upload, .body_begin = gw_upload_begin,
      .body_data = gw_upload_data, .body_end = gw_upload_end},
     {.method = "GET", .path = "/download", .handler = gw_download},
+    {.method = "GET", .path = "/d/", .prefix = 1, .handler = gw_link_download},
     {.method = "GET", .path = "/jobs", .handler = gw_jobs},
     {.method = "GET", .path = "/jobs/", .prefix = 1, .handler = gw_job},
 };
@@ -153,7 +154,8 @@ int main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (load_config(&a.cfg, &err) != V2M_OK || v2m_httpd_env(&henv, &err) != V2M_OK) {
+    if (load_config(&a.cfg, &err) != V2M_OK || v2m_links_load(&a.links, &err) != V2M_OK ||
+        v2m_httpd_env(&henv, &err) != V2M_OK) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         v2m_cidr_list_free(&a.cfg.trusted);
         return 1;
@@ -188,11 +190,11 @@ int main(int argc, char **argv)
         goto done;
     }
     V2M_LOG(V2M_INFO, "v2m-gateway listening addr=%s:%d admin=%s:%d auth=%s store=%s "
-            "max_upload=%llu max_active_jobs=%ld quota=%llu",
+            "max_upload=%llu max_active_jobs=%ld quota=%llu signed_links=%s",
             a.cfg.host, v2m_httpd_port(srv), a.cfg.admin_host[0] ? a.cfg.admin_host : "-",
             v2m_httpd_admin_port(srv), a.cfg.auth_addr, v2m_store_scheme(a.store),
             (unsigned long long)a.cfg.max_upload, a.cfg.max_active_jobs,
-            (unsigned long long)a.cfg.quota);
+            (unsigned long long)a.cfg.quota, a.links.on ? "on" : "off (no V2M_LINK_SECRET)");
     v2m_write_port_file2(v2m_httpd_port(srv), v2m_httpd_admin_port(srv));
     rc = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-gateway stopping signal=%d", rc);
