@@ -364,7 +364,8 @@ smoke_test() {
   [ "${r%% *}" = 200 ] || fail "gateway GET /download: expected 200, got '${r:0:300}'"
   head=$(cx sh -c 'head -c 3 /tmp/body | od -An -tx1 | tr -d " \n"')
   [[ $head == 494433 || $head == fff* ]] || fail "download is not an MP3 (first bytes $head)"
-  cx grep -qi "filename=\"\\?$mp3.mp3" /tmp/headers || fail "download lacks Content-Disposition $mp3.mp3"
+  cx grep -qi "filename=\"${clip%.*}.mp3\"; filename\*=UTF-8''${clip%.*}.mp3" /tmp/headers ||
+    fail "download lacks Content-Disposition ${clip%.*}.mp3"
   log "ok: gateway GET /download -> 200, $(cx stat -c %s /tmp/body) bytes of MP3"
   for ((i = 0; i < 60; i++)); do
     grep -rqs "mp3 file_id: $mp3 is now ready!" "$work/data/outbox" && break
