@@ -10,6 +10,7 @@ import base64
 import email
 import email.message
 import email.policy
+import email.utils
 import glob
 import hashlib
 import hmac
@@ -144,12 +145,14 @@ def mails():
     if MODE == "distributed":
         with urllib.request.urlopen(maildev + "/email", timeout=10) as r:
             for m in json.load(r):
-                out.append((m["to"][0]["address"], m["subject"], m.get("text", "")))
+                out.append((m["to"][0]["address"], m["subject"],
+                            m.get("text", "").replace("\r\n", "\n")))
     else:
         for f in glob.glob(tmp + "/outbox/*.eml"):
             # Python's own parser: the subject decoded (RFC 2047), as a mail reader shows it.
             m = email.message_from_bytes(open(f, "rb").read(), policy=email.policy.default)
-            out.append((str(m["To"]).strip("<>"), str(m["Subject"]), m.get_content()))
+            out.append((str(m["To"]).strip("<>"), str(m["Subject"]),
+                        m.get_content().replace("\r\n", "\n")))
     return out
 
 
@@ -263,17 +266,22 @@ def test_tutorial_flow_login_upload_mail_download():
 
 def disposition(headers_file):
     """The saved name of a download, as Python's mail parser reads its
-    Content-Disposition (RFC 2231/8187 filename* first), the quoted fallback,
-    and filename* decoded by hand."""
+    Content-Disposition (the RFC 2231/8187 filename* wins over filename, as
+    RFC 6266 says), the quoted ASCII fallback, and filename* decoded by hand."""
     raw = open(headers_file, encoding="latin-1").read()
     value = re.search(r"(?im)^content-disposition: *(.*?)\r?$", raw).group(1)
-    m = email.message.EmailMessage()
+    m = email.message.Message()
     m["Content-Disposition"] = value
-    assert m.get_content_disposition() == "attachment", value
-    star = re.search(r"filename\*=UTF-8''([^;\s]+)", value).group(1)
-    fallback = re.search(r'filename="([^"]*)"', value).group(1)
-    assert all(0x20 <= ord(c) < 0x7f for c in fallback), value
-    return m.get_filename(), fallback, urllib.parse.unquote(star, errors="strict")
+    params = m.get_params(header="content-disposition")
+    assert params[0] == ("attachment", ""), value
+    star = [v for k, v in params[1:] if k == "filename" and isinstance(v, tuple)]
+    plain = [v for k, v in params[1:] if k == "filename" and isinstance(v, str)]
+    assert len(star) == 1 and len(plain) == 1 and len(params) == 3, params
+    assert star[0][0].upper() == "UTF-8", star
+    assert all(0x20 <= ord(c) < 0x7f for c in plain[0]), value
+    by_hand = urllib.parse.unquote(re.search(r"filename\*=UTF-8''([^;\s]+)", value).group(1),
+                                   errors="strict")
+    return email.utils.collapse_rfc2231_value(star[0]), plain[0], by_hand
 
 
 def link_sig(fid, expires, secret=LINK_SECRET):
@@ -282,6 +290,18 @@ def link_sig(fid, expires, secret=LINK_SECRET):
     mac = hmac.new(key, b"v2m download link v1\n%s\n%d" % (fid.encode(), expires),
                    hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def test_other_user_gets_404_and_lists_nothing_of_it():
+    mp3, video = state["mp3"], state["video"]
+    code, _ = curl("-o", "/dev/null", "-H", "Authorization: Bearer " + OTHER,
+                   GW + "/download?fid=" + mp3)
+    assert code == 404, code
+    assert job(video, OTHER)[0] == 404
+    code, body = curl("-H", "Authorization: Bearer " + OTHER, GW + "/jobs")
+    assert code == 200 and json.loads(body) == [], body
+    code, body = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/jobs")
+    assert code == 200 and json.loads(body)[0]["video_fid"] == video, body
 
 
 def test_signed_link_in_mail_downloads_without_token_under_the_video_name():
@@ -352,18 +372,6 @@ def test_signed_link_in_mail_downloads_without_token_under_the_video_name():
     finally:
         rotated.stop()
         off.stop()
-
-
-def test_other_user_gets_404_and_lists_nothing_of_it():
-    mp3, video = state["mp3"], state["video"]
-    code, _ = curl("-o", "/dev/null", "-H", "Authorization: Bearer " + OTHER,
-                   GW + "/download?fid=" + mp3)
-    assert code == 404, code
-    assert job(video, OTHER)[0] == 404
-    code, body = curl("-H", "Authorization: Bearer " + OTHER, GW + "/jobs")
-    assert code == 200 and json.loads(body) == [], body
-    code, body = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/jobs")
-    assert code == 200 and json.loads(body)[0]["video_fid"] == video, body
 
 
 if MODE == "embedded":
