@@ -19,19 +19,7 @@ static json_t *iso_time(int64_t ms)
     return json_string(buf);
 }
 
-/* A fresh signed link to a done job's MP3 (relative to the gateway's base
- * URL, so it works behind any proxy), or null. */
-static json_t *job_link(const gw_app *a, const v2m_job *j)
-{
-    char url[V2M_LINK_MAX];
-
-    if (j->status != V2M_JOB_DONE ||
-        v2m_link_make(&a->links, j->mp3_fid, (int64_t)time(NULL), url, sizeof url) != 0)
-        return json_null();
-    return json_string(url);
-}
-
-static json_t *job_json(const gw_app *a, const v2m_job *j)
+static json_t *job_json(const v2m_job *j)
 {
     json_t *o = json_object();
     json_object_set_new(o, "video_fid", json_string(j->video_fid));
@@ -41,13 +29,26 @@ static json_t *job_json(const gw_app *a, const v2m_job *j)
     json_object_set_new(o, "mp3_fid", j->status == V2M_JOB_DONE && j->mp3_fid[0]
                                           ? json_string(j->mp3_fid)
                                           : json_null());
-    json_object_set_new(o, "download_url", job_link(a, j));
     json_object_set_new(o, "error", j->error[0] ? json_string(j->error) : json_null());
     json_object_set_new(o, "filename", json_string(j->filename));
     json_object_set_new(o, "size", json_integer(j->size));
     json_object_set_new(o, "attempts", json_integer(j->attempts));
     json_object_set_new(o, "created_at", iso_time(j->created_at));
     json_object_set_new(o, "updated_at", iso_time(j->updated_at));
+    return o;
+}
+
+/* o with "download_url": a fresh signed link to a done job's MP3 (relative
+ * to the gateway's address, so it works behind any proxy), else null. */
+static json_t *with_link(const gw_app *a, const v2m_job *j, json_t *o)
+{
+    char url[V2M_LINK_MAX];
+
+    if (j->status == V2M_JOB_DONE &&
+        v2m_link_make(&a->links, j->mp3_fid, (int64_t)time(NULL), url, sizeof url) == 0)
+        json_object_set_new(o, "download_url", json_string(url));
+    else
+        json_object_set_new(o, "download_url", json_null());
     return o;
 }
 
@@ -76,7 +77,7 @@ void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
         return;
     }
-    v2m_http_reply_json(resp, 200, job_json(a, &j));
+    v2m_http_reply_json(resp, 200, with_link(a, &j, job_json(&j)));
 }
 
 typedef struct job_list {
@@ -87,7 +88,7 @@ typedef struct job_list {
 static int add_job(void *ud, const v2m_job *j)
 {
     job_list *l = ud;
-    json_array_append_new(l->arr, job_json(l->a, j));
+    json_array_append_new(l->arr, with_link(l->a, j, job_json(j)));
     return 0;
 }
 

@@ -3,7 +3,8 @@
 
 - An end-to-end run at debug level, with an SMTP URL and password that fail
   (so the notification service logs its retries): no log of any service
-  holds a user's password, a token, JWT_SECRET or an SMTP password.
+  holds a user's password, a token, JWT_SECRET, an SMTP password, the link
+  secret or a download link's signature.
 - scripts/run.sh hands JWT_SECRET to v2m-auth and to no other service, and
   V2M_LINK_SECRET to the gateway and notification only.
 """
@@ -58,6 +59,9 @@ def test_no_secret_in_any_log():
             if json.loads(body)["status"] == "done":
                 break
             time.sleep(0.3)
+        # A signed link, used: its signature must not reach the logs either.
+        link = json.loads(body)["download_url"]
+        assert link and env.gateway.request("GET", link)[0] == 200, body
         # Let the notification service fail and retry a few times.
         deadline = time.time() + 30
         while time.time() < deadline and \
@@ -72,7 +76,7 @@ def test_no_secret_in_any_log():
     secrets = {"user password": secenv.ALICE[1], "token": token,
                "token signature": token.rsplit(".", 1)[1], "JWT_SECRET": env.secret,
                "SMTP_URL password": SMTP_URL_PW, "SMTP_PASSWORD": SMTP_PW,
-               "V2M_LINK_SECRET": LINK_SECRET}
+               "V2M_LINK_SECRET": LINK_SECRET, "link signature": link.rsplit("s=", 1)[1]}
     for name, text in logs.items():
         for what, secret in secrets.items():
             assert secret not in text, "%s logs the %s" % (name, what)
