@@ -161,6 +161,7 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(a.auth_url, sizeof a.auth_url, "http://%s", a.cfg.auth_addr);
+    V2M_LOG(V2M_INFO, "v2m-gateway signed_links=%s", a.links.on ? "on" : "off (no V2M_LINK_SECRET)");
     v2m_signals_block();
     rc = 1;
     if (!(a.store = v2m_store_open(a.cfg.store_url, &err)) ||
@@ -190,11 +191,11 @@ int main(int argc, char **argv)
         goto done;
     }
     V2M_LOG(V2M_INFO, "v2m-gateway listening addr=%s:%d admin=%s:%d auth=%s store=%s "
-            "max_upload=%llu max_active_jobs=%ld quota=%llu signed_links=%s",
+            "max_upload=%llu max_active_jobs=%ld quota=%llu",
             a.cfg.host, v2m_httpd_port(srv), a.cfg.admin_host[0] ? a.cfg.admin_host : "-",
             v2m_httpd_admin_port(srv), a.cfg.auth_addr, v2m_store_scheme(a.store),
             (unsigned long long)a.cfg.max_upload, a.cfg.max_active_jobs,
-            (unsigned long long)a.cfg.quota, a.links.on ? "on" : "off (no V2M_LINK_SECRET)");
+            (unsigned long long)a.cfg.quota);
     v2m_write_port_file2(v2m_httpd_port(srv), v2m_httpd_admin_port(srv));
     rc = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-gateway stopping signal=%d", rc);
