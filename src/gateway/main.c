@@ -161,7 +161,8 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(a.auth_url, sizeof a.auth_url, "http://%s", a.cfg.auth_addr);
-    V2M_LOG(V2M_INFO, "v2m-gateway signed_links=%s", a.links.on ? "on" : "off (no V2M_LINK_SECRET)");
+    V2M_LOG(V2M_INFO, "v2m-gateway signed_links=%s",
+            a.links.on ? "on" : "off (no V2M_LINK_SECRET)");
     v2m_signals_block();
     rc = 1;
     if (!(a.store = v2m_store_open(a.cfg.store_url, &err)) ||

@@ -143,7 +143,8 @@ static int safe_field(const char *s, size_t max)
 
 /* The plain words of a failure, by its code. The codes are the converter's
  * (v2m_err_slug() and its own "attempts", "gone"); an unknown or missing
- * code gets the last row's. */
+ * code gets the last row's. "options": the conversion options asked for do
+ * not fit the file (a start past its end, a track it does not have). */
 static const struct advice {
     const char *code, *what, *try_;
 } advice[] = {
@@ -166,6 +167,9 @@ static const struct advice {
      "Retry it later from the job page; if it fails again, the file may be damaged."},
     {"gone", "The uploaded video was no longer stored when its turn came.",
      "Upload it again."},
+    {"options", "An option given with the upload cannot be applied to this file (the details "
+                "below say which).",
+     "Upload it again with other options, or with none."},
     {NULL, "Something went wrong while converting it.",
      "Retry it later from the job page; the details below help the administrator."},
 };

@@ -296,6 +296,7 @@ static void test_advice(void)
         {"codec", "cannot decode"},
         {"attempts", "never finished"},
         {"gone", "Upload it again."},
+        {"options", "Upload it again with other options"},
         {"encode", "Something went wrong"},
         {"no-such-code", "Something went wrong"},
     };
