@@ -13,7 +13,8 @@
 
 static const char usage[] =
     "usage: v2m-gateway [--help] [--version] [--config-table]\n"
-    "The public HTTP API: /login, /upload, /download, /jobs, and the web page at /.\n";
+    "The public HTTP API: /login, /upload, /download, /d/ (signed links), /jobs, and the web\n"
+    "page at /.\n";
 
 static const v2m_cfg_var gateway_vars[] = {
     {.name = "V2M_LISTEN", .def = "0.0.0.0:8080", .parse = v2m_cfg_parse_hostport,
