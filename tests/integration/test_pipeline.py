@@ -335,10 +335,12 @@ def test_signed_link_in_mail_downloads_without_token_under_the_video_name():
     assert code == 200 and open(out, "rb").read() == open(tmp + "/authed.mp3", "rb").read()
     assert disposition(tmp + "/link-headers") == (
         "Caf\u00e9 \u2603 (live).mp3", "Caf_ _ (live).mp3", "Caf\u00e9 \u2603 (live).mp3")
-    # HEAD and Range as on /download.
-    st, _, h = gateway.request("HEAD", path_q)
-    assert st == 200 and int(h["Content-Length"]) == os.path.getsize(out), (st, h)
-    assert "filename*=UTF-8''Caf%C3%A9%20%E2%98%83%20%28live%29.mp3" in h["Content-Disposition"], h
+    # HEAD (here and on /download) and Range as on /download.
+    for q, hdrs in ((path_q, {}), ("/download?fid=" + mp3, {"Authorization": "Bearer " + TOKEN})):
+        st, _, h = gateway.request("HEAD", q, hdrs)
+        assert st == 200 and int(h["Content-Length"]) == os.path.getsize(out), (q, st, h)
+        assert h["Content-Disposition"] == ("attachment; filename=\"Caf_ _ (live).mp3\"; "
+                                            "filename*=UTF-8''Caf%C3%A9%20%E2%98%83%20%28live%29.mp3"), h
     code, _ = curl("-o", tmp + "/lpart", "-r", "10-19", GW + path_q)
     assert code == 206 and open(tmp + "/lpart", "rb").read() == open(out, "rb").read()[10:20]
     # Tampered, expired, unknown, foreign: refused with their own status.
