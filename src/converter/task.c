@@ -190,8 +190,15 @@ static step task_begin(task *t, v2m_error *err)
         if (begin_unrecorded(t, err) == STEP_GONE)
             return STEP_GONE;
         rc = t->rc;
-        if (rc == V2M_ENOTFOUND)
+        if (rc == V2M_ENOTFOUND) {
+            V2M_LOG(V2M_INFO, "job being deleted, message dropped video_fid=%s", t->m.video_fid);
             return STEP_GONE;
+        }
+    }
+    if (rc == V2M_ESTATE && t->job.status == V2M_JOB_EXPIRED) {
+        /* Its files are gone with their time; it was announced long ago. */
+        V2M_LOG(V2M_INFO, "job expired, message dropped video_fid=%s", t->m.video_fid);
+        return STEP_GONE;
     }
     if (rc == V2M_ESTATE) {
         V2M_LOG(V2M_INFO, "job already %s video_fid=%s, result published again",
@@ -368,7 +375,7 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
         /* The upload (if any) is aborted: its data goes with it. */
         v2m_store_reader_close(t.rd);
         v2m_store_upload_abort(t.up);
-        V2M_LOG(V2M_INFO, "job deleted, message acked video_fid=%s", t.m.video_fid);
+        V2M_LOG(V2M_INFO, "message acked, nothing left to do video_fid=%s", t.m.video_fid);
         return CV_GONE;
     case STEP_NEXT:
     case STEP_PUBLISH:

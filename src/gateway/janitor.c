@@ -80,11 +80,14 @@ static int drop_video(void *ud, const v2m_job *j)
         return trouble(g, "cannot delete the video", j, &e);
     c.from = V2M_JOB_BIT(V2M_JOB_DONE) | V2M_JOB_BIT(V2M_JOB_FAILED);
     c.video_gone = 1;
+    /* Only the janitor whose delete removed the file says so. */
+    if (rc == V2M_OK) {
+        atomic_fetch_add(&g->videos, 1);
+        V2M_LOG(V2M_INFO, "janitor: video removed video_fid=%s", j->video_fid);
+    }
     rc = v2m_jobs_update(g->a->jobs, j->video_fid, &c, NULL, &e);
     if (rc && rc != V2M_ESTATE && rc != V2M_ENOTFOUND)
         return trouble(g, "cannot note the video gone", j, &e);
-    atomic_fetch_add(&g->videos, 1);
-    V2M_LOG(V2M_INFO, "janitor: video removed video_fid=%s", j->video_fid);
     return stopping(g);
 }
 
@@ -99,6 +102,9 @@ static int expire(void *ud, const v2m_job *j)
         rc = v2m_store_delete(g->a->store, V2M_NS_MP3S, j->mp3_fid, &e);
     if (!gone_ok(rc))
         return trouble(g, "cannot delete the MP3", j, &e);
+    if (rc == V2M_OK && j->mp3_fid[0])
+        atomic_fetch_add(&g->mp3s, 1);
+    rc = V2M_OK;
     if (!j->video_gone)
         rc = v2m_store_delete(g->a->store, V2M_NS_VIDEOS, j->video_fid, &e);
     if (!gone_ok(rc))
@@ -109,11 +115,12 @@ static int expire(void *ud, const v2m_job *j)
     rc = v2m_jobs_update(g->a->jobs, j->video_fid, &c, NULL, &e);
     if (rc && rc != V2M_ESTATE && rc != V2M_ENOTFOUND)
         return trouble(g, "cannot mark the job expired", j, &e);
-    if (j->mp3_fid[0] && j->status == V2M_JOB_DONE)
-        atomic_fetch_add(&g->mp3s, 1);
-    atomic_fetch_add(&g->expired, 1);
-    V2M_LOG(V2M_INFO, "janitor: job expired video_fid=%s mp3_fid=%s", j->video_fid,
-            j->mp3_fid[0] ? j->mp3_fid : "-");
+    /* The conditional change succeeds for one janitor only. */
+    if (rc == V2M_OK) {
+        atomic_fetch_add(&g->expired, 1);
+        V2M_LOG(V2M_INFO, "janitor: job expired video_fid=%s mp3_fid=%s", j->video_fid,
+                j->mp3_fid[0] ? j->mp3_fid : "-");
+    }
     return stopping(g);
 }
 

@@ -225,6 +225,33 @@ def test_delete_done_job_leaves_nothing():
         assert store_bytes() == 0, os.listdir(tmp + "/store/mp3s")
 
 
+def test_delete_interrupted_by_the_store_is_finished_by_asking_again():
+    if MODE != "embedded":
+        raise t.Skip("the store failure is made in the store directory")
+    fid = upload(VIDEO)
+    mp3 = wait_status(fid, ("done",))["mp3_fid"]
+    # The MP3's metadata cannot be unlinked: a directory stands in its place.
+    meta = "%s/store/mp3s/%s.json" % (tmp, mp3)
+    os.rename(meta, meta + ".saved")
+    os.makedirs(meta + "/blocker")
+    try:
+        st, text = call("DELETE", "/jobs/" + fid, TOKEN)
+        assert st == 503 and "send the same request again" in text, (st, text)
+        # Being deleted: gone for the API, the record marked, the files kept.
+        assert job(fid)[0] == 404
+        assert record(fid) and record(fid)["deleting_at"] > 0
+        assert stored("videos", fid) > 0
+    finally:
+        shutil.rmtree(meta)
+        os.rename(meta + ".saved", meta)
+    st, text = call("DELETE", "/jobs/" + fid, OTHER)
+    assert st == 404, (st, text)
+    st, text = call("DELETE", "/jobs/" + fid, TOKEN)
+    assert st == 204, (st, text)
+    assert record(fid) is None and stored("videos", fid) == 0 and stored("mp3s", mp3) == 0
+    assert store_bytes() == 0
+
+
 def start_long_job():
     fid = upload(LONG)
     wait_for("the long job converting with a partial MP3",
@@ -281,6 +308,18 @@ def test_retry_failed_job_queues_it_again():
              lambda: converter.logtext().count("conversion failed video_fid=" + fid) == 2)
     j = wait_status(fid, ("failed",))
     assert j["attempts"] == 1, j        # counted from 0 again
+    if MODE == "distributed":
+        # The broker away: 503, and the job stays failed with its reason.
+        rc, _, err = t.run_cmd([t.HARNESS, "amqp-stop"], timeout=120)
+        assert rc == 0, err
+        try:
+            st, text = call("POST", "/jobs/%s/retry" % fid, TOKEN)
+            assert st == 503, (st, text)
+            st, j = job(fid)
+            assert j["status"] == "failed" and j["error"], j
+        finally:
+            rc, _, err = t.run_cmd([t.HARNESS, "amqp-start"], timeout=180)
+            assert rc == 0, err
     # Its video removed behind the service's back: 410.
     remove_video_behind_our_back(fid)
     st, text = call("POST", "/jobs/%s/retry" % fid, TOKEN)
