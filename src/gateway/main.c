@@ -194,12 +194,13 @@ int main(int argc, char **argv)
     hopts.max_conns_per_addr = henv.max_conns_per_addr;
     hopts.header_timeout = henv.header_timeout;
     hopts.idle_timeout = henv.idle_timeout;
-    srv = v2m_httpd_start(&hopts, &err);
-    if (!srv) {
+    /* Before the server, which reads its counters, and stopped after it. */
+    if (gw_janitor_start(&a, &err)) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;
     }
-    if (gw_janitor_start(&a, &err)) {
+    srv = v2m_httpd_start(&hopts, &err);
+    if (!srv) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;
     }
@@ -216,8 +217,8 @@ int main(int argc, char **argv)
     v2m_httpd_drain(srv, (double)a.cfg.grace);
     rc = 0;
 done:
-    gw_janitor_stop(&a);
     v2m_httpd_stop(srv);
+    gw_janitor_stop(&a);
     gw_queue_close(&a);
     v2m_jobs_close(a.jobs);
     v2m_store_close(a.store);
