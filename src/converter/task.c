@@ -157,12 +157,11 @@ typedef enum step {
 
 /* The record of a video no gateway made one for (the original system's
  * gateway keeps none): made from the stored video, then begun; the result in
- * t->rc. STEP_INVALID when the video is not in the store. */
-static step begin_unrecorded(task *t, v2m_error *err)
+ * t->rc. STEP_GONE when the video is not in the store either. */
+static step begin_unrecorded(task *t)
 {
     v2m_store_meta vmeta;
 
-    (void)err;
     t->rc = v2m_store_stat(t->c->store, V2M_NS_VIDEOS, t->m.video_fid, &vmeta, &t->e);
     if (t->rc == V2M_ENOTFOUND) {
         /* Neither record nor video: the job was deleted before its turn
@@ -187,7 +186,7 @@ static step task_begin(task *t, v2m_error *err)
     v2m_err rc = v2m_jobs_begin(c->jobs, t->m.video_fid, &t->job, &t->e);
 
     if (rc == V2M_ENOTFOUND) {
-        if (begin_unrecorded(t, err) == STEP_GONE)
+        if (begin_unrecorded(t) == STEP_GONE)
             return STEP_GONE;
         rc = t->rc;
         if (rc == V2M_ENOTFOUND) {
