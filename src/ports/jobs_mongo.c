@@ -31,6 +31,7 @@
 typedef struct {
     v2m__mongo mongo;  /* first: opened and closed by mongo.c */
     atomic_int indexed;
+    atomic_int backfilled;   /* old records' ends are recorded (see backfill_ends) */
 } jmongo;
 
 static v2m_err jm_open(const char *url, void **impl, v2m_error *err)
@@ -451,6 +452,60 @@ static v2m_err find_sorted(jmongo *m, bson_t *filter, const char *key, int limit
     return rc;
 }
 
+/* Records of jobs that ended before their end was recorded (no ended_at, or
+ * 0) get their last change as their end, so retention applies to them too.
+ * Once per handle, before its first look-up by end time, a batch at a time;
+ * each change is conditional, so handles doing it at once agree. */
+static v2m_err backfill_ends(jmongo *m, v2m_error *err)
+{
+    mongoc_client_t *c;
+    mongoc_collection_t *coll;
+    bson_t *filter, *opts;
+    v2m_err rc = V2M_OK;
+    int n = 1000;
+
+    if (atomic_load(&m->backfilled))
+        return V2M_OK;
+    c = mongoc_client_pool_pop(m->mongo.pool);
+    coll = mongoc_client_get_collection(c, DB, COLL);
+    filter = BCON_NEW("status", "{", "$in", "[", BCON_UTF8("done"), BCON_UTF8("failed"), "]", "}",
+                      "ended_at", "{", "$in", "[", BCON_INT64(0), BCON_NULL, "]", "}");
+    opts = BCON_NEW("projection", "{", "updated_at", BCON_INT32(1), "}", "limit",
+                    BCON_INT64(1000));
+    for (int batch = 0; rc == V2M_OK && n == 1000 && batch < 100; batch++) {
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+        const bson_t *d;
+        bson_error_t be;
+        bson_iter_t it;
+
+        n = 0;
+        while (rc == V2M_OK && mongoc_cursor_next(cur, &d)) {
+            bson_t *sel, *upd;
+            n++;
+            if (!bson_iter_init_find(&it, d, "_id"))
+                continue;
+            sel = BCON_NEW("_id", BCON_OID(bson_iter_oid(&it)), "ended_at", "{", "$in", "[",
+                           BCON_INT64(0), BCON_NULL, "]", "}");
+            upd = BCON_NEW("$set", "{", "ended_at", BCON_DATE_TIME(iter_i64(d, "updated_at")),
+                           "}");
+            if (!mongoc_collection_update_one(coll, sel, upd, NULL, NULL, &be))
+                rc = v2m__mongo_fail(err, &be, "record when old jobs ended");
+            bson_destroy(sel);
+            bson_destroy(upd);
+        }
+        if (rc == V2M_OK && mongoc_cursor_error(cur, &be))
+            rc = v2m__mongo_fail(err, &be, "find old ended jobs");
+        mongoc_cursor_destroy(cur);
+    }
+    if (rc == V2M_OK && n < 1000)
+        atomic_store(&m->backfilled, 1);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    mongoc_collection_destroy(coll);
+    mongoc_client_pool_push(m->mongo.pool, c);
+    return rc;
+}
+
 static v2m_err jm_ended(void *impl, unsigned mask, int64_t before, int flags, int limit,
                         v2m_jobs_each fn, void *ud, v2m_error *err)
 {
@@ -458,8 +513,12 @@ static v2m_err jm_ended(void *impl, unsigned mask, int64_t before, int flags, in
     bson_t st, in, ne;
     char key[16];
     int n = 0;
-    v2m_err rc;
+    v2m_err rc = backfill_ends(impl, err);
 
+    if (rc) {
+        bson_destroy(filter);
+        return rc;
+    }
     BSON_APPEND_DOCUMENT_BEGIN(filter, "status", &st);
     BSON_APPEND_ARRAY_BEGIN(&st, "$in", &in);
     for (int i = 0; i <= V2M_JOB_EXPIRED; i++)

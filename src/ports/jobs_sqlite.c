@@ -86,6 +86,7 @@ static const char added_indexes[] =
 static v2m_err migrate(jsql *s, v2m_error *err)
 {
     char sql[200];
+    int older = 0;
 
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         sqlite3_stmt *st = NULL;
@@ -98,6 +99,7 @@ static v2m_err migrate(jsql *s, v2m_error *err)
         sqlite3_finalize(st);
         if (have)
             continue;
+        older = 1;
         snprintf(sql, sizeof sql, "ALTER TABLE jobs ADD COLUMN %s %s", added[i][0], added[i][1]);
         /* Another process may add it at the same moment: check again. */
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
@@ -106,6 +108,13 @@ static v2m_err migrate(jsql *s, v2m_error *err)
     }
     if (sqlite3_exec(s->db, added_indexes, NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(s, err, "create indexes");
+    /* Jobs that ended before their end was recorded: their last change is
+     * when they ended, so retention applies to them too. */
+    if (older && sqlite3_exec(s->db,
+                              "UPDATE jobs SET ended_at = updated_at WHERE ended_at = 0"
+                              " AND status IN ('done', 'failed')",
+                              NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "record when old jobs ended");
     return V2M_OK;
 }
 

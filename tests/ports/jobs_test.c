@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <mongoc/mongoc.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -538,12 +539,16 @@ static void test_migration(const char *dir)
     CHECK(j.status == V2M_JOB_DONE && j.size == 77 && j.attempts == 1 && j.created_at == 5);
     CHECK_STR(j.owner, "old@example.com");
     CHECK_STR(j.mp3_fid, "65000000000000000000000b");
-    CHECK(j.ended_at == 0 && j.video_gone == 0 && j.deleting_at == 0);
+    /* it ended before ends were recorded: its last change counts as its end */
+    CHECK(j.ended_at == 6 && j.video_gone == 0 && j.deleting_at == 0);
     CHECK_STR(j.options, "");
     /* the new operations work on it */
     memset(&f, 0, sizeof f);
-    CHECK(v2m_jobs_ended_before(old, V2M_JOB_ANY, INT64_MAX, 0, 10, collect_all, &f, &e) == V2M_OK);
-    CHECK(f.n == 0);   /* it never recorded an end */
+    CHECK(v2m_jobs_ended_before(old, V2M_JOB_ANY, 7, 0, 10, collect_all, &f, &e) == V2M_OK);
+    CHECK(f.n == 1);
+    memset(&f, 0, sizeof f);
+    CHECK(v2m_jobs_ended_before(old, V2M_JOB_ANY, 6, 0, 10, collect_all, &f, &e) == V2M_OK);
+    CHECK(f.n == 0);
     {
         v2m_job_change chg = V2M_JOB_CHANGE_INIT;
         chg.video_gone = 1;
@@ -576,6 +581,55 @@ static void test_migration(const char *dir)
     }
 }
 
+/* MongoDB: a record written before ended_at existed (or with 0 in it) gets
+ * its last change as its end, before the first look-up by end time. */
+static void test_mongo_old_records(void)
+{
+    mongoc_client_t *mc = mongoc_client_new(url);
+    mongoc_collection_t *coll;
+    char a[25], b[25];
+    bson_oid_t oa, ob;
+    bson_t *da, *db;
+    v2m_jobs *fresh;
+    v2m_job j;
+    v2m_error e = {0};
+    const int64_t t0 = 1000000000000LL + (int64_t)(getpid() % 100000) * 1000000 + 500000;
+
+    if (!mc)
+        FATAL("mongoc client for %s", url);
+    coll = mongoc_client_get_collection(mc, "videos", "jobs");
+    new_fid(a), new_fid(b);
+    bson_oid_init_from_string(&oa, a);
+    bson_oid_init_from_string(&ob, b);
+    da = BCON_NEW("_id", BCON_OID(&oa), "owner", BCON_UTF8(owner_a), "filename", BCON_UTF8("a"),
+                  "size", BCON_INT64(1), "status", BCON_UTF8("done"), "progress", BCON_DOUBLE(1),
+                  "mp3_fid", BCON_NULL, "error", BCON_NULL, "attempts", BCON_INT32(1),
+                  "created_at", BCON_DATE_TIME(t0), "updated_at", BCON_DATE_TIME(t0 + 5));
+    db = BCON_NEW("_id", BCON_OID(&ob), "owner", BCON_UTF8(owner_a), "status",
+                  BCON_UTF8("failed"), "created_at", BCON_DATE_TIME(t0), "updated_at",
+                  BCON_DATE_TIME(t0 + 7), "ended_at", BCON_INT64(0));
+    CHECK(mongoc_collection_insert_one(coll, da, NULL, NULL, NULL));
+    CHECK(mongoc_collection_insert_one(coll, db, NULL, NULL, NULL));
+    bson_destroy(da);
+    bson_destroy(db);
+    CHECK(v2m_jobs_get(jb, a, &j, &e) == V2M_OK && j.ended_at == 0 && !j.video_gone);
+    fresh = v2m_jobs_open(url, &e);
+    CHECK(fresh != NULL);
+    if (fresh) {
+        memset(&fnd, 0, sizeof fnd);
+        CHECK(v2m_jobs_ended_before(fresh, V2M_JOB_BIT(V2M_JOB_DONE) | V2M_JOB_BIT(V2M_JOB_FAILED),
+                                    t0 + 7, 0, 1000, collect_all, &fnd, &e) == V2M_OK);
+        CHECK(pos_of(&fnd, a) >= 0 && pos_of(&fnd, b) < 0);
+        CHECK(v2m_jobs_get(fresh, a, &j, &e) == V2M_OK && j.ended_at == t0 + 5);
+        CHECK(v2m_jobs_get(fresh, b, &j, &e) == V2M_OK && j.ended_at == t0 + 7);
+        v2m_jobs_close(fresh);
+    }
+    CHECK(v2m_jobs_delete(jb, a, &e) == V2M_OK);
+    CHECK(v2m_jobs_delete(jb, b, &e) == V2M_OK);
+    mongoc_collection_destroy(coll);
+    mongoc_client_destroy(mc);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "sqlite";
@@ -600,6 +654,8 @@ int main(int argc, char **argv)
     test_list();
     test_races();
     test_lifecycle();
+    if (strcmp(mode, "mongo") == 0)
+        test_mongo_old_records();
     v2m_jobs_close(jb);
     if (dir) {
         char p[4250];
