@@ -14,7 +14,9 @@
  * archives, playlists, noise): the engine, which reads the whole file, has
  * the last word on everything else.
  *
- * Thread-safe; allocates nothing.
+ * Thread-safe; allocates nothing. Built as a library of its own (v2m_sniff,
+ * in src/gateway/CMakeLists.txt): the gateway links libavformat's probes,
+ * not the engine with its decoders and encoders.
  */
 #ifndef V2M_MEDIA_SNIFF_H
 #define V2M_MEDIA_SNIFF_H
