@@ -53,6 +53,16 @@ static void values(void)
     CHECK(one("rate", "44.1k", &o) == 0 && o.rate == 44100);
     bad("rate", "44000"), bad("rate", "96000"), bad("rate", "44.1"), bad("rate", "0"),
         bad("rate", "44.1001k");
+    /* Exactly the engine's rates (jobopts.c keeps its own copy). */
+    {
+        int n = 0;
+        char r[16];
+        for (; v2m_media_rates[n]; n++) {
+            snprintf(r, sizeof r, "%d", v2m_media_rates[n]);
+            ok("rate", r);
+        }
+        CHECK(n == 9);
+    }
     ok("channels", "1"), ok("channels", "2"), ok("channels", "mono");
     bad("channels", "3"), bad("channels", "0");
     CHECK(one("start", "2.5", &o) == 0 && o.start_ms == 2500);
