@@ -288,6 +288,20 @@ def test_unknown_option_is_400_listing_the_known_ones():
     refused(400, "unknown option 'bitrat'", query="?bitrat=320")
 
 
+def test_cli_passes_options_and_shows_refusals():
+    cli = os.path.join(t.BIN, "v2m")
+    cenv = {"V2M_URL": GW, "V2M_TOKEN": TOKEN}
+    rc, out, err = t.run_cmd([cli, "upload", VIDEO, "--bitrate", "96", "--channels", "1",
+                              "--wait"], env=cenv, timeout=180)
+    assert rc == 0 and "mp3_fid " in out, (rc, out, err)
+    rc, out, _ = t.run_cmd([cli, "status"], env=cenv)
+    assert rc == 0 and json.loads(out)[0]["options"] == {"bitrate": 96, "channels": 1}, out
+    before = leftovers()
+    rc, out, err = t.run_cmd([cli, "upload", VIDEO, "--bitrate", "999"], env=cenv)
+    assert rc == 1 and "400" in err and "bitrate: must be 8 to 320" in err, (rc, out, err)
+    assert leftovers() == before
+
+
 def test_callback_url_passes_through_to_the_record():
     code, body = upload("callback_url=http://hooks.test/done")
     assert code == 200, (code, body)
