@@ -66,6 +66,8 @@ void gw_page_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp);
+/* POST /webhook-secret, forwarded to auth (webhook_secret.c). */
+void gw_webhook_secret(void *app, v2m_http_req *req, v2m_http_resp *resp);
 
 void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
 int gw_upload_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,

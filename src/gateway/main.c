@@ -141,6 +141,7 @@ static const v2m_http_route routes[] = {
     {.method = "GET", .path = "/download", .handler = gw_download},
     {.method = "GET", .path = "/jobs", .handler = gw_jobs},
     {.method = "GET", .path = "/jobs/", .prefix = 1, .handler = gw_job},
+    {.method = "POST", .path = "/webhook-secret", .handler = gw_webhook_secret},
 };
 
 int main(int argc, char **argv)
