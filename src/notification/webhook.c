@@ -259,6 +259,7 @@ static v2m_err hook_parse(const char *body, size_t len, hook *h, v2m_error *err)
         get_text(o, "error", h->error, sizeof h->error) ||
         get_text(o, "error_code", h->error_code, sizeof h->error_code) ||
         get_text(o, "filename", h->filename, sizeof h->filename) || !json_is_integer(ended) ||
+        (strcmp(h->status, "done") != 0 && strcmp(h->status, "failed") != 0) ||
         !json_is_integer(attempt) || json_integer_value(attempt) < 1 ||
         json_integer_value(attempt) > 1000000 || !json_is_integer(nb)) {
         v2m_fail(err, V2M_EINVAL, "webhook delivery lacks a field or has a bad one");
@@ -293,8 +294,11 @@ v2m_err v2m_webhooks_enqueue(v2m_webhooks *w, const v2m_msg *m, v2m_error *err)
     snprintf(h.video_fid, sizeof h.video_fid, "%s", m->video_fid);
     snprintf(h.username, sizeof h.username, "%s", m->username);
     snprintf(h.url, sizeof h.url, "%s", m->callback_url);
+    /* Only these two: the status also names the event in a header. */
     snprintf(h.status, sizeof h.status, "%s",
-             m->status[0] ? m->status : m->mp3_fid[0] ? "done" : "failed");
+             strcmp(m->status, "failed") == 0 ? "failed"
+             : strcmp(m->status, "done") == 0 || m->mp3_fid[0] ? "done"
+                                                                : "failed");
     snprintf(h.mp3_fid, sizeof h.mp3_fid, "%s", m->mp3_fid);
     snprintf(h.error, sizeof h.error, "%s", m->error);
     snprintf(h.error_code, sizeof h.error_code, "%s", m->error_code);
