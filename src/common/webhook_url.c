@@ -72,9 +72,13 @@ static const char *v4_class(const unsigned char a[4])
 static int v6_embedded_v4(const unsigned char a[16], unsigned char out[4])
 {
     static const unsigned char zero12[12] = {0};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const unsigned char nat64[12] = {0x00, 0x64, 0xff, 0x9b};
 
-    if (memcmp(a, zero12, 12) == 0 || memcmp(a, nat64, 12) == 0) {
+    /* (v2m_ip_parse and v2m_ip_from_sockaddr make ::ffff:a.b.c.d IPv4
+     * already; a v2m_ip built by hand may still have it.) */
+    if (memcmp(a, zero12, 12) == 0 || memcmp(a, mapped, 12) == 0 ||
+        memcmp(a, nat64, 12) == 0) {
         memcpy(out, a + 12, 4);
         return 1;
     }

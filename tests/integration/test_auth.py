@@ -670,8 +670,9 @@ def test_webhook_secret_is_made_shown_once_and_rotated():
     # Through auth with the user's token (the gateway forwards POST /webhook-secret).
     tok = token_for("hooks@email.com", "Hooks1234")
     for via in (srv, gw):
-        st, body, _ = via.request("POST", "/webhook-secret", {"Authorization": "Bearer " + tok})
+        st, body, h = via.request("POST", "/webhook-secret", {"Authorization": "Bearer " + tok})
         assert st == 200, (st, body)
+        assert h.get("Cache-Control") == "no-store", h
         s2 = json.loads(body)["secret"]
         assert len(s2) == 64 and s2 != s1, body
         s1 = s2
