@@ -25,7 +25,8 @@
 #include "ports/users.h"
 
 #define ADDRS_MAX 16           /* addresses of one host tried */
-#define RESOLVE_MAX 1200       /* a CURLOPT_RESOLVE line */
+#define HOST_MAX (V2M_CALLBACK_URL_MAX + 1)
+#define RESOLVE_MAX (HOST_MAX + 32 + ADDRS_MAX * (V2M_IP_STR_MAX + 3))  /* a CURLOPT_RESOLVE line */
 #define HOP_MAX_MS 60000       /* RabbitMQ: the TTL of <queue>.retry, see lane() */
 
 static const v2m_cfg_var webhook_vars[] = {
@@ -477,7 +478,7 @@ static outcome resolve_checked(v2m_webhooks *w, const char *host, pin *p, int *l
 static outcome post(v2m_webhooks *w, const hook *h, const char *body, size_t len,
                     const char *signature, long *status, char *why, size_t whysz)
 {
-    char host[300], port[16], resolve[RESOLVE_MAX], hdr[160], ua[64], attempt_hdr[48],
+    char host[HOST_MAX], port[16], resolve[RESOLVE_MAX], hdr[160], ua[64], attempt_hdr[48],
         event[48];
     struct curl_slist *headers = NULL, *res_list = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -671,7 +672,7 @@ static v2m_settle again(v2m_webhooks *w, v2m_queue *q, hook *h, long long now, c
 v2m_settle v2m_webhooks_work(v2m_webhooks *w, v2m_queue *q, const v2m_queue_msg *qm,
                              char *reason, size_t reasonsz)
 {
-    char secret[V2M_WEBHOOK_SECRET_MAX], sig[128], why[300] = "", host[300] = "", port[16];
+    char secret[V2M_WEBHOOK_SECRET_MAX], sig[128], why[300] = "", host[HOST_MAX] = "", port[16];
     long long now = now_ms();
     v2m_error err = {0};
     char *body = NULL;
