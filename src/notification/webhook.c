@@ -711,7 +711,9 @@ v2m_settle v2m_webhooks_work(v2m_webhooks *w, v2m_queue *q, const v2m_queue_msg 
     rc = v2m_users_webhook_secret(w->users, h.username, 1, secret, sizeof secret, &err);
     if (rc == V2M_ENOTFOUND) {
         atomic_fetch_add(&w->refused, 1);
-        V2M_LOG(V2M_WARN, "webhook refused video_fid=%s host=%s reason=\"the user is gone\"",
+        V2M_LOG(V2M_WARN,
+                "webhook refused video_fid=%s host=%s reason=\"no such user in the users "
+                "database (deleted? or V2M_USERS / MYSQL_* not set as for auth)\"",
                 h.video_fid, host);
         return V2M_SETTLE_ACK;
     }
