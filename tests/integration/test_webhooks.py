@@ -397,6 +397,22 @@ def test_a_restart_keeps_pending_deliveries():
     wait_log(notification, "webhook failed video_fid=%s" % fid)
 
 
+def test_a_deleted_users_webhook_is_refused():
+    rc, _, err = t.run_cmd([ADMIN, "user", "add", "gone@email.com", "--password-stdin"],
+                           stdin="Gone1234\n", env=env)
+    assert rc == 0, err
+    tok = login("gone@email.com", "Gone1234")
+    code, body = curl("-X", "POST", "-F", "file=@%s" % VIDEO, "-H", "Authorization: Bearer " + tok,
+                      GW + "/upload")
+    assert code == 200, (code, body)
+    fid = json.loads(body)["video_fid"]
+    rc, _, err = t.run_cmd([ADMIN, "user", "del", "gone@email.com"], env=env)
+    assert rc == 0, err
+    release(fid, RX.url + "/ok/gone")
+    wait_log(notification, "webhook refused video_fid=%s host=127.0.0.1 reason=\"no such user" % fid)
+    assert RX.requests("/ok/gone") == []
+
+
 def test_secrets_stay_out_of_the_logs():
     # Debug-level logs of every service, the API's secret included.
     code, body = curl("-X", "POST", "-H", "Authorization: Bearer " + TOKEN, GW + "/webhook-secret")
