@@ -8,7 +8,7 @@ argv[1] picks the deployment:
   distributed  MariaDB, RabbitMQ, GridFS (MongoDB emulator) and SMTP (maildev)
 
 The receiver is Python's http.server on 127.0.0.1 (allowed with
-V2M_WEBHOOK_ALLOW=127.0.0.1/32). The gateway publishes its video messages to
+V2M_WEBHOOK_ALLOW=127.0.0.1/32,::1/128). The gateway publishes its video messages to
 a parked queue; the test adds the callback_url to each and moves it to the
 converter's queue (qmove, through the queue port: what the upload's
 callback_url field does), so the rest of the pipeline runs as it does in
@@ -71,7 +71,7 @@ else:
     env.update({"V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,
                 "V2M_QUEUE": "sqlite://%s/queue.db" % tmp, "V2M_OUTBOX": tmp + "/outbox"})
     os.makedirs(tmp + "/store")
-HOOK_ENV = dict(env, V2M_WEBHOOK_ALLOW="127.0.0.1/32")
+HOOK_ENV = dict(env, V2M_WEBHOOK_ALLOW="127.0.0.1/32, ::1/128")
 ADMIN = os.path.join(t.BIN, "v2m-admin")
 users = [("other@email.com", "Other123", [])]
 if MODE != "distributed":  # init.sql made the demo user
@@ -313,6 +313,16 @@ def test_secret_from_the_api_signs_the_next_hooks():
         pass
     else:
         raise AssertionError("the old secret still verifies")
+
+
+def test_a_host_name_is_resolved_checked_and_pinned():
+    # localhost: 127.0.0.1 (and ::1), both allowed here; curl gets the checked
+    # addresses (CURLOPT_RESOLVE) and connects to one of them.
+    fid = upload(VIDEO, "http://localhost:%d/ok/by-name" % RX.port)
+    (path, headers, body), = RX.wait("/ok/by-name")
+    verify(headers, body, SECRET)
+    assert json.loads(body)["video_fid"] == fid
+    wait_log(notification, "webhook delivered video_fid=%s host=localhost" % fid)
 
 
 def test_failures_are_retried_until_delivered():
