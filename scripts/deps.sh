@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 build_pkgs=(build-essential cmake pkg-config
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libcrypt-dev libssl-dev
   librabbitmq-dev libmongoc-dev libbson-dev libmariadb-dev libsqlite3-dev
-  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libmp3lame-dev)
+  libavformat-dev libavcodec-dev libswresample-dev libswscale-dev libavfilter-dev libavutil-dev libmp3lame-dev)
 # Tests: real servers and peers (MariaDB, RabbitMQ, Python's JWT and GridFS
 # for interoperability, the ffmpeg CLI for fixtures, Chromium for the web
 # page), and Node.js for the SMTP sink.

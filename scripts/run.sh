@@ -16,6 +16,13 @@ if [ -z "${JWT_SECRET:-}" ]; then
 fi
 # Only auth signs and checks tokens: the secret goes to it alone.
 export -n JWT_SECRET 2>/dev/null || true
+# The key of signed download links, shared by the gateway (checks them) and
+# notification (puts them in mails), and by no one else.
+if [ -z "${V2M_LINK_SECRET:-}" ]; then
+  [ -s "$VAR/link_secret" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$VAR/link_secret")
+  V2M_LINK_SECRET=$(cat "$VAR/link_secret")
+fi
+export -n V2M_LINK_SECRET 2>/dev/null || true
 export V2M_USERS=${V2M_USERS:-sqlite://$VAR/users.db}
 export V2M_STORE=${V2M_STORE:-file://$VAR/store}
 export V2M_QUEUE=${V2M_QUEUE:-sqlite://$VAR/queue.db}
@@ -48,10 +55,12 @@ trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
 start() { # name listen
-  local name=$1 listen=$2 secret=
+  local name=$1 listen=$2 secret= links=
   [ -x "$BIN/$name" ] || return 0
   [ "$name" = v2m-auth ] && secret=$JWT_SECRET
-  env -u JWT_SECRET ${secret:+JWT_SECRET="$secret"} V2M_LISTEN="$listen" "$BIN/$name" >>"$VAR/log/$name.log" 2>&1 &
+  case $name in v2m-gateway | v2m-notification) links=$V2M_LINK_SECRET ;; esac
+  env -u JWT_SECRET -u V2M_LINK_SECRET ${secret:+JWT_SECRET="$secret"} \
+    ${links:+V2M_LINK_SECRET="$links"} V2M_LISTEN="$listen" "$BIN/$name" >>"$VAR/log/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     curl -sf "http://$listen/healthz" >/dev/null 2>&1 && return 0
@@ -83,7 +92,8 @@ TXT
 if [ -x "$BIN/v2m-gateway" ]; then cat <<TXT
   # 2. upload a video: the answer names its job
   curl -s -X POST -F 'file=@video.mp4' -H "Authorization: Bearer \$TOKEN" $url/upload
-  # 3. when the mail in $V2M_OUTBOX (or GET $url/jobs) gives the mp3 fid:
+  # 3. the mail in $V2M_OUTBOX has a download link that works in a browser;
+  #    with the mp3 fid (in the mail, or GET $url/jobs) and the token:
   curl -s -o song.mp3 -H "Authorization: Bearer \$TOKEN" "$url/download?fid=MP3_FID"
 TXT
 else cat <<TXT

@@ -1,14 +1,19 @@
 /* download.c - GET /download?fid=: the MP3, streamed from the store, with
  * Range support. Only the owner (or an admin) may fetch a file; anyone else
- * gets the same 404 as for a file that does not exist. */
+ * gets the same 404 as for a file that does not exist.
+ * GET /d/<fid>?e=&s=: the same file for whoever holds a signed link
+ * (common/link.h), no token needed: a link from a mail works in a browser. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/link.h"
 #include "common/log.h"
 #include "common/message.h"
 #include "common/oid.h"
+#include "disposition.h"
 #include "gateway.h"
 #include "range.h"
 
@@ -37,30 +42,19 @@ static void dl_free(void *cls)
     free(d);
 }
 
-void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
+/* Stream the MP3 fid, to user's eyes only when user is not NULL. */
+static void serve_mp3(gw_app *a, v2m_http_req *req, v2m_http_resp *resp, const char *fid,
+                      const gw_user *u)
 {
-    gw_app *a = app;
-    gw_user u;
-    const char *fid = v2m_http_query(req, "fid");
     v2m_store_reader *r = NULL;
     const v2m_store_meta *m;
     v2m_error err = {0};
     v2m_err rc;
     int64_t s = 0, e = 0;
     int ranged;
-    char hdr[128];
+    char hdr[GW_DISPOSITION_MAX];
     dl *d;
 
-    if (gw_authenticate(a, req, resp, &u))
-        return;
-    if (!fid || !*fid) {
-        v2m_http_reply_text(resp, 400, "fid is required");
-        return;
-    }
-    if (!v2m_oid_valid(fid)) {
-        v2m_http_reply_text(resp, 404, "no such file: %.64s", fid);
-        return;
-    }
     rc = v2m_store_reader_open(a->store, V2M_NS_MP3S, fid, &r, &err);
     if (rc == V2M_ENOTFOUND) {
         v2m_http_reply_text(resp, 404, "no such file: %s", fid);
@@ -72,7 +66,7 @@ void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
         return;
     }
     m = v2m_store_reader_meta(r);
-    if (!u.admin && strcmp(m->owner, u.username) != 0) {
+    if (u && !u->admin && strcmp(m->owner, u->username) != 0) {
         v2m_store_reader_close(r);
         v2m_http_reply_text(resp, 404, "no such file: %s", fid);
         return;
@@ -99,7 +93,9 @@ void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
     resp->stream_read = dl_read;
     resp->stream_free = dl_free;
     resp->stream_cls = d;
-    snprintf(hdr, sizeof hdr, "attachment; filename=%s.mp3", m->fid);
+    /* Saved as the video's name with .mp3; a file of the original system,
+     * stored without a name, as <fid>.mp3 as it was. */
+    gw_content_disposition(m->filename[0] ? m->filename : m->fid, hdr, sizeof hdr);
     v2m_http_add_header(resp, "Content-Disposition", hdr);
     v2m_http_add_header(resp, "Accept-Ranges", "bytes");
     if (ranged) {
@@ -107,4 +103,47 @@ void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_add_header(resp, "Content-Range", hdr);
     }
     atomic_fetch_add(&a->downloads, 1);
+}
+
+void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
+{
+    gw_app *a = app;
+    gw_user u;
+    const char *fid = v2m_http_query(req, "fid");
+
+    if (gw_authenticate(a, req, resp, &u))
+        return;
+    if (!fid || !*fid) {
+        v2m_http_reply_text(resp, 400, "fid is required");
+        return;
+    }
+    if (!v2m_oid_valid(fid)) {
+        v2m_http_reply_text(resp, 404, "no such file: %.64s", fid);
+        return;
+    }
+    serve_mp3(a, req, resp, fid, &u);
+}
+
+void gw_link_download(void *app, v2m_http_req *req, v2m_http_resp *resp)
+{
+    gw_app *a = app;
+    const char *fid = v2m_http_path(req) + strlen("/d/");
+
+    if (!a->links.on) {
+        v2m_http_reply_text(resp, 404, "signed links are not enabled");
+        return;
+    }
+    switch (v2m_link_check(&a->links, fid, v2m_http_query(req, "e"), v2m_http_query(req, "s"),
+                           (int64_t)time(NULL))) {
+    case V2M_LINK_OK:
+        break;
+    case V2M_LINK_EXPIRED:
+        v2m_http_reply_text(resp, 410, "link expired");
+        return;
+    case V2M_LINK_BAD:
+    default:
+        v2m_http_reply_text(resp, 403, "invalid link");
+        return;
+    }
+    serve_mp3(a, req, resp, fid, NULL);
 }

@@ -7,7 +7,7 @@
 /* Bytes of the UTF-8 character at p, 0 when it is not valid UTF-8 (RFC 3629:
  * no overlong forms, no surrogates, nothing above U+10FFFF; the rules
  * jansson applies, so the name always fits in the store's JSON metadata). */
-static int utf8_len(const unsigned char *p)
+int gw_utf8_len(const unsigned char *p)
 {
     unsigned char c = p[0], lo = 0x80, hi = 0xbf;
 
@@ -42,7 +42,7 @@ void gw_clean_filename(const char *in, char *out, size_t outsz)
             base = p + 1;
     for (const unsigned char *p = (const unsigned char *)base; *p && o + 5 < outsz && o < 200;) {
         unsigned char ch = *p;
-        int n = utf8_len(p);
+        int n = gw_utf8_len(p);
         if (!n || ch < 0x20 || ch == 0x7f || ch == '"') {
             out[o++] = '_';
             p++;

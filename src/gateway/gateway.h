@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/httpd.h"
+#include "common/link.h"
 #include "common/message.h"
 #include "common/netaddr.h"
 #include "ports/jobs.h"
@@ -40,6 +41,7 @@ typedef struct gw_app {
     v2m_store *store;
     v2m_jobs *jobs;
     struct gw_queue *queue;  /* see publish.c */
+    v2m_links links;         /* signed download links (V2M_LINK_SECRET); off without one */
     atomic_ulong uploads_ok, uploads_failed, upload_bytes, downloads, auth_calls, limited;
     atomic_ullong auth_ns;   /* time spent in auth calls */
 } gw_app;
@@ -64,6 +66,8 @@ v2m_err gw_publish(gw_app *a, const v2m_msg *msg, v2m_error *err);
 void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_page_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
+/* GET /d/<mp3_fid>?e=&s=: a signed link, no token (download.c). */
+void gw_link_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp);
 /* POST /webhook-secret, forwarded to auth (webhook_secret.c). */

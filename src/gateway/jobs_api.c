@@ -2,11 +2,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/oid.h"
 #include "gateway.h"
 #include "ports/jobs_json.h"
+
+/* o with "download_url": a fresh signed link to a done job's MP3 (relative
+ * to the gateway's address, so it works behind any proxy), else null. */
+static json_t *with_link(const gw_app *a, const v2m_job *j, json_t *o)
+{
+    char url[V2M_LINK_MAX];
+
+    if (j->status == V2M_JOB_DONE &&
+        v2m_link_make(&a->links, j->mp3_fid, (int64_t)time(NULL), url, sizeof url) == 0)
+        json_object_set_new(o, "download_url", json_string(url));
+    else
+        json_object_set_new(o, "download_url", json_null());
+    return o;
+}
 
 void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
 {
@@ -33,12 +48,18 @@ void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
         return;
     }
-    v2m_http_reply_json(resp, 200, v2m_job_json(&j));
+    v2m_http_reply_json(resp, 200, with_link(a, &j, v2m_job_json(&j)));
 }
+
+typedef struct job_list {
+    const gw_app *a;
+    json_t *arr;
+} job_list;
 
 static int add_job(void *ud, const v2m_job *j)
 {
-    json_array_append_new(ud, v2m_job_json(j));
+    job_list *l = ud;
+    json_array_append_new(l->arr, with_link(l->a, j, v2m_job_json(j)));
     return 0;
 }
 
@@ -78,7 +99,7 @@ void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp)
     arr = json_array();
     /* Admins see their own jobs unless they ask for everyone's (?all=1). */
     if (v2m_jobs_list(a->jobs, u.admin && all && strcmp(all, "1") == 0 ? NULL : u.username,
-                      limit, offset, add_job, arr, &err) != V2M_OK) {
+                      limit, offset, add_job, &(job_list){a, arr}, &err) != V2M_OK) {
         json_decref(arr);
         V2M_LOG(V2M_ERROR, "jobs list: %s", v2m_error_msg(&err));
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");

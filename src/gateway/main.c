@@ -13,7 +13,8 @@
 
 static const char usage[] =
     "usage: v2m-gateway [--help] [--version] [--config-table]\n"
-    "The public HTTP API: /login, /upload, /download, /jobs, and the web page at /.\n";
+    "The public HTTP API: /login, /upload, /download, /d/ (signed links), /jobs, and the web\n"
+    "page at /.\n";
 
 static const v2m_cfg_var gateway_vars[] = {
     {.name = "V2M_LISTEN", .def = "0.0.0.0:8080", .parse = v2m_cfg_parse_hostport,
@@ -42,8 +43,8 @@ static const v2m_cfg_var gateway_vars[] = {
      .help = "CIDRs of proxies in front, not held to the per-address connection cap"},
 };
 static const v2m_cfg_table gateway_table = V2M_CFG_TABLE("gateway", gateway_vars);
-static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_httpd_table,
-                                              &v2m_service_table, NULL};
+static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_link_table,
+                                              &v2m_httpd_table, &v2m_service_table, NULL};
 
 static v2m_err load_config(gw_config *c, v2m_error *err)
 {
@@ -139,6 +140,7 @@ static const v2m_http_route routes[] = {
     {.method = "POST", .path = "/upload", .handler = gw_upload, .body_begin = gw_upload_begin,
      .body_data = gw_upload_data, .body_end = gw_upload_end},
     {.method = "GET", .path = "/download", .handler = gw_download},
+    {.method = "GET", .path = "/d/", .prefix = 1, .handler = gw_link_download},
     {.method = "GET", .path = "/jobs", .handler = gw_jobs},
     {.method = "GET", .path = "/jobs/", .prefix = 1, .handler = gw_job},
     {.method = "POST", .path = "/webhook-secret", .handler = gw_webhook_secret},
@@ -154,12 +156,15 @@ int main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (load_config(&a.cfg, &err) != V2M_OK || v2m_httpd_env(&henv, &err) != V2M_OK) {
+    if (load_config(&a.cfg, &err) != V2M_OK || v2m_links_load(&a.links, &err) != V2M_OK ||
+        v2m_httpd_env(&henv, &err) != V2M_OK) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         v2m_cidr_list_free(&a.cfg.trusted);
         return 1;
     }
     snprintf(a.auth_url, sizeof a.auth_url, "http://%s", a.cfg.auth_addr);
+    V2M_LOG(V2M_INFO, "v2m-gateway signed_links=%s",
+            a.links.on ? "on" : "off (no V2M_LINK_SECRET)");
     v2m_signals_block();
     rc = 1;
     if (!(a.store = v2m_store_open(a.cfg.store_url, &err)) ||

@@ -1,5 +1,6 @@
 /* page.c - GET /: the web page (web/index.html, compiled in). It talks to
- * the same API as curl does: /login, /upload, /jobs, /download. */
+ * the same API as curl does: /login, /upload, /jobs, and the signed links
+ * (/d/) of done jobs for downloads. */
 #include "gateway.h"
 #include "page.h"
 

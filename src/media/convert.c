@@ -6,6 +6,11 @@
  * conversions of a worker). Decoded frames go straight into the FIFO when
  * they already have the encoder's format, rate and layout; otherwise through
  * swresample, which also downmixes (5.1 -> stereo or mono).
+ *
+ * Before the audio: the cover picture (cover.c), which may read a video
+ * frame; with o->normalize, a measuring pass runs the same loop into the
+ * loudness meter (loudness.c) instead of the encoder. Each of those reads
+ * the input again from its first byte afterwards (v2m__reopen_input).
  */
 #include "media/media_int.h"
 
@@ -24,6 +29,14 @@
  * front and may decode a frame or two longer (encoder priming no container
  * mentions); it must not then fail at its very end. */
 #define DURATION_SLACK 0.5
+/* Loudness targets accepted (LUFS): from quieter than any broadcast norm to
+ * louder than any streaming one. */
+#define NORMALIZE_MIN (-70)
+#define NORMALIZE_MAX (-5)
+/* Normalizing: the true peak the gain may bring the audio to (dBTP), and
+ * what the meter says of audio with nothing above its -70 LUFS gate. */
+#define PEAK_CEILING (-1.0)
+#define SILENCE_LUFS (-69.9)
 /* Source sample rates that are resampled: from below any real audio's to
  * twice DXD's 352.8 kHz. A corrupt header can claim any rate: libswresample's
  * filter for a rate of a billion takes minutes and gigabytes to build, and
@@ -55,6 +68,13 @@ static v2m_err check_opts(const v2m_media_opts *o, v2m_error *err)
         return v2m_fail(err, V2M_EINVAL, "end %.3f s is not after start %.3f s", o->end, o->start);
     if (!isfinite(o->max_duration) || o->max_duration < 0)
         return v2m_fail(err, V2M_EINVAL, "max duration must be 0 (no limit) or a positive number of seconds");
+    if (o->track < 0)
+        return v2m_fail(err, V2M_EINVAL, "track must be 0 (the default) or a track number from 1, not %d",
+                        o->track);
+    if (!isfinite(o->normalize) || (o->normalize != 0 && (o->normalize < NORMALIZE_MIN ||
+                                                          o->normalize > NORMALIZE_MAX)))
+        return v2m_fail(err, V2M_EINVAL, "loudness target %g LUFS is out of range %d..%d", o->normalize,
+                        NORMALIZE_MIN, NORMALIZE_MAX);
     return V2M_OK;
 }
 
@@ -121,6 +141,11 @@ static void progress(v2m__conv *j, double t)
         f = (double)avio_tell(j->in_pb) / (double)j->in_size;
     else
         return;
+    if (f < 0)
+        f = 0;
+    if (f > 1)
+        f = 1;
+    f = j->pass_base + f * j->pass_share; /* the measuring pass is the first half */
     if (f > 0.999)
         f = 0.999; /* 1.0 is for success */
     if (f >= j->last_progress + 0.01) {
@@ -235,15 +260,21 @@ out:
 
 /* Float samples into [-1, 1], NaN to silence. A corrupt stream can decode
  * to huge values (Nellymoser: 1e13), on which LAME fails an assertion and
- * aborts the whole process; past full scale is clipping anyway. */
+ * aborts the whole process; past full scale is clipping anyway. With
+ * normalizing, the gain comes first (it keeps the true peak at -1 dBTP, so
+ * nothing clips); the meter sees the samples before clipping, only bounded,
+ * so that a float source's overs count in the peak the gain avoids. */
 static void clip_float(v2m__conv *j, AVFrame *f)
 {
+    const float lim = j->measuring ? 64.0f : 1.0f, g = j->gain;
     if (j->enc->sample_fmt != AV_SAMPLE_FMT_FLTP)
         return;
     for (int c = 0; c < j->enc->ch_layout.nb_channels; c++) {
         float *s = (float *)f->extended_data[c];
-        for (int i = 0; i < f->nb_samples; i++)
-            s[i] = isnan(s[i]) ? 0.0f : s[i] > 1.0f ? 1.0f : s[i] < -1.0f ? -1.0f : s[i];
+        for (int i = 0; i < f->nb_samples; i++) {
+            float v = isnan(s[i]) ? 0.0f : s[i] * g;
+            s[i] = v > lim ? lim : v < -lim ? -lim : v;
+        }
     }
 }
 
@@ -264,7 +295,7 @@ static v2m_err drain_fifo(v2m__conv *j, int final, v2m_error *err)
         clip_float(j, j->eframe);
         j->eframe->pts = j->enc_pts;
         j->enc_pts += n;
-        v2m_err rc = v2m__encode(j, j->eframe, err);
+        v2m_err rc = j->measuring ? v2m__meter_feed(j, j->eframe, err) : v2m__encode(j, j->eframe, err);
         if (rc)
             return rc;
     }
@@ -427,6 +458,11 @@ static v2m_err run_encode(v2m__conv *j, v2m_error *err)
             want -= r;
         }
     }
+    if (j->measuring) {
+        if ((rc = drain_fifo(j, 1, err)) || (rc = v2m__meter_feed(j, NULL, err)))
+            return rc;
+        return V2M_OK;
+    }
     if ((rc = drain_fifo(j, 1, err)) || (rc = v2m__encode(j, NULL, err)))
         return rc;
     j->st->samples = j->enc_pts;
@@ -479,11 +515,59 @@ static int wants_copy(const v2m__conv *j)
 {
     const v2m_media_opts *o = j->o;
     const AVCodecParameters *par = j->ist->codecpar;
-    return o->passthrough && par->codec_id == AV_CODEC_ID_MP3 &&
+    return o->passthrough && o->normalize == 0 && par->codec_id == AV_CODEC_ID_MP3 &&
            v2m_media_nearest_rate(par->sample_rate) == par->sample_rate &&
            o->quality < 0 && o->bitrate_kbps == 0 && o->start <= 0 && o->end <= 0 &&
            (o->sample_rate == 0 || o->sample_rate == par->sample_rate) &&
            (o->channels == 0 || o->channels == par->ch_layout.nb_channels);
+}
+
+/* Back to a fresh decode pipeline for the encoding pass (the input is
+ * opened again by the caller). */
+static void reset_pipeline(v2m__conv *j)
+{
+    swr_free(&j->swr);
+    av_channel_layout_uninit(&j->swr_layout);
+    if (j->cvt)
+        av_freep(&j->cvt[0]);
+    av_freep(&j->cvt);
+    j->cvt_cap = 0;
+    v2m__close_encoder(j);
+    v2m__meter_close(j);
+    j->enc_pts = 0;
+    j->frames_decoded = 0;
+    j->next_time = 0;
+    j->audio_out = 0;
+    j->st->packets_skipped = 0;
+}
+
+/* The measuring pass: the whole (trimmed) audio through the same pipeline
+ * into the EBU R128 meter; then the one static gain of the encoding pass:
+ * to the target, but no further than a true peak of -1 dBTP. */
+static v2m_err measure(v2m__conv *j, v2m_error *err)
+{
+    v2m_err rc;
+
+    j->measuring = 1;
+    j->pass_share = 0.5;
+    rc = run_encode(j, err);
+    j->measuring = 0;
+    if (rc)
+        return rc;
+    double in = j->meter_i, tp = j->meter_tp, gain_db = 0;
+    if (in > SILENCE_LUFS && isfinite(in)) {
+        gain_db = j->o->normalize - in;
+        if (isfinite(tp) && gain_db > PEAK_CEILING - tp)
+            gain_db = PEAK_CEILING - tp;
+    }
+    j->st->loudness_in = isfinite(in) ? in : -HUGE_VAL;
+    j->st->gain_db = gain_db;
+    j->gain = (float)pow(10.0, gain_db / 20.0);
+    V2M_LOG(V2M_DEBUG, "media loudness measured lufs=%.2f true_peak=%.2f target=%.1f gain=%.2f",
+            in, tp, j->o->normalize, gain_db);
+    reset_pipeline(j);
+    j->pass_base = 0.5;
+    return V2M_OK;
 }
 
 v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
@@ -493,6 +577,7 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
     v2m_media_stats local;
     v2m__conv j;
     v2m_err rc;
+    int reread = 0;
 
     v2m_error_clear(err);
     if (!o) {
@@ -505,10 +590,16 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
     memset(j.st, 0, sizeof *j.st);
     j.io = in;
     j.sink = out;
+    j.gain = 1.0f;
+    j.pass_share = 1.0;
     if (!in || !in->read || !out || !out->write)
         return v2m_fail(err, V2M_EINVAL, "input and output callbacks are required");
     if ((rc = check_opts(o, err)))
         return rc;
+    if (o->normalize < 0 && !in->seek)
+        return v2m_fail(err, V2M_EMEDIA_NOSEEK,
+                        "normalizing the loudness needs a seekable input: the audio is read twice "
+                        "(measured, then encoded)");
     v2m__avlog_install();
 
     j.pkt = av_packet_alloc();
@@ -521,13 +612,21 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
     j.start = o->start > 0 ? o->start : 0;
     j.end = o->end > 0 ? o->end : -1;
     if ((rc = v2m__open_input(&j, err)) || (rc = check_stated_duration(&j, err)) ||
-        (rc = v2m__open_muxer(&j, err)))
+        (rc = v2m__find_cover(&j, &reread, err)))
         goto out;
 
     double duration = v2m__input_duration(&j);
     j.span = (j.end > 0 ? j.end : duration) - j.start;
     if (duration <= 0 && j.end <= 0)
         j.span = 0;
+
+    if (o->normalize < 0) {
+        if ((reread && (rc = v2m__reopen_input(&j, err))) || (rc = measure(&j, err)))
+            goto out;
+        reread = 1;
+    }
+    if ((reread && (rc = v2m__reopen_input(&j, err))) || (rc = v2m__open_muxer(&j, err)))
+        goto out;
 
     rc = wants_copy(&j) ? run_copy(&j, err) : run_encode(&j, err);
     if (rc == V2M_OK && o->progress)
@@ -547,10 +646,12 @@ out:
                 (long long)j.st->packets_skipped, j.st->in_codec);
     if (rc == V2M_OK) {
         V2M_LOG(V2M_INFO, "media converted format=%s codec=%s mode=%s rate=%d channels=%d seconds=%.3f "
-                "bytes_in=%lld bytes_out=%lld skipped=%lld xing=%d",
+                "bytes_in=%lld bytes_out=%lld skipped=%lld xing=%d track=%d/%d cover=%d chapters=%d "
+                "gain=%.2f",
                 j.st->in_format, j.st->in_codec, j.st->passthrough ? "copy" : "encode",
                 j.st->sample_rate, j.st->channels, j.st->duration, (long long)j.st->bytes_in,
-                (long long)j.st->bytes_out, (long long)j.st->packets_skipped, j.st->xing);
+                (long long)j.st->bytes_out, (long long)j.st->packets_skipped, j.st->xing, j.st->track,
+                j.st->tracks, j.st->cover, j.st->chapters, j.st->gain_db);
     } else {
         V2M_LOG(V2M_DEBUG, "media conversion failed code=%d bytes_in=%lld", rc, (long long)j.st->bytes_in);
     }
@@ -562,6 +663,8 @@ out:
     av_packet_free(&j.pkt);
     av_packet_free(&j.opkt);
     av_frame_free(&j.frame);
+    v2m__meter_close(&j);
+    v2m__free_cover(&j);
     v2m__close_output(&j);
     v2m__close_input(&j);
     return rc;

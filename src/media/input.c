@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libavutil/avstring.h>
 #include <libavutil/bprint.h>
 
 #include "common/log.h"
@@ -196,12 +197,130 @@ static v2m_err open_demuxer(v2m__conv *j, const AVInputFormat *fmt, v2m_error *e
     return V2M_OK;
 }
 
+/* ISO 639 codes of the languages people tag audio tracks with: 639-1,
+ * 639-2/B, 639-2/T (the same as /B for most). A tag or an option in any of
+ * the three forms names the language of its row; a code not in the table
+ * matches only itself (case aside). libavformat has such a table, but not
+ * in its public API. */
+static const char *const languages[][3] = {
+    {"ar", "ara", "ara"}, {"bg", "bul", "bul"}, {"bn", "ben", "ben"}, {"ca", "cat", "cat"},
+    {"cs", "cze", "ces"}, {"cy", "wel", "cym"}, {"da", "dan", "dan"}, {"de", "ger", "deu"},
+    {"el", "gre", "ell"}, {"en", "eng", "eng"}, {"es", "spa", "spa"}, {"et", "est", "est"},
+    {"eu", "baq", "eus"}, {"fa", "per", "fas"}, {"fi", "fin", "fin"}, {"fr", "fre", "fra"},
+    {"ga", "gle", "gle"}, {"he", "heb", "heb"}, {"hi", "hin", "hin"}, {"hr", "hrv", "hrv"},
+    {"hu", "hun", "hun"}, {"hy", "arm", "hye"}, {"id", "ind", "ind"}, {"is", "ice", "isl"},
+    {"it", "ita", "ita"}, {"ja", "jpn", "jpn"}, {"ka", "geo", "kat"}, {"ko", "kor", "kor"},
+    {"lt", "lit", "lit"}, {"lv", "lav", "lav"}, {"mk", "mac", "mkd"}, {"ms", "may", "msa"},
+    {"my", "bur", "mya"}, {"nl", "dut", "nld"}, {"no", "nor", "nor"}, {"nb", "nob", "nob"},
+    {"nn", "nno", "nno"}, {"pl", "pol", "pol"}, {"pt", "por", "por"}, {"ro", "rum", "ron"},
+    {"ru", "rus", "rus"}, {"sk", "slo", "slk"}, {"sl", "slv", "slv"}, {"sq", "alb", "sqi"},
+    {"sr", "srp", "srp"}, {"sv", "swe", "swe"}, {"ta", "tam", "tam"}, {"th", "tha", "tha"},
+    {"bo", "tib", "bod"}, {"tr", "tur", "tur"}, {"uk", "ukr", "ukr"}, {"ur", "urd", "urd"},
+    {"vi", "vie", "vie"}, {"zh", "chi", "zho"}, {"mi", "mao", "mri"},
+};
+
+/* The row of code in languages[] (the part before any "-" or "_": "en-US"
+ * is "en"), or -1. */
+static int language_row(const char *code, size_t len)
+{
+    for (size_t i = 0; i < sizeof languages / sizeof languages[0]; i++)
+        for (int k = 0; k < 3; k++)
+            if (strlen(languages[i][k]) == len && av_strncasecmp(code, languages[i][k], len) == 0)
+                return (int)i;
+    return -1;
+}
+
+static size_t language_len(const char *code)
+{
+    size_t n = strcspn(code, "-_");
+    return n;
+}
+
+/* Does the language tag of a stream name the language asked for? */
+static int language_matches(const char *tag, const char *want)
+{
+    size_t tl = language_len(tag), wl = language_len(want);
+    if (!tl || !wl)
+        return 0;
+    if (tl == wl && av_strncasecmp(tag, want, tl) == 0)
+        return 1;
+    int a = language_row(tag, tl), b = language_row(want, wl);
+    return a >= 0 && a == b;
+}
+
+static const char *stream_language(const AVStream *s)
+{
+    const AVDictionaryEntry *e = av_dict_get(s->metadata, "language", NULL, 0);
+    return e && e->value[0] ? e->value : NULL;
+}
+
+/* The stream asked for by o->track or o->language, or by neither (-1: let
+ * av_find_best_stream choose); < 0 with err set when there is none. */
+static int wanted_stream(v2m__conv *j, v2m_err *rc, v2m_error *err)
+{
+    AVFormatContext *ic = j->ic;
+    const char *lang = j->o->language && j->o->language[0] ? j->o->language : NULL;
+    int n = 0;
+
+    *rc = V2M_OK;
+    if (j->o->track <= 0 && !lang)
+        return -1;
+    for (unsigned i = 0; i < ic->nb_streams; i++) {
+        const AVStream *s = ic->streams[i];
+        if (s->codecpar->codec_type != AVMEDIA_TYPE_AUDIO)
+            continue;
+        n++;
+        if (j->o->track > 0 ? n == j->o->track : stream_language(s) && language_matches(stream_language(s), lang))
+            return (int)i;
+    }
+    if (n == 0) {
+        *rc = v2m_fail(err, V2M_EMEDIA_NOAUDIO, "input has no audio stream");
+        return -2;
+    }
+    if (j->o->track > 0) {
+        *rc = v2m_fail(err, V2M_EMEDIA_NOAUDIO, "no audio track %d: the file has %d", j->o->track, n);
+        return -2;
+    }
+    /* "the file has eng, fre" (the tags as the file writes them) */
+    char have[160] = "";
+    size_t used = 0;
+    for (unsigned i = 0; i < ic->nb_streams && used + 16 < sizeof have; i++) {
+        const AVStream *s = ic->streams[i];
+        if (s->codecpar->codec_type != AVMEDIA_TYPE_AUDIO)
+            continue;
+        const char *t = stream_language(s);
+        int w = snprintf(have + used, sizeof have - used, "%s%.8s", used ? ", " : "", t ? t : "(untagged)");
+        if (w > 0)
+            used += (size_t)w < sizeof have - used ? (size_t)w : sizeof have - used - 1;
+    }
+    *rc = v2m_fail(err, V2M_EMEDIA_NOAUDIO, "no audio track in language '%.16s': the file has %s", lang,
+                   have);
+    return -2;
+}
+
 /* Phase 3: the audio stream to convert (j->ist), described in j->st. */
 static v2m_err pick_audio(v2m__conv *j, const AVInputFormat *fmt, v2m_error *err)
 {
     AVFormatContext *ic = j->ic;
     const AVCodec *codec = NULL;
-    int si = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
+    v2m_err rc;
+    int si = wanted_stream(j, &rc, err);
+
+    if (rc)
+        return rc;
+    if (si >= 0) {
+        codec = avcodec_find_decoder(ic->streams[si]->codecpar->codec_id);
+        if (!codec) {
+            const AVCodecParameters *par = ic->streams[si]->codecpar;
+            if (par->codec_id == AV_CODEC_ID_NONE)
+                return v2m_fail(err, V2M_EMEDIA_CODEC, "unsupported audio codec (unknown, tag 0x%04x)",
+                                par->codec_tag);
+            copy_name(j->st->in_codec, sizeof j->st->in_codec, avcodec_get_name(par->codec_id));
+            return v2m_fail(err, V2M_EMEDIA_CODEC, "unsupported audio codec %s", j->st->in_codec);
+        }
+    } else {
+        si = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
+    }
 
     if (si == AVERROR_DECODER_NOT_FOUND) {
         si = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
@@ -217,6 +336,18 @@ static v2m_err pick_audio(v2m__conv *j, const AVInputFormat *fmt, v2m_error *err
     discard_all_but(ic, 0, si);
     j->ist = ic->streams[si];
 
+    /* Its place among the audio streams, in file order. */
+    j->st->tracks = 0;
+    for (unsigned i = 0; i < ic->nb_streams; i++) {
+        if (ic->streams[i]->codecpar->codec_type != AVMEDIA_TYPE_AUDIO)
+            continue;
+        j->st->tracks++;
+        if ((int)i == si)
+            j->st->track = j->st->tracks;
+    }
+    const char *lang = stream_language(j->ist);
+    copy_name(j->st->language, sizeof j->st->language, lang && strcmp(lang, "und") ? lang : NULL);
+
     const AVCodecParameters *par = j->ist->codecpar;
     copy_name(j->st->in_codec, sizeof j->st->in_codec, avcodec_get_name(par->codec_id));
     j->st->in_sample_rate = par->sample_rate;
@@ -226,9 +357,9 @@ static v2m_err pick_audio(v2m__conv *j, const AVInputFormat *fmt, v2m_error *err
     else if (j->ist->start_time != AV_NOPTS_VALUE)
         j->t0 = j->ist->start_time;
 
-    V2M_LOG(V2M_DEBUG, "media input format=%s stream=%d codec=%s rate=%d channels=%d size=%lld",
-            fmt->name, si, j->st->in_codec, par->sample_rate, par->ch_layout.nb_channels,
-            (long long)j->in_size);
+    V2M_LOG(V2M_DEBUG, "media input format=%s stream=%d track=%d/%d lang=%s codec=%s rate=%d channels=%d size=%lld",
+            fmt->name, si, j->st->track, j->st->tracks, j->st->language[0] ? j->st->language : "-",
+            j->st->in_codec, par->sample_rate, par->ch_layout.nb_channels, (long long)j->in_size);
     return V2M_OK;
 }
 
@@ -244,6 +375,24 @@ v2m_err v2m__open_input(v2m__conv *j, v2m_error *err)
     if ((rc = probe_format(j, &fmt, err)) || (rc = open_demuxer(j, fmt, err)))
         return rc;
     return pick_audio(j, fmt, err);
+}
+
+/* Read the input once more from its first byte: a fresh demuxer (the same
+ * allow-list, whitelists and refusals), the same stream chosen again. */
+v2m_err v2m__reopen_input(v2m__conv *j, v2m_error *err)
+{
+    avcodec_free_context(&j->dec);
+    avformat_close_input(&j->ic);
+    v2m__input_close(j);
+    j->ist = NULL;
+    j->t0 = 0;
+    if (!j->io->seek)
+        return v2m_fail(err, V2M_EMEDIA_NOSEEK, "input must be seekable to be read twice");
+    if (j->io->seek(j->io->opaque, 0, SEEK_SET) != 0) {
+        j->in_io_failed = 1;
+        return v2m_fail(err, V2M_EIO, "reading the input failed (seeking back to its start)");
+    }
+    return v2m__open_input(j, err);
 }
 
 v2m_err v2m__open_decoder(v2m__conv *j, v2m_error *err)

@@ -13,7 +13,8 @@
  * write (+ optional seek) callback, so the same engine reads a local file, a
  * GridFS file or a socket and writes wherever the caller wants. Memory stays
  * bounded whatever the input size: no temporary files, no whole-file buffers
- * (about 1 MiB of buffers plus the codecs' own state per conversion).
+ * (about 1 MiB of buffers plus the codecs' own state per conversion; while a
+ * video frame is decoded for the cover, that decoder's state too).
  *
  * Thread-safety: every conversion keeps all its state in its own context, so
  * any number of v2m_media_convert() calls may run at once in different
@@ -35,12 +36,15 @@
  *   V2M_EMEDIA_EMPTY     the input has zero bytes
  *   V2M_EMEDIA_NOTMEDIA  no demuxer recognises the input
  *   V2M_EMEDIA_CORRUPT   recognised but truncated or unreadable
- *   V2M_EMEDIA_NOAUDIO   no audio stream
+ *   V2M_EMEDIA_NOAUDIO   no audio stream, or not the one asked for ("no audio
+ *                        track 3: the file has 2", "no audio track in language
+ *                        'de': the file has eng, fre")
  *   V2M_EMEDIA_CODEC     the audio codec cannot be decoded
  *   V2M_EMEDIA_WRITE     the sink's write or seek callback failed
  *   V2M_EMEDIA_ENCODE    encoder, resampler or muxer failure
  *   V2M_EMEDIA_NOSEEK    the file needs seeking (e.g. MP4 with its index at
- *                        the end) but the input has no seek callback
+ *                        the end), or normalize is set (the input is read
+ *                        twice), but the input has no seek callback
  *   V2M_EMEDIA_UNSUPPORTED  recognised, but not one of the containers the
  *                        engine reads (a playlist, a stream description, an
  *                        image, subtitles...), or it asked to open another
@@ -65,10 +69,12 @@
 #define V2M_MEDIA_SEEK_SIZE 0x10000
 
 /* Every seek the engine asks of a sink targets an offset below this (the
- * ID3v2 tag plus the Xing/LAME frame), except the final return to the end.
- * A sink that can only rewrite its first bytes (e.g. a store holding its first
- * chunk until close) may therefore still offer a seek callback. */
-#define V2M_MEDIA_SINK_HEAD_MAX 16384
+ * ID3v2 tag, with its cover picture and chapters, plus the Xing/LAME frame),
+ * except the final return to the end; the bytes rewritten there end below
+ * it too. A sink that can only rewrite its first bytes (e.g. a store holding
+ * its first chunk of 255 KiB until close) may therefore still offer a seek
+ * callback. */
+#define V2M_MEDIA_SINK_HEAD_MAX (250 * 1024)
 
 /* Input. read() returns the number of bytes stored into buf (1..size), 0 at
  * the end of the input, or a negative value on failure. seek() may be NULL
@@ -126,19 +132,27 @@ typedef struct v2m_media_opts {
                              0 (default) = no limit */
     int track;            /* 0 (default): the container's default audio stream;
                              N >= 1: the Nth audio stream in file order
-                             (V2M_EMEDIA_NOAUDIO when there are fewer) */
-    const char *language; /* NULL or "": no choice; else an ISO 639-2/B or -1
-                             code ("fre", "en"): the first audio stream whose
-                             language tag matches (V2M_EMEDIA_NOAUDIO when
-                             none). Ignored when track is set */
+                             (V2M_EMEDIA_NOAUDIO when there are fewer);
+                             < 0: V2M_EINVAL */
+    const char *language; /* NULL or "": no choice; else an ISO 639-2/B, -2/T
+                             or -1 code ("fre", "fra", "fr", any case, a
+                             region after - or _ ignored): the first audio
+                             stream whose language tag names the same
+                             language (V2M_EMEDIA_NOAUDIO when none).
+                             Ignored when track is set */
     double normalize;     /* 0 (default): no change of level; < 0: the target
-                             integrated loudness in LUFS (e.g. -16): the audio
-                             is measured (EBU R128) and given one static gain
-                             bringing it to the target with a true peak of at
-                             most -1 dBTP */
+                             integrated loudness in LUFS, -70..-5 (else
+                             V2M_EINVAL), e.g. -16: the audio is measured
+                             (EBU R128) in a first pass and encoded in a
+                             second with one static gain, min(target -
+                             loudness, -1 dBTP - true peak). Needs the input's
+                             seek (else V2M_EMEDIA_NOSEEK); no passthrough */
     int cover;            /* 1 (default): cover art from the source's attached
-                             picture, else, for a video, a frame from about
-                             10% in (JPEG, at most 600 px); 0: no picture */
+                             picture (copied when a JPEG/PNG of at most
+                             150 KiB, else made a JPEG of at most 600 px),
+                             else, for a video and an input that seeks, a
+                             frame from about 10% in (JPEG, at most 600 px);
+                             0: no picture */
     const char *title;    /* non-NULL and non-empty: override the source's tag */
     const char *artist;
     const char *album;
@@ -171,9 +185,10 @@ typedef struct v2m_media_stats {
     int tracks;               /* audio streams in the source */
     char language[16];        /* that stream's language tag, "" when it has none */
     int cover;                /* 0 none, 1 the source's picture, 2 a video frame */
-    int chapters;             /* chapters written */
-    double loudness_in;       /* normalize: integrated loudness measured, LUFS */
-    double gain_db;           /* normalize: the gain applied, dB */
+    int chapters;             /* chapters written (ID3 CHAP frames) */
+    double loudness_in;       /* normalize: integrated loudness measured, LUFS
+                                 (-70 for silence: nothing above the gate) */
+    double gain_db;           /* normalize: the gain applied, dB (0 for silence) */
 } v2m_media_stats;
 
 /* Defaults: VBR quality 2, source rate and channels, no trim, passthrough on,

@@ -62,6 +62,21 @@ typedef struct v2m__conv {
     double next_time;           /* expected time of the next decoded frame */
     double last_progress;
 
+    /* cover art (cover.c): the picture written as the ID3 APIC */
+    AVPacket *cover;            /* JPEG or PNG bytes; NULL: no picture */
+    enum AVCodecID cover_codec; /* AV_CODEC_ID_MJPEG or AV_CODEC_ID_PNG */
+    int cover_w, cover_h;
+    AVStream *cover_st;         /* its stream in the muxer */
+
+    /* loudness (loudness.c) */
+    int measuring;              /* the measuring pass: frames go to the meter, not the encoder */
+    struct AVFilterGraph *meter;
+    struct AVFilterContext *meter_in, *meter_out;
+    AVFrame *meter_frame;
+    double meter_i, meter_tp;   /* last integrated loudness (LUFS) and true peak (dBTP) read */
+    float gain;                 /* linear gain applied before encoding; 1 = none */
+    double pass_base, pass_share; /* progress: this pass covers [base, base + share) */
+
     /* duration limit (o->max_duration > 0) */
     double stated;              /* seconds the input states it lasts; 0: unknown */
     double audio_out;           /* seconds of audio taken so far (after trimming) */
@@ -77,6 +92,8 @@ double v2m__stated_duration(const v2m__conv *j);
 /* A failed read of the input as the right v2m code (read error, needs
  * seeking, truncated/corrupt), with what was being done. */
 v2m_err v2m__read_error(v2m__conv *j, v2m_error *err, int averr, const char *what);
+/* Close the input and open it again from its first byte (needs io->seek). */
+v2m_err v2m__reopen_input(v2m__conv *j, v2m_error *err);
 void v2m__close_input(v2m__conv *j);
 
 /* output.c: mp3 muxer and libmp3lame. The encoder opens on the first decoded
@@ -88,7 +105,29 @@ v2m_err v2m__write_header(v2m__conv *j, v2m_error *err);
 v2m_err v2m__write_packet(v2m__conv *j, AVPacket *pkt, v2m_error *err);
 v2m_err v2m__encode(v2m__conv *j, AVFrame *frame, v2m_error *err);
 v2m_err v2m__finish_output(v2m__conv *j, v2m_error *err);
+/* Free the encoder, its FIFO and frame (between two passes). */
+void v2m__close_encoder(v2m__conv *j);
 void v2m__close_output(v2m__conv *j);
+
+/* cover.c: find or make the picture (j->cover) before the muxer opens.
+ * May read the input (a video frame): *reread is then set and the input
+ * must be opened again before the audio is read. Only ENOMEM and
+ * cancellation are errors; a picture that cannot be had is just left out. */
+v2m_err v2m__find_cover(v2m__conv *j, int *reread, v2m_error *err);
+void v2m__free_cover(v2m__conv *j);
+
+/* loudness.c: the EBU R128 meter of the measuring pass. */
+v2m_err v2m__meter_open(v2m__conv *j, v2m_error *err);
+v2m_err v2m__meter_feed(v2m__conv *j, AVFrame *frame, v2m_error *err); /* NULL: the end */
+void v2m__meter_close(v2m__conv *j);
+
+/* The ID3v2 tag budget: the tag (text frames, chapters, picture) plus the
+ * Xing frame stay below V2M_MEDIA_SINK_HEAD_MAX. */
+#define V2M__TAGS_BUDGET (16 * 1024 + 2 * 1024)      /* text frames (output.c) */
+#define V2M__CHAPTERS_BUDGET (20 * 1024)             /* 64 chapters of <= 200-byte titles */
+#define V2M__XING_MAX 2048                           /* the Xing/LAME frame (1441 at most) */
+#define V2M__COVER_MAX (V2M_MEDIA_SINK_HEAD_MAX - V2M__TAGS_BUDGET - V2M__CHAPTERS_BUDGET - \
+                        V2M__XING_MAX - 1024)
 
 /* avio.c: custom AVIOContexts over the caller's callbacks. */
 int v2m__input_open(v2m__conv *j);

@@ -1,19 +1,28 @@
 /* output.c - the MP3 side: libmp3lame encoder, mp3 muxer, ID3v2 tag.
  *
- * The muxer writes an ID3v2.4 tag, then (when the sink can seek) an empty
- * Xing/LAME frame that av_write_trailer() fills with the frame count, the
- * seek table and the encoder delay/padding, then the audio frames.
+ * The muxer writes an ID3v2.4 tag (text frames, CHAP/CTOC chapters, the
+ * APIC picture from a second, attached-picture stream), then (when the sink
+ * can seek) an empty Xing/LAME frame that av_write_trailer() fills with the
+ * frame count, the seek table and the encoder delay/padding, then the audio
+ * frames.
  */
 #include "media/media_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 
-/* Longest tag value copied from the source; keeps the ID3v2 tag (and so the
- * offset of the Xing frame) well below V2M_MEDIA_SINK_HEAD_MAX. */
+/* Longest tag value copied from the source, and the most bytes of tag
+ * keys and values in all. With the chapters and the picture (cover.c) they
+ * keep the ID3v2 tag, and so the offset of the Xing frame, below
+ * V2M_MEDIA_SINK_HEAD_MAX (see V2M__ID3_BUDGET in media_int.h). */
 #define TAG_MAX 1024
+#define TAGS_TOTAL_MAX (16 * 1024)
+/* Chapters: at most this many, with titles cut at this many bytes. */
+#define CHAPTERS_MAX 64
+#define CHAPTER_TITLE_MAX 200
 
 const int v2m_media_rates[] = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 0};
 
@@ -37,42 +46,152 @@ static v2m_err mux_error(v2m__conv *j, v2m_error *err, int averr, const char *wh
     return v2m_fail(err, V2M_EMEDIA_ENCODE, "%s: %s", what, av_err2str(averr));
 }
 
-static int set_tag(AVDictionary **d, const char *key, const char *value, size_t len)
+/* Copy value (len bytes) under key, cut at max bytes on a UTF-8 boundary;
+ * *total counts the bytes taken (NULL: not counted). 0, 1 when the total
+ * is reached (the tag is left out), or a negative AVERROR. */
+static int set_tag_max(AVDictionary **d, const char *key, const char *value, size_t len, size_t max,
+                       size_t *total)
 {
     char buf[TAG_MAX + 1];
-    if (len > TAG_MAX) {
-        len = TAG_MAX;
+    if (max > TAG_MAX)
+        max = TAG_MAX;
+    if (len > max) {
+        len = max;
         while (len > 0 && ((unsigned char)value[len] & 0xC0) == 0x80)
             len--; /* do not cut a UTF-8 sequence */
+    }
+    if (total) {
+        if (*total + strlen(key) + len > TAGS_TOTAL_MAX)
+            return 1;
+        *total += strlen(key) + len;
     }
     memcpy(buf, value, len);
     buf[len] = '\0';
     return av_dict_set(d, key, buf, 0);
 }
 
-/* title/artist/album/date from the container or the audio stream; the
+/* The source tags an ID3v2.4 tag carries, by libavformat's generic names
+ * (the mp3 muxer turns them into TIT2, TPE1, TALB, TPE2, TDRC, TCON, TRCK,
+ * TPOS, TCOM, TLAN, TPE3, TPUB, TCOP, TIT1, TCMP, TSO*, the lyrics into
+ * USLT text and the comment into a TXXX frame; libavformat reads them back
+ * under the same names). encoded_by and encoder are the source's own
+ * business and are left out; the muxer writes its TSSE. */
+static const char *const tag_keys[] = {
+    "title", "artist", "album", "album_artist", "date", "genre", "track", "disc",
+    "composer", "comment", "language", "performer", "publisher", "copyright", "lyrics",
+    "grouping", "compilation", "title-sort", "artist-sort", "album-sort",
+};
+
+/* A source tag: the container's, else the audio stream's. "lyrics" also
+ * matches "lyrics-eng" (an ID3 USLT frame with its language). */
+static const AVDictionaryEntry *source_tag(const v2m__conv *j, const char *key)
+{
+    int flags = strcmp(key, "lyrics") == 0 ? AV_DICT_IGNORE_SUFFIX : 0;
+    const AVDictionaryEntry *e = av_dict_get(j->ic->metadata, key, NULL, flags);
+    if (!e || !e->value[0])
+        e = av_dict_get(j->ist->metadata, key, NULL, flags);
+    if (e && strcmp(key, "language") == 0 && (!strcmp(e->value, "und") || !strcmp(e->value, "zxx")))
+        return NULL; /* "undetermined", "no linguistic content": say nothing */
+    return e && e->value[0] ? e : NULL;
+}
+
+/* The source's tags, the caller's title/artist/album over them, and the
  * original file name (no folder, no extension) when there is no title. */
 static int copy_tags(v2m__conv *j)
 {
-    static const char *const keys[] = {"title", "artist", "album", "date"};
+    const char *const overrides[][2] = {
+        {"title", j->o->title}, {"artist", j->o->artist}, {"album", j->o->album}};
+    AVDictionary **d = &j->oc->metadata;
+    size_t total = 0;
     int r;
 
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const AVDictionaryEntry *e = av_dict_get(j->ic->metadata, keys[i], NULL, 0);
-        if (!e || !e->value[0])
-            e = av_dict_get(j->ist->metadata, keys[i], NULL, 0);
-        if (e && e->value[0] && (r = set_tag(&j->oc->metadata, keys[i], e->value, strlen(e->value))) < 0)
+    for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
+        const char *v = overrides[i][1];
+        if (v && v[0] && (r = set_tag_max(d, overrides[i][0], v, strlen(v), TAG_MAX, &total)) < 0)
             return r;
     }
-    if (!av_dict_get(j->oc->metadata, "title", NULL, 0) && j->o->filename) {
+    for (size_t i = 0; i < sizeof tag_keys / sizeof tag_keys[0]; i++) {
+        if (av_dict_get(*d, tag_keys[i], NULL, 0))
+            continue; /* overridden */
+        const AVDictionaryEntry *e = source_tag(j, tag_keys[i]);
+        if (e && (r = set_tag_max(d, tag_keys[i], e->value, strlen(e->value), TAG_MAX, &total)) < 0)
+            return r;
+    }
+    if (!av_dict_get(*d, "title", NULL, 0) && j->o->filename) {
         const char *base = strrchr(j->o->filename, '/');
         base = base ? base + 1 : j->o->filename;
         const char *dot = strrchr(base, '.');
         size_t len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-        if (len > 0 && (r = set_tag(&j->oc->metadata, "title", base, len)) < 0)
+        if (len > 0 && (r = set_tag_max(d, "title", base, len, TAG_MAX, NULL)) < 0)
             return r;
     }
     return 0;
+}
+
+/* The source's chapters (MP4/Matroska chapters, ID3 CHAP), in output time:
+ * shifted by the trim start and the input's time origin, clipped to the
+ * trimmed span; the mp3 muxer writes them as ID3 CHAP frames with a CTOC. */
+static int copy_chapters(v2m__conv *j)
+{
+    AVFormatContext *ic = j->ic, *oc = j->oc;
+    double origin = (double)j->t0 * av_q2d(j->ist->time_base) + j->start;
+    double len = (j->end > 0 ? j->end : v2m__input_duration(j)) - j->start; /* <= 0: unknown */
+
+    for (unsigned i = 0; i < ic->nb_chapters && oc->nb_chapters < CHAPTERS_MAX; i++) {
+        const AVChapter *c = ic->chapters[i];
+        if (c->time_base.num <= 0 || c->time_base.den <= 0)
+            continue;
+        double s = (double)c->start * av_q2d(c->time_base) - origin;
+        double e = (double)c->end * av_q2d(c->time_base) - origin;
+        if (!isfinite(s) || !isfinite(e) || e <= 0 || (len > 0 && s >= len))
+            continue;
+        if (s < 0)
+            s = 0;
+        if (len > 0 && e > len)
+            e = len;
+        if (e <= s)
+            continue;
+        AVChapter *oc_ch = av_mallocz(sizeof *oc_ch);
+        if (!oc_ch)
+            return AVERROR(ENOMEM);
+        oc_ch->id = oc->nb_chapters;
+        oc_ch->time_base = (AVRational){1, 1000};
+        oc_ch->start = llround(s * 1000);
+        oc_ch->end = llround(e * 1000);
+        const AVDictionaryEntry *t = av_dict_get(c->metadata, "title", NULL, 0);
+        int r = t && t->value[0]
+                    ? set_tag_max(&oc_ch->metadata, "title", t->value, strlen(t->value), CHAPTER_TITLE_MAX, NULL)
+                    : 0;
+        if (r >= 0)
+            r = av_dynarray_add_nofree(&oc->chapters, (int *)&oc->nb_chapters, oc_ch);
+        if (r < 0) {
+            av_dict_free(&oc_ch->metadata);
+            av_free(oc_ch);
+            return r;
+        }
+    }
+    j->st->chapters = (int)oc->nb_chapters;
+    return 0;
+}
+
+/* The picture cover.c made or found, as a second stream: the mp3 muxer
+ * writes an attached picture's packet as the ID3 APIC frame. */
+static int add_cover_stream(v2m__conv *j)
+{
+    AVStream *st;
+    if (!j->cover)
+        return 0;
+    if (!(st = avformat_new_stream(j->oc, NULL)))
+        return AVERROR(ENOMEM);
+    st->codecpar->codec_type = AVMEDIA_TYPE_VIDEO;
+    st->codecpar->codec_id = j->cover_codec;
+    st->codecpar->width = j->cover_w;
+    st->codecpar->height = j->cover_h;
+    st->disposition = AV_DISPOSITION_ATTACHED_PIC;
+    st->time_base = (AVRational){1, 90000};
+    j->cover_st = st;
+    /* The APIC picture type: "Cover (front)" */
+    return av_dict_set(&st->metadata, "comment", "Cover (front)", 0);
 }
 
 v2m_err v2m__open_muxer(v2m__conv *j, v2m_error *err)
@@ -89,8 +208,10 @@ v2m_err v2m__open_muxer(v2m__conv *j, v2m_error *err)
     j->ost = avformat_new_stream(j->oc, NULL);
     if (!j->ost)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
-    if ((r = copy_tags(j)) < 0)
+    if ((r = copy_tags(j)) < 0 || (r = copy_chapters(j)) < 0)
         return mux_error(j, err, r, "id3 tag");
+    if ((r = add_cover_stream(j)) < 0)
+        return mux_error(j, err, r, "cover picture");
     return V2M_OK;
 }
 
@@ -102,6 +223,22 @@ v2m_err v2m__write_header(v2m__conv *j, v2m_error *err)
         return mux_error(j, err, r, "mp3 header");
     j->header_written = 1;
     j->st->xing = j->sink->seek != NULL;
+    if (j->cover_st) {
+        /* Right after the header: the muxer holds back audio packets until
+         * the picture came, then writes the APIC, ends the tag and writes
+         * the Xing frame. */
+        AVPacket *p = av_packet_clone(j->cover);
+        if (!p)
+            return v2m_fail(err, V2M_ENOMEM, "out of memory");
+        p->stream_index = j->cover_st->index;
+        p->pts = p->dts = 0;
+        p->pos = -1;
+        p->flags |= AV_PKT_FLAG_KEY;
+        r = av_write_frame(j->oc, p);
+        av_packet_free(&p);
+        if (r < 0 || j->out_failed)
+            return mux_error(j, err, r, "cover picture");
+    }
     return V2M_OK;
 }
 
@@ -134,7 +271,8 @@ v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err)
     channels = o->channels > 0 ? o->channels : first->ch_layout.nb_channels == 1 ? 1 : 2;
     av_channel_layout_default(&enc->ch_layout, channels);
     enc->sample_rate = o->sample_rate > 0 ? o->sample_rate : v2m_media_nearest_rate(first->sample_rate);
-    enc->sample_fmt = encoder_format(first->format);
+    /* Normalizing applies its gain to float samples. */
+    enc->sample_fmt = o->normalize < 0 ? AV_SAMPLE_FMT_FLTP : encoder_format(first->format);
     enc->time_base = (AVRational){1, enc->sample_rate};
     if (o->bitrate_kbps > 0) {
         enc->bit_rate = (int64_t)o->bitrate_kbps * 1000;
@@ -145,11 +283,6 @@ v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err)
     r = avcodec_open2(enc, codec, NULL);
     if (r < 0)
         return mux_error(j, err, r, "cannot open the mp3 encoder");
-
-    r = avcodec_parameters_from_context(j->ost->codecpar, enc);
-    if (r < 0)
-        return mux_error(j, err, r, "mp3 stream");
-    j->ost->time_base = enc->time_base;
 
     j->fifo = av_audio_fifo_alloc(enc->sample_fmt, channels, 4 * enc->frame_size);
     j->eframe = av_frame_alloc();
@@ -167,6 +300,12 @@ v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err)
     V2M_LOG(V2M_DEBUG, "media encoder rate=%d channels=%d fmt=%s mode=%s frame=%d",
             enc->sample_rate, channels, av_get_sample_fmt_name(enc->sample_fmt),
             o->bitrate_kbps > 0 ? "cbr" : "vbr", enc->frame_size);
+    if (j->measuring) /* the same frames, to the loudness meter */
+        return v2m__meter_open(j, err);
+    r = avcodec_parameters_from_context(j->ost->codecpar, enc);
+    if (r < 0)
+        return mux_error(j, err, r, "mp3 stream");
+    j->ost->time_base = enc->time_base;
     return v2m__write_header(j, err);
 }
 
@@ -232,12 +371,17 @@ v2m_err v2m__finish_output(v2m__conv *j, v2m_error *err)
     return V2M_OK;
 }
 
-void v2m__close_output(v2m__conv *j)
+void v2m__close_encoder(v2m__conv *j)
 {
     avcodec_free_context(&j->enc);
     av_audio_fifo_free(j->fifo);
     j->fifo = NULL;
     av_frame_free(&j->eframe);
+}
+
+void v2m__close_output(v2m__conv *j)
+{
+    v2m__close_encoder(j);
     if (j->oc) {
         j->oc->pb = NULL;
         avformat_free_context(j->oc);

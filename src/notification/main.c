@@ -30,8 +30,8 @@ static const v2m_cfg_var notification_vars[] = {
 static const v2m_cfg_table notification_table =
     V2M_CFG_TABLE("notification", notification_vars);
 static const v2m_cfg_table *const tables[] = {&notification_table, &v2m_mail_table,
-                                              &v2m_webhook_table, &v2m_users_table,
-                                              &v2m_service_table, NULL};
+                                              &v2m_link_table, &v2m_webhook_table,
+                                              &v2m_users_table, &v2m_service_table, NULL};
 
 typedef struct app {
     v2m_mail_config mail;
@@ -63,7 +63,8 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *qm, char *re
     n = (v2m_notice){.username = m.username, .video_fid = m.video_fid,
                      .mp3_fid = m.mp3_fid[0] ? m.mp3_fid : NULL,
                      .filename = m.filename[0] ? m.filename : NULL,
-                     .error = m.error[0] ? m.error : NULL};
+                     .error = m.error[0] ? m.error : NULL,
+                     .error_code = m.error_code[0] ? m.error_code : NULL};
     if (v2m_mail_compose(&a->mail, &n, (long long)time(NULL), &text, &len, &err) != V2M_OK) {
         snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
         return V2M_SETTLE_DEAD;
@@ -133,7 +134,8 @@ int main(int argc, char **argv)
     {
         char safe[600];
         v2m_url_redact(a.mail.smtp_url, safe, sizeof safe);
-        V2M_LOG(V2M_INFO, "mail via %s", a.mail.smtp_url[0] ? safe : a.mail.outbox);
+        V2M_LOG(V2M_INFO, "mail via %s signed_links=%s", a.mail.smtp_url[0] ? safe : a.mail.outbox,
+                a.mail.links.on ? "on" : "off (no V2M_LINK_SECRET)");
     }
     rc = v2m_worker_run(&o, &err);
     if (rc)

@@ -2,6 +2,8 @@
  *
  *   v2m-convert IN OUT [--quality N | --bitrate K] [--rate HZ] [--channels 1|2]
  *               [--start S] [--end S] [--max-duration T] [--no-copy] [--progress]
+ *               [--track N | --language CODE] [--normalize[=LUFS]] [--no-cover]
+ *               [--title T] [--artist A] [--album A]
  *
  * IN is read by this program only; the media engine takes ordinary video and
  * audio containers and refuses playlists and other files that name further
@@ -54,7 +56,19 @@ static void usage(FILE *f)
             "                 refuse audio longer than T: seconds, or with s, m, h or d\n"
             "                 (e.g. 90m, 12h; default: no limit)\n"
             "  --no-copy      re-encode an MP3 source even when nothing asks for a change\n"
-            "  --progress     report progress on stderr\n"
+            "  --track N      convert the Nth audio track (1 = the first in the file)\n"
+            "  --language CODE\n"
+            "                 convert the first audio track in that language (ISO 639: fr, fre\n"
+            "                 and fra all mean French); ignored with --track\n"
+            "  --normalize[=LUFS]\n"
+            "                 bring the loudness to LUFS (EBU R128, -70..-5; default -16) with one\n"
+            "                 gain for the whole file, true peak at most -1 dBTP; IN is read twice,\n"
+            "                 so it cannot be a pipe\n"
+            "  --no-cover     no cover picture (default: the source's, else a frame of the video)\n"
+            "  --title T, --artist A, --album A\n"
+            "                 set these tags instead of the source's\n"
+            "  --progress     report progress on stderr, then a summary (track, cover,\n"
+            "                 chapters, loudness)\n"
             "  --help         this text\n"
             "  --version      print the version\n"
             "\n"
@@ -148,7 +162,39 @@ static void show_progress(void *opaque, double f)
 }
 
 enum { OPT_QUALITY = 256, OPT_BITRATE, OPT_RATE, OPT_CHANNELS, OPT_START, OPT_END,
-       OPT_MAXDUR, OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION };
+       OPT_MAXDUR, OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION, OPT_TRACK, OPT_LANGUAGE,
+       OPT_NORMALIZE, OPT_NOCOVER, OPT_TITLE, OPT_ARTIST, OPT_ALBUM };
+
+/* The default target of a bare --normalize (LUFS): what the streaming
+ * services play music at. */
+#define NORMALIZE_DEFAULT (-16.0)
+
+/* A loudness target: a number of LUFS in -70..-5 (the minus sign may be
+ * left out: "16" is -16). */
+static int parse_lufs(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || (*end && strcmp(end, "LUFS") != 0 && strcmp(end, "lufs") != 0) ||
+        !isfinite(v))
+        return -1;
+    if (v > 0)
+        v = -v;
+    if (v < -70 || v > -5)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* An ISO 639 language code: 2 or 3 letters, perhaps a region after - or _. */
+static int is_language(const char *s)
+{
+    size_t n = 0;
+    while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z'))
+        n++;
+    return (n == 2 || n == 3) && (s[n] == '\0' || ((s[n] == '-' || s[n] == '_') && strlen(s) <= 15));
+}
 
 /* Apply option c (its value in optarg) to o. -1 to go on, else the exit
  * status. */
@@ -186,6 +232,24 @@ static int parse_option(int c, char **argv, v2m_media_opts *o, int *want_progres
                                "not '%s'", optarg);
         break;
     case OPT_NOCOPY: o->passthrough = 0; break;
+    case OPT_TRACK:
+        if (parse_int(optarg, 1, 65535, &o->track))
+            return usage_error("--track wants a track number from 1, not '%s'", optarg);
+        break;
+    case OPT_LANGUAGE:
+        if (!is_language(optarg))
+            return usage_error("--language wants an ISO 639 code like fr, fre or fra, not '%s'", optarg);
+        o->language = optarg;
+        break;
+    case OPT_NORMALIZE:
+        o->normalize = NORMALIZE_DEFAULT;
+        if (optarg && parse_lufs(optarg, &o->normalize))
+            return usage_error("--normalize wants a loudness in LUFS from -70 to -5, not '%s'", optarg);
+        break;
+    case OPT_NOCOVER: o->cover = 0; break;
+    case OPT_TITLE: o->title = optarg; break;
+    case OPT_ARTIST: o->artist = optarg; break;
+    case OPT_ALBUM: o->album = optarg; break;
     case OPT_PROGRESS: *want_progress = 1; break;
     case OPT_HELP: usage(stdout); return 0;
     case OPT_VERSION: printf(PROG " " V2M_VERSION "\n"); return 0;
@@ -208,6 +272,13 @@ static int parse_args(int argc, char **argv, v2m_media_opts *o, int *want_progre
         {"end", required_argument, NULL, OPT_END},
         {"max-duration", required_argument, NULL, OPT_MAXDUR},
         {"no-copy", no_argument, NULL, OPT_NOCOPY},
+        {"track", required_argument, NULL, OPT_TRACK},
+        {"language", required_argument, NULL, OPT_LANGUAGE},
+        {"normalize", optional_argument, NULL, OPT_NORMALIZE},
+        {"no-cover", no_argument, NULL, OPT_NOCOVER},
+        {"title", required_argument, NULL, OPT_TITLE},
+        {"artist", required_argument, NULL, OPT_ARTIST},
+        {"album", required_argument, NULL, OPT_ALBUM},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -282,6 +353,23 @@ static void catch_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+static void summary(const v2m_media_stats *st, const v2m_media_opts *o)
+{
+    static const char *const covers[] = {"no cover", "cover: the source's picture", "cover: a video frame"};
+    char loud[96] = "";
+
+    if (o->normalize < 0)
+        snprintf(loud, sizeof loud, ", loudness %.1f LUFS, gain %+.1f dB (target %.1f LUFS)",
+                 st->loudness_in, st->gain_db, o->normalize);
+    fprintf(stderr, PROG ": %s %.1f s, %d Hz, %d ch, %lld bytes%s\n",
+            st->passthrough ? "copied" : "encoded", st->duration, st->sample_rate, st->channels,
+            (long long)st->bytes_out, st->packets_skipped ? " (corrupt packets skipped)" : "");
+    fprintf(stderr, PROG ": audio track %d of %d%s%s%s, %s, %d chapter%s%s\n", st->track, st->tracks,
+            st->language[0] ? " (" : "", st->language, st->language[0] ? ")" : "",
+            covers[st->cover >= 0 && st->cover <= 2 ? st->cover : 0], st->chapters,
+            st->chapters == 1 ? "" : "s", loud);
+}
+
 /* Convert in_path into out_path ("-": stdin, stdout); the exit status. */
 static int convert(const char *in_path, const char *out_path, v2m_media_opts *o,
                    int want_progress)
@@ -323,9 +411,7 @@ static int convert(const char *in_path, const char *out_path, v2m_media_opts *o,
         tmp = NULL;
     }
     if (want_progress)
-        fprintf(stderr, PROG ": %s %.1f s, %d Hz, %d ch, %lld bytes%s\n",
-                st.passthrough ? "copied" : "encoded", st.duration, st.sample_rate, st.channels,
-                (long long)st.bytes_out, st.packets_skipped ? " (corrupt packets skipped)" : "");
+        summary(&st, o);
     rc = 0;
 done:
     if (tmp) {

@@ -1,9 +1,14 @@
 /* v2m.c - the client of a running v2m: log in, upload, watch, download.
  *
  *   v2m login EMAIL [--password-stdin]   prints the token and keeps it
- *   v2m upload FILE [--wait]             prints the video id (and the MP3 id)
+ *   v2m upload FILE [--wait] [--OPTION VALUE]...
+ *                                        prints the video id (and the MP3 id);
+ *                                        the options are the server's per-job
+ *                                        options (docs/API.md), sent as fields
  *   v2m status [VIDEO_FID]               a job, or all of yours
  *   v2m download MP3_FID [-o FILE]       the MP3 (default <fid>.mp3)
+ *   v2m delete VIDEO_FID                 the video, its MP3 and the job
+ *   v2m retry VIDEO_FID                  convert a failed job again
  *
  * The server is V2M_URL (default http://localhost:8080); the token comes from
  * V2M_TOKEN, else from the file `v2m login` wrote ($XDG_CONFIG_HOME/v2m/token
@@ -27,9 +32,15 @@
 
 static const char usage[] =
     "usage: v2m login EMAIL [--password-stdin]\n"
-    "       v2m upload FILE [--wait]\n"
+    "       v2m upload FILE [--wait] [--OPTION VALUE]...\n"
     "       v2m status [VIDEO_FID]\n"
     "       v2m download MP3_FID [-o FILE]\n"
+    "       v2m delete VIDEO_FID\n"
+    "       v2m retry VIDEO_FID\n"
+    "Upload options (the server checks them): --quality 0-9 | --bitrate 8-320,\n"
+    "  --rate HZ, --channels 1|2, --start T, --end T ([hh:]mm:ss[.mmm] or seconds),\n"
+    "  --track N|LANGUAGE, --normalize on|off|LUFS, --cover auto|none,\n"
+    "  --title T, --artist A, --album A, --callback-url URL\n"
     "The token is V2M_TOKEN, else the one `v2m login` saved in\n"
     "$XDG_CONFIG_HOME/v2m/token (~/.config/v2m/token).\n";
 
@@ -255,6 +266,23 @@ static json_t *get_job(const char *auth, const char *fid, long *st)
     return j;
 }
 
+/* The per-job options the client passes on as form fields: the server
+ * checks the values (and names a bad one), so the client only knows names. */
+static const char *const upload_options[] = {
+    "quality", "bitrate", "rate", "channels", "start", "end", "track", "normalize",
+    "cover", "title", "artist", "album", "callback-url",
+};
+
+static const char *option_name(const char *arg)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof upload_options / sizeof upload_options[0]; i++)
+        if (strcmp(arg + 2, upload_options[i]) == 0)
+            return upload_options[i];
+    return NULL;
+}
+
 static int cmd_upload(int argc, char **argv, const char *auth)
 {
     const char *file = NULL;
@@ -266,12 +294,18 @@ static int cmd_upload(int argc, char **argv, const char *auth)
     long st;
 
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--wait") == 0)
+        if (strcmp(argv[i], "--wait") == 0) {
             wait = 1;
-        else if (!file)
+        } else if (option_name(argv[i])) {
+            if (++i >= argc)
+                return fprintf(stderr, "v2m: %s needs a value\n", argv[i - 1]), 2;
+        } else if (strncmp(argv[i], "--", 2) == 0) {
+            return fprintf(stderr, "v2m: unknown upload option '%s'\n%s", argv[i], usage), 2;
+        } else if (!file) {
             file = argv[i];
-        else
+        } else {
             return fprintf(stderr, "%s", usage), 2;
+        }
     }
     if (!file)
         return fprintf(stderr, "%s", usage), 2;
@@ -280,6 +314,15 @@ static int cmd_upload(int argc, char **argv, const char *auth)
     {
         CURL *tmp = curl_easy_init();
         mime = curl_mime_init(tmp);
+        /* Options first: the server can refuse a bad one before the file. */
+        for (int i = 2; i < argc; i++) {
+            const char *name = option_name(argv[i]);
+            if (!name)
+                continue;
+            part = curl_mime_addpart(mime);
+            curl_mime_name(part, strcmp(name, "callback-url") == 0 ? "callback_url" : name);
+            curl_mime_data(part, argv[++i], CURL_ZERO_TERMINATED);
+        }
         part = curl_mime_addpart(mime);
         curl_mime_name(part, "file");
         curl_mime_filedata(part, file);
@@ -312,7 +355,7 @@ static int cmd_upload(int argc, char **argv, const char *auth)
                 rc = 0;
                 goto out;
             }
-            if (strcmp(s, "failed") == 0) {
+            if (strcmp(s, "failed") == 0 || strcmp(s, "expired") == 0) {
                 fprintf(stderr, "v2m: conversion failed: %s\n",
                         json_string_value(json_object_get(job, "error")));
                 json_decref(job);
@@ -397,6 +440,28 @@ static int cmd_download(int argc, char **argv, const char *auth)
     return 0;
 }
 
+/* DELETE /jobs/<fid> or POST /jobs/<fid>/retry. */
+static int cmd_job_action(int argc, char **argv, const char *auth)
+{
+    int del = strcmp(argv[1], "delete") == 0;
+    char path[128];
+    buf b = {0};
+    long st;
+
+    if (argc != 3 || !v2m_oid_valid(argv[2]))
+        return fprintf(stderr, "%s", usage), 2;
+    snprintf(path, sizeof path, del ? "/jobs/%s" : "/jobs/%s/retry", argv[2]);
+    st = call(del ? "DELETE" : "POST", path, auth, NULL, NULL, &b);
+    if (st < 200 || st > 299) {
+        fail_answer(st, &b);
+        free(b.p);
+        return 1;
+    }
+    fprintf(stderr, del ? "deleted %s\n" : "queued %s again\n", argv[2]);
+    free(b.p);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char tok[8192], auth[8300];
@@ -412,7 +477,8 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "login") == 0) {
         rc = cmd_login(argc, argv);
     } else if (strcmp(argv[1], "upload") && strcmp(argv[1], "status") &&
-               strcmp(argv[1], "download")) {
+               strcmp(argv[1], "download") && strcmp(argv[1], "delete") &&
+               strcmp(argv[1], "retry")) {
         fprintf(stderr, "v2m: unknown command '%s'\n%s", argv[1], usage);
         rc = 2;
     } else if (load_token(tok, sizeof tok) != 0) {
@@ -421,7 +487,8 @@ int main(int argc, char **argv)
         snprintf(auth, sizeof auth, "Bearer %s", tok);
         rc = strcmp(argv[1], "upload") == 0   ? cmd_upload(argc, argv, auth)
              : strcmp(argv[1], "status") == 0 ? cmd_status(argc, argv, auth)
-                                              : cmd_download(argc, argv, auth);
+             : strcmp(argv[1], "download") == 0 ? cmd_download(argc, argv, auth)
+                                                : cmd_job_action(argc, argv, auth);
     }
     curl_global_cleanup();
     return rc;

@@ -324,11 +324,12 @@ smoke_test() {
     return 0
   fi
   local q=amqp://guest:guest@rabbitmq:5672/
+  local links=smoke-link-secret-0123456789
   run_ctr gateway -v "$work/data:/data" -e AUTH_SVC_ADDRESS=auth:5000 \
-    -e V2M_STORE=file:///data/store -e V2M_QUEUE=$q v2m-gateway:latest
+    -e V2M_STORE=file:///data/store -e V2M_QUEUE=$q -e V2M_LINK_SECRET=$links v2m-gateway:latest
   run_ctr converter -v "$work/data:/data" -e V2M_STORE=file:///data/store \
     -e V2M_QUEUE=$q -e V2M_CONVERTER_THREADS=1 v2m-converter:latest
-  run_ctr notification -v "$work/data:/data" -e V2M_QUEUE=$q \
+  run_ctr notification -v "$work/data:/data" -e V2M_QUEUE=$q -e V2M_LINK_SECRET=$links \
     -e V2M_OUTBOX=/data/outbox -e V2M_PUBLIC_URL=http://gateway:8080 v2m-notification:latest
   wait_ready gateway http://gateway:8080/readyz 120
   wait_ready converter http://converter:8081/readyz 60
@@ -363,7 +364,8 @@ smoke_test() {
   [ "${r%% *}" = 200 ] || fail "gateway GET /download: expected 200, got '${r:0:300}'"
   head=$(cx sh -c 'head -c 3 /tmp/body | od -An -tx1 | tr -d " \n"')
   [[ $head == 494433 || $head == fff* ]] || fail "download is not an MP3 (first bytes $head)"
-  cx grep -qi "filename=\"\\?$mp3.mp3" /tmp/headers || fail "download lacks Content-Disposition $mp3.mp3"
+  cx grep -qi "filename=\"${clip%.*}.mp3\"; filename\*=UTF-8''${clip%.*}.mp3" /tmp/headers ||
+    fail "download lacks Content-Disposition ${clip%.*}.mp3"
   log "ok: gateway GET /download -> 200, $(cx stat -c %s /tmp/body) bytes of MP3"
   for ((i = 0; i < 60; i++)); do
     grep -rqs "mp3 file_id: $mp3 is now ready!" "$work/data/outbox" && break

@@ -190,10 +190,10 @@ async function fieldCheck(where, obj) {
 
 // ------------------------------------------------------------ v2m policy
 const SERVICES = {
-  gateway: { replicas: 2, port: 8080, env: ["AUTH_SVC_ADDRESS", "V2M_STORE", "V2M_QUEUE", "VIDEO_QUEUE", "V2M_LISTEN"] },
+  gateway: { replicas: 2, port: 8080, env: ["AUTH_SVC_ADDRESS", "V2M_STORE", "V2M_QUEUE", "VIDEO_QUEUE", "V2M_LISTEN", "V2M_LINK_SECRET"] },
   auth: { replicas: 2, port: 5000, env: ["MYSQL_HOST", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DB", "MYSQL_PORT", "JWT_SECRET", "V2M_LISTEN"] },
   converter: { replicas: 4, port: 8081, env: ["V2M_STORE", "V2M_QUEUE", "VIDEO_QUEUE", "MP3_QUEUE", "V2M_LISTEN"] },
-  notification: { replicas: 4, port: 8082, env: ["V2M_QUEUE", "MP3_QUEUE", "GMAIL_ADDRESS", "GMAIL_PASSWORD", "V2M_LISTEN", "V2M_PUBLIC_URL"] },
+  notification: { replicas: 4, port: 8082, env: ["V2M_QUEUE", "MP3_QUEUE", "GMAIL_ADDRESS", "GMAIL_PASSWORD", "V2M_LISTEN", "V2M_PUBLIC_URL", "V2M_LINK_SECRET"] },
 };
 
 function policyCheck(all) {

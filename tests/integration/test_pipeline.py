@@ -6,9 +6,17 @@ argv[1] picks the deployment:
   distributed  MariaDB, RabbitMQ, GridFS (MongoDB emulator) and SMTP (maildev)
 All four real binaries run; the client is curl, typed as the tutorial does.
 """
+import base64
+import email
+import email.message
+import email.policy
+import email.utils
 import glob
+import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -24,12 +33,13 @@ import v2mtest as t  # noqa: E402
 MODE = sys.argv[1] if len(sys.argv) > 1 else "embedded"
 tmp = t.tempdir("v2m-e2e-%s-" % MODE)
 SECRET = "e2e-secret-" + os.urandom(8).hex()
+LINK_SECRET = "e2e-link-secret-" + os.urandom(8).hex()
 if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
     sys.stderr.write("\n*** SKIP: ffmpeg/ffprobe not installed (make deps installs them) ***\n\n")
     sys.exit(t.SKIP)
 
 tag = "%d" % os.getpid()
-env = {"JWT_SECRET": SECRET, "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + tag,
+env = {"JWT_SECRET": SECRET, "V2M_LINK_SECRET": LINK_SECRET, "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + tag,
        "MP3_QUEUE": "mp3-" + tag, "V2M_MAX_UPLOAD": "20M", "V2M_RETRY_DELAY": "1",
        "V2M_LEASE": "3", "V2M_CONVERTER_THREADS": "2", "V2M_PUBLIC_URL": "http://v2m.test"}
 
@@ -135,13 +145,14 @@ def mails():
     if MODE == "distributed":
         with urllib.request.urlopen(maildev + "/email", timeout=10) as r:
             for m in json.load(r):
-                out.append((m["to"][0]["address"], m["subject"], m.get("text", "")))
+                out.append((m["to"][0]["address"], m["subject"],
+                            m.get("text", "").replace("\r\n", "\n")))
     else:
         for f in glob.glob(tmp + "/outbox/*.eml"):
-            raw = open(f, newline="").read()
-            head, _, body = raw.partition("\r\n\r\n")
-            h = dict(line.split(": ", 1) for line in head.split("\r\n") if ": " in line)
-            out.append((h["To"].strip("<>"), h["Subject"], body))
+            # Python's own parser: the subject decoded (RFC 2047), as a mail reader shows it.
+            m = email.message_from_bytes(open(f, "rb").read(), policy=email.policy.default)
+            out.append((str(m["To"]).strip("<>"), str(m["Subject"]),
+                        m.get_content().replace("\r\n", "\n")))
     return out
 
 
@@ -228,14 +239,16 @@ def test_tutorial_flow_login_upload_mail_download():
     assert j["progress"] == 1 and j["filename"] == "video.mp4" and j["error"] is None, j
     mp3 = j["mp3_fid"]
     to, subject, text = wait_mail("mp3 file_id: %s is now ready!" % mp3)
-    assert to == "georgio@email.com" and subject == "MP3 Download", (to, subject)
-    assert "http://v2m.test/download?fid=" + mp3 in text, text
+    assert to == "georgio@email.com" and subject == "MP3 Download: video.mp3 is ready", (to, subject)
+    assert text.lstrip().startswith("mp3 file_id: %s is now ready!" % mp3), text
+    assert "http://v2m.test/d/%s?e=" % mp3 in text and "curl" not in text, text
     out = tmp + "/song.mp3"
     code, _ = curl("-o", out, "-D", tmp + "/headers", "-H", "Authorization: Bearer " + TOKEN,
                    GW + "/download?fid=" + mp3)
     assert code == 200, code
     headers = open(tmp + "/headers").read().lower()
-    assert "filename=%s.mp3" % mp3 in headers and "audio/mpeg" in headers, headers
+    assert "audio/mpeg" in headers, headers
+    assert disposition(tmp + "/headers") == ("video.mp3", "video.mp3", "video.mp3")
     info = mp3_info(out)
     assert info["streams"][0]["codec_name"] == "mp3", info
     assert abs(float(info["format"]["duration"]) - 3.0) < 0.2, info
@@ -251,6 +264,34 @@ def test_tutorial_flow_login_upload_mail_download():
     assert code == 416, code
 
 
+def disposition(headers_file):
+    """The saved name of a download, as Python's mail parser reads its
+    Content-Disposition (the RFC 2231/8187 filename* wins over filename, as
+    RFC 6266 says), the quoted ASCII fallback, and filename* decoded by hand."""
+    raw = open(headers_file, encoding="latin-1").read()
+    value = re.search(r"(?im)^content-disposition: *(.*?)\r?$", raw).group(1)
+    m = email.message.Message()
+    m["Content-Disposition"] = value
+    params = m.get_params(header="content-disposition")
+    assert params[0] == ("attachment", ""), value
+    star = [v for k, v in params[1:] if k == "filename" and isinstance(v, tuple)]
+    plain = [v for k, v in params[1:] if k == "filename" and isinstance(v, str)]
+    assert len(star) == 1 and len(plain) == 1 and len(params) == 3, params
+    assert star[0][0].upper() == "UTF-8", star
+    assert all(0x20 <= ord(c) < 0x7f for c in plain[0]), value
+    by_hand = urllib.parse.unquote(re.search(r"filename\*=UTF-8''([^;\s]+)", value).group(1),
+                                   errors="strict")
+    return email.utils.collapse_rfc2231_value(star[0]), plain[0], by_hand
+
+
+def link_sig(fid, expires, secret=LINK_SECRET):
+    """A link's signature by the recipe of docs/API.md, computed here independently."""
+    key = hmac.new(secret.encode(), b"v2m link key", hashlib.sha256).digest()
+    mac = hmac.new(key, b"v2m download link v1\n%s\n%d" % (fid.encode(), expires),
+                   hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
 def test_other_user_gets_404_and_lists_nothing_of_it():
     mp3, video = state["mp3"], state["video"]
     code, _ = curl("-o", "/dev/null", "-H", "Authorization: Bearer " + OTHER,
@@ -261,6 +302,78 @@ def test_other_user_gets_404_and_lists_nothing_of_it():
     assert code == 200 and json.loads(body) == [], body
     code, body = curl("-H", "Authorization: Bearer " + TOKEN, GW + "/jobs")
     assert code == 200 and json.loads(body)[0]["video_fid"] == video, body
+
+
+def test_signed_link_in_mail_downloads_without_token_under_the_video_name():
+    name = "Caf\u00e9 \u2603 (live).mp4"
+    path = os.path.join(tmp, name)
+    shutil.copy(VIDEO, path)
+    code, body = upload(path)
+    assert code == 200, (code, body)
+    vfid = json.loads(body)["video_fid"]
+    j = wait_job(vfid)
+    assert j["status"] == "done", j
+    mp3 = j["mp3_fid"]
+    assert re.fullmatch(r"/d/%s\?e=\d+&s=[A-Za-z0-9_-]{43}" % mp3, j["download_url"]), j
+    # The mail: the name in the subject (encoded on the wire, decoded here),
+    # the signed link and the job's page.
+    _, subject, text = wait_mail("mp3 file_id: %s is now ready!" % mp3)
+    assert subject == "MP3 Download: Caf\u00e9 \u2603 (live).mp3 is ready", subject
+    assert "http://v2m.test/?job=" + vfid in text, text
+    link = re.search(r"http://v2m\.test(/d/%s\?e=(\d+)&s=([A-Za-z0-9_-]{43}))" % mp3, text)
+    assert link, text
+    path_q, e, s = link.group(1), int(link.group(2)), link.group(3)
+    assert abs(e - (time.time() + 7 * 86400)) < 3600, e
+    assert s == link_sig(mp3, e), "the signature does not follow the documented recipe"
+    # Fetched as a browser would: no token.
+    out = tmp + "/linked.mp3"
+    code, _ = curl("-o", out, "-D", tmp + "/link-headers", GW + path_q)
+    assert code == 200, code
+    assert mp3_info(out)["streams"][0]["codec_name"] == "mp3"
+    code, _ = curl("-o", tmp + "/authed.mp3", "-H", "Authorization: Bearer " + TOKEN,
+                   GW + "/download?fid=" + mp3)
+    assert code == 200 and open(out, "rb").read() == open(tmp + "/authed.mp3", "rb").read()
+    assert disposition(tmp + "/link-headers") == (
+        "Caf\u00e9 \u2603 (live).mp3", "Caf_ _ (live).mp3", "Caf\u00e9 \u2603 (live).mp3")
+    # HEAD (here and on /download) and Range as on /download.
+    for q, hdrs in ((path_q, {}), ("/download?fid=" + mp3, {"Authorization": "Bearer " + TOKEN})):
+        st, _, h = gateway.request("HEAD", q, hdrs)
+        assert st == 200 and int(h["Content-Length"]) == os.path.getsize(out), (q, st, h)
+        assert h["Content-Disposition"] == ("attachment; filename=\"Caf_ _ (live).mp3\"; "
+                                            "filename*=UTF-8''Caf%C3%A9%20%E2%98%83%20%28live%29.mp3"), h
+    code, _ = curl("-o", tmp + "/lpart", "-r", "10-19", GW + path_q)
+    assert code == 206 and open(tmp + "/lpart", "rb").read() == open(out, "rb").read()[10:20]
+    # Tampered, expired, unknown, foreign: refused with their own status.
+    bad = s[:-1] + ("A" if s[-1] != "A" else "B")
+    for q, want in (("/d/%s?e=%d&s=%s" % (mp3, e, bad), 403),
+                    ("/d/%s?e=%d&s=%s" % (mp3, e + 60, s), 403),
+                    ("/d/%s?e=%d" % (mp3, e), 403),
+                    ("/d/%s" % mp3, 403),
+                    ("/d/%s?e=%d&s=%s" % (mp3, e, link_sig(mp3, e, "another secret!!")), 403),
+                    ("/d/%s?e=%d&s=%s" % (mp3, 1000, link_sig(mp3, 1000)), 410),
+                    ("/d/%s?e=%d&s=%s" % ("0" * 24, e, link_sig("0" * 24, e)), 404),
+                    ("/d/nothing?e=%d&s=%s" % (e, s), 403)):
+        code, body = curl(GW + q)
+        assert code == want, (q, code, body)
+    assert curl(GW + "/d/%s?e=%d&s=%s" % (mp3, 1000, link_sig(mp3, 1000)))[1].strip() == \
+        "link expired"
+    # A link made here by the recipe works: the format is what API.md says.
+    e2 = int(time.time()) + 600
+    assert curl("-o", "/dev/null", GW + "/d/%s?e=%d&s=%s" % (mp3, e2, link_sig(mp3, e2)))[0] == 200
+    # Another secret (a rotation) kills the link; without one, there are no links.
+    rotated = t.Service("v2m-gateway", dict(env, V2M_LINK_SECRET="a rotated link secret"))
+    off = t.Service("v2m-gateway", dict(env, V2M_LINK_SECRET=""))
+    try:
+        code, body = curl("http://127.0.0.1:%d%s" % (rotated.port, path_q))
+        assert code == 403, (code, body)
+        code, body = curl("http://127.0.0.1:%d%s" % (off.port, path_q))
+        assert code == 404, (code, body)
+        code, body = curl("-H", "Authorization: Bearer " + TOKEN,
+                          "http://127.0.0.1:%d/jobs/%s" % (off.port, vfid))
+        assert code == 200 and json.loads(body)["download_url"] is None, body
+    finally:
+        rotated.stop()
+        off.stop()
 
 
 if MODE == "embedded":
@@ -335,7 +448,12 @@ def test_bad_file_fails_with_reason_and_mail():
     assert j["status"] == "failed" and j["mp3_fid"] is None, j
     assert "not a media file" in j["error"], j
     to, subject, text = wait_mail(fid)
-    assert subject == "MP3 Download failed" and "not a media file" in text, (subject, text)
+    assert subject == "MP3 Download: notes.mp4 could not be converted", subject
+    # Plain words first, what to try, the technical reason below the separator.
+    words, _, detail = text.partition("\n----\n")
+    assert "not a video or audio file v2m can read" in words and "Try an MP4" in words, text
+    assert "not a media file" in detail and "not a media file" not in words, text
+    assert "http://v2m.test/?job=" + fid in words, text
 
 
 UNSUPPORTED = "input is not a supported video or audio file"
@@ -372,7 +490,8 @@ def test_playlists_naming_a_stored_video_fail_at_once():
         assert j["status"] == "failed" and j["error"] == UNSUPPORTED, (name, j)
         assert j["attempts"] == 1 and j["mp3_fid"] is None, (name, j)
         _, subject, text = wait_mail(j["video_fid"])
-        assert subject == "MP3 Download failed" and UNSUPPORTED in text, (subject, text)
+        assert subject == "MP3 Download: %s could not be converted" % name, subject
+        assert UNSUPPORTED in text, text
     assert count_stored("mp3s") == mp3s
     log = converter.logtext()
     assert log.count("conversion will be retried") == retries, log[-3000:]
@@ -546,6 +665,7 @@ def test_web_page_in_chromium():
     assert rc == 0, (out, err)
     got = json.loads(out.strip().splitlines()[-1])
     assert got["name"] == "video.mp3", got
+    assert got["href"].startswith("/d/"), got
     assert mp3_info(got["path"])["streams"][0]["codec_name"] == "mp3"
     assert os.path.getsize(shot) > 1000
 

@@ -440,6 +440,7 @@ static void test_options(void)
     check_scenario = "--bitrate 128";
     v2m_media_opts_init(&o);
     o.bitrate_kbps = 128;
+    o.cover = 0; /* the audio's bitrate: no picture in the file */
     REQUIRE(convert_decode(&o, "o_cbr.mp3", &a, &st, &err, &rc, &bytes) == 0, "rc=%d %s", rc, err.msg);
     {
         double secs = (double)a.samples / a.rate;
@@ -776,6 +777,183 @@ static void test_bad(const bad *b)
 }
 
 /* Two conversions at once share nothing. */
+/* ---- track choice, cover art, chapters, loudness: the engine's stats and
+ * errors (test_media_features.sh measures the MP3s themselves) ---- */
+
+/* Convert name with o, the input seekable or not, into a seekable memory
+ * sink (which refuses seeks at or past V2M_MEDIA_SINK_HEAD_MAX but to its
+ * end); out (when non-NULL) saves the MP3. */
+static v2m_err run_in(const char *name, int seekable_in, const v2m_media_opts *o, v2m_media_stats *st,
+                      v2m_error *err, const char *out, membuf *keep)
+{
+    src s;
+    v2m_media_io io;
+    membuf m;
+    if (open_src(&s, &io, name, seekable_in) < 0) {
+        fprintf(stderr, "cannot open %s: %s\n", path(name), strerror(errno));
+        return V2M_EIO;
+    }
+    v2m_media_sink sink = mem_sink(&m, 1);
+    v2m_err rc = v2m_media_convert(&io, &sink, o, st, err);
+    close(s.fd);
+    if (rc == V2M_OK && out && save(&m, out) != 0)
+        rc = V2M_EIO;
+    if (keep)
+        *keep = m;
+    else
+        free(m.data);
+    return rc;
+}
+
+/* Offset of the Xing/Info frame (after the ID3 tag), -1 when none. */
+static long xing_offset(const membuf *m)
+{
+    size_t lim = m->len < 300 * 1024 ? m->len : 300 * 1024;
+    for (size_t i = 0; i + 4 <= lim; i++)
+        if (!memcmp(m->data + i, "Xing", 4) || !memcmp(m->data + i, "Info", 4))
+            return (long)i;
+    return -1;
+}
+
+static void test_features(void)
+{
+    v2m_media_opts o;
+    v2m_media_stats st;
+    v2m_error err;
+    v2m_err rc;
+    membuf m;
+    char cmd[8192];
+
+    check_scenario = "feature fixtures";
+    snprintf(cmd, sizeof cmd, "sh '%s/tests/media/fixtures.sh' '%s' lang2.mkv covr.mp4 head_max.mkv quiet.m4a",
+             getenv("V2M_SRC") ? getenv("V2M_SRC") : ".", fx);
+    REQUIRE(system(cmd) == 0, "fixtures.sh failed");
+
+    check_scenario = "track 2";
+    v2m_media_opts_init(&o);
+    o.track = 2;
+    rc = run_in("lang2.mkv", 1, &o, &st, &err, "f_track2.mp3", NULL);
+    REQUIRE(rc == V2M_OK, "rc=%d %s", rc, err.msg);
+    REQUIRE(st.track == 2 && st.tracks == 2 && !strcmp(st.language, "fre"), "track %d/%d '%s'", st.track,
+            st.tracks, st.language);
+    {
+        audio a;
+        REQUIRE(decode_file(path("f_track2.mp3"), &a, 1) == 0, "output does not decode");
+        double hz = dominant(&a, 0);
+        audio_free(&a);
+        REQUIRE(fabs(hz - 1000) <= 10, "track 2 is %.0f Hz, expected 1000", hz);
+    }
+
+    static const char *const french[] = {"fre", "fra", "fr", "FR", "fr-FR"};
+    for (size_t i = 0; i < sizeof french / sizeof french[0]; i++) {
+        check_scenario = "language";
+        v2m_media_opts_init(&o);
+        o.language = french[i];
+        rc = run_in("lang2.mkv", 1, &o, &st, &err, NULL, NULL);
+        REQUIRE(rc == V2M_OK && st.track == 2, "language %s: rc=%d track %d %s", french[i], rc, st.track,
+                err.msg);
+    }
+    check_scenario = "default track";
+    v2m_media_opts_init(&o);
+    o.language = "";
+    rc = run_in("lang2.mkv", 1, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_OK && st.track == 1 && st.tracks == 2 && !strcmp(st.language, "eng"),
+            "rc=%d track %d/%d '%s'", rc, st.track, st.tracks, st.language);
+    check_scenario = "track 3";
+    v2m_media_opts_init(&o);
+    o.track = 3;
+    rc = run_in("lang2.mkv", 1, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_EMEDIA_NOAUDIO && !strcmp(err.msg, "no audio track 3: the file has 2"), "rc=%d '%s'",
+            rc, err.msg);
+    check_scenario = "language de";
+    v2m_media_opts_init(&o);
+    o.language = "de";
+    rc = run_in("lang2.mkv", 1, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_EMEDIA_NOAUDIO &&
+                !strcmp(err.msg, "no audio track in language 'de': the file has eng, fre"),
+            "rc=%d '%s'", rc, err.msg);
+
+    check_scenario = "bad options";
+    static const double bad_targets[] = {-80, -4, 3, NAN, -INFINITY};
+    for (size_t i = 0; i < sizeof bad_targets / sizeof bad_targets[0]; i++) {
+        v2m_media_opts_init(&o);
+        o.normalize = bad_targets[i];
+        rc = run_in("quiet.m4a", 1, &o, &st, &err, NULL, NULL);
+        REQUIRE(rc == V2M_EINVAL, "normalize %g: rc=%d", bad_targets[i], rc);
+    }
+    v2m_media_opts_init(&o);
+    o.track = -1;
+    rc = run_in("quiet.m4a", 1, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_EINVAL, "track -1: rc=%d", rc);
+
+    check_scenario = "normalize without seek";
+    v2m_media_opts_init(&o);
+    o.normalize = -16;
+    rc = run_in("quiet.m4a", 0, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_EMEDIA_NOSEEK && strstr(err.msg, "seekable"), "rc=%d %s", rc, err.msg);
+
+    check_scenario = "normalize";
+    {
+        static progress_log p;
+        memset(&p, 0, sizeof p);
+        p.monotonic = 1;
+        v2m_media_opts_init(&o);
+        o.normalize = -16;
+        o.progress = on_progress;
+        o.progress_opaque = &p;
+        rc = run_in("quiet.m4a", 1, &o, &st, &err, "f_norm.mp3", NULL);
+        REQUIRE(rc == V2M_OK, "rc=%d %s", rc, err.msg);
+        REQUIRE(st.loudness_in < -40 && st.loudness_in > -55, "measured %.1f LUFS", st.loudness_in);
+        REQUIRE(fabs(st.gain_db - (-16 - st.loudness_in)) < 0.01, "gain %.2f dB for %.2f LUFS", st.gain_db,
+                st.loudness_in);
+        REQUIRE(p.monotonic && p.n >= 10 && p.f[p.n - 1] == 1.0, "progress: %d calls, monotonic %d", p.n,
+                p.monotonic);
+        int mid = 0;
+        for (int i = 0; i < p.n; i++)
+            mid |= p.f[i] > 0.4 && p.f[i] < 0.6;
+        REQUIRE(mid, "no progress reported around the end of the measuring pass");
+        audio a;
+        REQUIRE(decode_file(path("f_norm.mp3"), &a, 0) == 0, "output does not decode");
+        int64_t want = expected_samples("quiet.m4a", a.rate), got = a.samples;
+        audio_free(&a);
+        REQUIRE(llabs(got - want) <= MP3_FRAME, "samples %lld, source has %lld", (long long)got,
+                (long long)want);
+    }
+    check_scenario = "normalize trimmed";
+    v2m_media_opts_init(&o);
+    o.normalize = -23;
+    o.start = 1;
+    o.end = 3.5;
+    rc = run_in("quiet.m4a", 1, &o, &st, &err, "f_norm_trim.mp3", NULL);
+    REQUIRE(rc == V2M_OK && fabs(st.duration - 2.5) < 0.03, "rc=%d %.3f s %s", rc, st.duration, err.msg);
+
+    check_scenario = "cover";
+    v2m_media_opts_init(&o);
+    rc = run_in("mp4_fast.mp4", 1, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_OK && st.cover == 2, "rc=%d cover=%d", rc, st.cover);
+    rc = run_in("mp4_fast.mp4", 0, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_OK && st.cover == 0, "no seek: rc=%d cover=%d %s", rc, st.cover, err.msg);
+    rc = run_in("covr.mp4", 0, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_OK && st.cover == 1, "covr without seek: rc=%d cover=%d %s", rc, st.cover, err.msg);
+    o.cover = 0;
+    rc = run_in("covr.mp4", 1, &o, &st, &err, NULL, NULL);
+    REQUIRE(rc == V2M_OK && st.cover == 0, "cover=0: rc=%d cover=%d", rc, st.cover);
+
+    /* The largest tag a source can cause (every tag 2 KiB, 300 chapters
+     * with 1 KiB titles, a picture of megabytes): the sink is never asked
+     * to seek at or past V2M_MEDIA_SINK_HEAD_MAX (the memory sink refuses
+     * that), and the Xing frame ends below it. */
+    check_scenario = "head budget";
+    v2m_media_opts_init(&o);
+    rc = run_in("head_max.mkv", 1, &o, &st, &err, NULL, &m);
+    long xo = rc == V2M_OK ? xing_offset(&m) : -1;
+    free(m.data);
+    REQUIRE(rc == V2M_OK && st.xing == 1, "rc=%d xing=%d %s", rc, st.xing, err.msg);
+    REQUIRE(st.chapters == 64 && st.cover == 1, "chapters %d cover %d", st.chapters, st.cover);
+    REQUIRE(xo > 0 && xo + 1441 < V2M_MEDIA_SINK_HEAD_MAX, "Xing frame at %ld", xo);
+    fprintf(stderr, "head budget: Xing frame at %ld of %d\n", xo, V2M_MEDIA_SINK_HEAD_MAX);
+}
+
 typedef struct job {
     const char *name;
     v2m_err rc;
@@ -843,6 +1021,7 @@ int main(void)
     test_progress_cancel();
     test_streams();
     test_corrupt_middle();
+    test_features();
     for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++)
         test_bad(&bads[i]);
     test_threads();

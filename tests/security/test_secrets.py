@@ -3,8 +3,10 @@
 
 - An end-to-end run at debug level, with an SMTP URL and password that fail
   (so the notification service logs its retries): no log of any service
-  holds a user's password, a token, JWT_SECRET or an SMTP password.
-- scripts/run.sh hands JWT_SECRET to v2m-auth and to no other service.
+  holds a user's password, a token, JWT_SECRET, an SMTP password, the link
+  secret or a download link's signature.
+- scripts/run.sh hands JWT_SECRET to v2m-auth and to no other service, and
+  V2M_LINK_SECRET to the gateway and notification only.
 """
 import json
 import os
@@ -31,11 +33,12 @@ def closed_port():
 
 SMTP_URL_PW = "url-pw-" + os.urandom(6).hex()
 SMTP_PW = "smtp-pw-" + os.urandom(6).hex()
+LINK_SECRET = "link-secret-" + os.urandom(8).hex()
 
 
 def test_no_secret_in_any_log():
     env = secenv.Embedded("secrets", {
-        "V2M_LOG_LEVEL": "debug",
+        "V2M_LOG_LEVEL": "debug", "V2M_LINK_SECRET": LINK_SECRET,
         "SMTP_URL": "smtp://mailer:%s@127.0.0.1:%d" % (SMTP_URL_PW, closed_port()),
         "SMTP_USER": "mailer", "SMTP_PASSWORD": SMTP_PW, "MAIL_FROM": "v2m@v2m.test"})
     try:
@@ -56,6 +59,9 @@ def test_no_secret_in_any_log():
             if json.loads(body)["status"] == "done":
                 break
             time.sleep(0.3)
+        # A signed link, used: its signature must not reach the logs either.
+        link = json.loads(body)["download_url"]
+        assert link and env.gateway.request("GET", link)[0] == 200, body
         # Let the notification service fail and retry a few times.
         deadline = time.time() + 30
         while time.time() < deadline and \
@@ -69,7 +75,8 @@ def test_no_secret_in_any_log():
         "smtp smtp://mailer:" in logs["v2m-notification"], logs["v2m-notification"][-2000:]
     secrets = {"user password": secenv.ALICE[1], "token": token,
                "token signature": token.rsplit(".", 1)[1], "JWT_SECRET": env.secret,
-               "SMTP_URL password": SMTP_URL_PW, "SMTP_PASSWORD": SMTP_PW}
+               "SMTP_URL password": SMTP_URL_PW, "SMTP_PASSWORD": SMTP_PW,
+               "V2M_LINK_SECRET": LINK_SECRET, "link signature": link.rsplit("s=", 1)[1]}
     for name, text in logs.items():
         for what, secret in secrets.items():
             assert secret not in text, "%s logs the %s" % (name, what)
@@ -106,9 +113,13 @@ def test_run_sh_gives_the_secret_to_auth_only():
                 continue
             if os.getpgid(int(pid)) != os.getpgid(p.pid):
                 continue
-            seen[os.path.basename(exe)] = any(e.startswith(b"JWT_SECRET=") for e in environ)
-        assert seen == {"v2m-auth": True, "v2m-gateway": False, "v2m-converter": False,
-                        "v2m-notification": False}, seen
+            seen[os.path.basename(exe)] = (any(e.startswith(b"JWT_SECRET=") for e in environ),
+                                           any(e.startswith(b"V2M_LINK_SECRET=") for e in environ))
+        # JWT_SECRET to auth alone; the link key (made in var/) to the two
+        # services that sign or check links.
+        assert seen == {"v2m-auth": (True, False), "v2m-gateway": (False, True),
+                        "v2m-converter": (False, False), "v2m-notification": (False, True)}, seen
+        assert os.stat(os.path.join(var, "link_secret")).st_mode & 0o077 == 0
     finally:
         os.killpg(p.pid, signal.SIGINT)
         p.wait(60)

@@ -33,6 +33,7 @@ OWNERS = [
     ("src/notification/", ["v2m-notification"]),
     ("src/worker/", ["v2m-converter", "v2m-notification"]),
     ("src/common/httpd.c", ["v2m-gateway", "v2m-auth"]),
+    ("src/common/link.c", ["v2m-gateway", "v2m-notification"]),
     ("src/common/args.c", SERVICES),
     ("src/common/log.c", SERVICES),
     ("src/ports/users.c", ["v2m-auth", "v2m-admin"]),
