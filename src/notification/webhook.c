@@ -60,6 +60,8 @@ struct v2m_webhooks {
     long timeout_ms;
     char jobs_url[1024];
     char users_url[V2M_USERS_URL_MAX];
+    v2m_links links;           /* signed download links (off without a secret) */
+    char public_url[512];      /* their base */
     v2m_queue_opts qopts;
     v2m_queue *pub;            /* publishes first deliveries (the mp3 lane's threads) */
     pthread_mutex_t mu;        /* opening what follows */
@@ -128,7 +130,8 @@ int v2m_webhook_parse_delays(const char *s, long long *delays, v2m_error *err)
     return n;
 }
 
-v2m_webhooks *v2m_webhooks_open(const char *queue_url, v2m_error *err)
+v2m_webhooks *v2m_webhooks_open(const char *queue_url, const v2m_links *links,
+                                const char *public_url, v2m_error *err)
 {
     v2m_webhooks *w = calloc(1, sizeof *w);
     const char *store, *jobs, *allow;
@@ -141,6 +144,9 @@ v2m_webhooks *v2m_webhooks_open(const char *queue_url, v2m_error *err)
         return NULL;
     }
     pthread_mutex_init(&w->mu, NULL);
+    if (links)
+        w->links = *links;
+    snprintf(w->public_url, sizeof w->public_url, "%s", public_url ? public_url : "");
     if (v2m_cfg_load(&c, &v2m_webhook_table, err) != V2M_OK)
         goto fail;
     snprintf(w->queue, sizeof w->queue, "%s", v2m_cfg_text(&c, "WEBHOOK_QUEUE"));
@@ -189,6 +195,7 @@ void v2m_webhooks_close(v2m_webhooks *w)
     v2m_jobs_close(w->jobs);
     v2m_users_close(w->users);
     v2m_cidr_list_free(&w->allow);
+    explicit_bzero(&w->links, sizeof w->links);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -599,10 +606,13 @@ static void copy_utf8(char *out, size_t outsz, const char *src)
     out[n] = '\0';
 }
 
-/* The body: the job record as GET /jobs/<fid> shows it; the message's
- * fields when the record is gone. */
-static char *payload(v2m_webhooks *w, const hook *h, v2m_err *rc, v2m_error *err)
+/* The body: the job record as GET /jobs/<fid> shows it, with its
+ * download_url absolute (the receiver does not know the gateway's address);
+ * the message's fields when the record is gone. */
+static char *payload(v2m_webhooks *w, const hook *h, long long now, v2m_err *rc,
+                     v2m_error *err)
 {
+    char link[V2M_LINK_MAX], url[sizeof link + sizeof w->public_url];
     v2m_job j;
     json_t *o;
     char *s;
@@ -624,6 +634,13 @@ static char *payload(v2m_webhooks *w, const hook *h, v2m_err *rc, v2m_error *err
     if (*rc != V2M_OK)
         return NULL;
     o = v2m_job_json(&j);
+    if (o && j.status == V2M_JOB_DONE &&
+        v2m_link_make(&w->links, j.mp3_fid, now / 1000, link, sizeof link) == 0) {
+        snprintf(url, sizeof url, "%s%s", w->public_url, link);
+        json_object_set_new(o, "download_url", json_string(url));
+    } else if (o) {
+        json_object_set_new(o, "download_url", json_null());
+    }
     s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s)
@@ -718,7 +735,7 @@ v2m_settle v2m_webhooks_work(v2m_webhooks *w, v2m_queue *q, const v2m_queue_msg 
         return V2M_SETTLE_ACK;
     }
     if (rc == V2M_OK)
-        body = payload(w, &h, &rc, &err);
+        body = payload(w, &h, now, &rc, &err);
     if (rc != V2M_OK || !body) {
         explicit_bzero(secret, sizeof secret);
         snprintf(why, sizeof why, "%s", v2m_error_msg(&err));

@@ -3,7 +3,8 @@
  * The mp3 lane of v2m-notification, on a message with a callback_url,
  * publishes a delivery to WEBHOOK_QUEUE (`webhooks`); the webhook lane
  * consumes it and POSTs the job record (ports/jobs_json.h, as GET
- * /jobs/<fid> shows it) to the URL, signed with the user's secret:
+ * /jobs/<fid> shows it, its download_url absolute under V2M_PUBLIC_URL) to
+ * the URL, signed with the user's secret:
  *
  *   V2M-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
  *
@@ -26,6 +27,7 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "common/link.h"
 #include "common/message.h"
 #include "ports/queue.h"
 #include "worker/worker.h"
@@ -42,9 +44,11 @@ extern const v2m_cfg_table v2m_webhook_table;
 typedef struct v2m_webhooks v2m_webhooks;
 
 /* Load the settings and open the publisher of deliveries on queue_url;
- * records and users are opened on first use. NULL with err on a bad
- * setting. */
-v2m_webhooks *v2m_webhooks_open(const char *queue_url, v2m_error *err);
+ * records and users are opened on first use. links and public_url (the
+ * mail's: V2M_LINK_SECRET, V2M_PUBLIC_URL) make the payload's download_url.
+ * NULL with err on a bad setting. */
+v2m_webhooks *v2m_webhooks_open(const char *queue_url, const v2m_links *links,
+                                const char *public_url, v2m_error *err);
 void v2m_webhooks_close(v2m_webhooks *w);   /* safe on NULL */
 
 /* The lane that consumes deliveries (queue, threads, queue options); its

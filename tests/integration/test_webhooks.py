@@ -49,7 +49,8 @@ MAX_AGE = 20
 env = {"JWT_SECRET": "hooks-" + os.urandom(8).hex(), "V2M_LOG_LEVEL": "debug",
        "VIDEO_QUEUE": "video-" + tag, "MP3_QUEUE": "mp3-" + tag, "WEBHOOK_QUEUE": "hooks-" + tag,
        "V2M_RETRY_DELAY": "1", "V2M_LEASE": "3", "V2M_CONVERTER_THREADS": "1",
-       "V2M_WEBHOOK_RETRY_DELAYS": "1s", "V2M_WEBHOOK_MAX_AGE": "%ds" % MAX_AGE}
+       "V2M_WEBHOOK_RETRY_DELAYS": "1s", "V2M_WEBHOOK_MAX_AGE": "%ds" % MAX_AGE,
+       "V2M_PUBLIC_URL": "http://v2m.test", "V2M_LINK_SECRET": os.urandom(16).hex()}
 if MODE == "distributed":
     mysql_host = t.need_env("V2M_TEST_MYSQL_HOST", "MariaDB")
     mongo = t.need_env("V2M_TEST_MONGO_URI", "MongoDB emulator from ../shared/tools")
@@ -268,9 +269,15 @@ def test_done_job_posts_its_record_signed():
     assert headers.get("V2M-Event") == "job.done", headers
     assert headers.get("V2M-Attempt") == "1", headers
     verify(headers, body, SECRET)
-    got = json.loads(body)
-    assert got == job(fid), (got, job(fid))   # the same shape as GET /jobs/<fid>
+    got, api = json.loads(body), job(fid)
     assert got["status"] == "done" and re.fullmatch(r"[0-9a-f]{24}", got["mp3_fid"]), got
+    # The same shape as GET /jobs/<fid>; its download link absolute, under V2M_PUBLIC_URL.
+    link = got.pop("download_url")
+    assert link.startswith("http://v2m.test/d/%s?e=" % got["mp3_fid"]), link
+    assert api.pop("download_url").startswith("/d/%s?e=" % got["mp3_fid"])
+    assert got == api, (got, api)
+    code, _ = curl("-o", "/dev/null", GW + link[len("http://v2m.test"):])
+    assert code == 200, code
     # The mail went out as well, independently.
     wait_log(notification, "mail sent video_fid=%s" % fid)
     # The long answer was cut, the delivery counted.
@@ -283,6 +290,7 @@ def test_failed_job_posts_its_record():
     verify(headers, body, SECRET)
     got = json.loads(body)
     assert got["status"] == "failed" and got["error"] and got["mp3_fid"] is None, got
+    assert got["download_url"] is None, got
     assert got == job(fid), (got, job(fid))
     assert headers.get("V2M-Event") == "job.failed", headers
 
@@ -430,7 +438,7 @@ def test_secrets_stay_out_of_the_logs():
     api_secret = json.loads(body)["secret"]
     for svc in (auth, converter, notification, gateway):
         text = svc.logtext()
-        for s in (SECRET, api_secret):
+        for s in (SECRET, api_secret, env["V2M_LINK_SECRET"]):
             assert s not in text, svc.name
         assert "/ok/" not in text and "/flaky/" not in text, svc.name  # URLs are not logged
 
