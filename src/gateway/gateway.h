@@ -28,6 +28,7 @@ typedef struct gw_config {
     char admin_host[256];    /* V2M_ADMIN_LISTEN ("" = none) */
     int admin_port;
     v2m_cidr_list trusted;   /* V2M_TRUSTED_PROXIES: exempt from the per-address cap */
+    v2m_cidr_list webhook_allow; /* V2M_WEBHOOK_ALLOW: for v2m_callback_url_check */
 } gw_config;
 
 typedef struct gw_user {

@@ -443,6 +443,20 @@ def test_secrets_stay_out_of_the_logs():
         assert "/ok/" not in text and "/flaky/" not in text, svc.name  # URLs are not logged
 
 
+def test_bad_settings_are_refused_at_start():
+    base = dict(env, V2M_LISTEN="127.0.0.1:0")
+    for prog, var, val in (("v2m-notification", "V2M_WEBHOOK_ALLOW", "10.0.0.0/33"),
+                           ("v2m-gateway", "V2M_WEBHOOK_ALLOW", "not-an-address"),
+                           ("v2m-notification", "V2M_WEBHOOK_RETRY_DELAYS", "10s,,1m"),
+                           ("v2m-notification", "V2M_WEBHOOK_RETRY_DELAYS", "2d"),
+                           ("v2m-notification", "V2M_WEBHOOK_MAX_AGE", "0"),
+                           ("v2m-notification", "V2M_WEBHOOK_TIMEOUT", "1h")):
+        rc, _, err = t.run_cmd([os.path.join(t.BIN, prog)], env=dict(base, **{var: val}))
+        assert rc != 0 and var in err, (prog, var, val, rc, err)
+    rc, out, _ = t.run_cmd([os.path.join(t.BIN, "v2m-notification"), "--help"])
+    assert rc == 0 and "V2M_WEBHOOK_RETRY_DELAYS" in out and "V2M_USERS" in out, out
+
+
 def teardown():
     for s in (gateway, notification, converter, auth):
         s.stop()
