@@ -321,6 +321,13 @@ def test_secret_from_the_api_signs_the_next_hooks():
         pass
     else:
         raise AssertionError("the old secret still verifies")
+    # The client does the same: `v2m webhook-secret`.
+    rc, out, err = t.run_cmd([os.path.join(t.BIN, "v2m"), "webhook-secret"],
+                             env={"V2M_URL": GW, "V2M_TOKEN": OTHER})
+    assert rc == 0 and re.fullmatch(r"[0-9a-f]{64}\n", out), (rc, out, err)
+    upload(VIDEO, RX.url + "/ok/other3", token=OTHER)
+    (path, headers, body), = RX.wait("/ok/other3")
+    verify(headers, body, out.strip())
 
 
 def test_a_host_name_is_resolved_checked_and_pinned():
