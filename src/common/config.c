@@ -159,6 +159,16 @@ v2m_err v2m_cfg_parse_duration(const v2m_cfg_var *v, const char *text, v2m_cfg_v
     return V2M_OK;
 }
 
+v2m_err v2m_cfg_parse_duration_off(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                                   v2m_error *err)
+{
+    if (strcmp(text, "off") == 0) {
+        out->num = 0;
+        return V2M_OK;
+    }
+    return v2m_cfg_parse_duration(v, text, out, err);
+}
+
 v2m_err v2m_cfg_parse_hostport(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
                                v2m_error *err)
 {
@@ -245,7 +255,7 @@ static const char *kind(const v2m_cfg_var *v)
         return "int";
     if (v->parse == v2m_cfg_parse_size)
         return "size";
-    if (v->parse == v2m_cfg_parse_duration)
+    if (v->parse == v2m_cfg_parse_duration || v->parse == v2m_cfg_parse_duration_off)
         return "duration";
     if (v->parse == v2m_cfg_parse_hostport || v->parse == v2m_cfg_parse_hostport_off)
         return "hostport";

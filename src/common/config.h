@@ -60,6 +60,9 @@ v2m_err v2m_cfg_parse_size(const v2m_cfg_var *v, const char *text, v2m_cfg_val *
 /* Digits with an optional s, m, h or d suffix; seconds when bare. */
 v2m_err v2m_cfg_parse_duration(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
                                v2m_error *err);
+/* The same, or "off" (0): for settings where 0 means "never". */
+v2m_err v2m_cfg_parse_duration_off(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                                   v2m_error *err);
 /* host:port (see v2m_parse_hostport); port within min..max. */
 v2m_err v2m_cfg_parse_hostport(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
                                v2m_error *err);

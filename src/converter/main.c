@@ -78,6 +78,8 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
     case CV_FAILED:
         atomic_fetch_add(&a->failed, 1);
         return V2M_SETTLE_ACK;
+    case CV_GONE:
+        return V2M_SETTLE_ACK;
     case CV_INVALID:
         snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
         return V2M_SETTLE_DEAD;

@@ -11,9 +11,17 @@
  * finished the same job meanwhile, ours is deleted so no orphan remains. The
  * id of the MP3 being written is noted in the record (still converting)
  * before its first byte, so the attempt after a crash removes the remains.
+ *
+ * A job may be deleted by its owner at any moment (the gateway marks the
+ * record, then deletes the files, then the record). Every step of the task
+ * that finds the record gone (V2M_ENOTFOUND) stops, removes the MP3 it was
+ * making and acks the message quietly (CV_GONE); the running conversion
+ * looks at the record once a second and stops too. Whichever side comes
+ * last removes the MP3, so nothing is left behind in any order of events.
  */
 #include "task.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,39 +29,66 @@
 #include "common/log.h"
 #include "media/media.h"
 
-typedef struct progress_ctx {
+/* What a running conversion watches. The media engine takes one cancel
+ * flag, so the task has its own, raised when the worker's is (shutdown) or
+ * when the record is found gone (the job was deleted). Checked on every read
+ * of the input and every progress report; the record is looked at, with a
+ * progress update, once a second. */
+typedef struct watch {
     cv_ctx *c;
     const char *fid;
+    v2m_store_reader *rd;
+    atomic_int stop;
+    int gone;             /* the record was deleted */
+    double f;             /* progress so far */
     struct timespec last;
-} progress_ctx;
+} watch;
+
+static void watch_poll(watch *w)
+{
+    struct timespec now;
+
+    if (w->c->cancel && atomic_load(w->c->cancel))
+        atomic_store(&w->stop, 1);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - w->last.tv_sec < 1)
+        return;
+    w->last = now;
+    if (v2m_jobs_progress(w->c->jobs, w->fid, w->f, NULL) == V2M_ENOTFOUND) {
+        w->gone = 1;
+        atomic_store(&w->stop, 1);
+    }
+}
 
 static void on_progress(void *opaque, double f)
 {
-    progress_ctx *p = opaque;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    /* About once a second, and always the final 1.0 is left to done. */
-    if (now.tv_sec - p->last.tv_sec < 1 || f >= 1.0)
-        return;
-    p->last = now;
-    v2m_jobs_progress(p->c->jobs, p->fid, f, NULL);
+    watch *w = opaque;
+    /* The final 1.0 is left to done. */
+    if (f < 1.0)
+        w->f = f;
+    watch_poll(w);
 }
 
 /* Media engine adapters over the store's streams. */
 static int in_read(void *o, uint8_t *buf, int size)
 {
+    watch *w = o;
     size_t got = 0;
-    if (v2m_store_read(o, buf, (size_t)size, &got, NULL) != V2M_OK)
+    watch_poll(w);
+    if (atomic_load(&w->stop))
+        return -1;
+    if (v2m_store_read(w->rd, buf, (size_t)size, &got, NULL) != V2M_OK)
         return -1;
     return (int)got;
 }
 
 static int64_t in_seek(void *o, int64_t off, int whence)
 {
+    watch *w = o;
     int64_t pos;
     if (whence == V2M_MEDIA_SEEK_SIZE)
-        return v2m_store_reader_meta(o)->length;
-    if (v2m_store_seek(o, off, whence, &pos, NULL) != V2M_OK)
+        return v2m_store_reader_meta(w->rd)->length;
+    if (v2m_store_seek(w->rd, off, whence, &pos, NULL) != V2M_OK)
         return -1;
     return pos;
 }
@@ -117,23 +152,27 @@ typedef enum step {
     STEP_TRANSIENT,  /* a backend was away (t->e): requeue the record, retry */
     STEP_RETRY,      /* retry; err is set, the record is left as it is */
     STEP_INVALID,    /* the message is unusable; err is set */
+    STEP_GONE,       /* the job was deleted meanwhile: ack, tell no one */
 } step;
 
 /* The record of a video no gateway made one for (the original system's
  * gateway keeps none): made from the stored video, then begun; the result in
- * t->rc. STEP_INVALID when the video is not in the store. */
-static step begin_unrecorded(task *t, v2m_error *err)
+ * t->rc. STEP_GONE when the video is not in the store either. */
+static step begin_unrecorded(task *t)
 {
     v2m_store_meta vmeta;
 
     t->rc = v2m_store_stat(t->c->store, V2M_NS_VIDEOS, t->m.video_fid, &vmeta, &t->e);
     if (t->rc == V2M_ENOTFOUND) {
-        v2m_fail(err, V2M_ENOTFOUND, "video %s is not in the store", t->m.video_fid);
-        return STEP_INVALID;
+        /* Neither record nor video: the job was deleted before its turn
+         * came (or never existed). Nothing to do and no one to tell. */
+        V2M_LOG(V2M_INFO, "no job and no video, message dropped video_fid=%s", t->m.video_fid);
+        return STEP_GONE;
     }
     if (t->rc == V2M_OK)
         t->rc = v2m_jobs_create(t->c->jobs, t->m.video_fid, t->m.username, vmeta.filename,
                                 vmeta.length, t->m.options, t->m.callback_url, &t->e);
+    /* EEXIST then ENOTFOUND: the record is being deleted (see jobs.h). */
     if (t->rc == V2M_OK || t->rc == V2M_EEXIST)
         t->rc = v2m_jobs_begin(t->c->jobs, t->m.video_fid, &t->job, &t->e);
     return STEP_NEXT;
@@ -147,9 +186,18 @@ static step task_begin(task *t, v2m_error *err)
     v2m_err rc = v2m_jobs_begin(c->jobs, t->m.video_fid, &t->job, &t->e);
 
     if (rc == V2M_ENOTFOUND) {
-        if (begin_unrecorded(t, err) == STEP_INVALID)
-            return STEP_INVALID;
+        if (begin_unrecorded(t) == STEP_GONE)
+            return STEP_GONE;
         rc = t->rc;
+        if (rc == V2M_ENOTFOUND) {
+            V2M_LOG(V2M_INFO, "job being deleted, message dropped video_fid=%s", t->m.video_fid);
+            return STEP_GONE;
+        }
+    }
+    if (rc == V2M_ESTATE && t->job.status == V2M_JOB_EXPIRED) {
+        /* Its files are gone with their time; it was announced long ago. */
+        V2M_LOG(V2M_INFO, "job expired, message dropped video_fid=%s", t->m.video_fid);
+        return STEP_GONE;
     }
     if (rc == V2M_ESTATE) {
         V2M_LOG(V2M_INFO, "job already %s video_fid=%s, result published again",
@@ -191,8 +239,9 @@ static step open_streams(task *t)
 
     t->rc = v2m_store_reader_open(c->store, V2M_NS_VIDEOS, t->m.video_fid, &t->rd, &t->e);
     if (t->rc == V2M_ENOTFOUND) {
-        v2m_jobs_fail(c->jobs, t->m.video_fid, "the uploaded video is gone from the store", "gone",
-                      &t->job, NULL);
+        if (v2m_jobs_fail(c->jobs, t->m.video_fid, "the uploaded video is gone from the store",
+                          "gone", &t->job, NULL) == V2M_ENOTFOUND)
+            return STEP_GONE;
         return STEP_PUBLISH;
     }
     if (t->rc)
@@ -205,7 +254,7 @@ static step open_streams(task *t)
     chg.from = V2M_JOB_BIT(V2M_JOB_CONVERTING);
     chg.mp3_fid = v2m_store_upload_fid(t->up);
     if ((t->rc = v2m_jobs_update(c->jobs, t->m.video_fid, &chg, NULL, &t->e)))
-        return STEP_TRANSIENT;
+        return t->rc == V2M_ENOTFOUND ? STEP_GONE : STEP_TRANSIENT;
     return STEP_NEXT;
 }
 
@@ -216,32 +265,39 @@ static step task_convert(task *t, v2m_error *err)
     v2m_media_io in;
     v2m_media_sink out;
     v2m_media_opts o;
-    progress_ctx pc;
+    watch w = {.c = c, .fid = t->m.video_fid};
     step s = open_streams(t);
 
     if (s != STEP_NEXT)
         return s;
-    in = (v2m_media_io){.opaque = t->rd, .read = in_read, .seek = in_seek};
+    w.rd = t->rd;
+    clock_gettime(CLOCK_MONOTONIC, &w.last);
+    in = (v2m_media_io){.opaque = &w, .read = in_read, .seek = in_seek};
     out = (v2m_media_sink){.opaque = t->up, .write = out_write, .seek = out_seek};
     v2m_media_opts_init(&o);
     o.filename = t->job.filename;
     o.max_duration = c->max_duration;
-    o.cancel = c->cancel;
-    pc = (progress_ctx){.c = c, .fid = t->m.video_fid};
-    clock_gettime(CLOCK_MONOTONIC, &pc.last);
+    o.cancel = &w.stop;
     o.progress = on_progress;
-    o.progress_opaque = &pc;
+    o.progress_opaque = &w;
     t->rc = v2m_media_convert(&in, &out, &o, &t->st, &t->e);
     v2m_store_reader_close(t->rd);
     t->rd = NULL;
+    if (t->rc && w.gone) {
+        V2M_LOG(V2M_INFO, "job deleted during its conversion, stopped video_fid=%s",
+                t->m.video_fid);
+        return STEP_GONE;
+    }
     if (t->rc && permanent(t->rc)) {
         v2m_store_upload_abort(t->up);
         t->up = NULL;
         V2M_LOG(V2M_INFO, "conversion failed video_fid=%s reason=\"%s\"", t->m.video_fid,
                 v2m_error_msg(&t->e));
-        if (v2m_jobs_fail(c->jobs, t->m.video_fid, v2m_error_msg(&t->e),
-                          v2m_err_slug(t->rc), &t->job, &t->e) &&
-            t->e.code != V2M_ESTATE) {
+        v2m_err frc = v2m_jobs_fail(c->jobs, t->m.video_fid, v2m_error_msg(&t->e),
+                                    v2m_err_slug(t->rc), &t->job, &t->e);
+        if (frc == V2M_ENOTFOUND)
+            return STEP_GONE;
+        if (frc && frc != V2M_ESTATE) {
             v2m_fail(err, t->e.code, "job record: %s", v2m_error_msg(&t->e));
             return STEP_RETRY;
         }
@@ -264,6 +320,13 @@ static step task_store(task *t)
     t->rc = v2m_jobs_done(c->jobs, t->m.video_fid, mmeta.fid, &t->job, &t->e);
     if (t->rc == V2M_ESTATE && strcmp(t->job.mp3_fid, mmeta.fid) != 0) {
         v2m_store_delete(c->store, V2M_NS_MP3S, mmeta.fid, NULL);
+    } else if (t->rc == V2M_ENOTFOUND) {
+        /* Deleted while we finished: the deleter may have looked for this
+         * MP3 before it existed, so it is ours to remove. */
+        V2M_LOG(V2M_INFO, "job deleted as its MP3 was stored, MP3 removed video_fid=%s mp3_fid=%s",
+                t->m.video_fid, mmeta.fid);
+        v2m_store_delete(c->store, V2M_NS_MP3S, mmeta.fid, NULL);
+        return STEP_GONE;
     } else if (t->rc) {
         v2m_store_delete(c->store, V2M_NS_MP3S, mmeta.fid, NULL);
         return STEP_TRANSIENT;
@@ -280,7 +343,11 @@ static cv_outcome task_requeue(task *t, v2m_error *err)
     v2m_store_reader_close(t->rd);
     v2m_store_upload_abort(t->up);
     v2m_fail(err, t->e.code ? t->e.code : t->rc, "%s", v2m_error_msg(&t->e));
-    v2m_jobs_requeue(t->c->jobs, t->m.video_fid, v2m_error_msg(&t->e), NULL, NULL);
+    if (v2m_jobs_requeue(t->c->jobs, t->m.video_fid, v2m_error_msg(&t->e), NULL, NULL) ==
+        V2M_ENOTFOUND) {
+        V2M_LOG(V2M_INFO, "job deleted meanwhile, message dropped video_fid=%s", t->m.video_fid);
+        return CV_GONE;
+    }
     return CV_RETRY;
 }
 
@@ -303,6 +370,12 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
         return CV_RETRY;
     case STEP_TRANSIENT:
         return task_requeue(&t, err);
+    case STEP_GONE:
+        /* The upload (if any) is aborted: its data goes with it. */
+        v2m_store_reader_close(t.rd);
+        v2m_store_upload_abort(t.up);
+        V2M_LOG(V2M_INFO, "message acked, nothing left to do video_fid=%s", t.m.video_fid);
+        return CV_GONE;
     case STEP_NEXT:
     case STEP_PUBLISH:
         break;

@@ -15,6 +15,7 @@ typedef enum cv_outcome {
     CV_FAILED = 1,   /* the input can never be converted; the user is told: ack */
     CV_RETRY = 2,    /* a backend was away: hand back for a later attempt */
     CV_INVALID = 3,  /* the message itself is unusable: dead-letter it */
+    CV_GONE = 4,     /* the job was deleted (or never existed): ack, nothing to tell */
 } cv_outcome;
 
 typedef struct cv_ctx {

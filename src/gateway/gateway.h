@@ -28,6 +28,9 @@ typedef struct gw_config {
     char admin_host[256];    /* V2M_ADMIN_LISTEN ("" = none) */
     int admin_port;
     v2m_cidr_list trusted;   /* V2M_TRUSTED_PROXIES: exempt from the per-address cap */
+    long keep_video;         /* V2M_KEEP_VIDEO seconds after a job ends; 0 = forever */
+    long keep_mp3;           /* V2M_KEEP_MP3 seconds after a job ends; 0 = forever */
+    long janitor_interval;   /* V2M_JANITOR_INTERVAL seconds */
     v2m_cidr_list webhook_allow; /* V2M_WEBHOOK_ALLOW: for v2m_callback_url_check */
 } gw_config;
 
@@ -45,7 +48,11 @@ typedef struct gw_app {
     v2m_links links;         /* signed download links (V2M_LINK_SECRET); off without one */
     atomic_ulong uploads_ok, uploads_failed, upload_bytes, downloads, auth_calls, limited;
     atomic_ullong auth_ns;   /* time spent in auth calls */
+    atomic_ulong jobs_deleted;
+    struct gw_janitor *janitor;   /* see janitor.c */
 } gw_app;
+
+typedef struct gw_janitor gw_janitor;
 
 /* Check the request's bearer token with auth's /validate. On refusal (or
  * auth unreachable) the answer is written into resp and -1 returned. */
@@ -64,6 +71,16 @@ v2m_err gw_queue_ping(gw_app *a, v2m_error *err);
 /* Persistent, confirmed publish of msg to the video queue. */
 v2m_err gw_publish(gw_app *a, const v2m_msg *msg, v2m_error *err);
 
+/* Retention (janitor.c): a thread sweeping expired files; stop joins it. */
+v2m_err gw_janitor_start(gw_app *a, v2m_error *err);
+void gw_janitor_stop(gw_app *a);
+void gw_janitor_metrics(gw_app *a, v2m_buf *buf);
+
+/* Delete the files of a job whose deletion began (v2m_jobs_delete_begin),
+ * then its record; files or record already gone count as deleted
+ * (lifecycle.c). */
+v2m_err gw_job_purge(gw_app *a, const v2m_job *j, v2m_error *err);
+
 void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_page_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
@@ -71,6 +88,8 @@ void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_link_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_job_delete(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_job_retry(void *app, v2m_http_req *req, v2m_http_resp *resp);
 /* POST /webhook-secret, forwarded to auth (webhook_secret.c). */
 void gw_webhook_secret(void *app, v2m_http_req *req, v2m_http_resp *resp);
 

@@ -16,7 +16,7 @@
 
 typedef struct usage {
     long active;           /* queued or converting */
-    uint64_t bytes;        /* the stored videos' sizes */
+    uint64_t bytes;        /* the sizes of the videos still stored */
 } usage;
 
 static int add_usage(void *ud, const v2m_job *j)
@@ -24,7 +24,9 @@ static int add_usage(void *ud, const v2m_job *j)
     usage *u = ud;
     if (j->status == V2M_JOB_QUEUED || j->status == V2M_JOB_CONVERTING)
         u->active++;
-    if (j->size > 0)
+    /* Only videos still stored count: a deleted job is not listed, and one
+     * whose video the janitor removed (or that expired) frees its share. */
+    if (j->size > 0 && !j->video_gone && j->status != V2M_JOB_EXPIRED)
         u->bytes += (uint64_t)j->size;
     return 0;
 }

@@ -39,6 +39,13 @@ static const v2m_cfg_var gateway_vars[] = {
      .max = 65535, .help = "host:port for /metrics and detailed /readyz (off: on V2M_LISTEN)"},
     {.name = "V2M_SHUTDOWN_GRACE", .def = "20s", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 3600, .help = "on SIGTERM, time for uploads in progress to finish"},
+    {.name = "V2M_KEEP_VIDEO", .def = "24h", .parse = v2m_cfg_parse_duration_off,
+     .max = 3650 * 86400, .help = "how long a video is kept after its job ends (0 or off: forever)"},
+    {.name = "V2M_KEEP_MP3", .def = "30d", .parse = v2m_cfg_parse_duration_off,
+     .max = 3650 * 86400,
+     .help = "how long an MP3 is kept after its job ends, then the job expires (0 or off: forever)"},
+    {.name = "V2M_JANITOR_INTERVAL", .def = "60s", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 86400, .help = "how often the janitor looks for files past their time"},
     {.name = "V2M_TRUSTED_PROXIES", .def = "", .parse = v2m_cfg_parse_text,
      .help = "CIDRs of proxies in front, not held to the per-address connection cap"},
     {.name = "V2M_WEBHOOK_ALLOW", .parse = v2m_cfg_parse_text, .max = 4095, .shown = "none",
@@ -66,6 +73,9 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
     c->max_active_jobs = (long)v2m_cfg_num(&cfg, "V2M_MAX_ACTIVE_JOBS");
     c->quota = (uint64_t)v2m_cfg_num(&cfg, "V2M_QUOTA");
     c->grace = (long)v2m_cfg_num(&cfg, "V2M_SHUTDOWN_GRACE");
+    c->keep_video = (long)v2m_cfg_num(&cfg, "V2M_KEEP_VIDEO");
+    c->keep_mp3 = (long)v2m_cfg_num(&cfg, "V2M_KEEP_MP3");
+    c->janitor_interval = (long)v2m_cfg_num(&cfg, "V2M_JANITOR_INTERVAL");
     c->retry_after = 30;
     if (v2m_cidr_list_parse(v2m_cfg_text(&cfg, "V2M_TRUSTED_PROXIES"), &c->trusted, &perr))
         return v2m_fail(err, V2M_ECONFIG, "V2M_TRUSTED_PROXIES: %s", v2m_error_msg(&perr));
@@ -130,6 +140,7 @@ static void on_metrics(void *app, v2m_buf *buf)
                    atomic_load(&a->upload_bytes), atomic_load(&a->downloads),
                    atomic_load(&a->auth_calls), (double)atomic_load(&a->auth_ns) / 1e9,
                    atomic_load(&a->limited));
+    gw_janitor_metrics(a, buf);
 }
 
 /* A proxy in front carries many clients on its address. */
@@ -149,6 +160,8 @@ static const v2m_http_route routes[] = {
     {.method = "GET", .path = "/d/", .prefix = 1, .handler = gw_link_download},
     {.method = "GET", .path = "/jobs", .handler = gw_jobs},
     {.method = "GET", .path = "/jobs/", .prefix = 1, .handler = gw_job},
+    {.method = "DELETE", .path = "/jobs/", .prefix = 1, .handler = gw_job_delete},
+    {.method = "POST", .path = "/jobs/", .prefix = 1, .handler = gw_job_retry},
     {.method = "POST", .path = "/webhook-secret", .handler = gw_webhook_secret},
 };
 
@@ -195,17 +208,22 @@ int main(int argc, char **argv)
     hopts.max_conns_per_addr = henv.max_conns_per_addr;
     hopts.header_timeout = henv.header_timeout;
     hopts.idle_timeout = henv.idle_timeout;
+    /* Before the server, which reads its counters, and stopped after it. */
+    if (gw_janitor_start(&a, &err)) {
+        fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
+        goto done;
+    }
     srv = v2m_httpd_start(&hopts, &err);
     if (!srv) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         goto done;
     }
     V2M_LOG(V2M_INFO, "v2m-gateway listening addr=%s:%d admin=%s:%d auth=%s store=%s "
-            "max_upload=%llu max_active_jobs=%ld quota=%llu",
+            "max_upload=%llu max_active_jobs=%ld quota=%llu keep_video=%lds keep_mp3=%lds",
             a.cfg.host, v2m_httpd_port(srv), a.cfg.admin_host[0] ? a.cfg.admin_host : "-",
             v2m_httpd_admin_port(srv), a.cfg.auth_addr, v2m_store_scheme(a.store),
             (unsigned long long)a.cfg.max_upload, a.cfg.max_active_jobs,
-            (unsigned long long)a.cfg.quota);
+            (unsigned long long)a.cfg.quota, a.cfg.keep_video, a.cfg.keep_mp3);
     v2m_write_port_file2(v2m_httpd_port(srv), v2m_httpd_admin_port(srv));
     rc = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-gateway stopping signal=%d", rc);
@@ -214,6 +232,7 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     v2m_httpd_stop(srv);
+    gw_janitor_stop(&a);
     gw_queue_close(&a);
     v2m_jobs_close(a.jobs);
     v2m_store_close(a.store);

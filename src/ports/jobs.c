@@ -223,3 +223,76 @@ v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err)
     v2m_err rc = v2m_oid_norm(video_fid, fid, err);
     return rc ? rc : j->ops->del(j->impl, fid, err);
 }
+
+v2m_err v2m_jobs_delete_begin(v2m_jobs *j, const char *video_fid, const char *owner,
+                              v2m_job *out, v2m_error *err)
+{
+    char fid[25];
+    v2m_job tmp;
+    v2m_err rc = v2m_oid_norm(video_fid, fid, err);
+    return rc ? rc : j->ops->del_begin(j->impl, fid, owner, jobs_clock(), out ? out : &tmp, err);
+}
+
+/* The janitor's lists are read whole into memory before the caller sees
+ * them: its callback deletes files and changes the very records listed,
+ * which a backend holding its lock (SQLite) or a cursor open could not
+ * take. */
+typedef struct collected {
+    v2m_job *jobs;
+    int n, max;
+} collected;
+
+static int collect(void *ud, const v2m_job *job)
+{
+    collected *c = ud;
+    if (c->n >= c->max)
+        return 1;
+    c->jobs[c->n++] = *job;
+    return 0;
+}
+
+static v2m_err hand_out(collected *c, v2m_err rc, v2m_jobs_each fn, void *ud)
+{
+    for (int i = 0; rc == V2M_OK && i < c->n; i++)
+        if (fn(ud, &c->jobs[i]))
+            break;
+    free(c->jobs);
+    return rc;
+}
+
+static v2m_err collect_init(collected *c, int limit, v2m_error *err)
+{
+    if (limit < 1 || limit > 1000)
+        return v2m_fail(err, V2M_EINVAL, "jobs: limit %d is not within 1..1000", limit);
+    c->n = 0;
+    c->max = limit;
+    c->jobs = malloc((size_t)limit * sizeof *c->jobs);
+    return c->jobs ? V2M_OK : v2m_fail(err, V2M_ENOMEM, "out of memory");
+}
+
+v2m_err v2m_jobs_ended_before(v2m_jobs *j, unsigned status_mask, int64_t before_ms, int flags,
+                              int limit, v2m_jobs_each fn, void *ud, v2m_error *err)
+{
+    collected c;
+    v2m_err rc;
+
+    if ((status_mask & V2M_JOB_ANY) == 0)
+        return v2m_fail(err, V2M_EINVAL, "jobs: empty status set");
+    if ((rc = collect_init(&c, limit, err)))
+        return rc;
+    rc = j->ops->ended(j->impl, status_mask & V2M_JOB_ANY, before_ms, flags, limit, collect, &c,
+                       err);
+    return hand_out(&c, rc, fn, ud);
+}
+
+v2m_err v2m_jobs_deleting_before(v2m_jobs *j, int64_t before_ms, int limit, v2m_jobs_each fn,
+                                 void *ud, v2m_error *err)
+{
+    collected c;
+    v2m_err rc = collect_init(&c, limit, err);
+
+    if (rc)
+        return rc;
+    rc = j->ops->deleting(j->impl, before_ms, limit, collect, &c, err);
+    return hand_out(&c, rc, fn, ud);
+}

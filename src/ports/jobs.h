@@ -60,6 +60,9 @@ typedef struct v2m_job {
     int track;               /* the source's audio track used, 1 = the first; 0 unknown */
     char language[16];       /* that track's language tag, "" when none */
     char error_code[32];     /* "" or a short code of the failure, e.g. "noaudio" */
+    int video_gone;          /* 1: the video was removed from the store (retention) */
+    int64_t deleting_at;     /* when its deletion began (v2m_jobs_delete_begin); 0 for
+                                a live record, the only kind get/list/update see */
 } v2m_job;
 
 /* A conditional change: applied atomically when the record's status is in
@@ -74,12 +77,14 @@ typedef struct v2m_job_change {
     int track;               /* < 0 keeps, else sets */
     const char *language;    /* NULL keeps, else sets ("" clears) */
     const char *error_code;  /* NULL keeps, else sets ("" clears) */
+    int video_gone;          /* < 0 keeps, else sets */
+    int reset_attempts;      /* 1: attempts = 0 (a retry asked for by the user) */
 } v2m_job_change;
 
 /* ended_at follows status: set to the time of the change when the status
  * becomes done or failed, cleared when it becomes queued or converting, kept
  * when it becomes expired. */
-#define V2M_JOB_CHANGE_INIT {V2M_JOB_ANY, -1, -1.0, NULL, NULL, 0, -1, NULL, NULL}
+#define V2M_JOB_CHANGE_INIT {V2M_JOB_ANY, -1, -1.0, NULL, NULL, 0, -1, NULL, NULL, -1, 0}
 
 /* Called for each listed job; return non-zero to stop. */
 typedef int (*v2m_jobs_each)(void *ud, const v2m_job *job);
@@ -126,6 +131,32 @@ v2m_err v2m_jobs_requeue(v2m_jobs *j, const char *video_fid, const char *error, 
 v2m_err v2m_jobs_list(v2m_jobs *j, const char *owner, int limit, int offset, v2m_jobs_each fn,
                       void *ud, v2m_error *err);
 v2m_err v2m_jobs_delete(v2m_jobs *j, const char *video_fid, v2m_error *err);
+
+/* Deleting a job and its files takes several steps that may fail midway
+ * (the store is down), so it is two-phase. delete_begin marks the record as
+ * being deleted and returns it (its mp3_fid names the MP3, finished or being
+ * written): from then on get, list and every change answer V2M_ENOTFOUND, as
+ * for a record that is gone, so a converter working on it stops and cleans
+ * up after itself, and create still answers V2M_EEXIST, so a late message
+ * cannot make the record again. The caller then deletes the files and ends
+ * with v2m_jobs_delete. owner non-NULL: only that owner's record (else
+ * V2M_ENOTFOUND). Repeating it on a record already marked returns it again,
+ * so an interrupted deletion is finished by asking again. */
+v2m_err v2m_jobs_delete_begin(v2m_jobs *j, const char *video_fid, const char *owner,
+                              v2m_job *out, v2m_error *err);
+
+/* For the janitor: live records whose status is in status_mask (V2M_JOB_BIT()s)
+ * and that ended (ended_at > 0) before before_ms, oldest end first, at most
+ * limit (1..1000). flags V2M_JOBS_VIDEO_STORED: only those whose video is
+ * still stored (video_gone 0). The records are read first and fn is called
+ * after, so fn may change them. */
+#define V2M_JOBS_VIDEO_STORED 1
+v2m_err v2m_jobs_ended_before(v2m_jobs *j, unsigned status_mask, int64_t before_ms, int flags,
+                              int limit, v2m_jobs_each fn, void *ud, v2m_error *err);
+/* Records whose deletion began before before_ms and was never finished,
+ * oldest first, at most limit (1..1000); fn as above. */
+v2m_err v2m_jobs_deleting_before(v2m_jobs *j, int64_t before_ms, int limit, v2m_jobs_each fn,
+                                 void *ud, v2m_error *err);
 
 /* "queued", "converting", "done", "failed", "expired"; and back (-1 for anything else). */
 const char *v2m_job_status_name(v2m_job_status s);

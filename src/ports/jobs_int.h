@@ -30,6 +30,17 @@ typedef struct v2m__jobs_ops {
     v2m_err (*list)(void *impl, const char *owner, int limit, int offset, v2m_jobs_each fn,
                     void *ud, v2m_error *err);
     v2m_err (*del)(void *impl, const char *fid, v2m_error *err);
+    /* Mark the record (of owner, when non-NULL) as being deleted at now_ms,
+     * unless it is already; the record as it then is; V2M_ENOTFOUND. */
+    v2m_err (*del_begin)(void *impl, const char *fid, const char *owner, int64_t now_ms,
+                         v2m_job *out, v2m_error *err);
+    /* Live records with status in mask and 0 < ended_at < before, (with
+     * V2M_JOBS_VIDEO_STORED) video_gone 0, by ended_at ascending; at most limit. */
+    v2m_err (*ended)(void *impl, unsigned mask, int64_t before, int flags, int limit,
+                     v2m_jobs_each fn, void *ud, v2m_error *err);
+    /* Records with 0 < deleting_at < before, oldest first; at most limit. */
+    v2m_err (*deleting)(void *impl, int64_t before, int limit, v2m_jobs_each fn, void *ud,
+                        v2m_error *err);
 } v2m__jobs_ops;
 
 /* The backends, one file each; jobs.c lists them by URL scheme. */

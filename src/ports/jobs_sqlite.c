@@ -29,7 +29,11 @@ typedef struct {
 
 #define COLS "video_fid, owner, filename, size, status, progress, mp3_fid, error, attempts, " \
              "created_at, updated_at, ended_at, options, callback_url, track, language, " \
-             "error_code"
+             "error_code, video_gone, deleting_at"
+
+/* Only live records: one whose deletion began is gone for everyone but the
+ * deleter (see v2m_jobs_delete_begin). */
+#define LIVE "deleting_at = 0"
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -49,7 +53,9 @@ static const char schema[] =
     " callback_url TEXT NOT NULL DEFAULT '',"
     " track INTEGER NOT NULL DEFAULT 0,"
     " language TEXT NOT NULL DEFAULT '',"
-    " error_code TEXT NOT NULL DEFAULT '');"
+    " error_code TEXT NOT NULL DEFAULT '',"
+    " video_gone INTEGER NOT NULL DEFAULT 0,"
+    " deleting_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs(owner, created_at DESC, video_fid DESC);"
     "CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at DESC, video_fid DESC);";
 
@@ -67,11 +73,20 @@ static const char *const added[][2] = {
     {"track", "INTEGER NOT NULL DEFAULT 0"},
     {"language", "TEXT NOT NULL DEFAULT ''"},
     {"error_code", "TEXT NOT NULL DEFAULT ''"},
+    {"video_gone", "INTEGER NOT NULL DEFAULT 0"},
+    {"deleting_at", "INTEGER NOT NULL DEFAULT 0"},
 };
+
+/* Indexes on added columns: made once the columns exist. The janitor's
+ * look-ups go by end time, and by the (rare) deletions left unfinished. */
+static const char added_indexes[] =
+    "CREATE INDEX IF NOT EXISTS jobs_ended ON jobs(ended_at) WHERE ended_at > 0;"
+    "CREATE INDEX IF NOT EXISTS jobs_deleting ON jobs(deleting_at) WHERE deleting_at > 0;";
 
 static v2m_err migrate(jsql *s, v2m_error *err)
 {
     char sql[200];
+    int older = 0;
 
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         sqlite3_stmt *st = NULL;
@@ -84,12 +99,22 @@ static v2m_err migrate(jsql *s, v2m_error *err)
         sqlite3_finalize(st);
         if (have)
             continue;
+        older = 1;
         snprintf(sql, sizeof sql, "ALTER TABLE jobs ADD COLUMN %s %s", added[i][0], added[i][1]);
         /* Another process may add it at the same moment: check again. */
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
             !strstr(sqlite3_errmsg(s->db), "duplicate column"))
             return db_fail(s, err, "add a column");
     }
+    if (sqlite3_exec(s->db, added_indexes, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "create indexes");
+    /* Jobs that ended before their end was recorded: their last change is
+     * when they ended, so retention applies to them too. */
+    if (older && sqlite3_exec(s->db,
+                              "UPDATE jobs SET ended_at = updated_at WHERE ended_at = 0"
+                              " AND status IN ('done', 'failed')",
+                              NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "record when old jobs ended");
     return V2M_OK;
 }
 
@@ -171,6 +196,8 @@ static void row_job(sqlite3_stmt *st, v2m_job *j)
     j->track = sqlite3_column_int(st, 14);
     col_text(st, 15, j->language, sizeof j->language);
     col_text(st, 16, j->error_code, sizeof j->error_code);
+    j->video_gone = sqlite3_column_int(st, 17) != 0;
+    j->deleting_at = sqlite3_column_int64(st, 18);
 }
 
 static v2m_err js_create(void *impl, const v2m_job *j, v2m_error *err)
@@ -183,7 +210,7 @@ static v2m_err js_create(void *impl, const v2m_job *j, v2m_error *err)
     pthread_mutex_lock(&s->mu);
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO jobs (" COLS ")"
-                           " VALUES (?,?,?,?,?,?,NULL,NULL,0,?,?,0,?,?,0,'','')", -1,
+                           " VALUES (?,?,?,?,?,?,NULL,NULL,0,?,?,0,?,?,0,'','',0,0)", -1,
                            &st, NULL) != SQLITE_OK) {
         rc = db_fail(s, err, "prepare insert");
         goto out;
@@ -228,7 +255,7 @@ static v2m_err get_locked(jsql *s, const char *fid, v2m_job *out, v2m_error *err
     sqlite3_stmt *st = NULL;
     v2m_err rc;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE video_fid = ?", -1, &st,
+    if (sqlite3_prepare_v2(s->db, "SELECT " COLS " FROM jobs WHERE video_fid = ? AND " LIVE, -1, &st,
                            NULL) != SQLITE_OK)
         return db_fail(s, err, "prepare select");
     sqlite3_bind_text(st, 1, fid, -1, SQLITE_STATIC);
@@ -269,14 +296,15 @@ static v2m_err js_update(void *impl, const char *fid, const v2m_job_change *c, i
             " progress = COALESCE(?2, progress),"
             " mp3_fid = CASE WHEN ?3 IS NULL THEN mp3_fid WHEN ?3 = '' THEN NULL ELSE ?3 END,"
             " error = CASE WHEN ?4 IS NULL THEN error WHEN ?4 = '' THEN NULL ELSE ?4 END,"
-            " attempts = attempts + ?5,"
+            " attempts = CASE WHEN ?13 THEN 0 ELSE attempts + ?5 END,"
             " updated_at = ?6,"
             " ended_at = CASE WHEN ?1 IN ('done', 'failed') THEN ?6"
             "                 WHEN ?1 IN ('queued', 'converting') THEN 0 ELSE ended_at END,"
             " track = COALESCE(?9, track),"
             " language = COALESCE(?10, language),"
-            " error_code = COALESCE(?11, error_code)"
-            " WHERE video_fid = ?7 AND instr(?8, ',' || status || ',') > 0"
+            " error_code = COALESCE(?11, error_code),"
+            " video_gone = COALESCE(?12, video_gone)"
+            " WHERE video_fid = ?7 AND instr(?8, ',' || status || ',') > 0 AND " LIVE
             " RETURNING " COLS,
             -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(s, err, "prepare update");
@@ -301,6 +329,9 @@ static v2m_err js_update(void *impl, const char *fid, const v2m_job_change *c, i
         sqlite3_bind_text(st, 10, c->language, -1, SQLITE_STATIC);
     if (c->error_code)
         sqlite3_bind_text(st, 11, c->error_code, -1, SQLITE_STATIC);
+    if (c->video_gone >= 0)
+        sqlite3_bind_int(st, 12, c->video_gone ? 1 : 0);
+    sqlite3_bind_int(st, 13, c->reset_attempts ? 1 : 0);
     rc = one_row(s, st, fid, out, err);
     /* Finish the statement before anything else: RETURNING commits at the end. */
     if (rc == V2M_OK && sqlite3_step(st) != SQLITE_DONE)
@@ -330,9 +361,9 @@ static v2m_err js_list(void *impl, const char *owner, int limit, int offset, v2m
 
     pthread_mutex_lock(&s->mu);
     if (sqlite3_prepare_v2(s->db,
-                           owner ? "SELECT " COLS " FROM jobs WHERE owner = ?3"
+                           owner ? "SELECT " COLS " FROM jobs WHERE owner = ?3 AND " LIVE
                                    " ORDER BY created_at DESC, video_fid DESC LIMIT ?1 OFFSET ?2"
-                                 : "SELECT " COLS " FROM jobs"
+                                 : "SELECT " COLS " FROM jobs WHERE " LIVE
                                    " ORDER BY created_at DESC, video_fid DESC LIMIT ?1 OFFSET ?2",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(s, err, "prepare list");
@@ -378,6 +409,108 @@ out:
     return rc;
 }
 
+static v2m_err js_del_begin(void *impl, const char *fid, const char *owner, int64_t now,
+                            v2m_job *out, v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    v2m_err rc;
+
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE jobs SET deleting_at ="
+                           " CASE WHEN deleting_at = 0 THEN ?1 ELSE deleting_at END"
+                           " WHERE video_fid = ?2 AND (?3 IS NULL OR owner = ?3)"
+                           " RETURNING " COLS,
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(s, err, "prepare delete");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, fid, -1, SQLITE_STATIC);
+    if (owner)
+        sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+    rc = one_row(s, st, fid, out, err);
+    if (rc == V2M_OK && sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(s, err, "mark job deleted");
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Rows of a prepared janitor query, to fn. */
+static v2m_err each_row(jsql *s, sqlite3_stmt *st, v2m_jobs_each fn, void *ud, v2m_error *err)
+{
+    v2m_job j;
+    int r;
+
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        row_job(st, &j);
+        if (fn(ud, &j))
+            return V2M_OK;
+    }
+    return r == SQLITE_DONE ? V2M_OK : db_fail(s, err, "list jobs");
+}
+
+static v2m_err js_ended(void *impl, unsigned mask, int64_t before, int flags, int limit,
+                        v2m_jobs_each fn, void *ud, v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    char from[64] = ",";
+    v2m_err rc;
+
+    for (int i = 0; i <= V2M_JOB_EXPIRED; i++)
+        if (mask & V2M_JOB_BIT(i)) {
+            strcat(from, v2m_job_status_name((v2m_job_status)i));
+            strcat(from, ",");
+        }
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " COLS " FROM jobs WHERE ended_at > 0 AND ended_at < ?1"
+                           " AND instr(?2, ',' || status || ',') > 0"
+                           " AND (?3 = 0 OR video_gone = 0) AND " LIVE
+                           " ORDER BY ended_at LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(s, err, "prepare list");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (flags & V2M_JOBS_VIDEO_STORED) ? 1 : 0);
+    sqlite3_bind_int(st, 4, limit);
+    rc = each_row(s, st, fn, ud, err);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static v2m_err js_deleting(void *impl, int64_t before, int limit, v2m_jobs_each fn, void *ud,
+                           v2m_error *err)
+{
+    jsql *s = impl;
+    sqlite3_stmt *st = NULL;
+    v2m_err rc;
+
+    pthread_mutex_lock(&s->mu);
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " COLS " FROM jobs WHERE deleting_at > 0 AND deleting_at < ?1"
+                           " ORDER BY deleting_at LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(s, err, "prepare list");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int(st, 2, limit);
+    rc = each_row(s, st, fn, ud, err);
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 const v2m__jobs_ops v2m__jobs_sqlite = {
     .open = js_open,
     .close = js_close,
@@ -387,4 +520,7 @@ const v2m__jobs_ops v2m__jobs_sqlite = {
     .update = js_update,
     .list = js_list,
     .del = js_del,
+    .del_begin = js_del_begin,
+    .ended = js_ended,
+    .deleting = js_deleting,
 };

@@ -101,6 +101,19 @@ int main(void)
         CHECK_STR(v2m_cfg_text(&c, "V2M_T_TEXT"), "abcd");
     }
 
+    /* A duration that may be off (retention: 0 or off keeps forever). */
+    {
+        static const v2m_cfg_var row = {.name = "V2M_T_KEEP", .def = "24h",
+                                        .parse = v2m_cfg_parse_duration_off, .max = 86400 * 10};
+        v2m_cfg_val v;
+        memset(&v, 0, sizeof v);
+        CHECK(row.parse(&row, "off", &v, &e) == V2M_OK && v.num == 0);
+        CHECK(row.parse(&row, "0", &v, &e) == V2M_OK && v.num == 0);
+        CHECK(row.parse(&row, "2s", &v, &e) == V2M_OK && v.num == 2);
+        CHECK(row.parse(&row, "30d", &v, &e) == V2M_ECONFIG && strstr(e.msg, "V2M_T_KEEP"));
+        CHECK(row.parse(&row, "offf", &v, &e) == V2M_ECONFIG);
+    }
+
     /* Users URL: V2M_USERS wins, then the original's MYSQL_* variables. */
     unsetenv("V2M_USERS");
     unsetenv("MYSQL_HOST");
