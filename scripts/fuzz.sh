@@ -8,7 +8,7 @@
 #                                       tests/fuzz/corpus/<target>/ (-merge=1)
 #   scripts/fuzz.sh build               only build
 #
-# Targets: token range message filename upload media jobopts (default: all).
+# Targets: token range message callback_url filename upload media jobopts (default: all).
 # One fuzzing process at a time, single-threaded (libFuzzer without -jobs):
 # the machine is shared. New inputs go to $FUZZ_BUILD/corpus/<target>/, the
 # committed corpus is only read; crashes land in $FUZZ_BUILD/artifacts/<target>/.
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 B=${FUZZ_BUILD:-build-fuzz}
 SECS=${FUZZ_SECONDS:-600}
 JOBS=${FUZZ_JOBS:-2}
-ALL=(token range message filename upload media jobopts)
+ALL=(token range message callback_url filename upload media jobopts)
 CORPUS=tests/fuzz/corpus
 
 # Longest input per target: a bit past what the code under test accepts.

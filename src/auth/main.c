@@ -1,4 +1,5 @@
-/* main.c - v2m-auth: POST /login and POST /validate (see docs/API.md). */
+/* main.c - v2m-auth: POST /login, POST /validate and POST /webhook-secret
+ * (see docs/API.md). */
 #include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -194,62 +195,107 @@ out:
     explicit_bzero(u.password, sizeof u.password);
 }
 
-static void on_validate(void *ud, v2m_http_req *req, v2m_http_resp *resp)
+/* The request's bearer token, checked as /validate does it (signature,
+ * claims, revocation against the user's row): 0 with *c and *claims (the
+ * caller owns them), or -1 with the refusal written into resp. */
+static int check_bearer(app *a, v2m_http_req *req, v2m_http_resp *resp, v2m_claims *c,
+                        json_t **claims)
 {
-    app *a = ud;
     const char *h = v2m_http_header(req, "Authorization");
     char tok[V2M_TOKEN_MAX + 2];
     v2m_error err = {0};
-    v2m_claims c;
     v2m_user_state st;
-    json_t *claims = NULL;
     const char *why = NULL;
 
+    *claims = NULL;
     if (!h || !*h) {
         v2m_http_reply_text(resp, 401, "missing credentials");
-        return;
+        return -1;
     }
     if (v2m_token_from_bearer(h, tok, sizeof tok) != 0 ||
-        v2m_token_verify(a->cfg.secret, tok, time(NULL), a->cfg.token_ttl, &c, &claims, &err) !=
+        v2m_token_verify(a->cfg.secret, tok, time(NULL), a->cfg.token_ttl, c, claims, &err) !=
             V2M_OK) {
         atomic_fetch_add(&a->validations_failed, 1);
         V2M_LOG(V2M_DEBUG, "token refused reason=\"%s\"",
                 err.code ? v2m_error_msg(&err) : "not a Bearer header");
         v2m_http_reply_text(resp, 403, "not authorized");
-        return;
+        return -1;
     }
     /* Revocation: the user must still exist with the token's generation and
      * admin flag. A token issued after the cached row was read may be newer
      * than it (a login right after a password change): ask the database. */
     for (int fresh = 0; fresh < 2; fresh++) {
         long long now_ms = clock_ms(CLOCK_MONOTONIC);
-        if (v2m_user_cache_get(a->cache, a->users, c.username, now_ms,
+        if (v2m_user_cache_get(a->cache, a->users, c->username, now_ms,
                                fresh ? 0 : V2M_USER_CACHE_MS, &st, &err) != V2M_OK) {
-            json_decref(claims);
+            json_decref(*claims);
+            *claims = NULL;
             V2M_LOG(V2M_ERROR, "token check failed: %s", v2m_error_msg(&err));
             v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
-            return;
+            return -1;
         }
         if (!st.exists)
             why = "user no longer exists";
-        else if (st.token_gen != c.gen)
+        else if (st.token_gen != c->gen)
             why = "token generation revoked (password or admin changed)";
-        else if (st.admin != c.admin)
+        else if (st.admin != c->admin)
             why = "admin flag changed since the token was issued";
         else
             why = NULL;
-        if (!why || c.iat < st.read_at)
+        if (!why || c->iat < st.read_at)
             break;
     }
     if (why) {
-        json_decref(claims);
+        json_decref(*claims);
+        *claims = NULL;
         atomic_fetch_add(&a->validations_revoked, 1);
         V2M_LOG(V2M_INFO, "token refused reason=\"%s\"", why);
         v2m_http_reply_text(resp, 403, "not authorized");
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static void on_validate(void *ud, v2m_http_req *req, v2m_http_resp *resp)
+{
+    app *a = ud;
+    v2m_claims c;
+    json_t *claims = NULL;
+
+    if (check_bearer(a, req, resp, &c, &claims) != 0)
+        return;
     atomic_fetch_add(&a->validations_ok, 1);
     v2m_http_reply_json(resp, 200, claims);
+}
+
+/* POST /webhook-secret: a new secret for the token's user, replacing the
+ * old one, answered this once (the gateway passes it on). */
+static void on_webhook_secret(void *ud, v2m_http_req *req, v2m_http_resp *resp)
+{
+    app *a = ud;
+    char secret[V2M_WEBHOOK_SECRET_MAX];
+    v2m_error err = {0};
+    v2m_claims c;
+    json_t *claims = NULL, *o;
+    v2m_err rc;
+
+    if (check_bearer(a, req, resp, &c, &claims) != 0)
+        return;
+    json_decref(claims);
+    rc = v2m_users_webhook_secret_rotate(a->users, c.username, secret, sizeof secret, &err);
+    if (rc == V2M_ENOTFOUND) {
+        v2m_http_reply_text(resp, 403, "not authorized");
+        return;
+    }
+    if (rc != V2M_OK) {
+        V2M_LOG(V2M_ERROR, "webhook secret not rotated: %s", v2m_error_msg(&err));
+        v2m_http_reply_text(resp, 503, "user database unavailable, try again later");
+        return;
+    }
+    V2M_LOG(V2M_INFO, "webhook secret rotated (the secret is not logged)");
+    o = json_pack("{s:s}", "secret", secret);
+    explicit_bzero(secret, sizeof secret);
+    v2m_http_reply_json(resp, 200, o);
 }
 
 static int on_ready(void *ud, char *msg, size_t msgsz)
@@ -291,6 +337,7 @@ static void on_metrics(void *ud, v2m_buf *buf)
 static const v2m_http_route routes[] = {
     {.method = "POST", .path = "/login", .handler = on_login, .offload = 1},
     {.method = "POST", .path = "/validate", .handler = on_validate},
+    {.method = "POST", .path = "/webhook-secret", .handler = on_webhook_secret},
 };
 
 int main(int argc, char **argv)

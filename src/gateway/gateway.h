@@ -31,6 +31,7 @@ typedef struct gw_config {
     long keep_video;         /* V2M_KEEP_VIDEO seconds after a job ends; 0 = forever */
     long keep_mp3;           /* V2M_KEEP_MP3 seconds after a job ends; 0 = forever */
     long janitor_interval;   /* V2M_JANITOR_INTERVAL seconds */
+    v2m_cidr_list webhook_allow; /* V2M_WEBHOOK_ALLOW: for v2m_callback_url_check */
 } gw_config;
 
 typedef struct gw_user {
@@ -89,6 +90,8 @@ void gw_jobs(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job_delete(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job_retry(void *app, v2m_http_req *req, v2m_http_resp *resp);
+/* POST /webhook-secret, forwarded to auth (webhook_secret.c). */
+void gw_webhook_secret(void *app, v2m_http_req *req, v2m_http_resp *resp);
 
 void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
 int gw_upload_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,

@@ -7,54 +7,11 @@
 #include "common/log.h"
 #include "common/oid.h"
 #include "gateway.h"
-
-static json_t *iso_time(int64_t ms)
-{
-    char buf[80];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
-static json_t *job_json(const v2m_job *j)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "video_fid", json_string(j->video_fid));
-    json_object_set_new(o, "status", json_string(v2m_job_status_name(j->status)));
-    json_object_set_new(o, "progress", json_real(j->progress));
-    /* While converting, mp3_fid names the MP3 being written: not yet a file. */
-    json_object_set_new(o, "mp3_fid", j->status == V2M_JOB_DONE && j->mp3_fid[0]
-                                          ? json_string(j->mp3_fid)
-                                          : json_null());
-    json_object_set_new(o, "error", j->error[0] ? json_string(j->error) : json_null());
-    json_object_set_new(o, "filename", json_string(j->filename));
-    json_object_set_new(o, "size", json_integer(j->size));
-    json_object_set_new(o, "attempts", json_integer(j->attempts));
-    json_object_set_new(o, "created_at", iso_time(j->created_at));
-    json_object_set_new(o, "updated_at", iso_time(j->updated_at));
-    return o;
-}
+#include "ports/jobs_json.h"
 
 /* o with what the user asked for and what became of it: the options as the
  * record keeps them ({} for none: the converter's defaults), the audio track
  * used and its language once converted, a short code of the failure. */
-static json_t *with_options(const v2m_job *j, json_t *o)
-{
-    json_t *opts = j->options[0] ? json_loads(j->options, 0, NULL) : NULL;
-
-    json_object_set_new(o, "options", json_is_object(opts) ? opts : json_object());
-    if (opts && !json_is_object(opts))
-        json_decref(opts);
-    json_object_set_new(o, "track", j->track > 0 ? json_integer(j->track) : json_null());
-    json_object_set_new(o, "language", j->language[0] ? json_string(j->language) : json_null());
-    json_object_set_new(o, "error_code", j->error_code[0] ? json_string(j->error_code)
-                                                         : json_null());
-    return o;
-}
-
 /* o with "download_url": a fresh signed link to a done job's MP3 (relative
  * to the gateway's address, so it works behind any proxy), else null. */
 static json_t *with_link(const gw_app *a, const v2m_job *j, json_t *o)
@@ -94,7 +51,7 @@ void gw_job(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
         return;
     }
-    v2m_http_reply_json(resp, 200, with_link(a, &j, with_options(&j, job_json(&j))));
+    v2m_http_reply_json(resp, 200, with_link(a, &j, v2m_job_json(&j)));
 }
 
 typedef struct job_list {
@@ -105,7 +62,7 @@ typedef struct job_list {
 static int add_job(void *ud, const v2m_job *j)
 {
     job_list *l = ud;
-    json_array_append_new(l->arr, with_link(l->a, j, with_options(j, job_json(j))));
+    json_array_append_new(l->arr, with_link(l->a, j, v2m_job_json(j)));
     return 0;
 }
 

@@ -48,6 +48,8 @@ static const v2m_cfg_var gateway_vars[] = {
      .max = 86400, .help = "how often the janitor looks for files past their time"},
     {.name = "V2M_TRUSTED_PROXIES", .def = "", .parse = v2m_cfg_parse_text,
      .help = "CIDRs of proxies in front, not held to the per-address connection cap"},
+    {.name = "V2M_WEBHOOK_ALLOW", .parse = v2m_cfg_parse_text, .max = 4095, .shown = "none",
+     .help = "CIDRs a callback_url may name although private, loopback, link-local..."},
 };
 static const v2m_cfg_table gateway_table = V2M_CFG_TABLE("gateway", gateway_vars);
 static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_link_table,
@@ -56,7 +58,7 @@ static const v2m_cfg_table *const tables[] = {&gateway_table, &v2m_link_table,
 static v2m_err load_config(gw_config *c, v2m_error *err)
 {
     const v2m_cfg_val *listen, *admin;
-    const char *jobs;
+    const char *jobs, *allow;
     v2m_error perr = {0};
     v2m_cfg cfg;
     v2m_err rc;
@@ -77,6 +79,10 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
     c->retry_after = 30;
     if (v2m_cidr_list_parse(v2m_cfg_text(&cfg, "V2M_TRUSTED_PROXIES"), &c->trusted, &perr))
         return v2m_fail(err, V2M_ECONFIG, "V2M_TRUSTED_PROXIES: %s", v2m_error_msg(&perr));
+    /* For v2m_callback_url_check at upload (common/webhook_url.h). */
+    allow = v2m_cfg_text(&cfg, "V2M_WEBHOOK_ALLOW");
+    if (v2m_cidr_list_parse(allow ? allow : "", &c->webhook_allow, &perr))
+        return v2m_fail(err, V2M_ECONFIG, "V2M_WEBHOOK_ALLOW: %s", v2m_error_msg(&perr));
     admin = v2m_cfg_get(&cfg, "V2M_ADMIN_LISTEN");
     snprintf(c->admin_host, sizeof c->admin_host, "%s", admin->host);
     c->admin_port = admin->port;
@@ -156,6 +162,7 @@ static const v2m_http_route routes[] = {
     {.method = "GET", .path = "/jobs/", .prefix = 1, .handler = gw_job},
     {.method = "DELETE", .path = "/jobs/", .prefix = 1, .handler = gw_job_delete},
     {.method = "POST", .path = "/jobs/", .prefix = 1, .handler = gw_job_retry},
+    {.method = "POST", .path = "/webhook-secret", .handler = gw_webhook_secret},
 };
 
 int main(int argc, char **argv)
@@ -172,6 +179,7 @@ int main(int argc, char **argv)
         v2m_httpd_env(&henv, &err) != V2M_OK) {
         fprintf(stderr, "v2m-gateway: %s\n", v2m_error_msg(&err));
         v2m_cidr_list_free(&a.cfg.trusted);
+        v2m_cidr_list_free(&a.cfg.webhook_allow);
         return 1;
     }
     snprintf(a.auth_url, sizeof a.auth_url, "http://%s", a.cfg.auth_addr);
@@ -229,5 +237,6 @@ done:
     v2m_jobs_close(a.jobs);
     v2m_store_close(a.store);
     v2m_cidr_list_free(&a.cfg.trusted);
+    v2m_cidr_list_free(&a.cfg.webhook_allow);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "common/jobopts.h"
 #include "common/log.h"
 #include "common/message.h"
+#include "common/webhook_url.h"
 #include "filename.h"
 #include "gateway.h"
 #include "media/sniff.h"
@@ -95,16 +96,19 @@ static void refuse_err(upload *u, int status, const v2m_error *err)
 static int take_option(upload *u, const char *name, const char *value)
 {
     v2m_error err = {0};
+    char why[200];
 
     if (strcmp(name, "callback_url") == 0) {
-        /* Kept as given, within the record's room, for the job's end to be
-         * told there. Which URLs are acceptable is decided where they are
-         * called; a check at the door would go here. */
+        /* The URL's form is checked here (http or https, a host, no
+         * credentials, not a refused address written as a number); the
+         * addresses a host name resolves to are checked when it is called. */
         if (u->has_callback)
             v2m_fail(&err, V2M_EINVAL, "callback_url: given more than once");
         else if (strlen(value) > FIELD_MAX)
             v2m_fail(&err, V2M_EINVAL, "callback_url: value too long (at most %zu bytes)",
                      FIELD_MAX);
+        else if (v2m_callback_url_check(value, &u->a->cfg.webhook_allow, why, sizeof why))
+            v2m_fail(&err, V2M_EINVAL, "callback_url: %s", why);
         if (err.code) {
             refuse_err(u, 400, &err);
             return -1;

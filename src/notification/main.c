@@ -12,11 +12,14 @@
 #include "common/message.h"
 #include "common/signals.h"
 #include "mail.h"
+#include "ports/users.h"
+#include "webhook.h"
 #include "worker/worker.h"
 
 static const char usage[] =
     "usage: v2m-notification [--help] [--version] [--config-table]\n"
-    "Mails the user when an MP3 is ready (or its conversion failed), for each message on the mp3 queue.\n";
+    "Mails the user when an MP3 is ready (or its conversion failed), for each message on the mp3 queue;\n"
+    "calls the upload's callback_url (a signed webhook), retried through the webhooks queue.\n";
 
 static const v2m_cfg_var notification_vars[] = {
     V2M_WORKER_VARS("0.0.0.0:8082", "V2M_NOTIFICATION_THREADS", "2", NULL, "mails at once", "8",
@@ -27,10 +30,12 @@ static const v2m_cfg_var notification_vars[] = {
 static const v2m_cfg_table notification_table =
     V2M_CFG_TABLE("notification", notification_vars);
 static const v2m_cfg_table *const tables[] = {&notification_table, &v2m_mail_table,
-                                              &v2m_link_table, &v2m_service_table, NULL};
+                                              &v2m_link_table, &v2m_webhook_table,
+                                              &v2m_users_table, &v2m_service_table, NULL};
 
 typedef struct app {
     v2m_mail_config mail;
+    v2m_webhooks *hooks;
     atomic_ulong sent, failed_notices;
 } app;
 
@@ -48,6 +53,12 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *qm, char *re
     if (v2m_msg_parse(qm->body, qm->len, &m, &err) != V2M_OK) {
         snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
         return V2M_SETTLE_DEAD;
+    }
+    /* The webhook goes its own way (the webhooks queue), before the mail, so
+     * a failing mail never holds it back nor repeats it. */
+    if (v2m_webhooks_due(&m, qm) && v2m_webhooks_enqueue(a->hooks, &m, &err) != V2M_OK) {
+        snprintf(reason, reasonsz, "%s: %s", V2M_WEBHOOK_NOT_QUEUED, v2m_error_msg(&err));
+        return V2M_SETTLE_RETRY;
     }
     n = (v2m_notice){.username = m.username, .video_fid = m.video_fid,
                      .mp3_fid = m.mp3_fid[0] ? m.mp3_fid : NULL,
@@ -73,9 +84,16 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *qm, char *re
     return V2M_SETTLE_RETRY;
 }
 
+static v2m_settle hook_work(void *ud, v2m_queue *q, const v2m_queue_msg *qm, char *reason,
+                            size_t reasonsz)
+{
+    return v2m_webhooks_work(((app *)ud)->hooks, q, qm, reason, reasonsz);
+}
+
 static void metrics(void *ud, v2m_buf *buf)
 {
     app *a = ud;
+    v2m_webhooks_metrics(a->hooks, buf);
     v2m_buf_printf(buf,
                    "# TYPE v2m_notification_mails_total counter\n"
                    "v2m_notification_mails_total{kind=\"ready\"} %lu\n"
@@ -106,6 +124,13 @@ int main(int argc, char **argv)
     o.work = work;
     o.app = &a;
     o.metrics = metrics;
+    if (!(a.hooks = v2m_webhooks_open(o.queue_url, &a.mail.links, a.mail.public_url, &err))) {
+        fprintf(stderr, "v2m-notification: %s\n", v2m_error_msg(&err));
+        v2m_mail_config_free(&a.mail);
+        return 1;
+    }
+    v2m_webhooks_lane(a.hooks, &o.side);
+    o.side.work = hook_work;
     {
         char safe[600];
         v2m_url_redact(a.mail.smtp_url, safe, sizeof safe);
@@ -115,6 +140,7 @@ int main(int argc, char **argv)
     rc = v2m_worker_run(&o, &err);
     if (rc)
         fprintf(stderr, "v2m-notification: %s\n", v2m_error_msg(&err));
+    v2m_webhooks_close(a.hooks);
     v2m_mail_config_free(&a.mail);
     return rc;
 }

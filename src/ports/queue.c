@@ -196,6 +196,21 @@ v2m_err v2m_queue_publish(v2m_queue *q, const char *queue, const void *body, siz
     return q->ops->publish(q->impl, queue, body ? body : "", len, err);
 }
 
+v2m_err v2m_queue_publish_later(v2m_queue *q, const char *queue, const void *body, size_t len,
+                                int delay_ms, v2m_error *err)
+{
+    v2m_err rc = check_name(queue, err);
+    if (rc)
+        return rc;
+    if (!body && len)
+        return v2m_fail(err, V2M_EINVAL, "queue publish: no body");
+    if (delay_ms <= 0)
+        return q->ops->publish(q->impl, queue, body ? body : "", len, err);
+    return q->ops->publish_later(q->impl, queue, body ? body : "", len, delay_ms, err);
+}
+
+int v2m_queue_retry_delay_ms(const v2m_queue *q) { return q->opts.retry_delay_ms; }
+
 v2m_err v2m_queue_consume(v2m_queue *q, const char *queue, int timeout_ms, v2m_queue_msg **out,
                           v2m_error *err)
 {

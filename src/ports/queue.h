@@ -106,6 +106,18 @@ v2m_err v2m_queue_declare(v2m_queue *q, const char *queue, v2m_error *err);
 /* Store a persistent message on queue (declared first if needed). */
 v2m_err v2m_queue_publish(v2m_queue *q, const char *queue, const void *body, size_t len,
                           v2m_error *err);
+/* The same, but the message is delivered no sooner than delay_ms from now
+ * (<= 0: at once). SQLite: at that time exactly. RabbitMQ: through
+ * <q>.retry like a retried message, so after min(delay_ms, the handle's
+ * retry_delay_ms, which is <q>.retry's TTL); a message may also wait behind
+ * one with a later expiration at the head of <q>.retry. A consumer that
+ * needs a longer or an exact wait carries its not-before time in the body
+ * and publishes again when it comes early. */
+v2m_err v2m_queue_publish_later(v2m_queue *q, const char *queue, const void *body, size_t len,
+                                int delay_ms, v2m_error *err);
+/* The handle's retry_delay_ms (RabbitMQ: the TTL it declares <q>.retry with). */
+int v2m_queue_retry_delay_ms(const v2m_queue *q);
+
 /* Wait up to timeout_ms (0: just look) for a message of queue. V2M_ETIMEOUT
  * when none came, V2M_ECANCELLED when opts.stop was raised, V2M_EUNAVAIL when
  * the backend stayed unreachable the whole time. One handle consumes from one

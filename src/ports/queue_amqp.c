@@ -638,6 +638,31 @@ static v2m_err qa_publish(void *impl, const char *queue, const void *body, size_
     return rc;
 }
 
+/* Through <q>.retry, as a retried message: it flows back to <q> when its
+ * expiration (or, for longer delays, the queue's TTL) runs out. */
+static v2m_err qa_publish_later(void *impl, const char *queue, const void *body, size_t len,
+                                int delay_ms, v2m_error *err)
+{
+    qamqp *h = impl;
+    char target[V2M_QUEUE_NAME_MAX + 8], exp[24];
+    const char *expiration = NULL;
+    v2m_err rc;
+
+    if (delay_ms <= 0 || v2m__queue_ends_with(queue, ".retry") ||
+        v2m__queue_ends_with(queue, ".dead"))
+        return qa_publish(impl, queue, body, len, err);
+    snprintf(target, sizeof target, "%s.retry", queue);
+    if (delay_ms < h->o.retry_delay_ms) {
+        snprintf(exp, sizeof exp, "%d", delay_ms);
+        expiration = exp;
+    }
+    pthread_mutex_lock(&h->mu);
+    rc = publish_locked(h, target, body, len, NULL, expiration,
+                        v2m__mono_ms() + h->o.publish_timeout_ms, err);
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
 static int64_t hdr_int(const amqp_table_t *t, const char *key, int64_t def)
 {
     for (int i = 0; i < t->num_entries; i++) {
@@ -986,6 +1011,7 @@ const v2m__queue_ops v2m__queue_amqp = {
     .ping = qa_ping,
     .declare = qa_declare,
     .publish = qa_publish,
+    .publish_later = qa_publish_later,
     .consume = qa_consume,
     .ack = qa_ack,
     .retry = qa_retry,

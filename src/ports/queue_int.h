@@ -39,6 +39,9 @@ typedef struct v2m__queue_ops {
     v2m_err (*declare)(void *impl, const char *queue, v2m_error *err);
     v2m_err (*publish)(void *impl, const char *queue, const void *body, size_t len,
                        v2m_error *err);
+    /* publish, deliverable no sooner than delay_ms from now (> 0). */
+    v2m_err (*publish_later)(void *impl, const char *queue, const void *body, size_t len,
+                             int delay_ms, v2m_error *err);
     /* A message made with v2m__queue_msg_new() and its delivery filled in;
      * V2M_ETIMEOUT when nothing came within timeout_ms. queue.c has checked
      * that this handle consumes from queue only. */

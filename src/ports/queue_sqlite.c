@@ -191,6 +191,24 @@ static v2m_err qs_publish(void *impl, const char *queue, const void *body, size_
     return rc;
 }
 
+/* A retried message waits in <q> with visible_at in the future: a message
+ * published for later does the same. */
+static v2m_err qs_publish_later(void *impl, const char *queue, const void *body, size_t len,
+                                int delay_ms, v2m_error *err)
+{
+    qsql *s = impl;
+    int64_t now = v2m__now_ms();
+    v2m_err rc = V2M_OK;
+
+    pthread_mutex_lock(&s->mu);
+    if (exec1(s,
+              "INSERT INTO messages (queue, body, visible_at, created_at) VALUES (?, ?, ?, ?)",
+              "tbii", queue, body, len, now + (delay_ms > 0 ? delay_ms : 0), now) != SQLITE_DONE)
+        rc = db_fail(s, err, "publish");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* Take the oldest ready message of queue, or set *out = NULL. Messages
  * delivered max_attempts times without being settled go to <q>.dead on the
  * way. Caller holds s->mu. */
@@ -466,6 +484,7 @@ const v2m__queue_ops v2m__queue_sqlite = {
     .ping = qs_ping,
     .declare = qs_declare,
     .publish = qs_publish,
+    .publish_later = qs_publish_later,
     .consume = qs_consume,
     .ack = qs_ack,
     .retry = qs_retry,

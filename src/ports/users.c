@@ -226,6 +226,62 @@ v2m_err v2m_users_list(v2m_users *u, v2m_users_each fn, void *ud, v2m_error *err
     return u->ops->list(u->impl, fn, ud, err);
 }
 
+/* A new secret: V2M_WEBHOOK_SECRET_LEN / 2 random bytes as hex. */
+static v2m_err secret_new(char *out, size_t outsz, v2m_error *err)
+{
+    unsigned char raw[V2M_WEBHOOK_SECRET_LEN / 2];
+    static const char hex[] = "0123456789abcdef";
+
+    if (outsz < V2M_WEBHOOK_SECRET_LEN + 1)
+        return v2m_fail(err, V2M_EINVAL, "webhook secret buffer too small");
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return v2m_fail(err, V2M_EINTERNAL, "getrandom failed");
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[V2M_WEBHOOK_SECRET_LEN] = '\0';
+    explicit_bzero(raw, sizeof raw);
+    return V2M_OK;
+}
+
+v2m_err v2m_users_webhook_secret_rotate(v2m_users *u, const char *email, char *out,
+                                        size_t outsz, v2m_error *err)
+{
+    char e[256];
+    v2m_err rc = norm(email, e, V2M_ENOTFOUND, err);
+
+    if (rc || (rc = secret_new(out, outsz, err)))
+        return rc;
+    rc = u->ops->secret_set(u->impl, e, out, 0, err);
+    if (rc)
+        explicit_bzero(out, outsz);
+    return rc;
+}
+
+v2m_err v2m_users_webhook_secret(v2m_users *u, const char *email, int create, char *out,
+                                 size_t outsz, v2m_error *err)
+{
+    char e[256], fresh[V2M_WEBHOOK_SECRET_LEN + 1];
+    v2m_err rc = norm(email, e, V2M_ENOTFOUND, err);
+
+    if (rc || (rc = u->ops->secret_get(u->impl, e, out, outsz, err)))
+        return rc;
+    if (out[0] || !create)
+        return V2M_OK;
+    /* None yet: make one, unless someone else just did; then read the winner. */
+    if ((rc = secret_new(fresh, sizeof fresh, err)))
+        return rc;
+    rc = u->ops->secret_set(u->impl, e, fresh, 1, NULL);
+    explicit_bzero(fresh, sizeof fresh);
+    if (rc != V2M_OK && rc != V2M_ESTATE)
+        return v2m_fail(err, rc, "cannot store a webhook secret");
+    rc = u->ops->secret_get(u->impl, e, out, outsz, err);
+    if (rc == V2M_OK && !out[0])
+        return v2m_fail(err, V2M_ENOTFOUND, "no such user");
+    return rc;
+}
+
 static v2m_err check_key(const char *key, v2m_error *err)
 {
     if (!*key || strlen(key) > V2M_THROTTLE_KEY_MAX)

@@ -16,7 +16,8 @@
  *
  * Schema beyond the original's `user (id, email, password)`, added at open
  * when missing: user.admin, user.token_gen (bumped by every change that must
- * revoke the user's tokens) and the login_throttle table.
+ * revoke the user's tokens), user.webhook_secret (signs the user's webhooks;
+ * NULL until made) and the login_throttle table.
  */
 #ifndef V2M_PORTS_USERS_H
 #define V2M_PORTS_USERS_H
@@ -81,6 +82,22 @@ v2m_err v2m_users_throttle_set(v2m_users *u, const char *key, const v2m_throttle
                                const v2m_throttle *next, v2m_error *err);
 v2m_err v2m_users_throttle_clear(v2m_users *u, const char *key, v2m_error *err);
 v2m_err v2m_users_throttle_prune(v2m_users *u, long long before_ms, v2m_error *err);
+
+/* Webhook secrets: V2M_WEBHOOK_SECRET_LEN lowercase hex digits (32 random
+ * bytes from getrandom), kept in the user's row, never in v2m_user (so
+ * lists and caches of users never hold them). out needs
+ * V2M_WEBHOOK_SECRET_MAX bytes. */
+#define V2M_WEBHOOK_SECRET_LEN 64
+#define V2M_WEBHOOK_SECRET_MAX 129
+/* A new random secret replaces the user's and is written to out (to be
+ * shown once). V2M_ENOTFOUND when there is no such user. */
+v2m_err v2m_users_webhook_secret_rotate(v2m_users *u, const char *email, char *out,
+                                        size_t outsz, v2m_error *err);
+/* The user's secret into out; "" when the user has none and create is 0.
+ * With create, a user without one gets one (atomically: concurrent callers
+ * all see the same secret). V2M_ENOTFOUND when there is no such user. */
+v2m_err v2m_users_webhook_secret(v2m_users *u, const char *email, int create, char *out,
+                                 size_t outsz, v2m_error *err);
 
 /* An email the user table can hold: 1..255 bytes, printable, one '@'. */
 v2m_err v2m_users_check_email(const char *email, v2m_error *err);

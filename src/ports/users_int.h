@@ -41,6 +41,14 @@ typedef struct v2m__users_ops {
     v2m_err (*throttle_clear)(void *impl, const char *key, v2m_error *err);
     /* Delete the rows last counted before before_ms and not blocked after it. */
     v2m_err (*throttle_prune)(void *impl, long long before_ms, v2m_error *err);
+    /* The user's webhook secret into out ("" when none). V2M_ENOTFOUND when
+     * there is no such email. */
+    v2m_err (*secret_get)(void *impl, const char *email, char *out, size_t outsz,
+                          v2m_error *err);
+    /* Store secret; with only_if_none, only while the user has none
+     * (V2M_ESTATE otherwise). V2M_ENOTFOUND when there is no such email. */
+    v2m_err (*secret_set)(void *impl, const char *email, const char *secret, int only_if_none,
+                          v2m_error *err);
 } v2m__users_ops;
 
 /* The backends, one file each; users.c lists them by URL scheme. */

@@ -1,7 +1,7 @@
 /* users_mysql.c - users in MySQL/MariaDB through MariaDB Connector/C.
  *
- * The table is the original's `user (id, email, password)`, plus the `admin`
- * and `token_gen` columns and the `login_throttle` table, added on first
+ * The table is the original's `user (id, email, password)`, plus the `admin`,
+ * `token_gen` and `webhook_secret` columns and the `login_throttle` table, added on first
  * contact when missing. Emails are compared with the table's collation, which
  * ignores case by default (utf8mb4_general_ci, latin1_swedish_ci, ...). Connections are made
  * lazily and pooled; a connection that the server dropped (restart, timeout)
@@ -130,6 +130,8 @@ static v2m_err ensure_schema(users_mysql *m, MYSQL *c, v2m_error *err)
          "ALTER TABLE user ADD COLUMN admin BOOLEAN NOT NULL DEFAULT FALSE", "admin column"},
         {"SELECT token_gen FROM user LIMIT 0",
          "ALTER TABLE user ADD COLUMN token_gen BIGINT NOT NULL DEFAULT 0", "token_gen column"},
+        {"SELECT webhook_secret FROM user LIMIT 0",
+         "ALTER TABLE user ADD COLUMN webhook_secret VARCHAR(128) NULL", "webhook_secret column"},
         {"SELECT 1 FROM login_throttle LIMIT 0",
          "CREATE TABLE IF NOT EXISTS login_throttle ("
          " throttle_key VARCHAR(100) NOT NULL PRIMARY KEY,"
@@ -140,7 +142,7 @@ static v2m_err ensure_schema(users_mysql *m, MYSQL *c, v2m_error *err)
     };
     unsigned e;
 
-    if (query(c, "SELECT u.admin, u.token_gen FROM user u, login_throttle t LIMIT 0") == 0)
+    if (query(c, "SELECT u.admin, u.token_gen, u.webhook_secret FROM user u, login_throttle t LIMIT 0") == 0)
         return V2M_OK;
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         e = query(c, steps[i].probe);
@@ -219,7 +221,7 @@ typedef struct {
     long long i;
 } stmt_param;
 
-enum { ROWS_NONE, ROWS_USER, ROWS_THROTTLE };
+enum { ROWS_NONE, ROWS_USER, ROWS_THROTTLE, ROWS_SECRET };
 
 #define PARAMS_MAX 8
 
@@ -231,6 +233,8 @@ typedef struct {
     v2m_users_each each;      /* ROWS_USER */
     void *ud;
     v2m_throttle *thr;        /* ROWS_THROTTLE: the first row */
+    char *text;               /* ROWS_SECRET: the first row's one column ("" for NULL) */
+    size_t textsz;
     int nrows;
     long long affected;
     unsigned my_errno;
@@ -251,6 +255,26 @@ static int fetch_rows(MYSQL_STMT *st, stmt_job *j)
 
     memset(out, 0, sizeof out);
     memset(&u, 0, sizeof u);
+    if (j->rows == ROWS_SECRET) {
+        memset(j->text, 0, j->textsz);
+        out[0].buffer_type = MYSQL_TYPE_STRING;
+        out[0].buffer = j->text;
+        out[0].buffer_length = j->textsz - 1;
+        out[0].length = &olen[0];
+        out[0].is_null = &nulls[0];
+        if (mysql_stmt_bind_result(st, out))
+            return -1;
+        for (;;) {
+            int f = mysql_stmt_fetch(st);
+            if (f == MYSQL_NO_DATA)
+                break;
+            if (f == 1 || f == MYSQL_DATA_TRUNCATED)
+                return -1;
+            if (++j->nrows == 1 && nulls[0])
+                j->text[0] = '\0';
+        }
+        return 0;
+    }
     for (int i = 0; i < ncols; i++) {
         out[i].buffer_type = MYSQL_TYPE_LONGLONG;
         out[i].buffer = &ll[i];
@@ -517,6 +541,34 @@ static v2m_err m_throttle_prune(void *impl, long long before_ms, v2m_error *err)
     return exec_job(impl, &j, err);
 }
 
+static v2m_err m_secret_get(void *impl, const char *email, char *out, size_t outsz,
+                            v2m_error *err)
+{
+    stmt_job j = {.sql = "SELECT webhook_secret FROM user WHERE email = ? ORDER BY id LIMIT 1",
+                  .p = {S(email)}, .np = 1, .rows = ROWS_SECRET, .text = out, .textsz = outsz};
+    v2m_err rc = exec_job(impl, &j, err);
+    if (rc)
+        return rc;
+    return j.nrows ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no such user");
+}
+
+static v2m_err m_secret_set(void *impl, const char *email, const char *secret, int only_if_none,
+                            v2m_error *err)
+{
+    stmt_job j = {.sql = only_if_none ? "UPDATE user SET webhook_secret = ? WHERE email = ?"
+                                        " AND (webhook_secret IS NULL OR webhook_secret = '')"
+                                      : "UPDATE user SET webhook_secret = ? WHERE email = ?",
+                  .p = {S(secret), S(email)}, .np = 2};
+    v2m_err rc = exec_job(impl, &j, err);
+    if (rc)
+        return rc;
+    if (j.affected > 0)
+        return V2M_OK;
+    return only_if_none
+               ? v2m_fail(err, V2M_ESTATE, "the user has a webhook secret already or is gone")
+               : v2m_fail(err, V2M_ENOTFOUND, "no such user: %s", email);
+}
+
 const v2m__users_ops v2m__users_mysql = {
     .open = m_open,
     .close = m_close,
@@ -532,4 +584,6 @@ const v2m__users_ops v2m__users_mysql = {
     .throttle_set = m_throttle_set,
     .throttle_clear = m_throttle_clear,
     .throttle_prune = m_throttle_prune,
+    .secret_get = m_secret_get,
+    .secret_set = m_secret_set,
 };

@@ -21,14 +21,15 @@ typedef struct {
 
 /* New tables compare emails without case; older ones get an index that
  * lets "email = ? COLLATE NOCASE" find rows quickly all the same. token_gen
- * is added to older tables in s_open. */
+ * and webhook_secret are added to older tables in s_open. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS user ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
     " password TEXT NOT NULL,"
     " admin INTEGER NOT NULL DEFAULT 0,"
-    " token_gen INTEGER NOT NULL DEFAULT 0);"
+    " token_gen INTEGER NOT NULL DEFAULT 0,"
+    " webhook_secret TEXT);"
     "CREATE INDEX IF NOT EXISTS user_email_nocase ON user (email COLLATE NOCASE);"
     "CREATE TABLE IF NOT EXISTS login_throttle ("
     " throttle_key TEXT NOT NULL PRIMARY KEY,"
@@ -43,32 +44,36 @@ static v2m_err db_fail(users_sqlite *s, v2m_error *err, const char *what)
     return v2m_sqlite_fail(err, s->db, "sqlite", s->path, what);
 }
 
-static int has_token_gen(users_sqlite *s)
+static int has_column(users_sqlite *s, const char *col)
 {
+    char sql[128];
     sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(s->db, "SELECT token_gen FROM user LIMIT 0", -1, &st, NULL) ==
-             SQLITE_OK;
+    int ok;
+
+    snprintf(sql, sizeof sql, "SELECT %s FROM user LIMIT 0", col);
+    ok = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK;
     sqlite3_finalize(st);
     return ok;
 }
 
-/* Tables made before revocation existed have no token_gen: add it. Another
- * process may do the same at the same moment, hence the second look. */
-static v2m_err add_token_gen(users_sqlite *s, v2m_error *err)
+/* Tables made by older versions lack the columns added since (token_gen
+ * with revocation, webhook_secret with webhooks): add them. Another process
+ * may do the same at the same moment, hence the second look. */
+static v2m_err add_column(users_sqlite *s, const char *col, const char *type, v2m_error *err)
 {
-    char *msg = NULL;
-    if (has_token_gen(s))
+    char sql[160], *msg = NULL;
+
+    if (has_column(s, col))
         return V2M_OK;
-    if (sqlite3_exec(s->db, "ALTER TABLE user ADD COLUMN token_gen INTEGER NOT NULL DEFAULT 0",
-                     NULL, NULL, &msg) != SQLITE_OK &&
-        !has_token_gen(s)) {
-        v2m_err rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite users %s: cannot add token_gen: %s",
-                              s->path, msg ? msg : "?");
+    snprintf(sql, sizeof sql, "ALTER TABLE user ADD COLUMN %s %s", col, type);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK && !has_column(s, col)) {
+        v2m_err rc = v2m_fail(err, V2M_EUNAVAIL, "sqlite users %s: cannot add %s: %s",
+                              s->path, col, msg ? msg : "?");
         sqlite3_free(msg);
         return rc;
     }
     sqlite3_free(msg);
-    V2M_LOG(V2M_INFO, "added token_gen column to the user table of %s", s->path);
+    V2M_LOG(V2M_INFO, "added %s column to the user table of %s", col, s->path);
     return V2M_OK;
 }
 
@@ -106,7 +111,8 @@ static v2m_err s_open(const char *url, void **impl, v2m_error *err)
         free(s);
         return rc;
     }
-    if ((rc = add_token_gen(s, err))) {
+    if ((rc = add_column(s, "token_gen", "INTEGER NOT NULL DEFAULT 0", err)) ||
+        (rc = add_column(s, "webhook_secret", "TEXT", err))) {
         sqlite3_close(s->db);
         free(s);
         return rc;
@@ -364,6 +370,49 @@ static v2m_err s_throttle_prune(void *impl, long long before_ms, v2m_error *err)
     return r == SQLITE_DONE ? V2M_OK : db_fail(s, err, "prune throttle");
 }
 
+static v2m_err s_secret_get(void *impl, const char *email, char *out, size_t outsz,
+                            v2m_error *err)
+{
+    users_sqlite *s = impl;
+    sqlite3_stmt *st = NULL;
+    int r = s_run(s, &st,
+                  "SELECT webhook_secret FROM user WHERE email = ?1 COLLATE NOCASE"
+                  " ORDER BY email = ?1 COLLATE BINARY DESC, id LIMIT 1",
+                  "s", email);
+
+    if (r == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        snprintf(out, outsz, "%s", v ? (const char *)v : "");
+        sqlite3_finalize(st);
+        return V2M_OK;
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, V2M_ENOTFOUND, "no such user");
+    return db_fail(s, err, "select");
+}
+
+static v2m_err s_secret_set(void *impl, const char *email, const char *secret, int only_if_none,
+                            v2m_error *err)
+{
+    users_sqlite *s = impl;
+    sqlite3_stmt *st;
+    int r = s_run(s, &st,
+                  only_if_none ? "UPDATE user SET webhook_secret = ? WHERE email = ? COLLATE NOCASE"
+                                 " AND (webhook_secret IS NULL OR webhook_secret = '') RETURNING id"
+                               : "UPDATE user SET webhook_secret = ? WHERE email = ? COLLATE NOCASE"
+                                 " RETURNING id",
+                  "ss", secret, email);
+    if (r == SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return V2M_OK;
+    }
+    if (r == SQLITE_DONE)
+        return v2m_fail(err, only_if_none ? V2M_ESTATE : V2M_ENOTFOUND,
+                        only_if_none ? "the user has a webhook secret already or is gone"
+                                     : "no such user");
+    return db_fail(s, err, "update");
+}
+
 const v2m__users_ops v2m__users_sqlite = {
     .open = s_open,
     .close = s_close,
@@ -379,4 +428,6 @@ const v2m__users_ops v2m__users_sqlite = {
     .throttle_set = s_throttle_set,
     .throttle_clear = s_throttle_clear,
     .throttle_prune = s_throttle_prune,
+    .secret_get = s_secret_get,
+    .secret_set = s_secret_set,
 };

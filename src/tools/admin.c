@@ -17,11 +17,14 @@ static const char usage[] =
     "       v2m-admin user del EMAIL\n"
     "       v2m-admin user passwd EMAIL [--password-stdin]\n"
     "       v2m-admin user admin EMAIL on|off\n"
+    "       v2m-admin webhook-secret EMAIL\n"
     "Emails are not case-sensitive and are stored in lower case; add refuses one that\n"
     "differs from an existing user only in case. New passwords need at least 8\n"
     "characters and are read from standard input (one line); without --password-stdin\n"
     "and with a terminal, you are prompted twice.\n"
     "del, passwd and admin revoke the user's tokens: v2m-auth refuses them within 5 s.\n"
+    "webhook-secret makes a new secret for the user's webhook signatures, replacing\n"
+    "the old one, and prints it: it is shown this once.\n"
     "The user database is chosen as for v2m-auth.\n";
 
 static const v2m_cfg_table *const tables[] = {&v2m_users_table, NULL};
@@ -177,6 +180,34 @@ static int run(v2m_users *users, const admin_args *a)
     return 1;
 }
 
+/* webhook-secret EMAIL: rotate and print the new secret. */
+static int webhook_secret(int argc, char **argv)
+{
+    char url[V2M_USERS_URL_MAX], secret[V2M_WEBHOOK_SECRET_MAX];
+    v2m_error err = {0};
+    v2m_users *users = NULL;
+    v2m_err rc;
+
+    if (argc != 3 || argv[2][0] == '-') {
+        fprintf(stderr, "v2m-admin: webhook-secret needs one EMAIL\n%s", usage);
+        return 2;
+    }
+    if (v2m_users_url_from_env("sqlite://./var/users.db", url, sizeof url, &err) ||
+        !(users = v2m_users_open(url, &err))) {
+        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+        return 1;
+    }
+    rc = v2m_users_webhook_secret_rotate(users, argv[2], secret, sizeof secret, &err);
+    v2m_users_close(users);
+    if (rc != V2M_OK) {
+        fprintf(stderr, "v2m-admin: %s\n", v2m_error_msg(&err));
+        return 1;
+    }
+    printf("%s\n", secret);
+    explicit_bzero(secret, sizeof secret);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char url[V2M_USERS_URL_MAX];
@@ -190,6 +221,8 @@ int main(int argc, char **argv)
         return rc;
     v2m_log_threshold = V2M_WARN;
     umask(077); /* a users database it creates is private */
+    if (argc >= 2 && strcmp(argv[1], "webhook-secret") == 0)
+        return webhook_secret(argc, argv);
     if (argc < 3 || strcmp(argv[1], "user") != 0) {
         fputs(usage, stderr);
         return 2;

@@ -9,6 +9,8 @@
  *   v2m download MP3_FID [-o FILE]       the MP3 (default <fid>.mp3)
  *   v2m delete VIDEO_FID                 the video, its MP3 and the job
  *   v2m retry VIDEO_FID                  convert a failed job again
+ *   v2m webhook-secret                   a new secret for your webhooks'
+ *                                        signatures, printed once
  *
  * The server is V2M_URL (default http://localhost:8080); the token comes from
  * V2M_TOKEN, else from the file `v2m login` wrote ($XDG_CONFIG_HOME/v2m/token
@@ -37,6 +39,7 @@ static const char usage[] =
     "       v2m download MP3_FID [-o FILE]\n"
     "       v2m delete VIDEO_FID\n"
     "       v2m retry VIDEO_FID\n"
+    "       v2m webhook-secret   (a new secret for your webhooks' signatures, shown once)\n"
     "Upload options (the server checks them): --quality 0-9 | --bitrate 8-320,\n"
     "  --rate HZ, --channels 1|2, --start T, --end T ([hh:]mm:ss[.mmm] or seconds),\n"
     "  --track N|LANGUAGE, --normalize on|off|LUFS, --cover auto|none,\n"
@@ -462,6 +465,38 @@ static int cmd_job_action(int argc, char **argv, const char *auth)
     return 0;
 }
 
+/* POST /webhook-secret: the new secret on stdout. */
+static int cmd_webhook_secret(int argc, const char *auth)
+{
+    buf b = {0};
+    json_t *o = NULL;
+    const char *s;
+    long st;
+    int rc = 1;
+
+    if (argc != 2)
+        return fprintf(stderr, "%s", usage), 2;
+    st = call("POST", "/webhook-secret", auth, NULL, NULL, &b);
+    if (st < 200 || st > 299) {
+        fail_answer(st, &b);
+        free(b.p);
+        return 1;
+    }
+    o = json_loadb(b.p ? b.p : "", b.len, 0, NULL);
+    s = json_string_value(json_object_get(o, "secret"));
+    if (s) {
+        printf("%s\n", s);
+        rc = 0;
+    } else {
+        fprintf(stderr, "v2m: the server answered no secret\n");
+    }
+    json_decref(o);
+    if (b.p)
+        explicit_bzero(b.p, b.len);
+    free(b.p);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     char tok[8192], auth[8300];
@@ -478,7 +513,7 @@ int main(int argc, char **argv)
         rc = cmd_login(argc, argv);
     } else if (strcmp(argv[1], "upload") && strcmp(argv[1], "status") &&
                strcmp(argv[1], "download") && strcmp(argv[1], "delete") &&
-               strcmp(argv[1], "retry")) {
+               strcmp(argv[1], "retry") && strcmp(argv[1], "webhook-secret")) {
         fprintf(stderr, "v2m: unknown command '%s'\n%s", argv[1], usage);
         rc = 2;
     } else if (load_token(tok, sizeof tok) != 0) {
@@ -488,6 +523,7 @@ int main(int argc, char **argv)
         rc = strcmp(argv[1], "upload") == 0   ? cmd_upload(argc, argv, auth)
              : strcmp(argv[1], "status") == 0 ? cmd_status(argc, argv, auth)
              : strcmp(argv[1], "download") == 0 ? cmd_download(argc, argv, auth)
+             : strcmp(argv[1], "webhook-secret") == 0 ? cmd_webhook_secret(argc, auth)
                                                 : cmd_job_action(argc, argv, auth);
     }
     curl_global_cleanup();

@@ -27,6 +27,9 @@ typedef struct loop {
 typedef struct thread_arg {
     loop *l;
     int id;
+    const char *queue;             /* the lane's */
+    v2m_work_fn work;
+    const v2m_queue_opts *qopts;
 } thread_arg;
 
 static void *run_thread(void *p)
@@ -38,7 +41,7 @@ static void *run_thread(void *p)
     v2m_error err = {0};
     int warned = 0;
 
-    q = v2m_queue_open(o->queue_url, &o->qopts, &err);
+    q = v2m_queue_open(o->queue_url, ta->qopts, &err);
     if (!q) {
         V2M_LOG(V2M_ERROR, "worker=%d cannot open queue: %s", ta->id, v2m_error_msg(&err));
         goto out;
@@ -47,7 +50,7 @@ static void *run_thread(void *p)
         v2m_queue_msg *m = NULL;
         char reason[256] = "";
         v2m_settle s;
-        v2m_err rc = v2m_queue_consume(q, o->queue, 1000, &m, &err);
+        v2m_err rc = v2m_queue_consume(q, ta->queue, 1000, &m, &err);
 
         if (rc == V2M_ETIMEOUT || rc == V2M_ECANCELLED)
             continue;
@@ -63,7 +66,7 @@ static void *run_thread(void *p)
             warned = 0;
         }
         atomic_fetch_add(&l->busy, 1);
-        s = o->work(o->app, q, m, reason, sizeof reason);
+        s = ta->work(o->app, q, m, reason, sizeof reason);
         if (s == V2M_SETTLE_RETRY && o->cancel && atomic_load(o->cancel))
             s = V2M_SETTLE_RELEASE; /* stopped mid-work: not the message's fault */
         switch (s) {
@@ -139,12 +142,13 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
     static loop l; /* one loop per process */
     v2m_httpd *srv = NULL;
     pthread_t *tids = NULL;
-    int started = 0, sig;
+    int started = 0, sig, total;
 
     memset(&l, 0, sizeof l);
     l.o = o;
     pthread_mutex_init(&l.probe_mu, NULL);
     o->qopts.stop = &l.stopping;
+    o->side.qopts.stop = &l.stopping;
     l.probe = v2m_queue_open(o->queue_url, &o->qopts, err);
     if (!l.probe)
         return 1;
@@ -166,13 +170,18 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
         return 1;
     }
     v2m_write_port_file(v2m_httpd_port(srv));
-    tids = calloc((size_t)o->threads, sizeof *tids);
-    for (int i = 0; tids && i < o->threads; i++) {
+    total = o->threads + (o->side.queue ? o->side.threads : 0);
+    tids = calloc((size_t)total, sizeof *tids);
+    for (int i = 0; tids && i < total; i++) {
         thread_arg *ta = malloc(sizeof *ta);
+        int main_lane = i < o->threads;
         if (!ta)
             break;
         ta->l = &l;
         ta->id = i;
+        ta->queue = main_lane ? o->queue : o->side.queue;
+        ta->work = main_lane ? o->work : o->side.work;
+        ta->qopts = main_lane ? &o->qopts : &o->side.qopts;
         atomic_fetch_add(&l.running, 1);
         if (pthread_create(&tids[i], NULL, run_thread, ta) != 0) {
             atomic_fetch_sub(&l.running, 1);
@@ -182,7 +191,10 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
         started++;
     }
     V2M_LOG(V2M_INFO, "v2m-%s consuming queue=%s threads=%d health=%s:%d", o->service, o->queue,
-            started, o->host, v2m_httpd_port(srv));
+            started < o->threads ? started : o->threads, o->host, v2m_httpd_port(srv));
+    if (o->side.queue)
+        V2M_LOG(V2M_INFO, "v2m-%s consuming queue=%s threads=%d", o->service, o->side.queue,
+                started > o->threads ? started - o->threads : 0);
 
     sig = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-%s stopping signal=%d busy=%lu grace=%lds", o->service, sig,

@@ -30,6 +30,19 @@ typedef enum v2m_settle {
 typedef v2m_settle (*v2m_work_fn)(void *app, v2m_queue *q, const v2m_queue_msg *m,
                                   char *reason, size_t reasonsz);
 
+/* A second queue the same process consumes, with threads, a work function
+ * and queue options of its own (the notification service's webhook
+ * deliveries beside its mails): a slow or failing second lane never holds
+ * up the first. Its messages are settled as the first lane's; its handles
+ * are opened with its qopts (RabbitMQ: its <q>.retry gets their
+ * retry_delay_ms as TTL). queue NULL: none. */
+typedef struct v2m_worker_lane {
+    const char *queue;
+    int threads;
+    v2m_work_fn work;
+    v2m_queue_opts qopts;       /* stop is set by the loop */
+} v2m_worker_lane;
+
 typedef struct v2m_worker_opts {
     const char *service;        /* "converter" */
     const char *queue_url;
@@ -46,6 +59,7 @@ typedef struct v2m_worker_opts {
     int (*ready)(void *app, char *msg, size_t msgsz);
     void (*metrics)(void *app, v2m_buf *buf);
     atomic_int *cancel;         /* raised after the grace period; work watches it */
+    v2m_worker_lane side;       /* a second queue (side.queue NULL: none) */
     char host_buf[256];
 } v2m_worker_opts;
 

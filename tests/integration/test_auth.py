@@ -628,7 +628,7 @@ def test_original_table_is_upgraded():
     rc, out, err = cli("user", "list")
     assert rc == 0 and "Orig.User@Email.com" in out, (out, err)
     cols = sql("SHOW COLUMNS FROM user;", "auth_orig")
-    assert "admin" in cols and "token_gen" in cols, cols
+    assert "admin" in cols and "token_gen" in cols and "webhook_secret" in cols, cols
     assert "login_throttle" in sql("SHOW TABLES;", "auth_orig")
     rc, _, err = cli("user", "passwd", "orig.user@email.com", "--password-stdin",
                      stdin="Orig-new-1\n")
@@ -636,7 +636,61 @@ def test_original_table_is_upgraded():
     assert sql("SELECT token_gen FROM user;", "auth_orig").strip() == "1"
     rc, _, err = cli("user", "add", "ORIG.USER@email.com", "--password-stdin", stdin="Orig-new-2\n")
     assert rc != 0 and "already exists" in err, err
+    rc, out, err = cli("webhook-secret", "orig.user@email.com")
+    assert rc == 0 and len(out.strip()) == 64, (out, err)
     sql("DROP DATABASE auth_orig;", None)
+
+
+def test_init_sql_upgrades_an_older_table():
+    if BACKEND != "mysql":
+        raise t.Skip("init.sql is MySQL's")
+    sql("DROP DATABASE IF EXISTS auth_old; CREATE DATABASE auth_old;", None)
+    sql("CREATE TABLE user (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " email VARCHAR(255) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL,"
+        " admin BOOLEAN NOT NULL DEFAULT FALSE, token_gen BIGINT NOT NULL DEFAULT 0);", "auth_old")
+    init = open(os.path.join(t.SRC, "deploy/sql/init.sql")).read()
+    init = init.replace("CREATE DATABASE IF NOT EXISTS auth;", "").replace("USE auth;", "")
+    init = init.replace("ON auth.*", "ON auth_old.*")
+    for _ in range(2):  # safe to run twice
+        sql(init, "auth_old")
+    assert "webhook_secret" in sql("SHOW COLUMNS FROM user;", "auth_old")
+    sql("DROP DATABASE auth_old;", None)
+
+
+def test_webhook_secret_is_made_shown_once_and_rotated():
+    add_user("hooks@email.com", "Hooks1234")
+    rc, s1, err = admin("webhook-secret", "Hooks@Email.com")
+    assert rc == 0, err
+    s1 = s1.strip()
+    assert len(s1) == 64 and all(c in "0123456789abcdef" for c in s1), s1
+    col = sql("SELECT webhook_secret FROM user WHERE email = 'hooks@email.com';", "auth").strip()
+    assert col == s1, col
+    rc, _, err = admin("webhook-secret", "nobody@email.com")
+    assert rc != 0 and "no such user" in err, err
+    # Through auth with the user's token (the gateway forwards POST /webhook-secret).
+    tok = token_for("hooks@email.com", "Hooks1234")
+    for via in (srv, gw):
+        st, body, h = via.request("POST", "/webhook-secret", {"Authorization": "Bearer " + tok})
+        assert st == 200, (st, body)
+        assert h.get("Cache-Control") == "no-store", h
+        s2 = json.loads(body)["secret"]
+        assert len(s2) == 64 and s2 != s1, body
+        s1 = s2
+    st, body, _ = gw.request("POST", "/webhook-secret", {})
+    assert st == 401, (st, body)
+    st, body, _ = srv.request("POST", "/webhook-secret", {"Authorization": "Bearer nonsense"})
+    assert st == 403, (st, body)
+    # A revoked token rotates nothing.
+    rc, _, err = admin("user", "passwd", "hooks@email.com", "--password-stdin",
+                       stdin="Hooks5678\n")
+    assert rc == 0, err
+    wait_refused(tok)
+    st, body, _ = srv.request("POST", "/webhook-secret", {"Authorization": "Bearer " + tok})
+    assert st == 403, (st, body)
+    col = sql("SELECT webhook_secret FROM user WHERE email = 'hooks@email.com';", "auth").strip()
+    assert col == s1
+    for svc in (srv, gw):
+        assert s1 not in svc.logtext(), svc.name
 
 
 def test_bad_configuration_is_refused_at_start():

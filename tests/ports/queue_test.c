@@ -17,6 +17,9 @@
  *              once, never held by both at the same time
  *   keepalive  a consumer holding a message far longer than the heartbeat /
  *              lease keeps it
+ *   later      publish_later: not delivered before its delay (sqlite) or the
+ *              retry queue's TTL (amqp, for a longer delay), then whole, as a
+ *              first delivery; a delay of 0 is a plain publish
  *   restart    amqp: the broker is stopped and started (harness amqp-stop /
  *              amqp-start) under a running publisher and consumer; no confirmed
  *              message is lost and both recover without a restart
@@ -524,6 +527,42 @@ static struct {
     atomic_int max_received;
 } rs;
 
+static void test_later(void)
+{
+    v2m_queue_opts o;
+    v2m_queue *q;
+    v2m_queue_msg *m = NULL;
+    v2m_error e = {0};
+    double t0, waited, least;
+
+    test_opts(&o);
+    q = open_q(&o);
+    CHECK(v2m_queue_declare(q, qname, &e) == V2M_OK);
+    /* Shorter than the retry queue's TTL (300 ms), and longer. */
+    for (int delay = 200; delay <= 800; delay += 600) {
+        t0 = now_s();
+        CHECK(v2m_queue_publish_later(q, qname, "later", 5, delay, &e) == V2M_OK);
+        CHECK(v2m_queue_consume(q, qname, 0, &m, &e) == V2M_ETIMEOUT && m == NULL);
+        m = take(q, qname, 10000);
+        waited = now_s() - t0;
+        /* amqp waits at most the TTL of <q>.retry (the handle's retry delay). */
+        least = (is_amqp() && delay > o.retry_delay_ms ? o.retry_delay_ms : delay) / 1000.0;
+        CHECKF(waited >= least - 0.05, "delay %d ms: delivered after %.3f s", delay, waited);
+        CHECK(body_is(m, "later", 5));
+        if (m) {
+            CHECK(m->attempt == 1);
+            CHECK_STR(m->queue, qname);
+            CHECK(v2m_queue_ack(q, m, &e) == V2M_OK);
+        }
+    }
+    CHECK(v2m_queue_publish_later(q, qname, "now", 3, 0, &e) == V2M_OK);
+    m = take(q, qname, 5000);
+    CHECK(body_is(m, "now", 3));
+    if (m)
+        CHECK(v2m_queue_ack(q, m, &e) == V2M_OK);
+    v2m_queue_close(q);
+}
+
 static void *publisher(void *arg)
 {
     v2m_queue_opts *o = arg;
@@ -661,6 +700,8 @@ int main(int argc, char **argv)
         test_compete();
     else if (strcmp(scenario, "keepalive") == 0)
         test_keepalive();
+    else if (strcmp(scenario, "later") == 0)
+        test_later();
     else if (strcmp(scenario, "restart") == 0 && is_amqp())
         test_restart();
     else

@@ -1,5 +1,6 @@
 /* The SQLite users backend: case-insensitive emails, token generations,
  * admin changes, guarded rehash, and the upgrade of an older table. */
+#define _GNU_SOURCE /* memmem */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,31 @@ int main(void)
     /* Parameters are data. */
     CHECK(v2m_users_get(u, "' OR 1=1 --@x", &b, &e) == V2M_ENOTFOUND);
     CHECK(v2m_users_get(u, "%@%", &b, &e) == V2M_ENOTFOUND);
+
+    /* Webhook secrets: none at first; made on first use, once, whoever asks;
+     * rotation replaces it; unknown users have none. */
+    {
+        char s1[V2M_WEBHOOK_SECRET_MAX], s2[V2M_WEBHOOK_SECRET_MAX], s3[V2M_WEBHOOK_SECRET_MAX];
+        CHECK(v2m_users_webhook_secret(u, "alice@example.com", 0, s1, sizeof s1, &e) == V2M_OK);
+        CHECK_STR(s1, "");
+        CHECK(v2m_users_webhook_secret(u, "Alice@Example.com", 1, s1, sizeof s1, &e) == V2M_OK);
+        CHECK(strlen(s1) == V2M_WEBHOOK_SECRET_LEN && strspn(s1, "0123456789abcdef") ==
+                                                          V2M_WEBHOOK_SECRET_LEN);
+        CHECK(v2m_users_webhook_secret(u, "alice@example.com", 1, s2, sizeof s2, &e) == V2M_OK);
+        CHECK_STR(s2, s1);
+        CHECK(v2m_users_webhook_secret_rotate(u, "alice@example.com", s3, sizeof s3, &e) ==
+              V2M_OK);
+        CHECK(strlen(s3) == V2M_WEBHOOK_SECRET_LEN && strcmp(s3, s1) != 0);
+        CHECK(v2m_users_webhook_secret(u, "alice@example.com", 0, s2, sizeof s2, &e) == V2M_OK);
+        CHECK_STR(s2, s3);
+        CHECK(v2m_users_webhook_secret(u, "nobody@example.com", 1, s2, sizeof s2, &e) ==
+              V2M_ENOTFOUND);
+        CHECK(v2m_users_webhook_secret_rotate(u, "nobody@example.com", s2, sizeof s2, &e) ==
+              V2M_ENOTFOUND);
+        /* Secrets stay out of the user rows that lists and caches hold. */
+        CHECK(v2m_users_get(u, "alice@example.com", &b, &e) == V2M_OK);
+        CHECK(memmem(&b, sizeof b, s3, strlen(s3)) == NULL);
+    }
     v2m_users_close(u);
 
     /* A table made by an older version: no token_gen, capitals in an email. */
@@ -130,6 +156,13 @@ int main(void)
         CHECK(v2m_users_set_password(u, "BOB@example.com", "$y$new", &e) == V2M_OK);
         CHECK(v2m_users_get(u, "bob@example.com", &b, &e) == V2M_OK);
         CHECK(b.token_gen == 1);
+        {
+            char s1[V2M_WEBHOOK_SECRET_MAX];
+            CHECK(v2m_users_webhook_secret(u, "bob@example.com", 0, s1, sizeof s1, &e) == V2M_OK);
+            CHECK_STR(s1, "");   /* the column was added, empty */
+            CHECK(v2m_users_webhook_secret_rotate(u, "bob@example.com", s1, sizeof s1, &e) ==
+                  V2M_OK);
+        }
         v2m_users_close(u);
     }
     /* Opening again finds the column there. */
