@@ -572,6 +572,24 @@ static int uses_offload(const v2m_httpd *d)
 
 /* ---- libmicrohttpd callbacks ---- */
 
+/* A body small enough to read and drop before an answer decided from the
+ * headers alone. Answering first and closing with the body unread would
+ * make the kernel reset the connection, and a client still sending may then
+ * lose the answer. A client that asked "Expect: 100-continue" has not sent
+ * the body: it gets the answer at once. */
+#define DRAIN_MAX (1024 * 1024)
+
+static int drain_first(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_EXPECT);
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+
+    return n > 0 && n <= DRAIN_MAX && !(expect && strcasecmp(expect, "100-continue") == 0);
+}
+
 /* The first call of a request: its headers are in. Returns MHD_YES to go on
  * reading the body; an answer already queued otherwise. */
 static enum MHD_Result begin_request(listener *l, struct MHD_Connection *conn, const char *url,
@@ -616,8 +634,13 @@ static enum MHD_Result begin_request(listener *l, struct MHD_Connection *conn, c
     if (req->route && req->route->body_begin) {
         req->route->body_begin(d->o.app, req, &req->resp, &req->stream);
         req->stream_open = 1;
-        if (req->resp.status)
+        if (req->resp.status) {
+            if (drain_first(conn)) {
+                req->refused = 1; /* answered once the body is read */
+                return MHD_YES;
+            }
             return queue_answer(req);
+        }
     } else if (!req->builtin) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);

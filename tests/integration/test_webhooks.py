@@ -8,13 +8,15 @@ argv[1] picks the deployment:
   distributed  MariaDB, RabbitMQ, GridFS (MongoDB emulator) and SMTP (maildev)
 
 The receiver is Python's http.server on 127.0.0.1 (allowed with
-V2M_WEBHOOK_ALLOW=127.0.0.1/32,::1/128). The gateway publishes its video messages to
-a parked queue; the test adds the callback_url to each and moves it to the
-converter's queue (qmove, through the queue port: what the upload's
-callback_url field does), so the rest of the pipeline runs as it does in
-production. Signatures are checked with Python's hmac, independently of
-v2m's code.
+V2M_WEBHOOK_ALLOW=127.0.0.1/32,::1/128). Uploads name their callback_url as
+a form field, as users do. The send-time defences are tested with messages
+the upload would refuse (as an older or hostile producer could queue them):
+a second gateway publishes to a parked queue, and the test adds the
+callback_url to the message and moves it to the converter's queue (qmove,
+through the queue port). Signatures are checked with Python's hmac,
+independently of v2m's code.
 """
+import glob
 import hashlib
 import hmac
 import http.server
@@ -86,8 +88,10 @@ auth = t.Service("v2m-auth", env)
 env["AUTH_SVC_ADDRESS"] = "127.0.0.1:%d" % auth.port
 converter = t.Service("v2m-converter", env)
 notification = t.Service("v2m-notification", HOOK_ENV)
-gateway = t.Service("v2m-gateway", dict(env, VIDEO_QUEUE=PARKED))
+gateway = t.Service("v2m-gateway", dict(env, V2M_WEBHOOK_ALLOW=HOOK_ENV["V2M_WEBHOOK_ALLOW"]))
 GW = "http://127.0.0.1:%d" % gateway.port
+parked_gw = t.Service("v2m-gateway", dict(env, VIDEO_QUEUE=PARKED))
+PGW = "http://127.0.0.1:%d" % parked_gw.port
 
 
 # ---- the receiver ----
@@ -178,8 +182,9 @@ def ffmpeg(out, *args):
 
 VIDEO = ffmpeg(tmp + "/video.mp4", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
                "-c:a", "aac")
-BAD = tmp + "/notes.mp4"
-open(BAD, "w").write("this is not a video\n" * 50)
+# A video without sound: accepted at upload, failed by the converter.
+BAD = ffmpeg(tmp + "/silent.mp4", "-f", "lavfi", "-i", "color=c=black:s=64x64:d=1",
+             "-c:v", "mpeg4", "-an")
 
 
 def curl(*args):
@@ -207,8 +212,17 @@ def release(fid, callback_url):
 
 
 def upload(path, callback_url, token=TOKEN):
+    """An upload naming its callback_url, as a user does."""
+    code, body = curl("-X", "POST", "-F", "file=@%s" % path, "-F", "callback_url=" + callback_url,
+                      "-H", "Authorization: Bearer " + token, GW + "/upload")
+    assert code == 200, (code, body)
+    return json.loads(body)["video_fid"]
+
+
+def crafted(path, callback_url, token=TOKEN):
+    """A message with a callback_url the upload would refuse, queued by hand."""
     code, body = curl("-X", "POST", "-F", "file=@%s" % path, "-H", "Authorization: Bearer " + token,
-                      GW + "/upload")
+                      PGW + "/upload")
     assert code == 200, (code, body)
     fid = json.loads(body)["video_fid"]
     release(fid, callback_url)
@@ -372,7 +386,7 @@ def test_redirect_is_not_followed_and_gives_up_after_max_age():
 
 def test_addresses_outside_the_allow_list_are_refused_at_send():
     # 127.0.0.2 is loopback and not in V2M_WEBHOOK_ALLOW=127.0.0.1/32.
-    fid = upload(VIDEO, RX2.url + "/ok/refused")
+    fid = crafted(VIDEO, RX2.url + "/ok/refused")
     wait_log(notification, "webhook refused video_fid=%s host=127.0.0.2" % fid)
     assert "loopback" in notification.logtext().split("webhook refused video_fid=%s" % fid)[1] \
         .split("\n")[0]
@@ -382,7 +396,7 @@ def test_addresses_outside_the_allow_list_are_refused_at_send():
 def test_bad_schemes_are_refused_at_send():
     for url in ("file:///etc/passwd", "gopher://127.0.0.1:%d/_POST%%20/ok/gopher" % RX.port,
                 "dict://127.0.0.1:%d/x" % RX.port):
-        fid = upload(BAD, url)
+        fid = crafted(BAD, url)
         wait_log(notification, "webhook refused video_fid=%s" % fid)
         line = notification.logtext().split("webhook refused video_fid=%s" % fid)[1]
         assert "http:// or https://" in line.split("\n")[0], line[:300]
@@ -395,7 +409,7 @@ def test_without_the_allow_list_loopback_is_refused():
     notification = t.Service("v2m-notification", env)   # no V2M_WEBHOOK_ALLOW
     try:
         before = len(RX.seen)
-        fid = upload(VIDEO, RX.url + "/ok/denied")
+        fid = crafted(VIDEO, RX.url + "/ok/denied")
         wait_log(notification, "webhook refused video_fid=%s host=127.0.0.1" % fid)
         # A name that resolves to loopback is refused the same way.
         fid2 = upload(VIDEO, "http://localhost:%d/ok/denied-name" % RX.port)
@@ -428,7 +442,7 @@ def test_a_deleted_users_webhook_is_refused():
     assert rc == 0, err
     tok = login("gone@email.com", "Gone1234")
     code, body = curl("-X", "POST", "-F", "file=@%s" % VIDEO, "-H", "Authorization: Bearer " + tok,
-                      GW + "/upload")
+                      PGW + "/upload")
     assert code == 200, (code, body)
     fid = json.loads(body)["video_fid"]
     rc, _, err = t.run_cmd([ADMIN, "user", "del", "gone@email.com"], env=env)
@@ -438,12 +452,51 @@ def test_a_deleted_users_webhook_is_refused():
     assert RX.requests("/ok/gone") == []
 
 
+def jobs_count(token=TOKEN):
+    code, body = curl("-H", "Authorization: Bearer " + token, GW + "/jobs?limit=1000")
+    assert code == 200, (code, body)
+    return len(json.loads(body))
+
+
+def videos_stored():
+    """Finished videos in the store (only uploads make them)."""
+    if MODE == "distributed":
+        code = ("import pymongo,sys; print(pymongo.MongoClient(sys.argv[1])['videos']"
+                "['fs.files'].count_documents({}))")
+        p = subprocess.run(["/usr/bin/python3", "-c", code, mongo], capture_output=True,
+                           text=True, check=True)
+        return int(p.stdout)
+    return len(glob.glob(tmp + "/store/videos/*.json"))
+
+
+def test_bad_callback_urls_are_refused_at_upload_with_nothing_kept():
+    before, stored = jobs_count(), videos_stored()
+    for url, why in (("file:///etc/passwd", "http"), ("gopher://example.com/", "http"),
+                     ("http://user:pw@example.com/h", "callback_url"),
+                     ("http://127.0.0.2:%d/ok/x" % RX2.port, "callback_url"),
+                     ("http://169.254.169.254/latest/meta-data/", "callback_url"),
+                     ("http://[::ffff:10.0.0.1]/h", "callback_url"),
+                     ("http://2130706434/h", "callback_url"),
+                     ("https://" + "a" * 1100 + ".example.com/", "callback_url"),
+                     ("not a url", "callback_url")):
+        code, body = curl("-X", "POST", "-F", "callback_url=" + url, "-F", "file=@%s" % VIDEO,
+                          "-H", "Authorization: Bearer " + TOKEN, GW + "/upload")
+        assert code == 400 and why in body and "callback_url" in body, (url, code, body)
+        # After the file part too.
+        code, body = curl("-X", "POST", "-F", "file=@%s" % VIDEO, "-F", "callback_url=" + url,
+                          "-H", "Authorization: Bearer " + TOKEN, GW + "/upload")
+        assert code == 400 and "callback_url" in body, (url, code, body)
+    assert jobs_count() == before
+    assert videos_stored() == stored
+    assert RX2.requests("/") == []
+
+
 def test_secrets_stay_out_of_the_logs():
     # Debug-level logs of every service, the API's secret included.
     code, body = curl("-X", "POST", "-H", "Authorization: Bearer " + TOKEN, GW + "/webhook-secret")
     assert code == 200, (code, body)
     api_secret = json.loads(body)["secret"]
-    for svc in (auth, converter, notification, gateway):
+    for svc in (auth, converter, notification, gateway, parked_gw):
         text = svc.logtext()
         for s in (SECRET, api_secret, env["V2M_LINK_SECRET"]):
             assert s not in text, svc.name
@@ -465,7 +518,7 @@ def test_bad_settings_are_refused_at_start():
 
 
 def teardown():
-    for s in (gateway, notification, converter, auth):
+    for s in (gateway, parked_gw, notification, converter, auth):
         s.stop()
     RX.srv.shutdown()
     RX2.srv.shutdown()
