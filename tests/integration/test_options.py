@@ -11,6 +11,7 @@ upload must leave no file, no job record and no mail behind.
 import glob
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -258,6 +259,78 @@ def test_tag_overrides():
     tags = f.get("tags", {})
     assert tags.get("title") == "Mon titre – été", tags
     assert tags.get("artist") == "AC/DC" and tags.get("album") == "Live \"1979\"", tags
+
+
+def mp3_of(j):
+    return tmp + "/%s.mp3" % j["video_fid"]
+
+
+def probe(path, *entries):
+    p = subprocess.run(["ffprobe", "-v", "error"] + list(entries) + ["-of", "json", path],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+# A quiet tone (about -33 LUFS) under a picture, with three chapters.
+META = tmp + "/chapters.txt"
+open(META, "w").write(";FFMETADATA1\n" + "".join(
+    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=%d\nEND=%d\ntitle=Part %d\n" % (i * 1000, i * 1000 + 1000,
+                                                                      i + 1) for i in range(3)))
+SOFT = ffmpeg(tmp + "/soft.mkv", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=3",
+              "-f", "lavfi", "-i", "sine=frequency=440:duration=3:sample_rate=44100",
+              "-i", META, "-map", "0:v", "-map", "1:a", "-map_metadata", "2", "-map_chapters", "2",
+              "-af", "volume=-30dB", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+
+
+def ebur128(path):
+    """Integrated loudness (LUFS) and true peak (dBTP), as ffmpeg's ebur128 filter measures."""
+    p = subprocess.run(["ffmpeg", "-nostats", "-hide_banner", "-i", path, "-af",
+                        "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    summary = p.stderr[p.stderr.rfind("Summary:"):]
+    loud = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    return loud, peak
+
+
+def test_normalize_on_and_to_a_target():
+    src, _ = ebur128(SOFT)
+    assert src < -28, src  # far from either target: the gain must do the work
+    for opt, target in (("normalize=on", -16.0), ("normalize=-23", -23.0)):
+        j, _, _ = converted(upload(opt, path=SOFT))
+        assert j["options"]["normalize"] == target, j["options"]  # stored as the LUFS target
+        loud, peak = ebur128(mp3_of(j))
+        assert abs(loud - target) <= 1.0, (opt, loud)
+        # -1 dBTP is the target's ceiling; the MP3 encoder may add a few tenths.
+        assert peak <= -0.5, (opt, peak)
+    j, _, _ = converted(upload(path=SOFT))
+    loud, _ = ebur128(mp3_of(j))
+    assert abs(loud - src) <= 1.0, (loud, src)  # without it, the level is the source's
+
+
+def test_cover_from_a_video_frame_or_none():
+    j, _, _ = converted(upload(path=SOFT))
+    pics = [s for s in probe(mp3_of(j), "-show_streams")["streams"]
+            if s.get("disposition", {}).get("attached_pic") == 1]
+    assert len(pics) == 1 and pics[0]["codec_name"] == "mjpeg", pics
+    assert max(pics[0]["width"], pics[0]["height"]) <= 600, pics
+    jpg = tmp + "/%s.jpg" % j["video_fid"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", mp3_of(j), "-map", "0:v", "-c", "copy",
+                    "-frames:v", "1", jpg], check=True)
+    with open(jpg, "rb") as f:
+        head = f.read(3)
+    assert head == b"\xff\xd8\xff", head  # a JPEG
+    j, _, _ = converted(upload("cover=none", path=SOFT))
+    streams = probe(mp3_of(j), "-show_streams")["streams"]
+    assert [s["codec_type"] for s in streams] == ["audio"], streams
+
+
+def test_chapters_become_id3_chapters():
+    j, _, _ = converted(upload("cover=none", path=SOFT))
+    ch = probe(mp3_of(j), "-show_chapters")["chapters"]
+    assert [c.get("tags", {}).get("title") for c in ch] == ["Part 1", "Part 2", "Part 3"], ch
+    assert [round(float(c["start_time"]), 2) for c in ch] == [0.0, 1.0, 2.0], ch
 
 
 def test_bad_values_are_400_naming_the_field_and_keep_nothing():
