@@ -86,15 +86,15 @@ else
 fi
 cat <<TXT
 
-  # 1. log in: the answer is your token
-  TOKEN=\$(curl -s -X POST -u '$email:${pw:-PASSWORD}' $url/login)
+  # 1. log in: the answer is your token (a wrong password stops here, with the reason)
+  TOKEN=\$(curl -sS --fail-with-body -X POST -u '$email:${pw:-PASSWORD}' $url/login) || unset TOKEN
 TXT
 if [ -x "$BIN/v2m-gateway" ]; then cat <<TXT
   # 2. upload a video: the answer names its job
-  curl -s -X POST -F 'file=@video.mp4' -H "Authorization: Bearer \$TOKEN" $url/upload
+  curl -sS --fail-with-body -X POST -F 'file=@video.mp4' -H "Authorization: Bearer \${TOKEN:?log in first}" $url/upload
   # 3. the mail in $V2M_OUTBOX has a download link that works in a browser;
   #    with the mp3 fid (in the mail, or GET $url/jobs) and the token:
-  curl -s -o song.mp3 -H "Authorization: Bearer \$TOKEN" "$url/download?fid=MP3_FID"
+  curl -sS --fail-with-body -o song.mp3 -H "Authorization: Bearer \${TOKEN:?log in first}" "$url/download?fid=MP3_FID"
 TXT
 else cat <<TXT
   # 2. check it
