@@ -87,7 +87,7 @@ fi
 cat <<TXT
 
   # 1. log in: the answer is your token (a wrong password stops here, with the reason)
-  TOKEN=\$(curl -sS --fail-with-body -X POST -u '$email:${pw:-PASSWORD}' $url/login) || unset TOKEN
+  TOKEN=\$(curl -fsS -X POST -u '$email:${pw:-PASSWORD}' $url/login)
 TXT
 if [ -x "$BIN/v2m-gateway" ]; then cat <<TXT
   # 2. upload a video: the answer names its job
