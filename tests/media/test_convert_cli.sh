@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_convert_cli.sh - v2m-convert as a user runs it: exit codes, the one-line
-# reasons on stderr, "-" for stdin/stdout, and never a half-written OUT.
+# reasons on stderr, "-" for stdin/stdout, never a half-written OUT, never the
+# input or an existing OUT overwritten (without -y), option forms, progress.
 set -u
 
 bin=$(cd "${V2M_BIN:?V2M_BIN not set}" && pwd)/v2m-convert
@@ -157,24 +158,33 @@ run 1 -y noaudio.mp4 keep.mp3
 [ "$(cat keep.mp3)" = old ] || fail "existing OUT changed by a failed run"
 no_leftovers "failure over an existing OUT"
 
-# interrupted: exit 1, "cancelled", nothing left
-"$bin" long.m4a long.mp3 2> err.txt &
-pid=$!
-i=0
-while [ $i -lt 100 ] && ! ls ./long.mp3.tmp-* >/dev/null 2>&1; do sleep 0.02; i=$((i + 1)); done
-sleep 0.2
-kill -INT $pid
-wait $pid
-st=$?
-n=$((n + 1))
-if [ $st -eq 0 ]; then
-    fail "the conversion finished before SIGINT arrived (make long.m4a longer)"
-else
-    [ $st -eq 1 ] || fail "SIGINT: exit $st, expected 1"
-    one_line "v2m-convert: long.m4a: conversion cancelled"
-    [ -e long.mp3 ] && fail "long.mp3 exists after SIGINT"
-fi
-no_leftovers SIGINT
+# interrupted (SIGINT, SIGTERM): exit 1, "cancelled", nothing left, an
+# existing OUT as it was
+for sig in INT TERM; do
+    rm -f long.mp3
+    [ $sig = TERM ] && echo old > long.mp3
+    "$bin" -y long.m4a long.mp3 2> err.txt &
+    pid=$!
+    i=0
+    while [ $i -lt 100 ] && ! ls ./long.mp3.tmp-* >/dev/null 2>&1; do sleep 0.02; i=$((i + 1)); done
+    sleep 0.2
+    kill -$sig $pid
+    wait $pid
+    st=$?
+    n=$((n + 1))
+    if [ $st -eq 0 ]; then
+        fail "the conversion finished before SIG$sig arrived (make long.m4a longer)"
+    else
+        [ $st -eq 1 ] || fail "SIG$sig: exit $st, expected 1"
+        one_line "v2m-convert: long.m4a: conversion cancelled"
+        if [ $sig = TERM ]; then
+            [ "$(cat long.mp3)" = old ] || fail "long.mp3 changed after SIGTERM"
+        else
+            [ -e long.mp3 ] && fail "long.mp3 exists after SIGINT"
+        fi
+    fi
+    no_leftovers SIG$sig
+done
 
 # never destroys a file: OUT is not the input, however it is named
 sum() { sha256sum "$1" | cut -d' ' -f1; }
