@@ -201,6 +201,7 @@ for out in mp4_fast.mp4 ./mp4_fast.mp4 sym.mp4 hard.mp4; do
     done
 done
 n=$((n + 1))
+# shellcheck disable=SC2094 # stdout onto the input on purpose
 "$bin" -y mp4_fast.mp4 - >> mp4_fast.mp4 2> err.txt
 [ $? -eq 2 ] || fail "stdout appending to the input: not refused"
 one_line "v2m-convert: stdout is the input file"
@@ -297,7 +298,7 @@ fi
 # through a pipe: plain lines, every few percent, the same fields
 run 0 -y --progress --end 4:00 long.m4a pipe.mp3
 lines=$(grep -c '^progress=' err.txt)
-[ "$lines" -ge 2 ] && [ "$lines" -le 25 ] || fail "--progress through a pipe: $lines lines"
+{ [ "$lines" -ge 2 ] && [ "$lines" -le 25 ]; } || fail "--progress through a pipe: $lines lines"
 grep -q '^progress=0\.[0-9]* time=[0-9:]*/00:04:00 speed=[0-9.]*x eta=' err.txt ||
     fail "--progress through a pipe lacks the fields: $(cat err.txt)"
 tr -d '\n' < err.txt | grep -q "$(printf '\r')" && fail "--progress through a pipe wrote carriage returns"
