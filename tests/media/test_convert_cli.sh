@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_convert_cli.sh - v2m-convert as a user runs it: exit codes, the one-line
-# reasons on stderr, "-" for stdin/stdout, and never a half-written OUT.
+# reasons on stderr, "-" for stdin/stdout, never a half-written OUT, never the
+# input or an existing OUT overwritten (without -y), option forms, progress.
 set -u
 
 bin=$(cd "${V2M_BIN:?V2M_BIN not set}" && pwd)/v2m-convert
@@ -51,7 +52,7 @@ grep -q -- '--max-duration T' out.txt || fail "--help lacks --max-duration"
 
 # usage errors: exit 2, a reason and a hint
 run 2
-grep -q 'IN and OUT are required' err.txt || fail "no reason for missing arguments"
+grep -q 'IN is required' err.txt || fail "no reason for missing arguments"
 for args in "--quality 10" "--quality x" "--bitrate 500" "--rate 44000" "--channels 3" \
     "--start -1" "--end 0" "--start 5 --end 2" "--bogus" "--quality 2 --bitrate 128" \
     "--max-duration 0" "--max-duration -5" "--max-duration 5q" "--max-duration 1.5.2" \
@@ -85,7 +86,7 @@ grep -q '^v2m-convert: encoded' err.txt || fail "--no-copy did not re-encode: $(
 # --progress: fractions, ending at 1
 run 0 --progress mp4_end.mp4 p.mp3
 grep -q '^progress=0\.' err.txt || fail "no progress lines"
-grep '^progress=' err.txt | tail -1 | grep -qx 'progress=1.00' || fail "progress does not end at 1.00"
+grep '^progress=' err.txt | tail -1 | grep -q '^progress=1.00 ' || fail "progress does not end at 1.00"
 
 # stdout and stdin
 n=$((n + 1))
@@ -153,28 +154,155 @@ grep -q '^v2m-convert: encoded 3.0 s' err.txt || fail "--max-duration under the 
 
 # a failed run leaves an existing OUT untouched
 echo old > keep.mp3
-run 1 noaudio.mp4 keep.mp3
+run 1 -y noaudio.mp4 keep.mp3
 [ "$(cat keep.mp3)" = old ] || fail "existing OUT changed by a failed run"
 no_leftovers "failure over an existing OUT"
 
-# interrupted: exit 1, "cancelled", nothing left
-"$bin" long.m4a long.mp3 2> err.txt &
-pid=$!
-i=0
-while [ $i -lt 100 ] && ! ls ./long.mp3.tmp-* >/dev/null 2>&1; do sleep 0.02; i=$((i + 1)); done
-sleep 0.2
-kill -INT $pid
-wait $pid
-st=$?
+# interrupted (SIGINT, SIGTERM): exit 1, "cancelled", nothing left, an
+# existing OUT as it was
+for sig in INT TERM; do
+    rm -f long.mp3
+    [ $sig = TERM ] && echo old > long.mp3
+    "$bin" -y long.m4a long.mp3 2> err.txt &
+    pid=$!
+    i=0
+    while [ $i -lt 100 ] && ! ls ./long.mp3.tmp-* >/dev/null 2>&1; do sleep 0.02; i=$((i + 1)); done
+    sleep 0.2
+    kill -$sig $pid
+    wait $pid
+    st=$?
+    n=$((n + 1))
+    if [ $st -eq 0 ]; then
+        fail "the conversion finished before SIG$sig arrived (make long.m4a longer)"
+    else
+        [ $st -eq 1 ] || fail "SIG$sig: exit $st, expected 1"
+        one_line "v2m-convert: long.m4a: conversion cancelled"
+        if [ $sig = TERM ]; then
+            [ "$(cat long.mp3)" = old ] || fail "long.mp3 changed after SIGTERM"
+        else
+            [ -e long.mp3 ] && fail "long.mp3 exists after SIGINT"
+        fi
+    fi
+    no_leftovers SIG$sig
+done
+
+# never destroys a file: OUT is not the input, however it is named
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+before=$(sum mp4_fast.mp4)
+ln -s mp4_fast.mp4 sym.mp4
+ln mp4_fast.mp4 hard.mp4
+for out in mp4_fast.mp4 ./mp4_fast.mp4 sym.mp4 hard.mp4; do
+    for y in "" -y; do
+        # shellcheck disable=SC2086
+        run 2 $y mp4_fast.mp4 "$out"
+        one_line "v2m-convert: $out is the input file"
+        [ "$(sum mp4_fast.mp4)" = "$before" ] || fail "the input changed after OUT=$out $y"
+        no_leftovers "OUT=$out $y"
+    done
+done
 n=$((n + 1))
-if [ $st -eq 0 ]; then
-    fail "the conversion finished before SIGINT arrived (make long.m4a longer)"
-else
-    [ $st -eq 1 ] || fail "SIGINT: exit $st, expected 1"
-    one_line "v2m-convert: long.m4a: conversion cancelled"
-    [ -e long.mp3 ] && fail "long.mp3 exists after SIGINT"
+# shellcheck disable=SC2094 # stdout onto the input on purpose
+"$bin" -y mp4_fast.mp4 - >> mp4_fast.mp4 2> err.txt
+[ $? -eq 2 ] || fail "stdout appending to the input: not refused"
+one_line "v2m-convert: stdout is the input file"
+[ "$(sum mp4_fast.mp4)" = "$before" ] || fail "the input changed when stdout was the input"
+
+# an existing OUT: refused without -y (and with -n), replaced with -y
+echo old > exist.mp3
+run 2 mp4_fast.mp4 exist.mp3
+one_line "v2m-convert: exist.mp3 exists; use -y to overwrite"
+[ "$(cat exist.mp3)" = old ] || fail "exist.mp3 changed without -y"
+run 2 -n mp4_fast.mp4 exist.mp3
+one_line "v2m-convert: exist.mp3 exists; use -y to overwrite"
+run 2 -y -n mp4_fast.mp4 exist.mp3
+[ "$(cat exist.mp3)" = old ] || fail "exist.mp3 changed with -n"
+no_leftovers "existing OUT refused"
+run 0 -y mp4_fast.mp4 exist.mp3
+is_mp3 exist.mp3
+[ -s err.txt ] && fail "-y: stderr not empty: $(cat err.txt)"
+# a failed conversion over an existing OUT, with -y: OUT as it was, no temporary file
+cp exist.mp3 exist.bak
+run 1 -y text.mp4 exist.mp3
+cmp -s exist.mp3 exist.bak || fail "a failed conversion changed exist.mp3"
+no_leftovers "failed conversion over an existing OUT"
+
+# OUT left out: IN's name with .mp3, beside IN; refused for an IN ending in .mp3
+mkdir sub
+cp mp4_fast.mp4 sub/clip.v1.mp4
+run 0 sub/clip.v1.mp4
+is_mp3 sub/clip.v1.mp3
+run 2 sub/clip.v1.mp4
+one_line "v2m-convert: sub/clip.v1.mp3 exists; use -y to overwrite"
+run 2 sub/clip.v1.mp3
+grep -q '^v2m-convert: sub/clip.v1.mp3 already ends in .mp3: give OUT' err.txt ||
+    fail "IN ending in .mp3 without OUT: $(cat err.txt)"
+run 2 -
+grep -q 'OUT is required when IN is -' err.txt || fail "IN - without OUT: $(cat err.txt)"
+
+# OUT not ending in .mp3: a warning, and the MP3 all the same
+run 0 mp4_fast.mp4 sound.wav
+one_line "v2m-convert: warning: sound.wav writes MP3 data; the name ends in .wav"
+is_mp3 sound.wav
+
+# option values in the forms an upload takes; refusals name the option and range
+run 0 --bitrate 192k mp4_end.mp4 k192.mp3
+br=$(ffprobe -v error -select_streams a:0 -show_entries stream=bit_rate -of csv=p=0 k192.mp3)
+[ "$br" = 192000 ] || fail "--bitrate 192k: stream bit rate $br"
+ffprobe -v error -show_frames -select_streams a:0 -show_entries frame=pkt_size -of csv=p=0 k192.mp3 \
+    2>/dev/null | sort -u | awk 'END { exit !(NR <= 3) }' || fail "--bitrate 192k: frame sizes vary (not CBR)"
+run 0 --rate 44.1k --start 0:02 --end 0:04 long.m4a trim.mp3
+# the decoded length (ffprobe's duration counts the encoder delay as well)
+d=$(ffmpeg -nostdin -v error -i trim.mp3 -ac 1 -ar 44100 -f s16le - | wc -c | awk '{ print $1 / 88200 }')
+awk -v d="$d" 'BEGIN { exit !(d > 2 - 0.0262 && d < 2 + 0.0262) }' ||
+    fail "--start 0:02 --end 0:04: duration $d"
+r=$(ffprobe -v error -show_entries stream=sample_rate -of csv=p=0 trim.mp3)
+[ "$r" = 44100 ] || fail "--rate 44.1k: $r Hz"
+run 2 --bitrate 500k mp4_end.mp4 x.mp3
+grep -q -- "--bitrate: must be 8 to 320 kbit/s" err.txt || fail "--bitrate 500k: $(cat err.txt)"
+run 2 --end 1:02:60 mp4_end.mp4 x.mp3
+grep -q -- "--end: must be a time from 0 to 30 days" err.txt || fail "--end 1:02:60: $(cat err.txt)"
+run 2 --track 100 mp4_end.mp4 x.mp3
+grep -q -- "--track: must be the audio track's number from 1 to 99" err.txt || fail "--track 100: $(cat err.txt)"
+run 2 --start 0:04 --end 0:02 mp4_end.mp4 x.mp3
+grep -q -- "--end (2 s) must be after --start (4 s)" err.txt || fail "--end before --start: $(cat err.txt)"
+run 0 --end 1:02:03.5 --track 1 mp4_end.mp4 end.mp3
+is_mp3 end.mp3
+
+# --progress on a terminal: one line redrawn with \r, speed and time left
+if command -v python3 >/dev/null 2>&1; then
+    n=$((n + 1))
+    python3 - "$bin" long.m4a > pty.txt 2>&1 <<'PY' || fail "--progress on a terminal: $(cat pty.txt)"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-y", "--progress", "--end", "4:00", sys.argv[2], "tty.mp3"])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+    cr=$(tr -cd '\r' < pty.txt | wc -c)
+    [ "$cr" -ge 3 ] || fail "--progress on a terminal: $cr carriage returns"
+    grep -q 'time=[0-9:]*/00:04:00 speed=[0-9.]*x eta=[0-9][0-9]:' pty.txt ||
+        fail "--progress on a terminal lacks position, speed or ETA: $(cat pty.txt)"
+    grep -q '^progress=' pty.txt && fail "--progress on a terminal printed plain lines"
 fi
-no_leftovers SIGINT
+# through a pipe: plain lines, every few percent, the same fields
+run 0 -y --progress --end 4:00 long.m4a pipe.mp3
+lines=$(grep -c '^progress=' err.txt)
+{ [ "$lines" -ge 2 ] && [ "$lines" -le 25 ]; } || fail "--progress through a pipe: $lines lines"
+grep -q '^progress=0\.[0-9]* time=[0-9:]*/00:04:00 speed=[0-9.]*x eta=' err.txt ||
+    fail "--progress through a pipe lacks the fields: $(cat err.txt)"
+tr -d '\n' < err.txt | grep -q "$(printf '\r')" && fail "--progress through a pipe wrote carriage returns"
+grep -q '^v2m-convert: encoded' err.txt || fail "--progress: no summary"
 
 echo "$n runs, $fails failures" >&2
 [ $fails -eq 0 ]

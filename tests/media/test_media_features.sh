@@ -33,7 +33,7 @@ conv() {
     out=$2
     shift 2
     n=$((n + 1))
-    if ! "$bin" "$in" "$out" --progress "$@" 2> err.txt; then
+    if ! "$bin" -y "$in" "$out" --progress "$@" 2> err.txt; then
         fail "v2m-convert $in $out $*: $(cat err.txt)"
         return 1
     fi
