@@ -117,20 +117,20 @@ echo "== pairs are v2m / reference"
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $bin"
 for src in plain rich; do
     pair "VBR V2 $src.mp4" \
-        "$bin --no-cover $dir/$src.mp4 $o/v2m.mp3" \
+        "$bin -y --no-cover $dir/$src.mp4 $o/v2m.mp3" \
         "ffmpeg -nostdin -loglevel error -y -i $dir/$src.mp4 -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
 done
 pair "CBR 192k plain.mp4" \
-    "$bin --no-cover --bitrate 192 $dir/plain.mp4 $o/v2m.mp3" \
+    "$bin -y --no-cover --bitrate 192 $dir/plain.mp4 $o/v2m.mp3" \
     "ffmpeg -nostdin -loglevel error -y -i $dir/plain.mp4 -vn -c:a libmp3lame -b:a 192k $o/ff.mp3"
 pair "passthrough vs re-encode (mp3 src)" \
-    "$bin --no-cover $dir/plain_mp3.mp4 $o/v2m.mp3" \
-    "$bin --no-cover --no-copy $dir/plain_mp3.mp4 $o/v2m2.mp3"
+    "$bin -y --no-cover $dir/plain_mp3.mp4 $o/v2m.mp3" \
+    "$bin -y --no-cover --no-copy $dir/plain_mp3.mp4 $o/v2m2.mp3"
 
-rss "v2m-convert plain.mp4" "$bin" --no-cover "$dir/plain.mp4" "$o/v2m.mp3"
-rss "v2m-convert plain.mp4, cover" "$bin" "$dir/plain.mp4" "$o/v2m.mp3"
+rss "v2m-convert plain.mp4" "$bin" -y --no-cover "$dir/plain.mp4" "$o/v2m.mp3"
+rss "v2m-convert plain.mp4, cover" "$bin" -y "$dir/plain.mp4" "$o/v2m.mp3"
 rss "ffmpeg plain.mp4" ffmpeg -nostdin -loglevel error -y -i "$dir/plain.mp4" -vn -c:a libmp3lame -q:a 2 "$o/ff.mp3"
 printf '%-34s %s bytes\n' "big.mp4" "$(wc -c < "$dir/big.mp4")"
-rss "v2m-convert big.mp4" "$bin" --no-cover "$dir/big.mp4" "$o/v2m.mp3"
+rss "v2m-convert big.mp4" "$bin" -y --no-cover "$dir/big.mp4" "$o/v2m.mp3"
 rss "ffmpeg big.mp4" ffmpeg -nostdin -loglevel error -y -i "$dir/big.mp4" -vn -c:a libmp3lame -q:a 2 "$o/ff.mp3"
 rm -f "$o"/times.* "$o/time.txt"

@@ -71,7 +71,7 @@ for i in $(seq "$runs"); do
 print(datetime.datetime.strptime(j["updated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp())')
   echo "$done_at - $t0" | bc >> "$work/pipe.txt"
   t0=$(now)
-  "$BIN/v2m-convert" "$video" "$work/out.mp3"
+  "$BIN/v2m-convert" -y "$video" "$work/out.mp3"
   echo "$(now) - $t0" | bc >> "$work/conv.txt"
 done
 p=$(median < "$work/pipe.txt"); c=$(median < "$work/conv.txt")

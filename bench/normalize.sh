@@ -77,10 +77,10 @@ EOF
 
 echo "== pairs are A / B; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds, $bin"
 pair "--normalize vs plain (both --no-cover)" \
-    "$bin --no-cover --normalize $in $o/norm.mp3" \
-    "$bin --no-cover $in $o/plain.mp3"
+    "$bin -y --no-cover --normalize $in $o/norm.mp3" \
+    "$bin -y --no-cover $in $o/plain.mp3"
 pair "cover from a frame vs --no-cover" \
-    "$bin $in $o/cover.mp3" \
-    "$bin --no-cover $in $o/plain.mp3"
-"$bin" --no-cover --normalize --progress "$in" "$o/norm.mp3" 2>&1 | grep -v '^progress=' | tail -1
+    "$bin -y $in $o/cover.mp3" \
+    "$bin -y --no-cover $in $o/plain.mp3"
+"$bin" -y --no-cover --normalize --progress "$in" "$o/norm.mp3" 2>&1 | grep -v '^progress=' | tail -1
 rm -f "$o"/ntimes.*

@@ -157,11 +157,11 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* hh:mm:ss of t seconds into buf. */
+/* hh:mm:ss of t seconds into buf (at most 9999 hours shown). */
 static const char *hms(char *buf, size_t n, double t)
 {
-    long s = t > 0 ? (long)(t + 0.5) : 0;
-    snprintf(buf, n, "%02ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    int s = t > 0 ? (t < 9999 * 3600.0 ? (int)(t + 0.5) : 9999 * 3600) : 0;
+    snprintf(buf, n, "%02d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
     return buf;
 }
 
@@ -177,7 +177,7 @@ static void show_progress(void *opaque, double f)
 {
     progress_state *p = opaque;
     double t = now(), el = t - p->t0;
-    char pos[64] = "", a[16], b[16], speed[32] = "speed=?", eta[32] = "eta=?";
+    char pos[64] = "", a[24], b[24], speed[32] = "speed=?", eta[40] = "eta=?";
     int len;
 
     if (!p->tty && f < 1.0 && f < p->last_f + 0.05 && t < p->last_t + 2.0)
