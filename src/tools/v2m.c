@@ -1,51 +1,75 @@
-/* v2m.c - the client of a running v2m: log in, upload, watch, download.
+/* v2m.c - the client of a running v2m: convert, log in, upload, watch, download.
  *
- *   v2m login EMAIL [--password-stdin]   prints the token and keeps it
- *   v2m upload FILE [--wait] [--OPTION VALUE]...
+ *   v2m convert FILE... [-o DIR] [--force] [--timeout SECONDS] [--json] [--OPTION VALUE]...
+ *                                        upload, wait, and save NAME.mp3 next to
+ *                                        each video (or in DIR)
+ *   v2m login EMAIL [--password-stdin] [--print-token]
+ *   v2m logout                           forget the saved token
+ *   v2m upload FILE [--wait] [--timeout SECONDS] [--OPTION VALUE]...
  *                                        prints the video id (and the MP3 id);
  *                                        the options are the server's per-job
  *                                        options (docs/API.md), sent as fields
- *   v2m status [VIDEO_FID]               a job, or all of yours
- *   v2m download MP3_FID [-o FILE]       the MP3 (default <fid>.mp3)
+ *   v2m status [VIDEO_FID] [--json]      a table of your jobs (or one), or their JSON
+ *   v2m download FID [-o FILE] [--force] the MP3 of a video id, or an MP3 id
  *   v2m delete VIDEO_FID                 the video, its MP3 and the job
  *   v2m retry VIDEO_FID                  convert a failed job again
  *   v2m webhook-secret                   a new secret for your webhooks'
  *                                        signatures, printed once
  *
- * The server is V2M_URL (default http://localhost:8080); the token comes from
- * V2M_TOKEN, else from the file `v2m login` wrote ($XDG_CONFIG_HOME/v2m/token
- * or ~/.config/v2m/token, mode 0600).
+ * The server is V2M_URL (default http://localhost:8080, a trailing slash and
+ * a path prefix allowed); the token comes from V2M_TOKEN, else from the file
+ * `v2m login` wrote ($XDG_CONFIG_HOME/v2m/token or ~/.config/v2m/token, mode
+ * 0600).
+ *
+ * Exit codes: 0 done, 1 a job failed or the server refused, 2 usage,
+ * 3 server not reachable, 4 not logged in / session expired / wrong password,
+ * 5 timed out waiting for a conversion.
  */
+#define _GNU_SOURCE
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/args.h"
-#include "common/config.h"
 #include "common/buf.h"
+#include "common/config.h"
 #include "common/message.h"
 #include "common/oid.h"
 
+enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_UNREACHABLE = 3, EX_AUTH = 4, EX_TIMEOUT = 5 };
+
+#define DEFAULT_TIMEOUT 3600 /* seconds a conversion is waited for */
+
 static const char usage[] =
-    "usage: v2m login EMAIL [--password-stdin]\n"
-    "       v2m upload FILE [--wait] [--OPTION VALUE]...\n"
-    "       v2m status [VIDEO_FID]\n"
-    "       v2m download MP3_FID [-o FILE]\n"
+    "usage: v2m convert FILE... [-o DIR] [--force] [--timeout SECONDS] [--json] [--OPTION VALUE]...\n"
+    "       v2m login EMAIL [--password-stdin] [--print-token]\n"
+    "       v2m logout\n"
+    "       v2m upload FILE [--wait] [--timeout SECONDS] [--OPTION VALUE]...\n"
+    "       v2m status [VIDEO_FID] [--json]\n"
+    "       v2m download FID [-o FILE] [--force]\n"
     "       v2m delete VIDEO_FID\n"
     "       v2m retry VIDEO_FID\n"
     "       v2m webhook-secret   (a new secret for your webhooks' signatures, shown once)\n"
+    "convert uploads each FILE, waits for it and saves NAME.mp3 next to it (or in DIR);\n"
+    "  an existing file is never overwritten without --force. --timeout (default 3600)\n"
+    "  bounds each wait for a conversion; --json prints the results as JSON.\n"
+    "download takes a video id (its MP3, named after the video) or an MP3 id.\n"
     "Upload options (the server checks them): --quality 0-9 | --bitrate 8-320,\n"
     "  --rate HZ, --channels 1|2, --start T, --end T ([hh:]mm:ss[.mmm] or seconds),\n"
     "  --track N|LANGUAGE, --normalize on|off|LUFS, --cover auto|none,\n"
     "  --title T, --artist A, --album A, --callback-url URL\n"
     "The token is V2M_TOKEN, else the one `v2m login` saved in\n"
-    "$XDG_CONFIG_HOME/v2m/token (~/.config/v2m/token).\n";
+    "$XDG_CONFIG_HOME/v2m/token (~/.config/v2m/token).\n"
+    "Exit codes: 0 ok, 1 a job failed or the server refused, 2 usage, 3 server not\n"
+    "  reachable, 4 not logged in, session expired or wrong password, 5 timed out.\n";
 
 static const v2m_cfg_var cli_vars[] = {
     {.name = "V2M_URL", .def = "http://localhost:8080", .parse = v2m_cfg_parse_text, .max = 900,
@@ -56,8 +80,19 @@ static const v2m_cfg_var cli_vars[] = {
 static const v2m_cfg_table cli_table = V2M_CFG_TABLE("v2m", cli_vars);
 static const v2m_cfg_table *const tables[] = {&cli_table, NULL};
 static v2m_cfg cli_cfg; /* loaded once at start */
+static char base_url[1024];   /* V2M_URL without trailing slashes */
+static int tty;               /* stderr is a terminal: progress bars */
 
 typedef v2m_buf buf;
+
+static const char *server_url(void) { return v2m_cfg_text(&cli_cfg, "V2M_URL"); }
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static size_t to_buf(char *d, size_t s, size_t m, void *ud)
 {
@@ -68,7 +103,205 @@ static size_t to_buf(char *d, size_t s, size_t m, void *ud)
     return v2m_buf_add(b, d, n) == 0 ? n : 0;
 }
 
-static const char *server(void) { return v2m_cfg_text(&cli_cfg, "V2M_URL"); }
+static void human(double n, char *out, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (n >= 1024 && u < 4) {
+        n /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%.0f %s", n, units[u]);
+    else
+        snprintf(out, len, "%.1f %s", n, units[u]);
+}
+
+static void duration(double s, char *out, size_t len)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(out, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* ---- progress: one line redrawn in place on a terminal ---- */
+
+typedef struct prog {
+    const char *name;  /* the file's base name */
+    const char *phase; /* "upload", "convert", "download" */
+    double t0, last;   /* phase start; last redraw */
+    double t_conv;     /* when the conversion was first seen running */
+} prog;
+
+static void prog_draw(prog *p, double frac, const char *detail)
+{
+    char bar[21];
+    int fill;
+    if (!tty || !p)
+        return;
+    if (frac < 0)
+        frac = 0;
+    if (frac > 1)
+        frac = 1;
+    fill = (int)(frac * 20);
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[20] = '\0';
+    fprintf(stderr, "\r%-24.24s %-8s [%s] %3d%% %s\033[K", p->name, p->phase, bar,
+            (int)(frac * 100), detail);
+    fflush(stderr);
+    p->last = now();
+}
+
+static void prog_phase(prog *p, const char *phase)
+{
+    if (!p)
+        return;
+    p->phase = phase;
+    p->t0 = now();
+    p->last = 0;
+}
+
+/* The end of a file's line: "done -> x" or a failure, on its own line. */
+static void prog_clear(void)
+{
+    if (tty) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+}
+
+/* libcurl's transfer callback: upload or download bytes, rate and ETA. */
+static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    prog *p = ud;
+    int up = strcmp(p->phase, "upload") == 0;
+    double total = (double)(up ? ultotal : dltotal), done = (double)(up ? ulnow : dlnow);
+    double el = now() - p->t0, rate = el > 0 ? done / el : 0;
+    char a[32], b[32], r[32], eta[32], detail[160];
+
+    if (now() - p->last < 0.1 && !(total > 0 && done >= total))
+        return 0;
+    human(done, a, sizeof a);
+    human(total, b, sizeof b);
+    human(rate, r, sizeof r);
+    if (rate > 0 && total > done)
+        duration((total - done) / rate, eta, sizeof eta);
+    else
+        snprintf(eta, sizeof eta, "0:00");
+    snprintf(detail, sizeof detail, "%s/%s %s/s ETA %s", a, total > 0 ? b : "?", r, eta);
+    prog_draw(p, total > 0 ? done / total : 0, detail);
+    return 0;
+}
+
+/* ---- HTTP ---- */
+
+typedef struct req {
+    const char *method, *path, *auth;
+    curl_mime *mime;
+    buf *out;         /* the answer's body (bounded), when not saved in file */
+    FILE *file;       /* a 200 answer's body goes here */
+    buf *headers;     /* the answer's headers, when wanted */
+    prog *progress;
+} req;
+
+typedef struct sink {
+    CURL *c;
+    req *r;
+} sink;
+
+static size_t to_sink(char *d, size_t s, size_t m, void *ud)
+{
+    sink *k = ud;
+    long code = 0;
+    curl_easy_getinfo(k->c, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200 && k->r->file)
+        return fwrite(d, s, m, k->r->file) == m ? s * m : 0;
+    if (!k->r->out)
+        return s * m; /* an error page nobody asked for */
+    return to_buf(d, s, m, k->r->out);
+}
+
+/* One request; returns the HTTP status, 0 when the server was not reached
+ * (said on stderr, with the URL). */
+static long http(req *r)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[2048], hdr[8300], ebuf[CURL_ERROR_SIZE] = "";
+    long status = 0;
+    CURLcode rc;
+    sink k = {c, r};
+
+    if (!c)
+        return 0;
+    snprintf(url, sizeof url, "%s%s", base_url, r->path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    if (r->auth) {
+        snprintf(hdr, sizeof hdr, "Authorization: %s", r->auth);
+        h = curl_slist_append(h, hdr);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    }
+    if (r->mime)
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    if (r->headers) {
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, to_buf);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
+    }
+    if (r->progress && tty) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, r->progress);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
+    rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK && status == 0) {
+        prog_clear();
+        fprintf(stderr, "v2m: cannot reach the server at %s: %s\n", base_url,
+                ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    } else if (rc != CURLE_OK && status == 200) {
+        prog_clear();
+        fprintf(stderr, "v2m: %s: %s\n", url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
+        status = -1; /* the answer was cut short */
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static long call(const char *method, const char *path, const char *auth, buf *out)
+{
+    req r = {.method = method, .path = path, .auth = auth, .out = out};
+    return http(&r);
+}
+
+/* Explain a status that is not a success; the exit code it means. */
+static int fail_answer(long st, const buf *b)
+{
+    prog_clear();
+    if (st == 0)
+        return EX_UNREACHABLE; /* http() said so */
+    if (st == 401 || st == 403) {
+        fprintf(stderr, "v2m: your session has expired or was revoked: run `v2m login EMAIL`\n");
+        return EX_AUTH;
+    }
+    if (st > 0) {
+        const char *t = b && b->p ? b->p : "";
+        size_t n = strlen(t);
+        fprintf(stderr, "v2m: server answered %ld: %s%s", st, t, n && t[n - 1] == '\n' ? "" : "\n");
+    }
+    return EX_FAIL;
+}
+
+/* ---- the token ---- */
 
 static void token_path(char *out, size_t n)
 {
@@ -90,59 +323,15 @@ static int load_token(char *tok, size_t n)
     }
     token_path(path, sizeof path);
     f = fopen(path, "r");
-    if (!f || !fgets(tok, (int)n, f)) {
+    if (!f || !fgets(tok, (int)n, f) || tok[0] == '\n') {
         if (f)
             fclose(f);
-        fprintf(stderr, "v2m: no token; run `v2m login EMAIL` or set V2M_TOKEN\n");
+        fprintf(stderr, "v2m: not logged in: run `v2m login EMAIL` (or set V2M_TOKEN)\n");
         return -1;
     }
     fclose(f);
     tok[strcspn(tok, "\r\n")] = '\0';
     return 0;
-}
-
-/* One request; returns the HTTP status (0 when the server was not reached). */
-static long call(const char *method, const char *path, const char *auth, curl_mime *mime,
-                 FILE *sink, buf *out)
-{
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char url[2048], hdr[8300], ebuf[CURL_ERROR_SIZE] = "";
-    long status = 0;
-    CURLcode rc;
-
-    snprintf(url, sizeof url, "%s%s", server(), path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-    if (auth) {
-        snprintf(hdr, sizeof hdr, "Authorization: %s", auth);
-        h = curl_slist_append(h, hdr);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    }
-    if (mime)
-        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-    if (sink) {
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
-        curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-    } else {
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    }
-    rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK && status == 0)
-        fprintf(stderr, "v2m: %s: %s\n", url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return status;
-}
-
-static int fail_answer(long st, const buf *b)
-{
-    if (st)
-        fprintf(stderr, "v2m: server answered %ld: %s", st, b->p ? b->p : "\n");
-    return 1;
 }
 
 /* The password, from the terminal without echo or from stdin. */
@@ -174,19 +363,20 @@ static long post_login(const char *email, const char *pw, buf *b)
     char url[2048], ebuf[CURL_ERROR_SIZE] = "", cred[1400];
     long st = 0;
 
-    snprintf(url, sizeof url, "%s/login", server());
+    snprintf(url, sizeof url, "%s/login", base_url);
     snprintf(cred, sizeof cred, "%s:%s", email, pw);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     curl_easy_setopt(c, CURLOPT_USERPWD, cred);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_buf);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
     else
-        fprintf(stderr, "v2m: %s: %s\n", url, ebuf);
+        fprintf(stderr, "v2m: cannot reach the server at %s: %s\n", base_url, ebuf);
     curl_easy_cleanup(c);
     explicit_bzero(cred, sizeof cred);
     return st;
@@ -226,48 +416,91 @@ static int cmd_login(int argc, char **argv)
 {
     char pw[1100] = "";
     const char *email = NULL;
-    int from_stdin = 0;
+    int from_stdin = 0, print = 0, rc;
     buf b = {0};
     long st;
 
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--password-stdin") == 0)
             from_stdin = 1;
-        else if (!email)
+        else if (strcmp(argv[i], "--print-token") == 0)
+            print = 1;
+        else if (!email && argv[i][0] != '-')
             email = argv[i];
         else
-            return fprintf(stderr, "%s", usage), 2;
+            return fprintf(stderr, "%s", usage), EX_USAGE;
     }
     if (!email)
-        return fprintf(stderr, "%s", usage), 2;
+        return fprintf(stderr, "%s", usage), EX_USAGE;
     read_password(from_stdin, pw, sizeof pw);
     st = post_login(email, pw, &b);
     explicit_bzero(pw, sizeof pw);
-    if (st != 200) {
-        int rc = fail_answer(st, &b);
-        free(b.p);
-        return rc;
+    if (st == 401) {
+        fprintf(stderr, "v2m: login refused: wrong email or password (%s)\n",
+                b.p ? b.p : "invalid credentials");
+        rc = EX_AUTH;
+    } else if (st != 200 || !b.p) {
+        rc = st == 0 ? EX_UNREACHABLE : EX_FAIL;
+        if (st)
+            fprintf(stderr, "v2m: server answered %ld: %s\n", st, b.p ? b.p : "");
+    } else {
+        b.p[strcspn(b.p, "\r\n")] = '\0';
+        save_token(b.p);
+        if (print)
+            puts(b.p);
+        else
+            printf("Logged in as %s\n", email);
+        rc = EX_OK;
     }
-    save_token(b.p);
-    puts(b.p);
+    if (b.p)
+        explicit_bzero(b.p, b.len);
     free(b.p);
-    return 0;
+    return rc;
 }
 
-static json_t *get_job(const char *auth, const char *fid, long *st)
+static int cmd_logout(int argc)
+{
+    char path[1024];
+    if (argc != 2)
+        return fprintf(stderr, "%s", usage), EX_USAGE;
+    token_path(path, sizeof path);
+    if (unlink(path) == 0) {
+        printf("Logged out\n");
+        return EX_OK;
+    }
+    if (errno == ENOENT) {
+        printf("Not logged in\n");
+        return EX_OK;
+    }
+    fprintf(stderr, "v2m: %s: %s\n", path, strerror(errno));
+    return EX_FAIL;
+}
+
+/* GET /jobs/<fid>: the job, or NULL with *rc the exit code (the reason said
+ * unless quiet404 and the answer is 404). */
+static json_t *get_job(const char *auth, const char *fid, int quiet404, long *st, int *rc)
 {
     char path[128];
     buf b = {0};
     json_t *j = NULL;
     snprintf(path, sizeof path, "/jobs/%s", fid);
-    *st = call("GET", path, auth, NULL, NULL, &b);
-    if (*st == 200)
-        j = json_loads(b.p, 0, NULL);
+    *st = call("GET", path, auth, &b);
+    if (*st == 200 && (j = json_loadb(b.p ? b.p : "", b.len, 0, NULL)) != NULL)
+        *rc = EX_OK;
+    else if (*st == 404 && quiet404)
+        *rc = EX_FAIL;
     else
-        fail_answer(*st, &b);
+        *rc = fail_answer(*st, &b);
     free(b.p);
     return j;
 }
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* ---- upload ---- */
 
 /* The per-job options the client passes on as form fields: the server
  * checks the values (and names a bad one), so the client only knows names. */
@@ -286,183 +519,661 @@ static const char *option_name(const char *arg)
     return NULL;
 }
 
-static int cmd_upload(int argc, char **argv, const char *auth)
+/* An upload's options, as name/value pairs from the command line. */
+typedef struct opts {
+    const char *name[32], *value[32];
+    int n;
+} opts;
+
+/* Send the video with its options; the new job's video id in fid.
+ * POST /upload (multipart) for now: a resumable transport would go here,
+ * with the same inputs and outputs. Returns an exit code. */
+static int send_video(const char *auth, const char *file, const opts *o, prog *p, char *fid,
+                      size_t fidlen)
 {
-    const char *file = NULL;
-    int wait = 0, rc = 1;
-    curl_mime *mime;
+    CURL *tmp = curl_easy_init();
+    curl_mime *mime = curl_mime_init(tmp);
     curl_mimepart *part;
     buf b = {0};
     json_t *j = NULL;
+    const char *v;
     long st;
+    int rc;
 
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--wait") == 0) {
-            wait = 1;
-        } else if (option_name(argv[i])) {
-            if (++i >= argc)
-                return fprintf(stderr, "v2m: %s needs a value\n", argv[i - 1]), 2;
-        } else if (strncmp(argv[i], "--", 2) == 0) {
-            return fprintf(stderr, "v2m: unknown upload option '%s'\n%s", argv[i], usage), 2;
-        } else if (!file) {
-            file = argv[i];
-        } else {
-            return fprintf(stderr, "%s", usage), 2;
-        }
-    }
-    if (!file)
-        return fprintf(stderr, "%s", usage), 2;
-    if (access(file, R_OK) != 0)
-        return fprintf(stderr, "v2m: %s: %s\n", file, strerror(errno)), 1;
-    {
-        CURL *tmp = curl_easy_init();
-        mime = curl_mime_init(tmp);
-        /* Options first: the server can refuse a bad one before the file. */
-        for (int i = 2; i < argc; i++) {
-            const char *name = option_name(argv[i]);
-            if (!name)
-                continue;
-            part = curl_mime_addpart(mime);
-            curl_mime_name(part, strcmp(name, "callback-url") == 0 ? "callback_url" : name);
-            curl_mime_data(part, argv[++i], CURL_ZERO_TERMINATED);
-        }
+    /* Options first: the server can refuse a bad one before the file. */
+    for (int i = 0; i < o->n; i++) {
         part = curl_mime_addpart(mime);
-        curl_mime_name(part, "file");
-        curl_mime_filedata(part, file);
-        st = call("POST", "/upload", auth, mime, NULL, &b);
-        curl_mime_free(mime);
-        curl_easy_cleanup(tmp);
+        curl_mime_name(part, strcmp(o->name[i], "callback-url") == 0 ? "callback_url" : o->name[i]);
+        curl_mime_data(part, o->value[i], CURL_ZERO_TERMINATED);
     }
-    if (st != 200 || !(j = json_loads(b.p, 0, NULL))) {
-        fail_answer(st, &b);
-        goto out;
-    }
+    part = curl_mime_addpart(mime);
+    curl_mime_name(part, "file");
+    curl_mime_filedata(part, file);
+    prog_phase(p, "upload");
     {
-        const char *fid = json_string_value(json_object_get(j, "video_fid"));
-        printf("video_fid %s\n", fid ? fid : "?");
-        fflush(stdout);
-        if (!wait || !fid) {
-            rc = fid ? 0 : 1;
-            goto out;
-        }
-        for (;;) {
-            json_t *job = get_job(auth, fid, &st);
-            const char *s = job ? json_string_value(json_object_get(job, "status")) : NULL;
-            if (!s) {
-                json_decref(job);
-                goto out;
-            }
-            if (strcmp(s, "done") == 0) {
-                printf("mp3_fid %s\n", json_string_value(json_object_get(job, "mp3_fid")));
-                json_decref(job);
-                rc = 0;
-                goto out;
-            }
-            if (strcmp(s, "failed") == 0 || strcmp(s, "expired") == 0) {
-                fprintf(stderr, "v2m: conversion failed: %s\n",
-                        json_string_value(json_object_get(job, "error")));
-                json_decref(job);
-                goto out;
-            }
-            json_decref(job);
-            usleep(250 * 1000);
-        }
+        req r = {.method = "POST", .path = "/upload", .auth = auth, .mime = mime, .out = &b,
+                 .progress = p};
+        st = http(&r);
     }
-out:
+    curl_mime_free(mime);
+    curl_easy_cleanup(tmp);
+    if (st == 200 && (j = json_loadb(b.p ? b.p : "", b.len, 0, NULL)) != NULL &&
+        (v = jstr(j, "video_fid")) != NULL) {
+        snprintf(fid, fidlen, "%s", v);
+        rc = EX_OK;
+    } else {
+        rc = fail_answer(st == 200 ? 500 : st, &b);
+    }
     json_decref(j);
     free(b.p);
     return rc;
 }
 
-static int cmd_status(int argc, char **argv, const char *auth)
+/* Poll the job until it is done or failed, or timeout seconds passed
+ * (0: no limit). The job in *out (the caller frees it). Returns an exit
+ * code; the failure explained. */
+static int wait_job(const char *auth, const char *fid, double timeout, prog *p, json_t **out)
 {
-    buf b = {0};
+    double t0 = now();
+    char eta[32], detail[128];
     long st;
     int rc;
-    if (argc > 3)
-        return fprintf(stderr, "%s", usage), 2;
-    if (argc == 3) {
-        char path[128];
-        if (!v2m_oid_valid(argv[2]))
-            return fprintf(stderr, "v2m: '%s' is not a 24-hex-digit id\n", argv[2]), 2;
-        snprintf(path, sizeof path, "/jobs/%s", argv[2]);
-        st = call("GET", path, auth, NULL, NULL, &b);
-    } else {
-        st = call("GET", "/jobs", auth, NULL, NULL, &b);
+
+    *out = NULL;
+    prog_phase(p, "convert");
+    p->t_conv = 0;
+    for (;;) {
+        json_t *job = get_job(auth, fid, 0, &st, &rc);
+        const char *s = job ? jstr(job, "status") : NULL;
+        double prg = job ? json_number_value(json_object_get(job, "progress")) : 0;
+        if (!job)
+            return rc;
+        if (!s) {
+            json_decref(job);
+            prog_clear();
+            fprintf(stderr, "v2m: the server's job %s has no status\n", fid);
+            return EX_FAIL;
+        }
+        if (strcmp(s, "done") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "expired") == 0) {
+            *out = job;
+            if (strcmp(s, "done") == 0) {
+                prog_draw(p, 1, "");
+                return EX_OK;
+            }
+            return EX_FAIL;
+        }
+        if (strcmp(s, "converting") == 0 && p->t_conv == 0)
+            p->t_conv = now();
+        if (p->t_conv > 0 && prg > 0.01) {
+            duration((now() - p->t_conv) * (1 - prg) / prg, eta, sizeof eta);
+            snprintf(detail, sizeof detail, "%s ETA %s", s, eta);
+        } else {
+            snprintf(detail, sizeof detail, "%s", s);
+        }
+        prog_draw(p, prg, detail);
+        json_decref(job);
+        if (timeout > 0 && now() - t0 >= timeout) {
+            char d[32];
+            duration(timeout, d, sizeof d);
+            prog_clear();
+            fprintf(stderr,
+                    "v2m: timed out after %s waiting for job %s (still %s); "
+                    "see `v2m status %s` later\n", d, fid, s, fid);
+            return EX_TIMEOUT;
+        }
+        usleep(300 * 1000);
     }
-    if (st == 200) {
-        json_t *j = json_loads(b.p, 0, NULL);
-        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-        puts(s ? s : b.p);
-        free(s);
-        json_decref(j);
-        rc = 0;
-    } else {
-        rc = fail_answer(st, &b);
+}
+
+/* The reason a finished job did not give an MP3. */
+static void say_job_failed(const char *what, json_t *job)
+{
+    const char *s = jstr(job, "status"), *e = jstr(job, "error");
+    prog_clear();
+    if (s && strcmp(s, "expired") == 0)
+        fprintf(stderr, "v2m: %s: the job has expired (its files were deleted)\n", what);
+    else
+        fprintf(stderr, "v2m: %s: conversion failed: %s\n", what, e ? e : "no reason given");
+}
+
+/* Parse upload options and --timeout at argv[*i]; 1 when taken, 0 when not
+ * an option of these, -1 on a usage error (said). */
+static int take_option(int argc, char **argv, int *i, opts *o, double *timeout)
+{
+    const char *name = option_name(argv[*i]);
+    if (strcmp(argv[*i], "--timeout") == 0) {
+        char *end;
+        double t;
+        if (*i + 1 >= argc)
+            return fprintf(stderr, "v2m: --timeout needs a value\n"), -1;
+        t = strtod(argv[++*i], &end);
+        if (*end || t < 0 || end == argv[*i])
+            return fprintf(stderr, "v2m: --timeout: '%s' is not a number of seconds\n", argv[*i]), -1;
+        *timeout = t;
+        return 1;
     }
-    free(b.p);
+    if (!name)
+        return 0;
+    if (*i + 1 >= argc)
+        return fprintf(stderr, "v2m: %s needs a value\n", argv[*i]), -1;
+    if (o->n >= 32)
+        return fprintf(stderr, "v2m: too many options\n"), -1;
+    o->name[o->n] = name;
+    o->value[o->n++] = argv[++*i];
+    return 1;
+}
+
+static int cmd_upload(int argc, char **argv, const char *auth)
+{
+    const char *file = NULL;
+    int wait = 0, rc;
+    double timeout = DEFAULT_TIMEOUT;
+    opts o = {0};
+    char fid[64];
+    json_t *job = NULL;
+    char *dup;
+    prog p = {0};
+
+    for (int i = 2; i < argc; i++) {
+        int t = take_option(argc, argv, &i, &o, &timeout);
+        if (t < 0)
+            return EX_USAGE;
+        if (t)
+            continue;
+        if (strcmp(argv[i], "--wait") == 0)
+            wait = 1;
+        else if (strncmp(argv[i], "--", 2) == 0)
+            return fprintf(stderr, "v2m: unknown upload option '%s'\n%s", argv[i], usage), EX_USAGE;
+        else if (!file)
+            file = argv[i];
+        else
+            return fprintf(stderr, "%s", usage), EX_USAGE;
+    }
+    if (!file)
+        return fprintf(stderr, "%s", usage), EX_USAGE;
+    if (access(file, R_OK) != 0)
+        return fprintf(stderr, "v2m: %s: %s\n", file, strerror(errno)), EX_FAIL;
+    dup = strdup(file);
+    p.name = dup ? basename(dup) : file;
+    rc = send_video(auth, file, &o, &p, fid, sizeof fid);
+    if (rc == EX_OK) {
+        prog_clear();
+        printf("video_fid %s\n", fid);
+        fflush(stdout);
+        if (wait) {
+            rc = wait_job(auth, fid, timeout, &p, &job);
+            prog_clear();
+            if (rc == EX_OK)
+                printf("mp3_fid %s\n", jstr(job, "mp3_fid") ? jstr(job, "mp3_fid") : "?");
+            else if (job)
+                say_job_failed(p.name, job);
+        }
+    }
+    json_decref(job);
+    free(dup);
+    return rc;
+}
+
+/* ---- download ---- */
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A file name safe to create here: no directories, not empty, not a dot name. */
+static int safe_name(char *s)
+{
+    for (char *q = s; *q; q++)
+        if (*q == '/' || *q == '\\' || (unsigned char)*q < 0x20)
+            *q = '_';
+    return *s && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* The file name a Content-Disposition header gives: filename* (UTF-8,
+ * percent-encoded) first, then filename. 1 when found. */
+static int disposition_name(const char *headers, char *out, size_t n)
+{
+    const char *h = headers ? strcasestr(headers, "\ncontent-disposition:") : NULL;
+    const char *end, *p;
+    size_t k = 0;
+    if (!h)
+        return 0;
+    end = strchr(h + 1, '\n');
+    if (!end)
+        end = h + strlen(h);
+    p = strcasestr(h, "filename*=");
+    if (p && p < end) {
+        p += 10;
+        if (strncasecmp(p, "UTF-8''", 7) == 0) {
+            p += 7;
+            while (p < end && *p != ';' && *p != '\r' && *p != ' ' && k + 1 < n) {
+                if (*p == '%' && p + 2 < end && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+                    out[k++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+                    p += 3;
+                } else {
+                    out[k++] = *p++;
+                }
+            }
+            out[k] = '\0';
+            if (safe_name(out))
+                return 1;
+        }
+    }
+    k = 0;
+    p = strcasestr(h, "filename=");
+    if (p && p < end) {
+        p += 9;
+        if (*p == '"') {
+            p++;
+            while (p < end && *p != '"' && k + 1 < n)
+                out[k++] = *p++;
+        } else {
+            while (p < end && *p != ';' && *p != '\r' && k + 1 < n)
+                out[k++] = *p++;
+        }
+        out[k] = '\0';
+        return safe_name(out);
+    }
+    return 0;
+}
+
+/* "dir/name.mp4" -> "name.mp3" */
+static void mp3_name(const char *video, char *out, size_t n)
+{
+    const char *b = strrchr(video, '/');
+    const char *dot;
+    size_t len;
+    b = b ? b + 1 : video;
+    dot = strrchr(b, '.');
+    len = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    snprintf(out, n, "%.*s.mp3", (int)len, b);
+    if (!safe_name(out))
+        snprintf(out, n, "audio.mp3");
+}
+
+/* Put tmp in place as target: never over an existing file unless force. */
+static int place(const char *tmp, const char *target, int force)
+{
+    if (force) {
+        if (rename(tmp, target) == 0)
+            return EX_OK;
+    } else if (link(tmp, target) == 0) {
+        unlink(tmp);
+        return EX_OK;
+    } else if (errno == EEXIST) {
+        unlink(tmp);
+        fprintf(stderr, "v2m: %s already exists (use --force to overwrite it)\n", target);
+        return EX_FAIL;
+    } else if (rename(tmp, target) == 0) { /* a file system without links: checked before */
+        return EX_OK;
+    }
+    fprintf(stderr, "v2m: %s: %s\n", target, strerror(errno));
+    unlink(tmp);
+    return EX_FAIL;
+}
+
+/* GET /download?fid=<mp3_fid> into a temporary file in dir, then to target
+ * (NULL: the name from Content-Disposition, else fallback). Returns an exit
+ * code; the saved path in saved. */
+static int fetch_mp3(const char *auth, const char *mp3, const char *dir, const char *target,
+                     const char *fallback, int force, prog *p, char *saved, size_t savedlen)
+{
+    char tmp[1100], path[128], name[512];
+    buf hdr = {0}, body = {0};
+    FILE *f;
+    int fd, rc;
+    long st;
+
+    snprintf(tmp, sizeof tmp, "%s/.v2m-XXXXXX", dir);
+    fd = mkstemp(tmp);
+    if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+        if (fd >= 0)
+            close(fd);
+        prog_clear();
+        return fprintf(stderr, "v2m: %s: %s\n", dir, strerror(errno)), EX_FAIL;
+    }
+    snprintf(path, sizeof path, "/download?fid=%s", mp3);
+    prog_phase(p, "download");
+    {
+        req r = {.method = "GET", .path = path, .auth = auth, .out = &body, .file = f,
+                 .headers = &hdr, .progress = p};
+        st = http(&r);
+    }
+    if (fclose(f) != 0 && st == 200) {
+        prog_clear();
+        fprintf(stderr, "v2m: %s: %s\n", tmp, strerror(errno));
+        st = -1;
+    }
+    if (st != 200) {
+        unlink(tmp);
+        rc = st < 0 ? EX_FAIL : fail_answer(st, &body);
+        goto out;
+    }
+    if (!target) {
+        if (!disposition_name(hdr.p, name, sizeof name))
+            snprintf(name, sizeof name, "%s", fallback);
+        snprintf(saved, savedlen, "%s/%s", dir, name);
+        if (strcmp(dir, ".") == 0)
+            snprintf(saved, savedlen, "%s", name);
+    } else {
+        snprintf(saved, savedlen, "%s", target);
+    }
+    prog_clear();
+    rc = place(tmp, saved, force);
+out:
+    free(hdr.p);
+    free(body.p);
     return rc;
 }
 
 static int cmd_download(int argc, char **argv, const char *auth)
 {
     const char *fid = NULL, *out = NULL;
-    char def[64], tmp[1100], path[128];
-    FILE *f;
+    char saved[1200], fallback[600], dirbuf[1100], *dir;
+    json_t *job;
+    int force = 0, rc;
     long st;
+    prog p = {0};
+    const char *mp3;
 
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
             out = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
         else if (!fid)
             fid = argv[i];
         else
-            return fprintf(stderr, "%s", usage), 2;
+            return fprintf(stderr, "%s", usage), EX_USAGE;
     }
     if (!fid || !v2m_oid_valid(fid))
-        return fprintf(stderr, "%s", usage), 2;
-    if (!out) {
-        snprintf(def, sizeof def, "%s.mp3", fid);
-        out = def;
+        return fprintf(stderr, "%s", usage), EX_USAGE;
+    if (out && !force && access(out, F_OK) == 0)
+        return fprintf(stderr, "v2m: %s already exists (use --force to overwrite it)\n", out),
+               EX_FAIL;
+    snprintf(fallback, sizeof fallback, "%s.mp3", fid);
+    mp3 = fid;
+    /* A video id: its job names the MP3. */
+    job = get_job(auth, fid, 1, &st, &rc);
+    if (!job && st != 404)
+        return rc;
+    if (job) {
+        const char *s = jstr(job, "status");
+        if (!s || strcmp(s, "done") != 0) {
+            if (s && (strcmp(s, "failed") == 0 || strcmp(s, "expired") == 0))
+                say_job_failed(fid, job);
+            else
+                fprintf(stderr, "v2m: job %s is not done yet (%s); try again later, or "
+                        "`v2m status %s`\n", fid, s ? s : "?", fid);
+            json_decref(job);
+            return EX_FAIL;
+        }
+        mp3 = jstr(job, "mp3_fid");
+        if (jstr(job, "filename"))
+            mp3_name(jstr(job, "filename"), fallback, sizeof fallback);
+        if (!out && !force && access(fallback, F_OK) == 0) {
+            fprintf(stderr, "v2m: %s already exists (use --force to overwrite it)\n", fallback);
+            json_decref(job);
+            return EX_FAIL;
+        }
     }
-    snprintf(tmp, sizeof tmp, "%s.part", out);
-    f = fopen(tmp, "wb");
-    if (!f)
-        return fprintf(stderr, "v2m: %s: %s\n", tmp, strerror(errno)), 1;
-    snprintf(path, sizeof path, "/download?fid=%s", fid);
-    st = call("GET", path, auth, NULL, f, NULL);
-    if (fclose(f) != 0 || st != 200) {
-        unlink(tmp);
-        if (st)
-            fprintf(stderr, "v2m: server answered %ld for %s\n", st, fid);
-        return 1;
+    p.name = fid;
+    if (out) {
+        snprintf(dirbuf, sizeof dirbuf, "%s", out);
+        dir = dirname(dirbuf);
+    } else {
+        dir = ".";
     }
-    if (rename(tmp, out) != 0)
-        return fprintf(stderr, "v2m: %s: %s\n", out, strerror(errno)), 1;
-    fprintf(stderr, "saved %s\n", out);
-    return 0;
+    rc = mp3 ? fetch_mp3(auth, mp3, dir, out ? out : job ? fallback : NULL, fallback, force, &p,
+                         saved, sizeof saved)
+             : (fprintf(stderr, "v2m: job %s has no MP3\n", fid), EX_FAIL);
+    json_decref(job);
+    if (rc == EX_OK)
+        fprintf(stderr, "saved %s\n", saved);
+    return rc;
+}
+
+/* ---- convert ---- */
+
+static int cmd_convert(int argc, char **argv, const char *auth)
+{
+    const char *outdir = NULL;
+    int force = 0, as_json = 0, worst = EX_OK, nfiles = 0;
+    double timeout = DEFAULT_TIMEOUT;
+    opts o = {0};
+    json_t *results = json_array();
+
+    for (int i = 2; i < argc; i++) {
+        int t = take_option(argc, argv, &i, &o, &timeout);
+        if (t < 0) {
+            json_decref(results);
+            return EX_USAGE;
+        }
+        if (t)
+            continue;
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            outdir = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            json_decref(results);
+            return fprintf(stderr, "v2m: unknown convert option '%s'\n%s", argv[i], usage), EX_USAGE;
+        } else
+            nfiles++;
+    }
+    if (!nfiles) {
+        json_decref(results);
+        return fprintf(stderr, "%s", usage), EX_USAGE;
+    }
+    if (outdir) {
+        struct stat sb;
+        if (stat(outdir, &sb) != 0 && mkdir(outdir, 0777) != 0) {
+            json_decref(results);
+            return fprintf(stderr, "v2m: %s: %s\n", outdir, strerror(errno)), EX_FAIL;
+        }
+    }
+    for (int i = 2; i < argc; i++) {
+        char name[600], target[1800], dirbuf[1200], fid[64] = "", saved[1900] = "";
+        const char *file = argv[i], *dir, *reason = NULL;
+        char *dup;
+        json_t *job = NULL, *res;
+        prog p = {0};
+        int rc;
+
+        if (option_name(argv[i]) || strcmp(argv[i], "--timeout") == 0 ||
+            strcmp(argv[i], "-o") == 0) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1])
+            continue;
+        dup = strdup(file);
+        p.name = dup ? basename(dup) : file;
+        mp3_name(file, name, sizeof name);
+        snprintf(dirbuf, sizeof dirbuf, "%s", file);
+        dir = outdir ? outdir : dirname(dirbuf);
+        snprintf(target, sizeof target, "%s/%s", dir, name);
+        if (access(file, R_OK) != 0) {
+            fprintf(stderr, "v2m: %s: %s\n", file, strerror(errno));
+            reason = "cannot read the file";
+            rc = EX_FAIL;
+        } else if (!force && access(target, F_OK) == 0) {
+            fprintf(stderr, "v2m: %s: %s already exists (use --force to overwrite it); "
+                    "not uploaded\n", file, target);
+            reason = "the MP3 exists";
+            rc = EX_FAIL;
+        } else {
+            if (!tty)
+                fprintf(stderr, "%s: uploading\n", file);
+            rc = send_video(auth, file, &o, &p, fid, sizeof fid);
+            if (rc == EX_OK)
+                rc = wait_job(auth, fid, timeout, &p, &job);
+            if (rc == EX_FAIL && job) {
+                say_job_failed(file, job);
+                reason = jstr(job, "error") ? jstr(job, "error") : jstr(job, "status");
+            }
+            if (rc == EX_OK)
+                rc = fetch_mp3(auth, jstr(job, "mp3_fid"), dir, target, NULL, force, &p, saved,
+                               sizeof saved);
+            prog_clear();
+            if (rc == EX_OK)
+                fprintf(stderr, "%s: done -> %s\n", file, saved);
+            else
+                fprintf(stderr, "%s: failed\n", file);
+        }
+        res = json_pack("{s:s, s:s}", "file", file, "status", rc == EX_OK ? "done" : "failed");
+        if (fid[0])
+            json_object_set_new(res, "video_fid", json_string(fid));
+        if (rc == EX_OK) {
+            json_object_set_new(res, "mp3_fid", json_string(jstr(job, "mp3_fid")));
+            json_object_set_new(res, "output", json_string(saved));
+        } else {
+            json_object_set_new(res, "exit", json_integer(rc));
+            if (reason)
+                json_object_set_new(res, "error", json_string(reason));
+        }
+        json_array_append_new(results, res);
+        json_decref(job);
+        free(dup);
+        if (rc > worst)
+            worst = rc;
+        if (rc == EX_UNREACHABLE || rc == EX_AUTH)
+            break; /* the next files would fail the same way */
+    }
+    if (as_json) {
+        char *s = json_dumps(results, JSON_INDENT(2));
+        if (s)
+            puts(s);
+        free(s);
+    }
+    json_decref(results);
+    return worst;
+}
+
+/* ---- status ---- */
+
+static void when(const char *iso, char *out, size_t n)
+{
+    struct tm tm = {0}, lt;
+    time_t t, age;
+    char ago[32];
+    if (!iso || !strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        snprintf(out, n, "-");
+        return;
+    }
+    t = timegm(&tm);
+    localtime_r(&t, &lt);
+    age = time(NULL) - t;
+    if (age < 0)
+        age = 0;
+    if (age < 60)
+        snprintf(ago, sizeof ago, "%lds ago", (long)age);
+    else if (age < 3600)
+        snprintf(ago, sizeof ago, "%ldm ago", (long)age / 60);
+    else if (age < 86400)
+        snprintf(ago, sizeof ago, "%ldh ago", (long)age / 3600);
+    else
+        snprintf(ago, sizeof ago, "%ldd ago", (long)age / 86400);
+    strftime(out, n, "%Y-%m-%d %H:%M", &lt);
+    snprintf(out + strlen(out), n - strlen(out), " (%s)", ago);
+}
+
+static void print_row(json_t *j)
+{
+    char size[32] = "-", pct[8] = "-", at[64];
+    const char *f = jstr(j, "filename"), *s = jstr(j, "status");
+    json_t *sz = json_object_get(j, "size"), *pr = json_object_get(j, "progress");
+    if (json_is_number(sz))
+        human(json_number_value(sz), size, sizeof size);
+    if (json_is_number(pr))
+        snprintf(pct, sizeof pct, "%d%%", (int)(json_number_value(pr) * 100 + 0.5));
+    when(jstr(j, "created_at"), at, sizeof at);
+    printf("%-24s  %-28.28s  %-10s  %5s  %10s  %s\n", jstr(j, "video_fid") ? jstr(j, "video_fid") : "?",
+           f ? f : "-", s ? s : "?", pct, size, at);
+}
+
+static int cmd_status(int argc, char **argv, const char *auth)
+{
+    const char *fid = NULL;
+    int as_json = 0, rc;
+    buf b = {0};
+    json_t *j;
+    long st;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (!fid)
+            fid = argv[i];
+        else
+            return fprintf(stderr, "%s", usage), EX_USAGE;
+    }
+    if (fid) {
+        char path[128];
+        if (!v2m_oid_valid(fid))
+            return fprintf(stderr, "v2m: '%s' is not a 24-hex-digit id\n", fid), EX_USAGE;
+        snprintf(path, sizeof path, "/jobs/%s", fid);
+        st = call("GET", path, auth, &b);
+    } else {
+        st = call("GET", "/jobs", auth, &b);
+    }
+    if (st != 200) {
+        rc = fail_answer(st, &b);
+        free(b.p);
+        return rc;
+    }
+    j = json_loadb(b.p ? b.p : "", b.len, 0, NULL);
+    if (as_json || !j) {
+        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        puts(s ? s : b.p ? b.p : "");
+        free(s);
+    } else {
+        printf("%-24s  %-28s  %-10s  %5s  %10s  %s\n", "ID", "FILE", "STATUS", "DONE", "SIZE",
+               "CREATED");
+        if (json_is_array(j)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(j, i, e)
+                print_row(e);
+            if (json_array_size(j) == 0)
+                printf("(no jobs)\n");
+        } else {
+            print_row(j);
+            if (jstr(j, "mp3_fid"))
+                printf("mp3: %s\n", jstr(j, "mp3_fid"));
+            if (jstr(j, "error"))
+                printf("error: %s\n", jstr(j, "error"));
+        }
+    }
+    json_decref(j);
+    free(b.p);
+    return EX_OK;
 }
 
 /* DELETE /jobs/<fid> or POST /jobs/<fid>/retry. */
 static int cmd_job_action(int argc, char **argv, const char *auth)
 {
-    int del = strcmp(argv[1], "delete") == 0;
+    int del = strcmp(argv[1], "delete") == 0, rc;
     char path[128];
     buf b = {0};
     long st;
 
     if (argc != 3 || !v2m_oid_valid(argv[2]))
-        return fprintf(stderr, "%s", usage), 2;
+        return fprintf(stderr, "%s", usage), EX_USAGE;
     snprintf(path, sizeof path, del ? "/jobs/%s" : "/jobs/%s/retry", argv[2]);
-    st = call(del ? "DELETE" : "POST", path, auth, NULL, NULL, &b);
+    st = call(del ? "DELETE" : "POST", path, auth, &b);
     if (st < 200 || st > 299) {
-        fail_answer(st, &b);
+        rc = fail_answer(st, &b);
         free(b.p);
-        return 1;
+        return rc;
     }
     fprintf(stderr, del ? "deleted %s\n" : "queued %s again\n", argv[2]);
     free(b.p);
-    return 0;
+    return EX_OK;
 }
 
 /* POST /webhook-secret: the new secret on stdout. */
@@ -472,21 +1183,21 @@ static int cmd_webhook_secret(int argc, const char *auth)
     json_t *o = NULL;
     const char *s;
     long st;
-    int rc = 1;
+    int rc = EX_FAIL;
 
     if (argc != 2)
-        return fprintf(stderr, "%s", usage), 2;
-    st = call("POST", "/webhook-secret", auth, NULL, NULL, &b);
+        return fprintf(stderr, "%s", usage), EX_USAGE;
+    st = call("POST", "/webhook-secret", auth, &b);
     if (st < 200 || st > 299) {
-        fail_answer(st, &b);
+        rc = fail_answer(st, &b);
         free(b.p);
-        return 1;
+        return rc;
     }
     o = json_loadb(b.p ? b.p : "", b.len, 0, NULL);
     s = json_string_value(json_object_get(o, "secret"));
     if (s) {
         printf("%s\n", s);
-        rc = 0;
+        rc = EX_OK;
     } else {
         fprintf(stderr, "v2m: the server answered no secret\n");
     }
@@ -499,33 +1210,46 @@ static int cmd_webhook_secret(int argc, const char *auth)
 
 int main(int argc, char **argv)
 {
+    static const char *const authed[] = {"convert", "upload", "status", "download",
+                                         "delete", "retry", "webhook-secret"};
     char tok[8192], auth[8300];
     v2m_error err = {0};
-    int rc = v2m_std_args(argc, argv, "v2m", usage, tables);
+    int rc = v2m_std_args(argc, argv, "v2m", usage, tables), known = 0;
+    size_t n;
     if (rc >= 0)
         return rc;
     if (v2m_cfg_load(&cli_cfg, &cli_table, &err) != V2M_OK)
-        return fprintf(stderr, "v2m: %s\n", v2m_error_msg(&err)), 1;
+        return fprintf(stderr, "v2m: %s\n", v2m_error_msg(&err)), EX_USAGE;
     if (argc < 2)
-        return fprintf(stderr, "%s", usage), 2;
+        return fprintf(stderr, "%s", usage), EX_USAGE;
+    snprintf(base_url, sizeof base_url, "%s", server_url());
+    n = strlen(base_url);
+    while (n > 0 && base_url[n - 1] == '/')
+        base_url[--n] = '\0';
+    tty = isatty(STDERR_FILENO);
+    for (size_t i = 0; i < sizeof authed / sizeof authed[0]; i++)
+        known |= strcmp(argv[1], authed[i]) == 0;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (strcmp(argv[1], "login") == 0) {
         rc = cmd_login(argc, argv);
-    } else if (strcmp(argv[1], "upload") && strcmp(argv[1], "status") &&
-               strcmp(argv[1], "download") && strcmp(argv[1], "delete") &&
-               strcmp(argv[1], "retry") && strcmp(argv[1], "webhook-secret")) {
+    } else if (strcmp(argv[1], "logout") == 0) {
+        rc = cmd_logout(argc);
+    } else if (!known) {
         fprintf(stderr, "v2m: unknown command '%s'\n%s", argv[1], usage);
-        rc = 2;
+        rc = EX_USAGE;
     } else if (load_token(tok, sizeof tok) != 0) {
-        rc = 1;
+        rc = EX_AUTH;
     } else {
         snprintf(auth, sizeof auth, "Bearer %s", tok);
-        rc = strcmp(argv[1], "upload") == 0   ? cmd_upload(argc, argv, auth)
-             : strcmp(argv[1], "status") == 0 ? cmd_status(argc, argv, auth)
+        rc = strcmp(argv[1], "convert") == 0    ? cmd_convert(argc, argv, auth)
+             : strcmp(argv[1], "upload") == 0   ? cmd_upload(argc, argv, auth)
+             : strcmp(argv[1], "status") == 0   ? cmd_status(argc, argv, auth)
              : strcmp(argv[1], "download") == 0 ? cmd_download(argc, argv, auth)
              : strcmp(argv[1], "webhook-secret") == 0 ? cmd_webhook_secret(argc, auth)
-                                                : cmd_job_action(argc, argv, auth);
+                                                      : cmd_job_action(argc, argv, auth);
+        explicit_bzero(auth, sizeof auth);
     }
+    explicit_bzero(tok, sizeof tok);
     curl_global_cleanup();
     return rc;
 }
