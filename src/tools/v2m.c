@@ -611,7 +611,6 @@ static int wait_job(const char *auth, const char *fid, double timeout, prog *p, 
             snprintf(detail, sizeof detail, "%s", s);
         }
         prog_draw(p, prg, detail);
-        json_decref(job);
         if (timeout > 0 && now() - t0 >= timeout) {
             char d[32];
             duration(timeout, d, sizeof d);
@@ -619,8 +618,10 @@ static int wait_job(const char *auth, const char *fid, double timeout, prog *p, 
             fprintf(stderr,
                     "v2m: timed out after %s waiting for job %s (still %s); "
                     "see `v2m status %s` later\n", d, fid, s, fid);
+            json_decref(job);
             return EX_TIMEOUT;
         }
+        json_decref(job);
         usleep(300 * 1000);
     }
 }

@@ -367,7 +367,7 @@ def test_cli_passes_options_and_shows_refusals():
     rc, out, err = t.run_cmd([cli, "upload", VIDEO, "--bitrate", "96", "--channels", "1",
                               "--wait"], env=cenv, timeout=180)
     assert rc == 0 and "mp3_fid " in out, (rc, out, err)
-    rc, out, _ = t.run_cmd([cli, "status"], env=cenv)
+    rc, out, _ = t.run_cmd([cli, "status", "--json"], env=cenv)
     assert rc == 0 and json.loads(out)[0]["options"] == {"bitrate": 96, "channels": 1}, out
     before = leftovers()
     rc, out, err = t.run_cmd([cli, "upload", VIDEO, "--bitrate", "999"], env=cenv)

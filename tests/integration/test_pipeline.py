@@ -623,7 +623,8 @@ def test_cli_login_upload_wait_download():
     cenv = {"V2M_URL": GW, "XDG_CONFIG_HOME": tmp + "/cfg"}
     rc, out, err = t.run_cmd([cli, "login", "georgio@email.com", "--password-stdin"],
                              stdin="Admin123\n", env=cenv)
-    assert rc == 0 and out.count(".") == 2, (rc, out, err)
+    assert rc == 0 and out == "Logged in as georgio@email.com\n", (rc, out, err)
+    assert open(tmp + "/cfg/v2m/token").read().count(".") == 2
     assert oct(os.stat(tmp + "/cfg/v2m/token").st_mode & 0o777) == "0o600"
     rc, out, err = t.run_cmd([cli, "upload", VIDEO, "--wait"], env=cenv, timeout=180)
     assert rc == 0, (out, err)
@@ -635,15 +636,15 @@ def test_cli_login_upload_wait_download():
     assert rc == 1 and "415: not a video or audio file" in err, (out, err)
     rc, out, err = t.run_cmd([cli, "upload", SILENT, "--wait"], env=cenv, timeout=180)
     assert rc == 1 and "no audio stream" in err, (out, err)
-    rc, out, _ = t.run_cmd([cli, "status"], env=cenv)
+    rc, out, _ = t.run_cmd([cli, "status", "--json"], env=cenv)
     assert rc == 0 and json.loads(out)[0]["status"] == "failed", out
     rc, _, err = t.run_cmd([cli, "download", "0" * 24], env=cenv)
     assert rc == 1 and "404" in err and not os.path.exists("%s.mp3" % ("0" * 24)), err
     rc, _, err = t.run_cmd([cli, "login", "georgio@email.com", "--password-stdin"],
                            stdin="wrong\n", env=cenv)
-    assert rc == 1 and "invalid credentials" in err, err
+    assert rc == 4 and "wrong email or password" in err, err
     rc, _, err = t.run_cmd([cli, "status"], env={"V2M_URL": GW, "XDG_CONFIG_HOME": tmp + "/none"})
-    assert rc == 1 and "no token" in err, err
+    assert rc == 4 and "run `v2m login" in err, err
 
 
 def test_web_page_in_chromium():

@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""The v2m command line end to end, on the embedded deployment.
+
+The real binary runs through pipes (plain lines, JSON for scripts) and on a
+pseudo-terminal (the progress bar redrawn in place with carriage returns):
+convert with options into a directory, no overwriting without --force,
+login and logout, an invalid session, the status table, download by video
+id, V2M_URL with a trailing slash, an unreachable server, and a wait that
+times out while no converter runs (last: the converter is stopped for it).
+Exit codes: 0 ok, 1 failed/refused, 2 usage, 3 unreachable, 4 session, 5 timeout.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import v2mtest as t  # noqa: E402
+
+tmp = t.tempdir("v2m-cli-")
+SECRET = "cli-secret-" + os.urandom(8).hex()
+if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
+    sys.stderr.write("\n*** SKIP: ffmpeg/ffprobe not installed (make deps installs them) ***\n\n")
+    sys.exit(t.SKIP)
+
+tag = "%d" % os.getpid()
+env = {"JWT_SECRET": SECRET, "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + tag,
+       "MP3_QUEUE": "mp3-" + tag, "V2M_MAX_UPLOAD": "20M", "V2M_RETRY_DELAY": "1",
+       "V2M_CONVERTER_THREADS": "2", "V2M_PUBLIC_URL": "http://v2m.test",
+       "V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,
+       "V2M_JOBS": "sqlite://%s/jobs.db" % tmp, "V2M_QUEUE": "sqlite://%s/queue.db" % tmp,
+       "V2M_OUTBOX": "%s/outbox" % tmp}
+os.makedirs(tmp + "/store")
+EMAIL = "georgio@email.com"
+rc, _, err = t.run_cmd([os.path.join(t.BIN, "v2m-admin"), "user", "add", EMAIL,
+                        "--password-stdin"], stdin="Admin123\n", env=env)
+assert rc == 0, err
+
+auth = t.Service("v2m-auth", env)
+env["AUTH_SVC_ADDRESS"] = "127.0.0.1:%d" % auth.port
+converter = t.Service("v2m-converter", dict(env, V2M_MP3_BITRATE="128"))
+gateway = t.Service("v2m-gateway", env)
+GW = "http://127.0.0.1:%d" % gateway.port
+CLI = os.path.join(t.BIN, "v2m")
+CENV = {"V2M_URL": GW, "XDG_CONFIG_HOME": tmp + "/cfg", "V2M_TOKEN": ""}
+
+
+def ffmpeg(out, *args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y"] + list(args) + [out], check=True)
+    return out
+
+
+def video(name, seconds=3):
+    return ffmpeg(tmp + "/" + name, "-f", "lavfi", "-i",
+                  "testsrc2=size=160x120:rate=10:duration=%d" % seconds,
+                  "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.2:duration=%d" % seconds,
+                  "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+
+
+A = video("clip-a.mp4")
+B = video("clip-b.mov")
+
+
+def v2m(*args, env=None, stdin=None, cwd=None, timeout=300):
+    full = dict(os.environ)
+    full.update(CENV)
+    full.update(env or {})
+    p = subprocess.run([CLI] + list(args), input=stdin, env=full, capture_output=True,
+                       text=True, timeout=timeout, cwd=cwd)
+    return p.returncode, p.stdout, p.stderr
+
+
+def v2m_pty(*args, env=None, cwd=None):
+    """Run on a pseudo-terminal: exit code and everything it wrote."""
+    full = dict(os.environ)
+    full.update(CENV)
+    full.update(env or {})
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CLI] + list(args), stdin=slave, stdout=slave, stderr=slave, env=full,
+                         cwd=cwd)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return p.wait(timeout=300), out.decode("utf-8", "replace")
+
+
+def bitrate(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,bit_rate",
+                        "-of", "json", path], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)["streams"][0]
+
+
+def stored_files():
+    return sorted(os.listdir(tmp + "/store"))
+
+
+def jobs():
+    rc, out, err = v2m("status", "--json")
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def test_login_says_who_and_keeps_the_token():
+    rc, out, err = v2m("login", EMAIL, "--password-stdin", stdin="Admin123\n")
+    assert rc == 0 and out == "Logged in as %s\n" % EMAIL, (rc, out, err)
+    assert open(tmp + "/cfg/v2m/token").read().count(".") == 2
+    rc, out, err = v2m("login", EMAIL, "--password-stdin", "--print-token", stdin="Admin123\n")
+    assert rc == 0 and out.strip() == open(tmp + "/cfg/v2m/token").read().strip(), (rc, out, err)
+    rc, out, err = v2m("login", EMAIL, "--password-stdin", stdin="nope-nope\n")
+    assert rc == 4 and "wrong email or password" in err, (rc, out, err)
+
+
+def test_convert_two_files_into_a_directory_through_a_pipe():
+    rc, out, err = v2m("convert", A, B, "-o", tmp + "/out", "--bitrate", "96")
+    assert rc == 0, (rc, out, err)
+    for name in ("clip-a.mp3", "clip-b.mp3"):
+        st = bitrate(tmp + "/out/" + name)
+        assert st["codec_name"] == "mp3" and st["bit_rate"] == "96000", st
+    assert "\r" not in err and "\x1b" not in err, err
+    assert "%s: uploading" % A in err and "%s: done -> %s/out/clip-a.mp3" % (A, tmp) in err, err
+    assert "%s: done -> %s/out/clip-b.mp3" % (B, tmp) in err, err
+    assert sorted(os.listdir(tmp + "/out")) == ["clip-a.mp3", "clip-b.mp3"]
+
+
+def test_convert_refuses_to_overwrite_and_uploads_nothing():
+    before_jobs, before_files = len(jobs()), stored_files()
+    old = open(tmp + "/out/clip-a.mp3", "rb").read()
+    rc, out, err = v2m("convert", A, "-o", tmp + "/out")
+    assert rc == 1 and "clip-a.mp3 already exists (use --force" in err, (rc, out, err)
+    assert "not uploaded" in err and "uploading" not in err, err
+    assert len(jobs()) == before_jobs and stored_files() == before_files
+    assert open(tmp + "/out/clip-a.mp3", "rb").read() == old
+    # One refused, one converted: the exit code says a file failed.
+    rc, out, err = v2m("convert", A, B, "-o", tmp + "/out2", "--json")
+    assert rc == 0, err
+    rc, out, err = v2m("convert", A, video("clip-c.mp4"), "-o", tmp + "/out2", "--json")
+    res = json.loads(out)
+    assert rc == 1 and [r["status"] for r in res] == ["failed", "done"], (rc, out, err)
+    assert res[1]["output"] == tmp + "/out2/clip-c.mp3" and os.path.exists(res[1]["output"])
+
+
+def test_convert_force_overwrites():
+    rc, out, err = v2m("convert", A, "-o", tmp + "/out", "--force", "--bitrate", "64")
+    assert rc == 0, (rc, out, err)
+    assert bitrate(tmp + "/out/clip-a.mp3")["bit_rate"] == "64000"
+    assert not [f for f in os.listdir(tmp + "/out") if f.startswith(".")], os.listdir(tmp + "/out")
+
+
+def test_convert_on_a_terminal_draws_a_progress_bar():
+    rc, text = v2m_pty("convert", B, "-o", tmp + "/tty")
+    assert rc == 0, text
+    assert text.count("\r") >= 3 and "\x1b[K" in text, repr(text)
+    assert "upload" in text and "convert" in text and "%" in text and "[#" in text, repr(text)
+    last = text.replace("\r\n", "\n").split("\n")
+    done = [line for line in last if "done -> %s/tty/clip-b.mp3" % tmp in line]
+    assert done and done[-1].split("\r")[-1].replace("\x1b[K", "").startswith(B), repr(text)
+    assert bitrate(tmp + "/tty/clip-b.mp3")["codec_name"] == "mp3"
+    # upload --wait shows the same on a terminal, the ids on its output.
+    rc, text = v2m_pty("upload", A, "--wait")
+    assert rc == 0 and "video_fid " in text and "mp3_fid " in text and "\r" in text, repr(text)
+
+
+def test_status_table_and_json():
+    rc, out, err = v2m("status")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "FILE", "STATUS", "DONE", "SIZE", "CREATED"], out
+    j = jobs()
+    row = [line for line in lines if line.startswith(j[0]["video_fid"])]
+    assert row and " done " in row[0] and "100%" in row[0] and "KiB" in row[0], out
+    assert "ago)" in row[0], out
+    rc, out, err = v2m("status", j[0]["video_fid"])
+    assert rc == 0 and "mp3: %s" % j[0]["mp3_fid"] in out, out
+    rc, out, err = v2m("status", j[0]["video_fid"], "--json")
+    assert rc == 0 and json.loads(out)["video_fid"] == j[0]["video_fid"], out
+
+
+def test_download_by_video_id_names_the_file_after_the_video():
+    j = [x for x in jobs() if x["filename"] == "clip-b.mov" and x["status"] == "done"][0]
+    d = tmp + "/dl"
+    os.makedirs(d)
+    rc, out, err = v2m("download", j["video_fid"], cwd=d)
+    assert rc == 0 and os.listdir(d) == ["clip-b.mp3"], (rc, err, os.listdir(d))
+    assert bitrate(d + "/clip-b.mp3")["codec_name"] == "mp3"
+    rc, out, err = v2m("download", j["video_fid"], cwd=d)
+    assert rc == 1 and "clip-b.mp3 already exists" in err, (rc, err)
+    rc, out, err = v2m("download", j["video_fid"], "--force", cwd=d)
+    assert rc == 0 and os.listdir(d) == ["clip-b.mp3"], (rc, err)
+    # An MP3 id: the name comes from the answer's Content-Disposition.
+    d2 = tmp + "/dl2"
+    os.makedirs(d2)
+    rc, out, err = v2m("download", j["mp3_fid"], cwd=d2)
+    assert rc == 0 and os.listdir(d2) == ["clip-b.mp3"], (rc, err, os.listdir(d2))
+    rc, out, err = v2m("download", j["mp3_fid"], cwd=d2)
+    assert rc == 1 and "already exists" in err and os.listdir(d2) == ["clip-b.mp3"], (rc, err)
+    # -o still works.
+    rc, out, err = v2m("download", j["video_fid"], "-o", d2 + "/named.mp3")
+    assert rc == 0 and os.path.exists(d2 + "/named.mp3"), err
+    rc, out, err = v2m("download", "0" * 24, cwd=d2)
+    assert rc == 1 and "404" in err, (rc, err)
+
+
+def test_url_with_a_trailing_slash_and_an_unreachable_server():
+    rc, out, err = v2m("status", "--json", env={"V2M_URL": GW + "/"})
+    assert rc == 0 and isinstance(json.loads(out), list), (rc, out, err)
+    rc, out, err = v2m("status", env={"V2M_URL": "http://127.0.0.1:1/"})
+    assert rc == 3 and "cannot reach the server at http://127.0.0.1:1" in err, (rc, err)
+
+
+def forged_token():
+    """A well-formed token signed with another secret (another service's, or
+    one changed since): the gateway refuses it."""
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    now = int(time.time())
+    body = b64(json.dumps({"username": EMAIL, "admin": False, "iat": now,
+                           "exp": now + 3600}).encode())
+    sig = hmac.new(b"another secret", (head + "." + body).encode(), hashlib.sha256).digest()
+    return head + "." + body + "." + b64(sig)
+
+
+def test_an_invalid_session_says_to_log_in_again():
+    for args in (("status",), ("convert", A, "-o", tmp + "/never"), ("download", "0" * 24)):
+        rc, out, err = v2m(*args, env={"V2M_TOKEN": forged_token()})
+        assert rc == 4 and "your session has expired or was revoked: run `v2m login EMAIL`" in err, \
+            (args, rc, err)
+    assert not os.path.exists(tmp + "/never/clip-a.mp3")
+
+
+def test_logout_then_a_command_says_to_log_in():
+    rc, out, err = v2m("logout")
+    assert rc == 0 and out == "Logged out\n" and not os.path.exists(tmp + "/cfg/v2m/token"), \
+        (rc, out, err)
+    rc, out, err = v2m("status")
+    assert rc == 4 and "not logged in: run `v2m login EMAIL`" in err, (rc, err)
+    rc, out, err = v2m("login", EMAIL, "--password-stdin", stdin="Admin123\n")
+    assert rc == 0, err
+
+
+def test_usage_errors():
+    rc, out, err = v2m("convert")
+    assert rc == 2 and "usage:" in err, (rc, err)
+    rc, out, err = v2m("convert", A, "--bitrat", "3")
+    assert rc == 2 and "unknown convert option '--bitrat'" in err, (rc, err)
+    rc, out, err = v2m("--help")
+    assert rc == 0 and "Exit codes:" in out and "5 timed out" in out, out
+
+
+def test_a_wait_without_a_converter_times_out():
+    converter.stop()
+    rc, out, err = v2m("convert", A, "-o", tmp + "/late", "--timeout", "2")
+    assert rc == 5 and "timed out after 0:02 waiting for job" in err, (rc, out, err)
+    assert "failed" in err and not os.path.exists(tmp + "/late/clip-a.mp3"), err
+    rc, out, err = v2m("upload", A, "--wait", "--timeout", "1")
+    assert rc == 5 and "timed out" in err and "video_fid " in out, (rc, out, err)
+    vfid = out.split("video_fid ")[1].split()[0]
+    rc, out, err = v2m("download", vfid, cwd=tmp)
+    assert rc == 1 and "job %s is not done yet (queued)" % vfid in err, (rc, err)
+    rc, text = v2m_pty("convert", B, "-o", tmp + "/late", "--timeout", "1")
+    assert rc == 5 and "timed out" in text and "queued" in text, repr(text)
+
+
+def teardown():
+    errors = []
+    for s in (gateway, converter, auth):
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+t.run(globals(), "test_cli")
