@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -133,14 +135,33 @@ typedef struct prog {
     const char *phase; /* "upload", "convert", "download" */
     double t0, last;   /* phase start; last redraw */
     double t_conv;     /* when the conversion was first seen running */
+    double frac;       /* the fraction last drawn */
 } prog;
+
+/* The temporary file being written, removed if the user interrupts. */
+static char partial[1200];
+
+static void interrupted(int sig)
+{
+    static const char msg[] = "\nv2m: interrupted\n";
+    if (partial[0])
+        unlink(partial);
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+        /* nothing more to say */
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static void prog_draw(prog *p, double frac, const char *detail)
 {
-    char bar[21];
-    int fill;
+    char bar[21], line[512];
+    int fill, cols = 80;
+    struct winsize ws;
     if (!tty || !p)
         return;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        cols = ws.ws_col;
     if (frac < 0)
         frac = 0;
     if (frac > 1)
@@ -149,10 +170,14 @@ static void prog_draw(prog *p, double frac, const char *detail)
     for (int i = 0; i < 20; i++)
         bar[i] = i < fill ? '#' : '-';
     bar[20] = '\0';
-    fprintf(stderr, "\r%-24.24s %-8s [%s] %3d%% %s\033[K", p->name, p->phase, bar,
-            (int)(frac * 100), detail);
+    snprintf(line, sizeof line, "%-24.24s %-8s [%s] %3d%% %s", p->name, p->phase, bar,
+             (int)(frac * 100), detail);
+    if (cols > 1 && (size_t)cols - 1 < sizeof line)
+        line[cols - 1] = '\0'; /* a wrapped line could not be redrawn in place */
+    fprintf(stderr, "\r%s\033[K", line);
     fflush(stderr);
     p->last = now();
+    p->frac = frac;
 }
 
 static void prog_phase(prog *p, const char *phase)
@@ -162,6 +187,7 @@ static void prog_phase(prog *p, const char *phase)
     p->phase = phase;
     p->t0 = now();
     p->last = 0;
+    p->frac = -1;
 }
 
 /* The end of a file's line: "done -> x" or a failure, on its own line. */
@@ -183,8 +209,8 @@ static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
     double el = now() - p->t0, rate = el > 0 ? done / el : 0;
     char a[32], b[32], r[32], eta[32], detail[160];
 
-    if (now() - p->last < 0.1 && !(total > 0 && done >= total))
-        return 0;
+    if (total > 0 && done >= total ? p->frac >= 1 : now() - p->last < 0.1)
+        return 0; /* redrawn at most 10 times a second, and once at the end */
     human(done, a, sizeof a);
     human(total, b, sizeof b);
     human(rate, r, sizeof r);
@@ -835,6 +861,7 @@ static int fetch_mp3(const char *auth, const char *mp3, const char *dir, const c
         prog_clear();
         return fprintf(stderr, "v2m: %s: %s\n", dir, strerror(errno)), EX_FAIL;
     }
+    snprintf(partial, sizeof partial, "%s", tmp);
     snprintf(path, sizeof path, "/download?fid=%s", mp3);
     prog_phase(p, "download");
     {
@@ -864,6 +891,7 @@ static int fetch_mp3(const char *auth, const char *mp3, const char *dir, const c
     prog_clear();
     rc = place(tmp, saved, force);
 out:
+    partial[0] = '\0';
     free(hdr.p);
     free(body.p);
     return rc;
@@ -1228,6 +1256,8 @@ int main(int argc, char **argv)
     while (n > 0 && base_url[n - 1] == '/')
         base_url[--n] = '\0';
     tty = isatty(STDERR_FILENO);
+    signal(SIGINT, interrupted);
+    signal(SIGTERM, interrupted);
     for (size_t i = 0; i < sizeof authed / sizeof authed[0]; i++)
         known |= strcmp(argv[1], authed[i]) == 0;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -5,19 +5,23 @@ The real binary runs through pipes (plain lines, JSON for scripts) and on a
 pseudo-terminal (the progress bar redrawn in place with carriage returns):
 convert with options into a directory, no overwriting without --force,
 login and logout, an invalid session, the status table, download by video
-id, V2M_URL with a trailing slash, an unreachable server, and a wait that
-times out while no converter runs (last: the converter is stopped for it).
+id, V2M_URL with a trailing slash and with a path prefix, an unreachable
+server, and a wait that times out while no converter runs (last: the
+converter is stopped for it).
 Exit codes: 0 ok, 1 failed/refused, 2 usage, 3 unreachable, 4 session, 5 timeout.
 """
 import base64
 import hashlib
 import hmac
+import http.client
+import http.server
 import json
 import os
 import pty
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -220,6 +224,62 @@ def test_url_with_a_trailing_slash_and_an_unreachable_server():
     assert rc == 0 and isinstance(json.loads(out), list), (rc, out, err)
     rc, out, err = v2m("status", env={"V2M_URL": "http://127.0.0.1:1/"})
     assert rc == 3 and "cannot reach the server at http://127.0.0.1:1" in err, (rc, err)
+
+
+class PrefixProxy(http.server.BaseHTTPRequestHandler):
+    """The gateway under /v2m/, as behind a reverse proxy."""
+    protocol_version = "HTTP/1.1"
+
+    def forward(self):
+        if not self.path.startswith("/v2m/"):
+            self.answer(404, {}, b"not under /v2m/\n")
+            return
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("host", "expect", "connection")}
+        c = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
+        try:
+            c.request(self.command, self.path[4:], body=body, headers=headers)
+            r = c.getresponse()
+            data = r.read()
+            self.answer(r.status, {k: v for k, v in r.getheaders()
+                                   if k.lower() not in ("content-length", "connection",
+                                                        "transfer-encoding")}, data)
+        finally:
+            c.close()
+
+    def answer(self, status, headers, data):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_DELETE = do_HEAD = forward
+
+    def log_message(self, *args):
+        pass
+
+
+def test_url_with_a_path_prefix():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PrefixProxy)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        url = "http://127.0.0.1:%d/v2m/" % srv.server_address[1]
+        cfg = {"V2M_URL": url, "XDG_CONFIG_HOME": tmp + "/cfg-prefix"}
+        rc, out, err = v2m("login", EMAIL, "--password-stdin", stdin="Admin123\n", env=cfg)
+        assert rc == 0 and out == "Logged in as %s\n" % EMAIL, (rc, out, err)
+        rc, out, err = v2m("convert", A, "-o", tmp + "/prefix", env=cfg)
+        assert rc == 0 and bitrate(tmp + "/prefix/clip-a.mp3")["codec_name"] == "mp3", (rc, err)
+        rc, out, err = v2m("status", env=dict(cfg, V2M_URL=url.rstrip("/")))
+        assert rc == 0 and "clip-a.mp4" in out, (rc, out, err)
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def forged_token():
