@@ -313,6 +313,25 @@ def test_logout_then_a_command_says_to_log_in():
     assert rc == 0, err
 
 
+def test_a_revoked_session_says_to_log_in_again():
+    rc, _, err = t.run_cmd([os.path.join(t.BIN, "v2m-admin"), "user", "passwd", EMAIL,
+                            "--password-stdin"], stdin="Changed123\n", env=env)
+    assert rc == 0, err
+    # auth refuses the old tokens once its revocation cache has caught up.
+    deadline = time.time() + 60
+    while True:
+        rc, out, err = v2m("status")
+        if rc != 0 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert rc == 4 and "your session has expired or was revoked: run `v2m login EMAIL`" in err, \
+        (rc, err)
+    rc, out, err = v2m("login", EMAIL, "--password-stdin", stdin="Admin123\n")
+    assert rc == 4 and "wrong email or password" in err, (rc, err)
+    rc, out, err = v2m("login", EMAIL, "--password-stdin", stdin="Changed123\n")
+    assert rc == 0 and v2m("status")[0] == 0, (rc, err)
+
+
 def test_usage_errors():
     rc, out, err = v2m("convert")
     assert rc == 2 and "usage:" in err, (rc, err)
