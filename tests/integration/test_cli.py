@@ -18,7 +18,9 @@ import http.server
 import json
 import os
 import pty
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -353,6 +355,27 @@ def test_a_wait_without_a_converter_times_out():
     assert rc == 1 and "job %s is not done yet (queued)" % vfid in err, (rc, err)
     rc, text = v2m_pty("convert", B, "-o", tmp + "/late", "--timeout", "1")
     assert rc == 5 and "timed out" in text and "queued" in text, repr(text)
+    # Ctrl-C while waiting: the line is ended, nothing is left behind.
+    full = dict(os.environ)
+    full.update(CENV)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CLI, "convert", B, "-o", tmp + "/late"], stdin=slave, stdout=slave,
+                         stderr=slave, env=full)
+    os.close(slave)
+    text = b""
+    while b"convert " not in text:
+        r, _, _ = select.select([master], [], [], 60)
+        assert r, text
+        text += os.read(master, 65536)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=60) == -signal.SIGINT
+    try:
+        text += os.read(master, 65536)
+    except OSError:
+        pass
+    os.close(master)
+    assert b"v2m: interrupted" in text, text
+    assert not [f for f in os.listdir(tmp + "/late") if f.endswith(".mp3") or f.startswith(".")]
 
 
 def teardown():
