@@ -10,7 +10,8 @@
  *                                        the options are the server's per-job
  *                                        options (docs/API.md), sent as fields
  *   v2m status [VIDEO_FID] [--json]      a table of your jobs (or one), or their JSON
- *   v2m download FID [-o FILE] [--force] the MP3 of a video id, or an MP3 id
+ *   v2m download FID [-o FILE|DIR] [--force]
+ *                                        the MP3 of a video id, or an MP3 id
  *   v2m delete VIDEO_FID                 the video, its MP3 and the job
  *   v2m retry VIDEO_FID                  convert a failed job again
  *   v2m webhook-secret                   a new secret for your webhooks'
@@ -56,7 +57,7 @@ static const char usage[] =
     "       v2m logout\n"
     "       v2m upload FILE [--wait] [--timeout SECONDS] [--OPTION VALUE]...\n"
     "       v2m status [VIDEO_FID] [--json]\n"
-    "       v2m download FID [-o FILE] [--force]\n"
+    "       v2m download FID [-o FILE|DIR] [--force]\n"
     "       v2m delete VIDEO_FID\n"
     "       v2m retry VIDEO_FID\n"
     "       v2m webhook-secret   (a new secret for your webhooks' signatures, shown once)\n"
@@ -899,8 +900,8 @@ out:
 
 static int cmd_download(int argc, char **argv, const char *auth)
 {
-    const char *fid = NULL, *out = NULL;
-    char saved[1200], fallback[600], dirbuf[1100], *dir;
+    const char *fid = NULL, *out = NULL, *outdir = NULL;
+    char saved[1200], fallback[600], dirbuf[1100], check[1800], *dir;
     json_t *job;
     int force = 0, rc;
     long st;
@@ -919,6 +920,13 @@ static int cmd_download(int argc, char **argv, const char *auth)
     }
     if (!fid || !v2m_oid_valid(fid))
         return fprintf(stderr, "%s", usage), EX_USAGE;
+    {
+        struct stat sb;
+        if (out && stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            outdir = out; /* -o DIR: the usual name, in DIR */
+            out = NULL;
+        }
+    }
     if (out && !force && access(out, F_OK) == 0)
         return fprintf(stderr, "v2m: %s already exists (use --force to overwrite it)\n", out),
                EX_FAIL;
@@ -942,8 +950,10 @@ static int cmd_download(int argc, char **argv, const char *auth)
         mp3 = jstr(job, "mp3_fid");
         if (jstr(job, "filename"))
             mp3_name(jstr(job, "filename"), fallback, sizeof fallback);
-        if (!out && !force && access(fallback, F_OK) == 0) {
-            fprintf(stderr, "v2m: %s already exists (use --force to overwrite it)\n", fallback);
+        snprintf(check, sizeof check, "%s/%s", outdir ? outdir : ".", fallback);
+        if (!out && !force && access(check, F_OK) == 0) {
+            fprintf(stderr, "v2m: %s already exists (use --force to overwrite it)\n",
+                    outdir ? check : fallback);
             json_decref(job);
             return EX_FAIL;
         }
@@ -953,10 +963,12 @@ static int cmd_download(int argc, char **argv, const char *auth)
         snprintf(dirbuf, sizeof dirbuf, "%s", out);
         dir = dirname(dirbuf);
     } else {
-        dir = ".";
+        dir = (char *)(outdir ? outdir : ".");
     }
-    rc = mp3 ? fetch_mp3(auth, mp3, dir, out ? out : job ? fallback : NULL, fallback, force, &p,
-                         saved, sizeof saved)
+    if (!out && job)
+        snprintf(check, sizeof check, "%s/%s", dir, fallback);
+    rc = mp3 ? fetch_mp3(auth, mp3, dir, out ? out : job ? (outdir ? check : fallback) : NULL,
+                         fallback, force, &p, saved, sizeof saved)
              : (fprintf(stderr, "v2m: job %s has no MP3\n", fid), EX_FAIL);
     json_decref(job);
     if (rc == EX_OK)
@@ -1044,6 +1056,11 @@ static int cmd_convert(int argc, char **argv, const char *auth)
             if (rc == EX_FAIL && job) {
                 say_job_failed(file, job);
                 reason = jstr(job, "error") ? jstr(job, "error") : jstr(job, "status");
+            }
+            if (rc == EX_OK && !jstr(job, "mp3_fid")) {
+                prog_clear();
+                fprintf(stderr, "v2m: %s: the job is done but names no MP3\n", file);
+                rc = EX_FAIL;
             }
             if (rc == EX_OK)
                 rc = fetch_mp3(auth, jstr(job, "mp3_fid"), dir, target, NULL, force, &p, saved,

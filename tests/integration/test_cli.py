@@ -217,6 +217,12 @@ def test_download_by_video_id_names_the_file_after_the_video():
     # -o still works.
     rc, out, err = v2m("download", j["video_fid"], "-o", d2 + "/named.mp3")
     assert rc == 0 and os.path.exists(d2 + "/named.mp3"), err
+    # -o DIR: the video's name in DIR.
+    rc, out, err = v2m("download", j["video_fid"], "-o", d)
+    assert rc == 1 and "%s/clip-b.mp3 already exists" % d in err, (rc, err)
+    os.unlink(d + "/clip-b.mp3")
+    rc, out, err = v2m("download", j["video_fid"], "-o", d)
+    assert rc == 0 and os.listdir(d) == ["clip-b.mp3"], (rc, err, os.listdir(d))
     rc, out, err = v2m("download", "0" * 24, cwd=d2)
     assert rc == 1 and "404" in err, (rc, err)
 
