@@ -7,7 +7,8 @@ convert with options into a directory, no overwriting without --force,
 login and logout, an invalid session, the status table, download by video
 id, V2M_URL with a trailing slash and with a path prefix, an unreachable
 server, and a wait that times out while no converter runs (last: the
-converter is stopped for it).
+converter is stopped for it), then a job expired by a gateway keeping MP3s a
+second.
 Exit codes: 0 ok, 1 failed/refused, 2 usage, 3 unreachable, 4 session, 5 timeout.
 """
 import base64
@@ -382,6 +383,25 @@ def test_a_wait_without_a_converter_times_out():
     os.close(master)
     assert b"v2m: interrupted" in text, text
     assert not [f for f in os.listdir(tmp + "/late") if f.endswith(".mp3") or f.startswith(".")]
+
+
+def test_an_expired_job_says_so():
+    # Last: a gateway that keeps MP3s for a second expires every finished job.
+    j = [x for x in jobs() if x["filename"] == "clip-b.mov" and x["status"] == "done"][0]
+    short = t.Service("v2m-gateway", dict(env, V2M_KEEP_MP3="1s", V2M_JANITOR_INTERVAL="1s"))
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if [x for x in jobs() if x["video_fid"] == j["video_fid"]][0]["status"] == "expired":
+                break
+            time.sleep(0.5)
+        rc, out, err = v2m("status", j["video_fid"])
+        assert rc == 0 and " expired " in out, out
+        rc, out, err = v2m("download", j["video_fid"], "-o", tmp + "/expired.mp3")
+        assert rc == 1 and "the job has expired" in err, (rc, err)
+        assert not os.path.exists(tmp + "/expired.mp3")
+    finally:
+        short.stop()
 
 
 def teardown():
