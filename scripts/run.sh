@@ -95,6 +95,10 @@ if [ -x "$BIN/v2m-gateway" ]; then cat <<TXT
   # 3. the mail in $V2M_OUTBOX has a download link that works in a browser;
   #    with the mp3 fid (in the mail, or GET $url/jobs) and the token:
   curl -sS --fail-with-body -o song.mp3 -H "Authorization: Bearer \${TOKEN:?log in first}" "$url/download?fid=MP3_FID"
+
+  # Or, shorter, with the client: upload, wait, and video.mp3 beside the video
+  export V2M_URL=$url
+  $BIN/v2m login $email && $BIN/v2m convert video.mp4
 TXT
 else cat <<TXT
   # 2. check it
