@@ -2,7 +2,8 @@
 """The web page in headless Chromium, on the embedded deployment: by keyboard
 only, on a phone's width, several files at once, the server gone, a session
 that has expired, the icon. tests/web/ui.mjs drives the page; its
-screenshots are written to the test's temporary folder (kept on failure)."""
+screenshots are written to the test's temporary folder (kept on failure;
+copied to $V2M_ARTIFACTS when it is set)."""
 import json
 import os
 import shutil
@@ -57,6 +58,10 @@ SILENT = ffmpeg(tmp + "/silent.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120
                 "-c:v", "libx264", "-preset", "ultrafast")
 BAD = tmp + "/notes.mp4"
 open(BAD, "w").write("this is not a video\n" * 50)
+# Over V2M_MAX_UPLOAD: refused from its announced size, before it is read.
+HUGE = tmp + "/huge.mp4"
+with open(HUGE, "wb") as f:
+    f.truncate(21 * 1024 * 1024)
 
 
 def test_page_and_icon_served():
@@ -73,13 +78,17 @@ def test_page_and_icon_served():
 def test_page_in_chromium():
     script = os.path.join(t.SRC, "tests/web/ui.mjs")
     rc, out, err = t.run_cmd(["node", script, GW, "web@email.com", "Web12345", tmp,
-                              VIDEO, LONGNAME, SILENT, BAD], timeout=300)
+                              VIDEO, LONGNAME, SILENT, BAD, HUGE], timeout=300)
     sys.stdout.write(err)
     assert rc == 0, (out, err)
     got = json.loads(out.strip().splitlines()[-1])
+    keep = os.environ.get("V2M_ARTIFACTS")   # a folder to keep the screenshots in
     for shot in got["screenshots"]:
-        print("screenshot: %s" % shot)
         assert os.path.getsize(shot) > 1000, shot
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            shot = shutil.copy(shot, keep)
+        print("screenshot: %s" % shot)
     assert got["downloads"] >= 2, got
     assert got["max_parallel"] == 2, got
 

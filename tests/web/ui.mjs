@@ -6,12 +6,12 @@
 // session that has expired; a 375 px wide screen without sideways scrolling;
 // the icon. Screenshots go into OUTDIR. Prints {"screenshots", "downloads",
 // "max_parallel"} on its last line.
-//   node ui.mjs URL EMAIL PASSWORD OUTDIR VIDEO LONGNAME_VIDEO SILENT_VIDEO NOT_A_VIDEO
+//   node ui.mjs URL EMAIL PASSWORD OUTDIR VIDEO LONGNAME_VIDEO SILENT_VIDEO NOT_A_VIDEO TOO_LARGE
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 
-const [url, email, password, outdir, video, longVideo, silent, bad] = process.argv.slice(2);
+const [url, email, password, outdir, video, longVideo, silent, bad, huge] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -185,6 +185,14 @@ try {
   check(refused && refused.msg.includes("not a video or audio file (415)"), "the 415 is not shown: " + JSON.stringify(rows));
   const maxParallel = await page.evaluate(() => window.maxInflight);
   check(maxParallel === 2, "uploads in flight at once: " + maxParallel);
+
+  // Too large: the gateway's 413, said as it says it.
+  step("too large");
+  await page.setInputFiles("#file", huge);
+  await page.click("#upload-btn");
+  await page.waitForSelector("#uploads li:first-child.failed", { timeout: 30000 });
+  const big = await page.textContent("#uploads li:first-child .msg");
+  check(big.includes("(413)"), "the 413 is not shown: " + big);
 
   // A file dropped onto the drop zone is uploaded too.
   step("drop");
