@@ -118,7 +118,12 @@ try {
   // The file input by keyboard: Space opens the chooser; then the button, by Enter.
   step("keyboard upload");
   await tabTo(page, "#file", true);
-  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Space")]);
+  // Headless Chromium now and then drops a chooser, even the input's own: Space again then.
+  let chooser;
+  for (let i = 0; !chooser && i < 3; i++)
+    [chooser] = await Promise.all([page.waitForEvent("filechooser", { timeout: 5000 }).catch(() => null),
+                                   page.keyboard.press("Space")]);
+  check(chooser, "Space on the file input opens no chooser");
   check(chooser.isMultiple(), "the file input takes one file only");
   await chooser.setFiles(video);
   await page.keyboard.press("Tab");
@@ -205,10 +210,20 @@ try {
   }, bytes);
   await page.waitForFunction(() => [...document.querySelectorAll("#uploads li.done .name")]
     .some((n) => n.textContent.startsWith("dropped.mp4")));
-  // The drop zone is a button for the keyboard: Enter opens the chooser.
+  // The drop zone is a button for the keyboard: Enter and Space open the
+  // chooser (counted here, not opened: headless Chromium does not always open
+  // a second chooser on a page), and what is chosen so is uploaded at once.
+  await page.evaluate(() => {
+    window.pickers = 0;
+    document.getElementById("file").click = () => { window.pickers++; };
+  });
   await tabTo(page, "#drop");
-  const [chooser2] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Enter")]);
-  await chooser2.setFiles([]);
+  await page.keyboard.press("Space");
+  await page.keyboard.press("Enter");
+  check(await page.evaluate(() => window.pickers) === 2, "Space and Enter on the drop zone do not open the chooser");
+  await page.setInputFiles("#file", video);
+  await page.waitForFunction(() => document.querySelectorAll("#uploads li.done").length === 5);
+  check(await page.$eval("#file", (f) => f.files.length === 0), "the file chosen by the drop zone stays in the input");
 
   // The job without sound fails: its reason on one line, a Retry button.
   step("failed job");
