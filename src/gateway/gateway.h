@@ -83,6 +83,7 @@ v2m_err gw_job_purge(gw_app *a, const v2m_job *j, v2m_error *err);
 
 void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_page_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_favicon_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 /* GET /d/<mp3_fid>?e=&s=: a signed link, no token (download.c). */
 void gw_link_download(void *app, v2m_http_req *req, v2m_http_resp *resp);

@@ -153,6 +153,8 @@ static int trusted_peer(void *app, const struct sockaddr *sa)
 
 static const v2m_http_route routes[] = {
     {.method = "GET", .path = "/", .handler = gw_page_serve},
+    {.method = "GET", .path = "/favicon.svg", .handler = gw_favicon_serve},
+    {.method = "GET", .path = "/favicon.ico", .handler = gw_favicon_serve},
     {.method = "POST", .path = "/login", .handler = gw_login},
     {.method = "POST", .path = "/upload", .handler = gw_upload, .body_begin = gw_upload_begin,
      .body_data = gw_upload_data, .body_end = gw_upload_end},
