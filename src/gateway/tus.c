@@ -607,6 +607,12 @@ static void begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stre
                 refuse(t, 503, "file store unavailable, try again later");
         }
     }
+    /* A body announced longer than what is left is refused before it is read. */
+    if (!t->status && t->body) {
+        int64_t cl = header_num(req, "Content-Length");
+        if (cl > t->length - t->offset)
+            refuse(t, 413, "more bytes than Upload-Length (%" PRId64 ") leaves", t->length);
+    }
     if (t->status && !t->post) {
         reply(resp, t->status, t->msg);
     } else if (t->status) {
