@@ -370,8 +370,6 @@ v2m_err gw_tus_usage(gw_app *a, const char *user, uint64_t *bytes, long *count, 
     *bytes = 0;
     *count = 0;
     rc = v2m_store_part_list(a->store, V2M_NS_VIDEOS, on_part, &w, err);
-    if (rc == V2M_EUNAVAIL && !strcmp(v2m_store_scheme(a->store), "mongodb"))
-        return V2M_OK;   /* no resumable uploads there */
     *bytes = w.bytes;
     *count = w.count;
     return rc;
@@ -527,10 +525,7 @@ static void create(tus *t, v2m_http_req *req, v2m_http_resp *resp)
     if (v2m_store_part_create(a->store, V2M_NS_VIDEOS, info, t->fid, &err) != V2M_OK) {
         free(info);
         V2M_LOG(V2M_ERROR, "tus create: %s", v2m_error_msg(&err));
-        if (err.code == V2M_EUNAVAIL && !strcmp(v2m_store_scheme(a->store), "mongodb"))
-            refuse(t, 501, "resumable uploads need the file store");
-        else
-            refuse(t, 503, "file store unavailable, try again later");
+        refuse(t, 503, "file store unavailable, try again later");
         return;
     }
     free(info);

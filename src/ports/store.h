@@ -148,7 +148,8 @@ v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_er
  *   v2m_store_part_finish(st, V2M_NS_VIDEOS, fid, "clip.mp4", "video/mp4", owner, &meta, &err);
  *
  * File backend: <ns>/.tus-<fid> (bytes) and <ns>/.tus-<fid>.json (info),
- * never swept by open; GridFS: V2M_EUNAVAIL (not supported). */
+ * never swept by open; GridFS: chunks in fs.chunks under the part's id, the
+ * record in fs.uploads (docs/PORTS.md). */
 #define V2M_STORE_INFO_MAX 4096
 typedef struct v2m_store_part v2m_store_part;
 /* A new empty part with info; its id into fid. */

@@ -38,7 +38,8 @@ const upload = new tus.Upload(data, {
   },
   onError(err) {
     const res = err.originalResponse;
-    out({ error: String(err), status: res ? res.getStatus() : 0, body: res ? res.getBody() : '' });
+    out({ error: String(err), url: upload.url, status: res ? res.getStatus() : 0,
+        body: res ? res.getBody() : '' });
   },
   onSuccess(payload) {
     const res = payload && payload.lastResponse;
