@@ -80,6 +80,7 @@ typedef struct tus {
     int post;                /* creation (POST) rather than PATCH */
     int locked;              /* fid is in busy[] */
     int body;                /* the request carries upload bytes */
+    int answered;            /* the refusal is written into resp already */
     char fid[V2M_FID_LEN + 1];
     int64_t offset;          /* the part's bytes so far */
     int64_t length;          /* Upload-Length */
@@ -502,14 +503,14 @@ static void create(tus *t, v2m_http_req *req, v2m_http_resp *resp)
     if (parse_metadata(t, md, &opts, filename, sizeof filename, ctype, sizeof ctype, callback,
                        sizeof callback))
         return;
-    if (v2m_jobopts_check(&opts, &err) || v2m_jobopts_encode(&opts, options, sizeof options, &err)) {
+    if (v2m_jobopts_check(&opts, &err) ||
+        v2m_jobopts_encode(&opts, options, sizeof options, &err)) {
         refuse(t, 400, "%s", v2m_error_msg(&err));
         return;
     }
     if (gw_limits_check(a, &t->user, (uint64_t)t->length, &room, resp)) {
-        t->status = resp->status;
-        snprintf(t->msg, sizeof t->msg, "%.*s", (int)(resp->len < sizeof t->msg ? resp->len : sizeof t->msg - 1),
-                 resp->body ? resp->body : "");
+        t->status = resp->status;   /* answered, with Retry-After for a 429 */
+        t->answered = 1;
         return;
     }
     t->expires_ms = now_ms() + (int64_t)a->cfg.upload_expiry * 1000;
@@ -617,7 +618,10 @@ static void begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stre
         if (t->fid[0])
             v2m_store_part_abort(a->store, V2M_NS_VIDEOS, t->fid, NULL);
         t->fid[0] = '\0';
-        reply(resp, t->status, t->msg);
+        if (t->answered)
+            v2m_http_add_header(resp, "Tus-Resumable", TUS_VERSION);
+        else
+            reply(resp, t->status, t->msg);
     }
 }
 

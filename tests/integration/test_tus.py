@@ -321,7 +321,8 @@ def test_not_media_415():
 def test_quota_counts_unfinished():
     global gateway
     gateway.stop()
-    gateway = t.Service("v2m-gateway", dict(env, V2M_QUOTA=str(SIZE + SIZE // 2)))
+    gateway = t.Service("v2m-gateway", dict(env, V2M_QUOTA=str(SIZE + SIZE // 2),
+                                            V2M_MAX_ACTIVE_JOBS="2"))
     try:
         quota = login("quota@email.com")
         cut = tus_client("cut", VIDEO, {"filename": "a.mp4"}, token=quota)
@@ -330,8 +331,15 @@ def test_quota_counts_unfinished():
         status, body, _ = tus("POST", "/files/", token=quota,
                               headers={"Upload-Length": str(SIZE)})
         assert status == 413 and "quota" in body, (status, body)
-        status, _, _ = tus("DELETE", cut["url"], token=quota)
-        assert status == 204, status
+        # ... and counts as an active job: a small one fits, a third does not.
+        status, body, h = tus("POST", "/files/", token=quota, headers={"Upload-Length": "1000"})
+        assert status == 201, (status, body)
+        status, body, h2 = tus("POST", "/files/", token=quota, headers={"Upload-Length": "10"})
+        assert status == 429 and "Retry-After" in h2, (status, body, h2)
+        assert h2.get("Tus-Resumable") == "1.0.0", h2
+        for url in (cut["url"], h["Location"]):
+            status, _, _ = tus("DELETE", url, token=quota)
+            assert status == 204, status
         status, body, h = tus("POST", "/files/", token=quota,
                               headers={"Upload-Length": str(SIZE)})
         assert status == 201, (status, body)
