@@ -1,7 +1,8 @@
 /* tus.c - resumable uploads, tus 1.0 at /files/.
  *
  * Core protocol (HEAD, PATCH with Upload-Offset) and the extensions
- * creation, creation-with-upload, termination and expiration. An upload is
+ * creation, creation-with-upload, termination, expiration and checksum
+ * (sha1: the bytes of a request whose digest differs are dropped, 460). An upload is
  * a store part (ports/store.h): its bytes at their offsets in the store, and
  * beside them an info record written once at creation (owner, length, file
  * name, options, callback URL, expiry, the raw Upload-Metadata), so an
@@ -18,6 +19,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,8 @@ typedef struct tus {
     int64_t expires_ms;
     v2m_store_part *part;
     json_t *rec;             /* the info record */
+    EVP_MD_CTX *md;          /* Upload-Checksum given: SHA-1 of this request's bytes */
+    unsigned char want[20];  /* ... and the digest it must have */
 } tus;
 
 static int64_t now_ms(void)
@@ -238,8 +242,35 @@ static int b64val(int c)
     return -1;
 }
 
-/* Base64 (padding optional) of n bytes at in into out; -1 when malformed,
- * too long, or holding a NUL. */
+/* Base64 (padding optional) of n bytes at in into out (*got bytes); -1
+ * when malformed or too long. */
+static int b64_decode_bin(const char *in, size_t n, char *out, size_t outsz, size_t *got)
+{
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+
+    while (n && in[n - 1] == '=')
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= outsz)
+                return -1;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    *got = o;
+    return 0;
+}
+
+/* Base64 text: as b64_decode_bin, NUL-terminated; -1 also when it holds a
+ * NUL. */
 static int b64_decode(const char *in, size_t n, char *out, size_t outsz)
 {
     size_t o = 0;
@@ -411,7 +442,8 @@ void gw_tus_options(void *app, v2m_http_req *req, v2m_http_resp *resp)
     reply(resp, 204, NULL);
     v2m_http_add_header(resp, "Tus-Version", TUS_VERSION);
     v2m_http_add_header(resp, "Tus-Extension",
-                        "creation,creation-with-upload,termination,expiration");
+                        "creation,creation-with-upload,termination,expiration,checksum");
+    v2m_http_add_header(resp, "Tus-Checksum-Algorithm", "sha1");
     add_num(resp, "Tus-Max-Size", (int64_t)a->cfg.max_upload);
 }
 
@@ -535,6 +567,47 @@ static void create(tus *t, v2m_http_req *req, v2m_http_resp *resp)
     V2M_LOG(V2M_INFO, "tus upload created id=%s length=%" PRId64, t->fid, t->length);
 }
 
+/* Done with the part: what arrived is kept, durably, but bytes that came
+ * with a checksum and were not checked are dropped; the upload is free for
+ * the next request. Before the answer goes out, so a client's next request
+ * never finds it still taken. */
+static void release(tus *t)
+{
+    v2m_error err = {0};
+
+    if (t->part) {
+        v2m_err rc = t->md ? v2m_store_part_discard(t->part, &err)
+                           : v2m_store_part_close(t->part, NULL, &err);
+        t->part = NULL;
+        if (rc)
+            V2M_LOG(V2M_ERROR, "tus close fid=%s: %s", t->fid, v2m_error_msg(&err));
+    }
+    if (t->locked) {
+        busy_drop(t->fid);
+        t->locked = 0;
+    }
+}
+
+/* Upload-Checksum: only sha1; a malformed header is 400. */
+static void start_checksum(tus *t, const char *h)
+{
+    char dig[64];
+    size_t n = 0;
+
+    if (strncmp(h, "sha1 ", 5) != 0) {
+        refuse(t, 400, "Upload-Checksum: the algorithm supported is sha1");
+        return;
+    }
+    if (b64_decode_bin(h + 5, strlen(h + 5), dig, sizeof dig, &n) || n != sizeof t->want) {
+        refuse(t, 400, "Upload-Checksum: sha1 takes the base64 of a 20-byte digest");
+        return;
+    }
+    memcpy(t->want, dig, sizeof t->want);
+    t->md = EVP_MD_CTX_new();
+    if (!t->md || EVP_DigestInit_ex(t->md, EVP_sha1(), NULL) != 1)
+        refuse(t, 503, "out of memory, try again later");
+}
+
 static void begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream, int post)
 {
     gw_app *a = app;
@@ -603,6 +676,9 @@ static void begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stre
                 refuse(t, 503, "file store unavailable, try again later");
         }
     }
+    /* checksum extension: "Upload-Checksum: sha1 <base64 of the digest>" */
+    if (!t->status && t->body && v2m_http_header(req, "Upload-Checksum"))
+        start_checksum(t, v2m_http_header(req, "Upload-Checksum"));
     /* A body announced longer than what is left is refused before it is read. */
     if (!t->status && t->body) {
         int64_t cl = header_num(req, "Content-Length");
@@ -610,11 +686,11 @@ static void begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stre
             refuse(t, 413, "more bytes than Upload-Length (%" PRId64 ") leaves", t->length);
     }
     if (t->status && !t->post) {
+        release(t);
         reply(resp, t->status, t->msg);
     } else if (t->status) {
         /* Nothing made by a refused creation stays. */
-        v2m_store_part_close(t->part, NULL, NULL);
-        t->part = NULL;
+        release(t);
         if (t->fid[0])
             v2m_store_part_abort(a->store, V2M_NS_VIDEOS, t->fid, NULL);
         t->fid[0] = '\0';
@@ -647,11 +723,16 @@ int gw_tus_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
         refuse(t, 400, "no body expected here");
     if (!t->status && (int64_t)len > t->length - t->offset)
         refuse(t, 413, "more bytes than Upload-Length (%" PRId64 ")", t->length);
+    if (!t->status && t->md && EVP_DigestUpdate(t->md, data, len) != 1)
+        refuse(t, 503, "checksum failed, try again later");
     if (!t->status && v2m_store_part_write(t->part, data, len, &err) != V2M_OK) {
         V2M_LOG(V2M_ERROR, "tus write fid=%s: %s", t->fid, v2m_error_msg(&err));
         refuse(t, 503, "file store failed while writing, try again later");
     }
     if (t->status) {
+        release(t);
+        if (t->post && t->fid[0])   /* nothing of a refused creation stays */
+            v2m_store_part_abort(t->a->store, V2M_NS_VIDEOS, t->fid, NULL);
         reply(resp, t->status, t->msg);
         return 1;
     }
@@ -662,16 +743,12 @@ int gw_tus_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
 void gw_tus_end(void *app, void *stream)
 {
     tus *t = stream;
-    v2m_error err = {0};
     (void)app;
 
     if (!t)
         return;
-    /* However the request ended, what arrived is kept, durably. */
-    if (t->part && v2m_store_part_close(t->part, NULL, &err) != V2M_OK)
-        V2M_LOG(V2M_ERROR, "tus close fid=%s: %s", t->fid, v2m_error_msg(&err));
-    if (t->locked)
-        busy_drop(t->fid);
+    release(t);   /* a request cut off: what arrived is kept */
+    EVP_MD_CTX_free(t->md);
     json_decref(t->rec);
     free(t);
 }
@@ -726,6 +803,22 @@ static void answer(tus *t, v2m_http_resp *resp)
     v2m_error err = {0};
     char loc[64];
 
+    if (t->part && t->md) {
+        unsigned char got[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        if (EVP_DigestFinal_ex(t->md, got, &n) != 1 || n != sizeof t->want ||
+            memcmp(got, t->want, sizeof t->want) != 0) {
+            v2m_err rc = v2m_store_part_discard(t->part, &err);
+            t->part = NULL;
+            if (rc)
+                V2M_LOG(V2M_ERROR, "tus discard fid=%s: %s", t->fid, v2m_error_msg(&err));
+            if (t->post)  /* nothing of a refused creation stays */
+                v2m_store_part_abort(t->a->store, V2M_NS_VIDEOS, t->fid, NULL);
+            reply(resp, rc ? 503 : 460, rc ? "file store failed, try again later"
+                                           : "checksum mismatch: the bytes were not kept");
+            return;
+        }
+    }
     if (t->part) {
         v2m_err rc = v2m_store_part_close(t->part, NULL, &err);
         t->part = NULL;
@@ -760,6 +853,7 @@ void gw_tus_post(void *app, v2m_http_req *req, v2m_http_resp *resp)
         return;
     }
     answer(t, resp);
+    release(t);
 }
 
 void gw_tus_patch(void *app, v2m_http_req *req, v2m_http_resp *resp)

@@ -364,6 +364,16 @@ v2m_err v2m_store_part_close(v2m_store_part *p, int64_t *offset, v2m_error *err)
     return rc;
 }
 
+v2m_err v2m_store_part_discard(v2m_store_part *p, v2m_error *err)
+{
+    v2m_err rc;
+    if (!p)
+        return V2M_OK;
+    rc = p->ops->part_discard(p->impl, err);
+    free(p);
+    return rc;
+}
+
 v2m_err v2m_store_part_pread(v2m_store *st, v2m_store_ns ns, const char *fid, void *buf,
                              size_t n, int64_t off, size_t *got, v2m_error *err)
 {

@@ -168,6 +168,9 @@ v2m_err v2m_store_part_write(v2m_store_part *p, const void *buf, size_t n, v2m_e
 /* Make what was written durable and free p; *offset (may be NULL) = the
  * part's offset now. Safe on NULL. */
 v2m_err v2m_store_part_close(v2m_store_part *p, int64_t *offset, v2m_error *err);
+/* Drop what was written through p (the part's offset is again where the
+ * append began) and free p. Safe on NULL. */
+v2m_err v2m_store_part_discard(v2m_store_part *p, v2m_error *err);
 /* Read up to n of the part's bytes at off; *got == 0 at its end. */
 v2m_err v2m_store_part_pread(v2m_store *st, v2m_store_ns ns, const char *fid, void *buf,
                              size_t n, int64_t off, size_t *got, v2m_error *err);

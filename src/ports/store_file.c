@@ -452,7 +452,7 @@ static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
  * alone (the gateway's janitor removes expired ones). */
 typedef struct {
     int fd;
-    int64_t off;
+    int64_t start, off;
     char path[PATH_MAX];
 } fpart;
 
@@ -578,9 +578,21 @@ static v2m_err f_part_append(void *impl, v2m_store_ns ns, const char *fid, int64
         free(p);
         return rc;
     }
-    p->off = off;
+    p->start = p->off = off;
     *out = p;
     return V2M_OK;
+}
+
+static v2m_err f_part_discard(void *impl, v2m_error *err)
+{
+    fpart *p = impl;
+    v2m_err rc = V2M_OK;
+
+    if (ftruncate(p->fd, (off_t)p->start) != 0 || fsync(p->fd) != 0)
+        rc = sys_fail(err, "truncate", p->path);
+    close(p->fd);
+    free(p);
+    return rc;
 }
 
 static v2m_err f_part_write(void *impl, const void *buf, size_t n, v2m_error *err)
@@ -744,6 +756,7 @@ const v2m__store_ops v2m__store_file = {
     .part_append = f_part_append,
     .part_write = f_part_write,
     .part_close = f_part_close,
+    .part_discard = f_part_discard,
     .part_pread = f_part_pread,
     .part_finish = f_part_finish,
     .part_abort = f_part_abort,

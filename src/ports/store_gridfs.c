@@ -569,7 +569,7 @@ typedef struct {
     uint8_t *cur;         /* chunk cur_n, cur_len bytes */
     size_t cur_len;
     int32_t cur_n;
-    int64_t off;
+    int64_t start, off;
 } gpart;
 
 static mongoc_collection_t *coll(mongoc_client_t *c, v2m_store_ns ns, const char *name)
@@ -750,14 +750,16 @@ static v2m_err g_part_append(void *impl, v2m_store_ns ns, const char *fid, int64
     if (rc == V2M_OK && have != off)
         rc = v2m_fail(err, V2M_ESTATE, "upload %s holds %lld bytes, not %lld", fid,
                       (long long)have, (long long)off);
-    p->off = off;
+    p->start = p->off = off;
     p->cur_n = (int32_t)(off / CS);
-    /* The partial last chunk, stored by the previous append, to complete. */
+    /* The partial last chunk, stored by the previous append, to complete
+     * (it may hold more, written by an append that was discarded). */
     if (rc == V2M_OK && off % CS) {
         rc = get_chunk(p->chunks, &p->oid, p->cur_n, p->cur, &p->cur_len, err);
-        if (rc == V2M_OK && p->cur_len != (size_t)(off % CS))
+        if (rc == V2M_OK && p->cur_len < (size_t)(off % CS))
             rc = v2m_fail(err, V2M_EIO, "gridfs: upload %s: last chunk holds %zu bytes, not %lld",
                           fid, p->cur_len, (long long)(off % CS));
+        p->cur_len = (size_t)(off % CS);
     }
     if (rc) {
         part_free(p);
@@ -803,6 +805,16 @@ static v2m_err g_part_close(void *impl, int64_t *offset, v2m_error *err)
         rc = set_offset(p->uploads, &p->oid, p->off, err);
     if (offset)
         *offset = p->off;
+    part_free(p);
+    return rc;
+}
+
+static v2m_err g_part_discard(void *impl, v2m_error *err)
+{
+    gpart *p = impl;
+    /* Chunks written meanwhile stay, beyond the offset: the next append
+     * rewrites them, finish trims what is past the length. */
+    v2m_err rc = set_offset(p->uploads, &p->oid, p->start, err);
     part_free(p);
     return rc;
 }
@@ -1001,6 +1013,7 @@ const v2m__store_ops v2m__store_gridfs = {
     .part_append = g_part_append,
     .part_write = g_part_write,
     .part_close = g_part_close,
+    .part_discard = g_part_discard,
     .part_pread = g_part_pread,
     .part_finish = g_part_finish,
     .part_abort = g_part_abort,

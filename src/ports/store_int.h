@@ -50,6 +50,7 @@ typedef struct v2m__store_ops {
                            void **p, v2m_error *err);
     v2m_err (*part_write)(void *p, const void *buf, size_t n, v2m_error *err);
     v2m_err (*part_close)(void *p, int64_t *offset, v2m_error *err);
+    v2m_err (*part_discard)(void *p, v2m_error *err);
     v2m_err (*part_pread)(void *impl, v2m_store_ns ns, const char *fid, void *buf, size_t n,
                           int64_t off, size_t *got, v2m_error *err);
     v2m_err (*part_finish)(void *impl, v2m_store_ns ns, const char *fid,

@@ -6,11 +6,13 @@ argv[1] picks the store: embedded, a store directory; distributed, GridFS
 tus-js-client from npm (tests/tus, `npm ci` there), run by Node: an upload
 cut at about half and resumed at its URL, once across a gateway restart;
 the job it makes converts with the option from Upload-Metadata. Also HEAD
-offsets, termination, expiry, another user's upload, bad metadata, a file
-that is no media. Nothing of a terminated, expired or refused upload may
+offsets, checksums, termination, expiry, the limits, another user's upload,
+bad metadata, a file that is no media. Nothing of a terminated, expired or refused upload may
 stay in the store.
 """
+import base64
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -200,7 +202,8 @@ def test_options_discovery():
     assert status == 204, status
     assert h["Tus-Version"] == "1.0.0", h
     assert "creation" in h["Tus-Extension"] and "termination" in h["Tus-Extension"], h
-    assert "expiration" in h["Tus-Extension"], h
+    assert "expiration" in h["Tus-Extension"] and "checksum" in h["Tus-Extension"], h
+    assert h["Tus-Checksum-Algorithm"] == "sha1", h
     assert h["Tus-Max-Size"] == str(40 << 20), h
     status, _, _ = t.request(gateway.port, "OPTIONS", "/files/")
     assert status == 401, status
@@ -260,6 +263,22 @@ def test_offsets_checked():
         body=b"x" * (SIZE - 100000 + 1))
     assert status == 413, status
     assert head_offset(url) == 100000
+    # checksum: a wrong digest drops the request's bytes (460), a right one keeps them
+    data = open(VIDEO, "rb").read()[100000:400000]
+    octet = {"Upload-Offset": "100000", "Content-Type": "application/offset+octet-stream"}
+    wrong = base64.b64encode(hashlib.sha1(b"other bytes").digest()).decode()
+    right = base64.b64encode(hashlib.sha1(data).digest()).decode()
+    status, body, _ = tus("PATCH", url, headers=dict(octet, **{"Upload-Checksum": "sha1 " + wrong}),
+                          body=data)
+    assert status == 460, (status, body)
+    assert head_offset(url) == 100000
+    status, body, _ = tus("PATCH", url, headers=dict(octet, **{"Upload-Checksum": "md5 " + right}),
+                          body=data)
+    assert status == 400, (status, body)
+    status, body, h = tus("PATCH", url, headers=dict(octet, **{"Upload-Checksum": "sha1 " + right}),
+                          body=data)
+    assert status == 204 and h["Upload-Offset"] == "400000", (status, body, h)
+    assert head_offset(url) == 400000
     status, _, _ = tus("DELETE", url)
     assert status == 204, status
 

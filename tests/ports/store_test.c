@@ -355,6 +355,26 @@ static void test_parts(void)
     CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
     CHECK(leftovers(fid) == 0);
 
+    /* discard: what an append wrote is dropped, the next one goes on from
+     * where it began (GridFS: over chunks the dropped one left behind) */
+    CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "{}", fid, &e) == V2M_OK);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 0, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, buf, 1000, &e) == V2M_OK);
+    CHECK(v2m_store_part_close(p, NULL, &e) == V2M_OK);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 1000, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, back + 7, 2 * V2M_STORE_CHUNK, &e) == V2M_OK);
+    CHECK(v2m_store_part_discard(p, &e) == V2M_OK);
+    CHECK(v2m_store_part_info(st, V2M_NS_VIDEOS, fid, info, sizeof info, &off, &e) == V2M_OK);
+    CHECK(off == 1000);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 1000, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, buf + 1000, V2M_STORE_CHUNK, &e) == V2M_OK);
+    CHECK(v2m_store_part_close(p, &off, &e) == V2M_OK && off == 1000 + V2M_STORE_CHUNK);
+    CHECK(v2m_store_part_finish(st, V2M_NS_VIDEOS, fid, "p.mp4", "video/mp4",
+                                "tester@example.com", &meta, &e) == V2M_OK);
+    verify(77, 1000 + V2M_STORE_CHUNK, fid, "p.mp4", 5);
+    CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
+    CHECK(leftovers(fid) == 0);
+
     /* abort: bytes and record go */
     CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "{}", fid, &e) == V2M_OK);
     CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 0, &p, &e) == V2M_OK);
