@@ -49,8 +49,10 @@ fi
 
 # Test-only Node.js tools, pinned by their lock files: the SMTP sink
 # (tests/harness), the offline Kubernetes schema validator (tests/deploy) and
-# playwright-core, which drives Debian's Chromium over the web page (tests/web).
-for d in tests/harness tests/deploy tests/web; do
+# playwright-core, which drives Debian's Chromium over the web page (tests/web);
+# tus-js-client and @tus/server for the resumable uploads' test and benchmark
+# (tests/tus).
+for d in tests/harness tests/deploy tests/web tests/tus; do
   if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
     echo "deps: npm ci in $d"
     (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)

@@ -32,6 +32,7 @@ typedef struct gw_config {
     long keep_mp3;           /* V2M_KEEP_MP3 seconds after a job ends; 0 = forever */
     long janitor_interval;   /* V2M_JANITOR_INTERVAL seconds */
     v2m_cidr_list webhook_allow; /* V2M_WEBHOOK_ALLOW: for v2m_callback_url_check */
+    long upload_expiry;      /* V2M_UPLOAD_EXPIRY seconds for an unfinished /files/ upload */
 } gw_config;
 
 typedef struct gw_user {
@@ -93,6 +94,31 @@ void gw_job_delete(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_job_retry(void *app, v2m_http_req *req, v2m_http_resp *resp);
 /* POST /webhook-secret, forwarded to auth (webhook_secret.c). */
 void gw_webhook_secret(void *app, v2m_http_req *req, v2m_http_resp *resp);
+
+/* The job of a video just finished in the store (meta): the limits again,
+ * the job record with options (JSON) and callback_url, a confirmed publish.
+ * 0 when queued; else -1 with the file removed and the answer in resp
+ * (upload.c; used by /upload and /files/). */
+int gw_job_make(gw_app *a, const gw_user *user, const v2m_store_meta *meta,
+                const char *options, const char *callback_url, v2m_http_resp *resp);
+
+/* tus 1.0 resumable uploads at /files/ (tus.c). */
+void gw_tus_options(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_tus_head(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_tus_delete(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_tus_post_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
+void gw_tus_patch_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
+int gw_tus_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,
+                const char *data, size_t len);
+void gw_tus_end(void *app, void *stream);
+void gw_tus_post(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_tus_patch(void *app, v2m_http_req *req, v2m_http_resp *resp);
+/* Unfinished uploads of user (not expired): their Upload-Lengths and count,
+ * for the limits. */
+v2m_err gw_tus_usage(gw_app *a, const char *user, uint64_t *bytes, long *count,
+                     v2m_error *err);
+/* Remove expired unfinished uploads (janitor); how many went. */
+long gw_tus_sweep(gw_app *a);
 
 void gw_upload_begin(void *app, v2m_http_req *req, v2m_http_resp *resp, void **stream);
 int gw_upload_data(void *app, v2m_http_req *req, v2m_http_resp *resp, void *stream,

@@ -189,6 +189,8 @@ static void sweep(gw_janitor *g)
     if (cfg->keep_video > 0)
         run(g, "videos to remove", ended, cfg->keep_video, V2M_JOBS_VIDEO_STORED, drop_video);
     run(g, "unfinished deletions", 0, 0, 0, finish_delete);
+    /* Resumable uploads past V2M_UPLOAD_EXPIRY, bytes and record (tus.c). */
+    gw_tus_sweep(g->a);
 }
 
 static void *janitor_main(void *arg)

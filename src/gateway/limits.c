@@ -1,6 +1,9 @@
 /* limits.c - what one user may hold at once: jobs not yet finished
  * (V2M_MAX_ACTIVE_JOBS, 429) and bytes stored (V2M_QUOTA, 413).
  *
+ * Unfinished resumable uploads (tus.c) count too: each as an active job,
+ * with its whole Upload-Length against the quota.
+ *
  * Both are counted from the user's job records, so they hold across gateway
  * replicas without any state here. The count and the new record are not one
  * transaction: uploads finishing at the same instant may pass the cap
@@ -44,6 +47,18 @@ int gw_limits_check(gw_app *a, const gw_user *user, uint64_t incoming, uint64_t 
         V2M_LOG(V2M_ERROR, "limits: %s", v2m_error_msg(&err));
         v2m_http_reply_text(resp, 503, "job records unavailable, try again later");
         return -1;
+    }
+    /* Unfinished resumable uploads count as jobs, with their whole length. */
+    {
+        uint64_t tb;
+        long tn;
+        if (gw_tus_usage(a, user->username, &tb, &tn, &err) != V2M_OK) {
+            V2M_LOG(V2M_ERROR, "limits: %s", v2m_error_msg(&err));
+            v2m_http_reply_text(resp, 503, "file store unavailable, try again later");
+            return -1;
+        }
+        u.bytes += tb;
+        u.active += tn;
     }
     if (a->cfg.max_active_jobs > 0 && u.active >= a->cfg.max_active_jobs) {
         char secs[16];

@@ -46,6 +46,8 @@ static const v2m_cfg_var gateway_vars[] = {
      .help = "how long an MP3 is kept after its job ends, then the job expires (0 or off: forever)"},
     {.name = "V2M_JANITOR_INTERVAL", .def = "60s", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 86400, .help = "how often the janitor looks for files past their time"},
+    {.name = "V2M_UPLOAD_EXPIRY", .def = "24h", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 3650 * 86400, .help = "how long an unfinished resumable upload (/files/) is kept"},
     {.name = "V2M_TRUSTED_PROXIES", .def = "", .parse = v2m_cfg_parse_text,
      .help = "CIDRs of proxies in front, not held to the per-address connection cap"},
     {.name = "V2M_WEBHOOK_ALLOW", .parse = v2m_cfg_parse_text, .max = 4095, .shown = "none",
@@ -76,6 +78,7 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
     c->keep_video = (long)v2m_cfg_num(&cfg, "V2M_KEEP_VIDEO");
     c->keep_mp3 = (long)v2m_cfg_num(&cfg, "V2M_KEEP_MP3");
     c->janitor_interval = (long)v2m_cfg_num(&cfg, "V2M_JANITOR_INTERVAL");
+    c->upload_expiry = (long)v2m_cfg_num(&cfg, "V2M_UPLOAD_EXPIRY");
     c->retry_after = 30;
     if (v2m_cidr_list_parse(v2m_cfg_text(&cfg, "V2M_TRUSTED_PROXIES"), &c->trusted, &perr))
         return v2m_fail(err, V2M_ECONFIG, "V2M_TRUSTED_PROXIES: %s", v2m_error_msg(&perr));
@@ -165,6 +168,14 @@ static const v2m_http_route routes[] = {
     {.method = "DELETE", .path = "/jobs/", .prefix = 1, .handler = gw_job_delete},
     {.method = "POST", .path = "/jobs/", .prefix = 1, .handler = gw_job_retry},
     {.method = "POST", .path = "/webhook-secret", .handler = gw_webhook_secret},
+    /* tus 1.0 resumable uploads (tus.c) */
+    {.method = "OPTIONS", .path = "/files", .prefix = 1, .handler = gw_tus_options},
+    {.method = "POST", .path = "/files", .prefix = 1, .handler = gw_tus_post,
+     .body_begin = gw_tus_post_begin, .body_data = gw_tus_data, .body_end = gw_tus_end},
+    {.method = "GET", .path = "/files/", .prefix = 1, .handler = gw_tus_head},
+    {.method = "PATCH", .path = "/files/", .prefix = 1, .handler = gw_tus_patch,
+     .body_begin = gw_tus_patch_begin, .body_data = gw_tus_data, .body_end = gw_tus_end},
+    {.method = "DELETE", .path = "/files/", .prefix = 1, .handler = gw_tus_delete},
 };
 
 int main(int argc, char **argv)

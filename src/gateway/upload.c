@@ -360,9 +360,7 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
     upload *u;
     v2m_store_meta meta;
     v2m_error err = {0};
-    v2m_msg msg;
     json_t *out;
-    uint64_t room;
     v2m_err rc;
     char options[V2M_OPT_JSON_MAX] = "";
 
@@ -403,37 +401,51 @@ void gw_upload(void *app, v2m_http_req *req, v2m_http_resp *resp)
         v2m_http_reply_text(resp, 503, "file store failed, try again later");
         return;
     }
+    if (gw_job_make(a, &u->user, &meta, options, u->callback_url, resp))
+        return;
+    out = json_pack("{s:s, s:s}", "video_fid", meta.fid, "status", "queued");
+    v2m_http_reply_json(resp, 200, out);
+}
+
+/* What both doors share once the file is finished in the store. */
+int gw_job_make(gw_app *a, const gw_user *user, const v2m_store_meta *meta,
+                const char *options, const char *callback_url, v2m_http_resp *resp)
+{
+    v2m_error err = {0};
+    v2m_msg msg;
+    uint64_t room;
+
     /* Again now that the file is whole: other uploads may have finished
      * meanwhile. A refusal keeps nothing. */
-    if (gw_limits_check(a, &u->user, (uint64_t)meta.length, &room, resp)) {
-        v2m_store_delete(a->store, V2M_NS_VIDEOS, meta.fid, NULL);
+    if (gw_limits_check(a, user, (uint64_t)meta->length, &room, resp)) {
+        v2m_store_delete(a->store, V2M_NS_VIDEOS, meta->fid, NULL);
         atomic_fetch_add(&a->uploads_failed, 1);
-        return;
+        return -1;
     }
-    if (v2m_jobs_create(a->jobs, meta.fid, u->user.username, meta.filename, meta.length,
-                        options, u->callback_url, &err)) {
-        V2M_LOG(V2M_ERROR, "upload job record fid=%s: %s", meta.fid, v2m_error_msg(&err));
+    if (v2m_jobs_create(a->jobs, meta->fid, user->username, meta->filename, meta->length,
+                        options, callback_url, &err)) {
+        V2M_LOG(V2M_ERROR, "upload job record fid=%s: %s", meta->fid, v2m_error_msg(&err));
         goto undo_file;
     }
     memset(&msg, 0, sizeof msg);
-    snprintf(msg.video_fid, sizeof msg.video_fid, "%s", meta.fid);
-    snprintf(msg.username, sizeof msg.username, "%s", u->user.username);
-    snprintf(msg.filename, sizeof msg.filename, "%s", meta.filename);
+    snprintf(msg.video_fid, sizeof msg.video_fid, "%s", meta->fid);
+    snprintf(msg.username, sizeof msg.username, "%s", user->username);
+    snprintf(msg.filename, sizeof msg.filename, "%s", meta->filename);
     snprintf(msg.options, sizeof msg.options, "%s", options);
-    snprintf(msg.callback_url, sizeof msg.callback_url, "%s", u->callback_url);
+    snprintf(msg.callback_url, sizeof msg.callback_url, "%s", callback_url);
     if (gw_publish(a, &msg, &err) != V2M_OK) {
-        V2M_LOG(V2M_ERROR, "upload publish fid=%s: %s", meta.fid, v2m_error_msg(&err));
-        v2m_jobs_delete(a->jobs, meta.fid, NULL);
+        V2M_LOG(V2M_ERROR, "upload publish fid=%s: %s", meta->fid, v2m_error_msg(&err));
+        v2m_jobs_delete(a->jobs, meta->fid, NULL);
         goto undo_file;
     }
     atomic_fetch_add(&a->uploads_ok, 1);
-    atomic_fetch_add(&a->upload_bytes, (unsigned long)meta.length);
-    V2M_LOG(V2M_INFO, "upload queued video_fid=%s bytes=%lld", meta.fid, (long long)meta.length);
-    out = json_pack("{s:s, s:s}", "video_fid", meta.fid, "status", "queued");
-    v2m_http_reply_json(resp, 200, out);
-    return;
+    atomic_fetch_add(&a->upload_bytes, (unsigned long)meta->length);
+    V2M_LOG(V2M_INFO, "upload queued video_fid=%s bytes=%lld", meta->fid,
+            (long long)meta->length);
+    return 0;
 undo_file:
-    v2m_store_delete(a->store, V2M_NS_VIDEOS, meta.fid, NULL);
+    v2m_store_delete(a->store, V2M_NS_VIDEOS, meta->fid, NULL);
     atomic_fetch_add(&a->uploads_failed, 1);
     v2m_http_reply_text(resp, 503, "could not queue the conversion, nothing was kept; try again later");
+    return -1;
 }

@@ -287,3 +287,140 @@ v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_er
         return rc;
     return st->ops->del(st->impl, ns, id, err);
 }
+
+/* Resumable uploads: argument checks, then the backend. */
+struct v2m_store_part {
+    const v2m__store_ops *ops;
+    void *impl;
+};
+
+static v2m_err part_check(v2m_store *st, v2m_store_ns ns, const char *fid, char *norm,
+                          v2m_error *err)
+{
+    v2m_err rc = check_ns(ns, err);
+    if (rc)
+        return rc;
+    if (!st->ops->part_create)
+        return v2m_fail(err, V2M_EUNAVAIL, "store %s: no resumable uploads", st->scheme);
+    return fid ? v2m_oid_norm(fid, norm, err) : V2M_OK;
+}
+
+v2m_err v2m_store_part_create(v2m_store *st, v2m_store_ns ns, const char *info,
+                              char fid[V2M_FID_LEN + 1], v2m_error *err)
+{
+    v2m_err rc = part_check(st, ns, NULL, NULL, err);
+    if (rc)
+        return rc;
+    if (!info || strlen(info) > V2M_STORE_INFO_MAX)
+        return v2m_fail(err, V2M_EINVAL, "store: part info longer than %d bytes",
+                        V2M_STORE_INFO_MAX);
+    v2m_oid_new(fid);
+    return st->ops->part_create(st->impl, ns, fid, info, err);
+}
+
+v2m_err v2m_store_part_info(v2m_store *st, v2m_store_ns ns, const char *fid, char *info,
+                            size_t infosz, int64_t *offset, v2m_error *err)
+{
+    char id[V2M_FID_LEN + 1];
+    v2m_err rc = part_check(st, ns, fid, id, err);
+    return rc ? rc : st->ops->part_info(st->impl, ns, id, info, infosz, offset, err);
+}
+
+v2m_err v2m_store_part_append(v2m_store *st, v2m_store_ns ns, const char *fid, int64_t off,
+                              v2m_store_part **out, v2m_error *err)
+{
+    char id[V2M_FID_LEN + 1];
+    v2m_store_part *p;
+    v2m_err rc = part_check(st, ns, fid, id, err);
+
+    *out = NULL;
+    if (rc)
+        return rc;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    p->ops = st->ops;
+    rc = st->ops->part_append(st->impl, ns, id, off, &p->impl, err);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return V2M_OK;
+}
+
+v2m_err v2m_store_part_write(v2m_store_part *p, const void *buf, size_t n, v2m_error *err)
+{
+    return n ? p->ops->part_write(p->impl, buf, n, err) : V2M_OK;
+}
+
+v2m_err v2m_store_part_close(v2m_store_part *p, int64_t *offset, v2m_error *err)
+{
+    v2m_err rc;
+    if (!p)
+        return V2M_OK;
+    rc = p->ops->part_close(p->impl, offset, err);
+    free(p);
+    return rc;
+}
+
+v2m_err v2m_store_part_discard(v2m_store_part *p, v2m_error *err)
+{
+    v2m_err rc;
+    if (!p)
+        return V2M_OK;
+    rc = p->ops->part_discard(p->impl, err);
+    free(p);
+    return rc;
+}
+
+v2m_err v2m_store_part_pread(v2m_store *st, v2m_store_ns ns, const char *fid, void *buf,
+                             size_t n, int64_t off, size_t *got, v2m_error *err)
+{
+    char id[V2M_FID_LEN + 1];
+    v2m_err rc = part_check(st, ns, fid, id, err);
+    *got = 0;
+    if (rc)
+        return rc;
+    if (off < 0)
+        return v2m_fail(err, V2M_EINVAL, "store: negative offset");
+    return st->ops->part_pread(st->impl, ns, id, buf, n, off, got, err);
+}
+
+v2m_err v2m_store_part_finish(v2m_store *st, v2m_store_ns ns, const char *fid,
+                              const char *filename, const char *content_type,
+                              const char *owner, v2m_store_meta *meta, v2m_error *err)
+{
+    char id[V2M_FID_LEN + 1];
+    v2m_store_meta m, out;
+    v2m_err rc = part_check(st, ns, fid, id, err);
+
+    if (rc)
+        return rc;
+    memset(&m, 0, sizeof m);
+    if ((rc = set_field(m.filename, sizeof m.filename, filename, "filename", err)) ||
+        (rc = set_field(m.content_type, sizeof m.content_type, content_type, "content type",
+                        err)) ||
+        (rc = set_field(m.owner, sizeof m.owner, owner, "owner", err)))
+        return rc;
+    memcpy(m.fid, id, sizeof id);
+    m.created_ms = v2m__now_ms();
+    rc = st->ops->part_finish(st->impl, ns, id, &m, &out, err);
+    if (rc == V2M_OK && meta)
+        *meta = out;
+    return rc;
+}
+
+v2m_err v2m_store_part_abort(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err)
+{
+    char id[V2M_FID_LEN + 1];
+    v2m_err rc = part_check(st, ns, fid, id, err);
+    return rc ? rc : st->ops->part_abort(st->impl, ns, id, err);
+}
+
+v2m_err v2m_store_part_list(v2m_store *st, v2m_store_ns ns, v2m_store_part_fn fn, void *ud,
+                            v2m_error *err)
+{
+    v2m_err rc = part_check(st, ns, NULL, NULL, err);
+    return rc ? rc : st->ops->part_list(st->impl, ns, fn, ud, err);
+}

@@ -135,4 +135,55 @@ v2m_err v2m_store_stat(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_stor
  * crash. Never call it for an upload that is still being written. */
 v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err);
 
+/* Resumable uploads ("parts"): an unfinished file written in several
+ * sittings, possibly by several processes, that survives a restart. A part
+ * carries an opaque info string (its owner's record: JSON, at most
+ * V2M_STORE_INFO_MAX bytes) written once at creation, and its bytes so far;
+ * its offset is how many bytes it holds. Nothing of a part is visible as a
+ * file until v2m_store_part_finish publishes it under the same id.
+ *
+ *   v2m_store_part_create(st, V2M_NS_VIDEOS, "{...}", fid, &err);
+ *   v2m_store_part_append(st, V2M_NS_VIDEOS, fid, offset, &p, &err);
+ *   v2m_store_part_write(p, buf, n, &err) ...; v2m_store_part_close(p, &offset, &err);
+ *   v2m_store_part_finish(st, V2M_NS_VIDEOS, fid, "clip.mp4", "video/mp4", owner, &meta, &err);
+ *
+ * File backend: <ns>/.tus-<fid> (bytes) and <ns>/.tus-<fid>.json (info),
+ * never swept by open; GridFS: chunks in fs.chunks under the part's id, the
+ * record in fs.uploads (docs/PORTS.md). */
+#define V2M_STORE_INFO_MAX 4096
+typedef struct v2m_store_part v2m_store_part;
+/* A new empty part with info; its id into fid. */
+v2m_err v2m_store_part_create(v2m_store *st, v2m_store_ns ns, const char *info,
+                              char fid[V2M_FID_LEN + 1], v2m_error *err);
+/* A part's info (into info, infosz >= V2M_STORE_INFO_MAX + 1) and offset;
+ * V2M_ENOTFOUND when there is none. */
+v2m_err v2m_store_part_info(v2m_store *st, v2m_store_ns ns, const char *fid, char *info,
+                            size_t infosz, int64_t *offset, v2m_error *err);
+/* Open the part for appending at off, which must be its offset
+ * (V2M_ESTATE otherwise). One appender at a time per part is the caller's
+ * business. */
+v2m_err v2m_store_part_append(v2m_store *st, v2m_store_ns ns, const char *fid, int64_t off,
+                              v2m_store_part **out, v2m_error *err);
+v2m_err v2m_store_part_write(v2m_store_part *p, const void *buf, size_t n, v2m_error *err);
+/* Make what was written durable and free p; *offset (may be NULL) = the
+ * part's offset now. Safe on NULL. */
+v2m_err v2m_store_part_close(v2m_store_part *p, int64_t *offset, v2m_error *err);
+/* Drop what was written through p (the part's offset is again where the
+ * append began) and free p. Safe on NULL. */
+v2m_err v2m_store_part_discard(v2m_store_part *p, v2m_error *err);
+/* Read up to n of the part's bytes at off; *got == 0 at its end. */
+v2m_err v2m_store_part_pread(v2m_store *st, v2m_store_ns ns, const char *fid, void *buf,
+                             size_t n, int64_t off, size_t *got, v2m_error *err);
+/* Publish the part as a finished file of its offset's length (store_stat and
+ * readers see it, the part is gone); meta (may be NULL) describes it. */
+v2m_err v2m_store_part_finish(v2m_store *st, v2m_store_ns ns, const char *fid,
+                              const char *filename, const char *content_type,
+                              const char *owner, v2m_store_meta *meta, v2m_error *err);
+/* Remove the part, bytes and info; V2M_ENOTFOUND when there is none. */
+v2m_err v2m_store_part_abort(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err);
+/* Each part: fn(ud, fid, info, offset); non-zero from fn stops the walk. */
+typedef int (*v2m_store_part_fn)(void *ud, const char *fid, const char *info, int64_t offset);
+v2m_err v2m_store_part_list(v2m_store *st, v2m_store_ns ns, v2m_store_part_fn fn, void *ud,
+                            v2m_error *err);
+
 #endif

@@ -447,6 +447,297 @@ static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     return fsync_dir(dir, err);
 }
 
+/* Resumable uploads (store.h's parts): <ns>/.tus-<fid> holds the bytes so
+ * far, <ns>/.tus-<fid>.json the caller's info; open's sweep leaves both
+ * alone (the gateway's janitor removes expired ones). */
+typedef struct {
+    int fd;
+    int64_t start, off;
+    char path[PATH_MAX];
+} fpart;
+
+static int part_path(const fstore *fs, v2m_store_ns ns, const char *fid, int info, char *out,
+                     size_t outsz)
+{
+    char name[64];
+    snprintf(name, sizeof name, ".tus-%s%s", fid, info ? ".json" : "");
+    return ns_path(fs, ns, name, out, outsz);
+}
+
+static v2m_err write_all(int fd, const void *buf, size_t n, const char *path, v2m_error *err)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return sys_fail(err, "write", path);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return V2M_OK;
+}
+
+static v2m_err f_part_create(void *impl, v2m_store_ns ns, const char *fid, const char *info,
+                             v2m_error *err)
+{
+    fstore *fs = impl;
+    char data[PATH_MAX], meta[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX], name[64];
+    int fd;
+    v2m_err rc;
+
+    snprintf(name, sizeof name, ".tmp-%s.json", fid);
+    if (part_path(fs, ns, fid, 0, data, sizeof data) ||
+        part_path(fs, ns, fid, 1, meta, sizeof meta) || ns_path(fs, ns, name, tmp, sizeof tmp) ||
+        ns_path(fs, ns, NULL, dir, sizeof dir))
+        return too_long(err);
+    fd = open(data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sys_fail(err, "create", data);
+    close(fd);
+    /* The info last, written aside and renamed: a part exists once it does. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = sys_fail(err, "create", tmp);
+        unlink(data);
+        return rc;
+    }
+    rc = write_all(fd, info, strlen(info), tmp, err);
+    if (!rc && fsync(fd) != 0)
+        rc = sys_fail(err, "fsync", tmp);
+    close(fd);
+    if (!rc && rename(tmp, meta) != 0)
+        rc = sys_fail(err, "rename", tmp);
+    if (!rc)
+        rc = fsync_dir(dir, err);
+    if (rc) {
+        unlink(tmp);
+        unlink(meta);
+        unlink(data);
+    }
+    return rc;
+}
+
+static v2m_err f_part_info(void *impl, v2m_store_ns ns, const char *fid, char *info,
+                           size_t infosz, int64_t *offset, v2m_error *err)
+{
+    fstore *fs = impl;
+    char data[PATH_MAX], meta[PATH_MAX];
+    struct stat sb;
+    ssize_t n;
+    int fd;
+
+    if (part_path(fs, ns, fid, 0, data, sizeof data) ||
+        part_path(fs, ns, fid, 1, meta, sizeof meta))
+        return too_long(err);
+    fd = open(meta, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+        return sys_fail(err, "open", meta);
+    }
+    n = read(fd, info, infosz - 1);
+    close(fd);
+    if (n < 0)
+        return sys_fail(err, "read", meta);
+    info[n] = '\0';
+    if (stat(data, &sb) != 0) {
+        if (errno == ENOENT)
+            return v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+        return sys_fail(err, "stat", data);
+    }
+    *offset = (int64_t)sb.st_size;
+    return V2M_OK;
+}
+
+static v2m_err f_part_append(void *impl, v2m_store_ns ns, const char *fid, int64_t off,
+                             void **out, v2m_error *err)
+{
+    fstore *fs = impl;
+    fpart *p = calloc(1, sizeof *p);
+    char meta[PATH_MAX];
+    struct stat sb;
+
+    if (!p)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    if (part_path(fs, ns, fid, 0, p->path, sizeof p->path) ||
+        part_path(fs, ns, fid, 1, meta, sizeof meta)) {
+        free(p);
+        return too_long(err);
+    }
+    if (access(meta, F_OK) != 0 || (p->fd = open(p->path, O_WRONLY | O_CLOEXEC)) < 0) {
+        free(p);
+        return v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+    }
+    if (fstat(p->fd, &sb) != 0 || (int64_t)sb.st_size != off) {
+        v2m_err rc = v2m_fail(err, V2M_ESTATE, "upload %s holds %lld bytes, not %lld", fid,
+                              (long long)sb.st_size, (long long)off);
+        close(p->fd);
+        free(p);
+        return rc;
+    }
+    p->start = p->off = off;
+    *out = p;
+    return V2M_OK;
+}
+
+static v2m_err f_part_discard(void *impl, v2m_error *err)
+{
+    fpart *p = impl;
+    v2m_err rc = V2M_OK;
+
+    if (ftruncate(p->fd, (off_t)p->start) != 0 || fsync(p->fd) != 0)
+        rc = sys_fail(err, "truncate", p->path);
+    close(p->fd);
+    free(p);
+    return rc;
+}
+
+static v2m_err f_part_write(void *impl, const void *buf, size_t n, v2m_error *err)
+{
+    fpart *p = impl;
+    const char *c = buf;
+
+    while (n > 0) {
+        ssize_t w = pwrite(p->fd, c, n, (off_t)p->off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return sys_fail(err, "write", p->path);
+        }
+        c += w;
+        p->off += w;
+        n -= (size_t)w;
+    }
+    return V2M_OK;
+}
+
+static v2m_err f_part_close(void *impl, int64_t *offset, v2m_error *err)
+{
+    fpart *p = impl;
+    v2m_err rc = V2M_OK;
+
+    if (fsync(p->fd) != 0)
+        rc = sys_fail(err, "fsync", p->path);
+    close(p->fd);
+    if (offset)
+        *offset = p->off;
+    free(p);
+    return rc;
+}
+
+static v2m_err f_part_pread(void *impl, v2m_store_ns ns, const char *fid, void *buf, size_t n,
+                            int64_t off, size_t *got, v2m_error *err)
+{
+    fstore *fs = impl;
+    char data[PATH_MAX];
+    ssize_t r;
+    int fd;
+
+    if (part_path(fs, ns, fid, 0, data, sizeof data))
+        return too_long(err);
+    fd = open(data, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+    do
+        r = pread(fd, buf, n, (off_t)off);
+    while (r < 0 && errno == EINTR);
+    close(fd);
+    if (r < 0)
+        return sys_fail(err, "read", data);
+    *got = (size_t)r;
+    return V2M_OK;
+}
+
+static v2m_err f_part_finish(void *impl, v2m_store_ns ns, const char *fid,
+                             const v2m_store_meta *meta, v2m_store_meta *out, v2m_error *err)
+{
+    fstore *fs = impl;
+    fup *up = calloc(1, sizeof *up);
+    char info[PATH_MAX];
+    struct stat sb;
+    v2m_err rc;
+
+    if (!up)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    up->fs = fs;
+    up->ns = ns;
+    up->meta = *meta;
+    if (part_path(fs, ns, fid, 0, up->tmp, sizeof up->tmp) ||
+        part_path(fs, ns, fid, 1, info, sizeof info)) {
+        free(up);
+        return too_long(err);
+    }
+    up->fd = open(up->tmp, O_WRONLY | O_CLOEXEC);
+    if (up->fd < 0 || fstat(up->fd, &sb) != 0) {
+        if (up->fd >= 0)
+            close(up->fd);
+        free(up);
+        return v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+    }
+    *out = *meta;
+    out->length = (int64_t)sb.st_size;
+    /* The data becomes the file (renamed, so the part has no bytes any more);
+     * on failure finish removes them, and the info then goes too. */
+    rc = f_up_finish(up, (int64_t)sb.st_size, err);
+    unlink(info);
+    return rc;
+}
+
+static v2m_err f_part_abort(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err)
+{
+    fstore *fs = impl;
+    char data[PATH_MAX], meta[PATH_MAX];
+    int had;
+
+    if (part_path(fs, ns, fid, 0, data, sizeof data) ||
+        part_path(fs, ns, fid, 1, meta, sizeof meta))
+        return too_long(err);
+    had = unlink(meta) == 0;
+    had |= unlink(data) == 0;
+    return had ? V2M_OK : v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+}
+
+static v2m_err f_part_list(void *impl, v2m_store_ns ns, v2m_store_part_fn fn, void *ud,
+                           v2m_error *err)
+{
+    fstore *fs = impl;
+    char dir[PATH_MAX];
+    struct dirent *de;
+    DIR *d;
+    char *info = malloc(V2M_STORE_INFO_MAX + 1);
+
+    if (!info)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    if (ns_path(fs, ns, NULL, dir, sizeof dir) || !(d = opendir(dir))) {
+        free(info);
+        return v2m_fail(err, V2M_EUNAVAIL, "store directory %s: %s", dir, strerror(errno));
+    }
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        size_t n = strlen(name);
+        char fid[V2M_FID_LEN + 1];
+        int64_t off;
+
+        /* .tus-<fid>.json */
+        if (n != 5 + V2M_FID_LEN + 5 || strncmp(name, ".tus-", 5) != 0 ||
+            strcmp(name + 5 + V2M_FID_LEN, ".json") != 0 ||
+            !v2m_oid_is_normal(name + 5, V2M_FID_LEN))
+            continue;
+        memcpy(fid, name + 5, V2M_FID_LEN);
+        fid[V2M_FID_LEN] = '\0';
+        if (f_part_info(fs, ns, fid, info, V2M_STORE_INFO_MAX + 1, &off, NULL) != V2M_OK)
+            continue;
+        if (fn(ud, fid, info, off))
+            break;
+    }
+    closedir(d);
+    free(info);
+    return V2M_OK;
+}
+
 const v2m__store_ops v2m__store_file = {
     .open = f_open,
     .close = f_close,
@@ -460,4 +751,14 @@ const v2m__store_ops v2m__store_file = {
     .rd_close = f_rd_close,
     .stat = f_stat,
     .del = f_del,
+    .part_create = f_part_create,
+    .part_info = f_part_info,
+    .part_append = f_part_append,
+    .part_write = f_part_write,
+    .part_close = f_part_close,
+    .part_discard = f_part_discard,
+    .part_pread = f_part_pread,
+    .part_finish = f_part_finish,
+    .part_abort = f_part_abort,
+    .part_list = f_part_list,
 };

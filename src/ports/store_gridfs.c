@@ -552,6 +552,449 @@ static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     return rc;
 }
 
+/* Resumable uploads (store.h's parts). The record is a document of the
+ * namespace's `fs.uploads` collection, {_id: <the part's ObjectId>, info:
+ * string, offset: int64}; its offset is what counts. The bytes are chunks
+ * of fs.chunks under files_id = that id, written (upserted on {files_id,
+ * n}, so writing one again is harmless) as they fill; the record's offset
+ * follows each full chunk. A partial last chunk is stored when an append
+ * closes, and read back and completed by the next append. With no files
+ * document the chunks stay invisible to readers until finish inserts it. */
+typedef struct {
+    gfs *g;
+    mongoc_client_t *client;
+    mongoc_collection_t *chunks, *uploads;
+    bson_oid_t oid;
+    char fid[V2M_FID_LEN + 1];
+    uint8_t *cur;         /* chunk cur_n, cur_len bytes */
+    size_t cur_len;
+    int32_t cur_n;
+    int64_t start, off;
+} gpart;
+
+static mongoc_collection_t *coll(mongoc_client_t *c, v2m_store_ns ns, const char *name)
+{
+    return mongoc_client_get_collection(c, v2m_store_ns_name(ns), name);
+}
+
+/* Upsert chunk n of the part oid. */
+static v2m_err upsert_chunk(mongoc_collection_t *chunks, const bson_oid_t *oid, int32_t n,
+                            const uint8_t *data, size_t len, v2m_error *err)
+{
+    bson_t *sel = BCON_NEW("files_id", BCON_OID(oid), "n", BCON_INT32(n));
+    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+    bson_t doc = BSON_INITIALIZER;
+    bson_error_t be;
+    bool ok;
+
+    BSON_APPEND_OID(&doc, "files_id", oid);
+    BSON_APPEND_INT32(&doc, "n", n);
+    BSON_APPEND_BINARY(&doc, "data", BSON_SUBTYPE_BINARY, data, (uint32_t)len);
+    ok = mongoc_collection_replace_one(chunks, sel, &doc, opts, NULL, &be);
+    bson_destroy(&doc);
+    bson_destroy(sel);
+    bson_destroy(opts);
+    return ok ? V2M_OK : v2m__mongo_fail(err, &be, "write chunk of an upload");
+}
+
+static v2m_err set_offset(mongoc_collection_t *uploads, const bson_oid_t *oid, int64_t off,
+                          v2m_error *err)
+{
+    bson_t *sel = BCON_NEW("_id", BCON_OID(oid));
+    bson_t *upd = BCON_NEW("$set", "{", "offset", BCON_INT64(off), "}");
+    bson_error_t be;
+    bool ok = mongoc_collection_update_one(uploads, sel, upd, NULL, NULL, &be);
+    bson_destroy(sel);
+    bson_destroy(upd);
+    return ok ? V2M_OK : v2m__mongo_fail(err, &be, "update upload record");
+}
+
+/* The record of oid: info (may be NULL) and offset; V2M_ENOTFOUND. */
+static v2m_err find_record(mongoc_collection_t *uploads, const bson_oid_t *oid,
+                           const char *fid, char *info, size_t infosz, int64_t *offset,
+                           v2m_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_OID(oid));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(uploads, filter, NULL, NULL);
+    const bson_t *d;
+    bson_error_t be;
+    bson_iter_t it;
+    v2m_err rc = V2M_OK;
+
+    if (mongoc_cursor_next(cur, &d)) {
+        *offset = bson_iter_init_find(&it, d, "offset") && BSON_ITER_HOLDS_NUMBER(&it)
+                      ? bson_iter_as_int64(&it) : 0;
+        if (info) {
+            uint32_t len = 0;
+            const char *s = bson_iter_init_find(&it, d, "info") && BSON_ITER_HOLDS_UTF8(&it)
+                                ? bson_iter_utf8(&it, &len) : "";
+            if (len >= infosz)
+                len = (uint32_t)infosz - 1;
+            memcpy(info, s, len);
+            info[len] = '\0';
+        }
+    } else if (mongoc_cursor_error(cur, &be)) {
+        rc = v2m__mongo_fail(err, &be, "find upload record");
+    } else {
+        rc = v2m_fail(err, V2M_ENOTFOUND, "no upload %s", fid);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    return rc;
+}
+
+/* Chunk n of oid into buf (CS bytes); *len = its size, 0 when absent. */
+static v2m_err get_chunk(mongoc_collection_t *chunks, const bson_oid_t *oid, int32_t n,
+                         uint8_t *buf, size_t *len, v2m_error *err)
+{
+    bson_t *filter = BCON_NEW("files_id", BCON_OID(oid), "n", BCON_INT32(n));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(chunks, filter, NULL, NULL);
+    const bson_t *d;
+    bson_error_t be;
+    bson_iter_t it;
+    v2m_err rc = V2M_OK;
+
+    *len = 0;
+    if (mongoc_cursor_next(cur, &d)) {
+        bson_subtype_t sub;
+        const uint8_t *data = NULL;
+        uint32_t dl = 0;
+        if (bson_iter_init_find(&it, d, "data") && BSON_ITER_HOLDS_BINARY(&it))
+            bson_iter_binary(&it, &sub, &dl, &data);
+        if (dl > CS)
+            dl = CS;
+        if (dl)
+            memcpy(buf, data, dl);
+        *len = dl;
+    } else if (mongoc_cursor_error(cur, &be)) {
+        rc = v2m__mongo_fail(err, &be, "find chunk of an upload");
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    return rc;
+}
+
+static v2m_err g_part_create(void *impl, v2m_store_ns ns, const char *fid, const char *info,
+                             v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    bson_t doc = BSON_INITIALIZER;
+    bson_oid_t oid;
+    bson_error_t be;
+    v2m_err rc = ensure_indexes(g, c, ns, err);
+
+    bson_oid_init_from_string(&oid, fid);
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_UTF8(&doc, "info", info);
+    BSON_APPEND_INT64(&doc, "offset", 0);
+    if (rc == V2M_OK && !mongoc_collection_insert_one(uploads, &doc, NULL, NULL, &be))
+        rc = v2m__mongo_fail(err, &be, "insert upload record");
+    bson_destroy(&doc);
+    mongoc_collection_destroy(uploads);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
+static v2m_err g_part_info(void *impl, v2m_store_ns ns, const char *fid, char *info,
+                           size_t infosz, int64_t *offset, v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    bson_oid_t oid;
+    v2m_err rc;
+
+    bson_oid_init_from_string(&oid, fid);
+    rc = find_record(uploads, &oid, fid, info, infosz, offset, err);
+    mongoc_collection_destroy(uploads);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
+static void part_free(gpart *p)
+{
+    if (p->chunks)
+        mongoc_collection_destroy(p->chunks);
+    if (p->uploads)
+        mongoc_collection_destroy(p->uploads);
+    if (p->client)
+        mongoc_client_pool_push(p->g->mongo.pool, p->client);
+    free(p->cur);
+    free(p);
+}
+
+static v2m_err g_part_append(void *impl, v2m_store_ns ns, const char *fid, int64_t off,
+                             void **out, v2m_error *err)
+{
+    gfs *g = impl;
+    gpart *p = calloc(1, sizeof *p);
+    int64_t have = 0;
+    v2m_err rc;
+
+    if (!p)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    p->g = g;
+    p->cur = malloc(CS);
+    p->client = mongoc_client_pool_pop(g->mongo.pool);
+    p->chunks = coll(p->client, ns, "fs.chunks");
+    p->uploads = coll(p->client, ns, "fs.uploads");
+    memcpy(p->fid, fid, sizeof p->fid);
+    bson_oid_init_from_string(&p->oid, fid);
+    if (!p->cur) {
+        part_free(p);
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    }
+    rc = find_record(p->uploads, &p->oid, fid, NULL, 0, &have, err);
+    if (rc == V2M_OK && have != off)
+        rc = v2m_fail(err, V2M_ESTATE, "upload %s holds %lld bytes, not %lld", fid,
+                      (long long)have, (long long)off);
+    p->start = p->off = off;
+    p->cur_n = (int32_t)(off / CS);
+    /* The partial last chunk, stored by the previous append, to complete
+     * (it may hold more, written by an append that was discarded). */
+    if (rc == V2M_OK && off % CS) {
+        rc = get_chunk(p->chunks, &p->oid, p->cur_n, p->cur, &p->cur_len, err);
+        if (rc == V2M_OK && p->cur_len < (size_t)(off % CS))
+            rc = v2m_fail(err, V2M_EIO, "gridfs: upload %s: last chunk holds %zu bytes, not %lld",
+                          fid, p->cur_len, (long long)(off % CS));
+        p->cur_len = (size_t)(off % CS);
+    }
+    if (rc) {
+        part_free(p);
+        return rc;
+    }
+    *out = p;
+    return V2M_OK;
+}
+
+static v2m_err g_part_write(void *impl, const void *buf, size_t n, v2m_error *err)
+{
+    gpart *p = impl;
+    const uint8_t *s = buf;
+
+    while (n > 0) {
+        size_t k = CS - p->cur_len < n ? CS - p->cur_len : n;
+        memcpy(p->cur + p->cur_len, s, k);
+        p->cur_len += k;
+        p->off += (int64_t)k;
+        s += k;
+        n -= k;
+        if (p->cur_len == CS) {
+            v2m_err rc = upsert_chunk(p->chunks, &p->oid, p->cur_n, p->cur, CS, err);
+            if (!rc)
+                rc = set_offset(p->uploads, &p->oid, p->off, err);
+            if (rc)
+                return rc;
+            p->cur_n++;
+            p->cur_len = 0;
+        }
+    }
+    return V2M_OK;
+}
+
+static v2m_err g_part_close(void *impl, int64_t *offset, v2m_error *err)
+{
+    gpart *p = impl;
+    v2m_err rc = V2M_OK;
+
+    if (p->cur_len)
+        rc = upsert_chunk(p->chunks, &p->oid, p->cur_n, p->cur, p->cur_len, err);
+    if (!rc)
+        rc = set_offset(p->uploads, &p->oid, p->off, err);
+    if (offset)
+        *offset = p->off;
+    part_free(p);
+    return rc;
+}
+
+static v2m_err g_part_discard(void *impl, v2m_error *err)
+{
+    gpart *p = impl;
+    /* Chunks written meanwhile stay, beyond the offset: the next append
+     * rewrites them, finish trims what is past the length. */
+    v2m_err rc = set_offset(p->uploads, &p->oid, p->start, err);
+    part_free(p);
+    return rc;
+}
+
+static v2m_err g_part_pread(void *impl, v2m_store_ns ns, const char *fid, void *buf, size_t n,
+                            int64_t off, size_t *got, v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *chunks = coll(c, ns, "fs.chunks");
+    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    uint8_t *chunk = malloc(CS);
+    bson_oid_t oid;
+    int64_t have = 0;
+    v2m_err rc;
+
+    *got = 0;
+    bson_oid_init_from_string(&oid, fid);
+    rc = chunk ? find_record(uploads, &oid, fid, NULL, 0, &have, err)
+               : v2m_fail(err, V2M_ENOMEM, "out of memory");
+    while (rc == V2M_OK && *got < n && off < have) {
+        size_t len, in = (size_t)(off % CS), k;
+        rc = get_chunk(chunks, &oid, (int32_t)(off / CS), chunk, &len, err);
+        if (rc || len <= in)
+            break;
+        k = len - in < n - *got ? len - in : n - *got;
+        if ((int64_t)k > have - off)
+            k = (size_t)(have - off);
+        memcpy((uint8_t *)buf + *got, chunk + in, k);
+        *got += k;
+        off += (int64_t)k;
+    }
+    free(chunk);
+    mongoc_collection_destroy(chunks);
+    mongoc_collection_destroy(uploads);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
+static v2m_err delete_part(mongoc_collection_t *uploads, mongoc_collection_t *chunks,
+                           const bson_oid_t *oid, int records, v2m_error *err)
+{
+    bson_t *sel = BCON_NEW("_id", BCON_OID(oid));
+    bson_t *csel = BCON_NEW("files_id", BCON_OID(oid));
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    /* The record first: the upload is gone for clients once it is. */
+    if (records && !mongoc_collection_delete_one(uploads, sel, NULL, NULL, &be))
+        rc = v2m__mongo_fail(err, &be, "delete upload record");
+    else if (!mongoc_collection_delete_many(chunks, csel, NULL, NULL, &be))
+        rc = v2m__mongo_fail(err, &be, "delete chunks of an upload");
+    bson_destroy(sel);
+    bson_destroy(csel);
+    return rc;
+}
+
+static v2m_err g_part_finish(void *impl, v2m_store_ns ns, const char *fid,
+                             const v2m_store_meta *meta, v2m_store_meta *out, v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *chunks = coll(c, ns, "fs.chunks");
+    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    mongoc_collection_t *files = coll(c, ns, "fs.files");
+    bson_t doc = BSON_INITIALIZER, md, *sel = NULL, *rsel = NULL;
+    bson_oid_t oid;
+    bson_error_t be;
+    int64_t length = 0;
+    v2m_err rc;
+
+    bson_oid_init_from_string(&oid, fid);
+    rc = find_record(uploads, &oid, fid, NULL, 0, &length, err);
+    if (rc)
+        goto done;
+    /* Chunks past the length (written before a crash and never counted) go. */
+    sel = BCON_NEW("files_id", BCON_OID(&oid), "n", "{", "$gte",
+                   BCON_INT32((int32_t)((length + CS - 1) / CS)), "}");
+    if (!mongoc_collection_delete_many(chunks, sel, NULL, NULL, &be)) {
+        rc = v2m__mongo_fail(err, &be, "trim chunks of an upload");
+        goto done;
+    }
+    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_INT64(&doc, "length", length);
+    BSON_APPEND_INT32(&doc, "chunkSize", CS);
+    BSON_APPEND_DATE_TIME(&doc, "uploadDate", meta->created_ms);
+    BSON_APPEND_UTF8(&doc, "filename", meta->filename);
+    BSON_APPEND_DOCUMENT_BEGIN(&doc, "metadata", &md);
+    BSON_APPEND_UTF8(&md, "owner", meta->owner);
+    BSON_APPEND_UTF8(&md, "contentType", meta->content_type);
+    bson_append_document_end(&doc, &md);
+    if (!mongoc_collection_insert_one(files, &doc, NULL, NULL, &be)) {
+        rc = v2m__mongo_fail(err, &be, "insert files document");
+        goto done;
+    }
+    /* Published: the record goes (a leftover would only be swept later). */
+    rsel = BCON_NEW("_id", BCON_OID(&oid));
+    if (!mongoc_collection_delete_one(uploads, rsel, NULL, NULL, &be))
+        V2M_LOG(V2M_WARN, "gridfs cannot remove upload record id=%s err=%s", fid, be.message);
+    *out = *meta;
+    out->length = length;
+done:
+    bson_destroy(&doc);
+    if (sel)
+        bson_destroy(sel);
+    if (rsel)
+        bson_destroy(rsel);
+    mongoc_collection_destroy(chunks);
+    mongoc_collection_destroy(uploads);
+    mongoc_collection_destroy(files);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
+static v2m_err g_part_abort(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *chunks = coll(c, ns, "fs.chunks");
+    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    bson_oid_t oid;
+    int64_t off;
+    v2m_err rc;
+
+    bson_oid_init_from_string(&oid, fid);
+    rc = find_record(uploads, &oid, fid, NULL, 0, &off, err);
+    if (rc == V2M_OK)
+        rc = delete_part(uploads, chunks, &oid, 1, err);
+    mongoc_collection_destroy(chunks);
+    mongoc_collection_destroy(uploads);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
+static v2m_err g_part_list(void *impl, v2m_store_ns ns, v2m_store_part_fn fn, void *ud,
+                           v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    bson_t filter = BSON_INITIALIZER;
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(uploads, &filter, NULL, NULL);
+    char *info = malloc(V2M_STORE_INFO_MAX + 1);
+    const bson_t *d;
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    while (info && mongoc_cursor_next(cur, &d)) {
+        bson_iter_t it;
+        char fid[V2M_FID_LEN + 1];
+        int64_t off = 0;
+        uint32_t len = 0;
+        const char *s;
+
+        if (!bson_iter_init_find(&it, d, "_id") || !BSON_ITER_HOLDS_OID(&it))
+            continue;
+        bson_oid_to_string(bson_iter_oid(&it), fid);
+        if (bson_iter_init_find(&it, d, "offset") && BSON_ITER_HOLDS_NUMBER(&it))
+            off = bson_iter_as_int64(&it);
+        s = bson_iter_init_find(&it, d, "info") && BSON_ITER_HOLDS_UTF8(&it)
+                ? bson_iter_utf8(&it, &len) : "";
+        if (len > V2M_STORE_INFO_MAX)
+            continue;
+        memcpy(info, s, len);
+        info[len] = '\0';
+        if (fn(ud, fid, info, off))
+            break;
+    }
+    if (!info)
+        rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+    else if (mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "list upload records");
+    free(info);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(uploads);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
 const v2m__store_ops v2m__store_gridfs = {
     .open = g_open,
     .close = v2m__mongo_close,
@@ -565,4 +1008,14 @@ const v2m__store_ops v2m__store_gridfs = {
     .rd_close = g_rd_close,
     .stat = g_stat,
     .del = g_del,
+    .part_create = g_part_create,
+    .part_info = g_part_info,
+    .part_append = g_part_append,
+    .part_write = g_part_write,
+    .part_close = g_part_close,
+    .part_discard = g_part_discard,
+    .part_pread = g_part_pread,
+    .part_finish = g_part_finish,
+    .part_abort = g_part_abort,
+    .part_list = g_part_list,
 };

@@ -40,6 +40,24 @@ typedef struct v2m__store_ops {
                     v2m_error *err);
     /* V2M_ENOTFOUND when there is no such file. */
     v2m_err (*del)(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
+    /* Resumable uploads (store.h's v2m_store_part_*), ids and arguments
+     * checked by store.c; NULL when the backend has none. */
+    v2m_err (*part_create)(void *impl, v2m_store_ns ns, const char *fid, const char *info,
+                           v2m_error *err);
+    v2m_err (*part_info)(void *impl, v2m_store_ns ns, const char *fid, char *info,
+                         size_t infosz, int64_t *offset, v2m_error *err);
+    v2m_err (*part_append)(void *impl, v2m_store_ns ns, const char *fid, int64_t off,
+                           void **p, v2m_error *err);
+    v2m_err (*part_write)(void *p, const void *buf, size_t n, v2m_error *err);
+    v2m_err (*part_close)(void *p, int64_t *offset, v2m_error *err);
+    v2m_err (*part_discard)(void *p, v2m_error *err);
+    v2m_err (*part_pread)(void *impl, v2m_store_ns ns, const char *fid, void *buf, size_t n,
+                          int64_t off, size_t *got, v2m_error *err);
+    v2m_err (*part_finish)(void *impl, v2m_store_ns ns, const char *fid,
+                           const v2m_store_meta *meta, v2m_store_meta *out, v2m_error *err);
+    v2m_err (*part_abort)(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
+    v2m_err (*part_list)(void *impl, v2m_store_ns ns, v2m_store_part_fn fn, void *ud,
+                         v2m_error *err);
 } v2m__store_ops;
 
 /* The backends, one file each; store.c lists them by URL scheme. */

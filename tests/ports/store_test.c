@@ -217,12 +217,12 @@ static int leftovers(const char *fid)
         }
     } else {
         mongoc_client_t *c = mongoc_client_new(mongo);
-        const char *colls[] = {"fs.files", "fs.chunks"};
+        const char *colls[] = {"fs.files", "fs.chunks", "fs.uploads"};
         bson_oid_t oid;
         bson_oid_init_from_string(&oid, fid);
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             mongoc_collection_t *coll = mongoc_client_get_collection(c, "videos", colls[i]);
-            bson_t *f = BCON_NEW(i == 0 ? "_id" : "files_id", BCON_OID(&oid));
+            bson_t *f = BCON_NEW(i == 1 ? "files_id" : "_id", BCON_OID(&oid));
             mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, f, NULL, NULL);
             const bson_t *doc;
             while (mongoc_cursor_next(cur, &doc))
@@ -290,6 +290,104 @@ static void test_abort_and_visibility(void)
         CHECK(up == NULL);
     }
     free(buf);
+}
+
+static int count_part(void *ud, const char *fid, const char *info, int64_t offset)
+{
+    const char *want = ((const char **)ud)[0];
+    if (strcmp(fid, want) == 0 && strcmp(info, "{\"k\":1}") == 0)
+        ((const char **)ud)[1] = (const char *)(intptr_t)(offset + 1);
+    return 0;
+}
+
+/* Resumable uploads: appends in several sittings with cuts on and off the
+ * chunk boundaries, the offset checked, read back, listed, published; an
+ * aborted one leaves nothing. */
+static void test_parts(void)
+{
+    const int64_t size = 3 * V2M_STORE_CHUNK + 4321;
+    const int64_t cuts[] = {0, 1, 70000, V2M_STORE_CHUNK, V2M_STORE_CHUNK + 5,
+                            2 * V2M_STORE_CHUNK + 100, size};
+    uint8_t *buf = malloc((size_t)size), *back = malloc((size_t)size);
+    char fid[25], info[V2M_STORE_INFO_MAX + 1];
+    v2m_store_part *p = NULL;
+    v2m_store_meta meta;
+    v2m_error e = {0};
+    int64_t off = -1;
+    size_t got = 0;
+    const char *walk[2];
+
+    gen_bytes(77, 0, buf, (size_t)size);
+    CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "{\"k\":1}", fid, &e) == V2M_OK);
+    CHECK(v2m_store_part_info(st, V2M_NS_VIDEOS, fid, info, sizeof info, &off, &e) == V2M_OK);
+    CHECK(off == 0);
+    CHECK_STR(info, "{\"k\":1}");
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof cuts[0]; i++) {
+        int64_t a = cuts[i], b = cuts[i + 1];
+        /* only the part's offset is accepted */
+        CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, a + 1, &p, &e) == V2M_ESTATE);
+        CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, a, &p, &e) == V2M_OK);
+        for (int64_t o = a; o < b;) {
+            size_t n = (size_t)(b - o) < 100000 ? (size_t)(b - o) : 100000;
+            CHECK(v2m_store_part_write(p, buf + o, n, &e) == V2M_OK);
+            o += (int64_t)n;
+        }
+        CHECK(v2m_store_part_close(p, &off, &e) == V2M_OK && off == b);
+        CHECK(v2m_store_part_info(st, V2M_NS_VIDEOS, fid, info, sizeof info, &off, &e) ==
+              V2M_OK);
+        CHECK(off == b);
+        /* invisible as a file until finish */
+        CHECK(v2m_store_stat(st, V2M_NS_VIDEOS, fid, &meta, &e) == V2M_ENOTFOUND);
+    }
+    CHECK(v2m_store_part_pread(st, V2M_NS_VIDEOS, fid, back, (size_t)size, 0, &got, &e) ==
+          V2M_OK);
+    CHECK(got == (size_t)size && memcmp(back, buf, (size_t)size) == 0);
+    walk[0] = fid;
+    walk[1] = NULL;
+    CHECK(v2m_store_part_list(st, V2M_NS_VIDEOS, count_part, walk, &e) == V2M_OK);
+    CHECK((intptr_t)walk[1] == size + 1);
+    CHECK(v2m_store_part_finish(st, V2M_NS_VIDEOS, fid, "p.mp4", "video/mp4",
+                                "tester@example.com", &meta, &e) == V2M_OK);
+    CHECK(meta.length == size);
+    CHECK(v2m_store_part_info(st, V2M_NS_VIDEOS, fid, info, sizeof info, &off, &e) ==
+          V2M_ENOTFOUND);
+    verify(77, size, fid, "p.mp4", 10);
+    CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
+    CHECK(leftovers(fid) == 0);
+
+    /* discard: what an append wrote is dropped, the next one goes on from
+     * where it began (GridFS: over chunks the dropped one left behind) */
+    CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "{}", fid, &e) == V2M_OK);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 0, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, buf, 1000, &e) == V2M_OK);
+    CHECK(v2m_store_part_close(p, NULL, &e) == V2M_OK);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 1000, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, back + 7, 2 * V2M_STORE_CHUNK, &e) == V2M_OK);
+    CHECK(v2m_store_part_discard(p, &e) == V2M_OK);
+    CHECK(v2m_store_part_info(st, V2M_NS_VIDEOS, fid, info, sizeof info, &off, &e) == V2M_OK);
+    CHECK(off == 1000);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 1000, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, buf + 1000, V2M_STORE_CHUNK, &e) == V2M_OK);
+    CHECK(v2m_store_part_close(p, &off, &e) == V2M_OK && off == 1000 + V2M_STORE_CHUNK);
+    CHECK(v2m_store_part_finish(st, V2M_NS_VIDEOS, fid, "p.mp4", "video/mp4",
+                                "tester@example.com", &meta, &e) == V2M_OK);
+    verify(77, 1000 + V2M_STORE_CHUNK, fid, "p.mp4", 5);
+    CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
+    CHECK(leftovers(fid) == 0);
+
+    /* abort: bytes and record go */
+    CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "{}", fid, &e) == V2M_OK);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 0, &p, &e) == V2M_OK);
+    CHECK(v2m_store_part_write(p, buf, V2M_STORE_CHUNK + 10, &e) == V2M_OK);
+    CHECK(v2m_store_part_close(p, NULL, &e) == V2M_OK);
+    CHECK(v2m_store_part_abort(st, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
+    CHECK(leftovers(fid) == 0);
+    CHECK(v2m_store_part_abort(st, V2M_NS_VIDEOS, fid, &e) == V2M_ENOTFOUND);
+    CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 0, &p, &e) == V2M_ENOTFOUND);
+    CHECK(v2m_store_part_info(st, V2M_NS_VIDEOS, "zz", info, sizeof info, &off, &e) ==
+          V2M_ENOTFOUND);
+    free(buf);
+    free(back);
 }
 
 /* The media engine rewrites an MP3's first bytes at the end: seek back below
@@ -662,6 +760,7 @@ int main(int argc, char **argv)
         roundtrip(V2M_STORE_CHUNK + 1, 5, 20);
         roundtrip(5 * V2M_STORE_CHUNK + 777, 6, 60);
         test_abort_and_visibility();
+        test_parts();
         test_rewrite_head();
         test_threads();
         if (dir) {
