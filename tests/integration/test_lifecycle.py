@@ -38,21 +38,10 @@ env = {"JWT_SECRET": SECRET, "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + 
 if MODE == "distributed":
     import pymongo  # Debian python3-pymongo
     from bson import ObjectId
-    mysql_host = t.need_env("V2M_TEST_MYSQL_HOST", "MariaDB")
     mongo = t.need_env("V2M_TEST_MONGO_URI", "MongoDB emulator from ../shared/tools")
     amqp = t.need_env("V2M_TEST_AMQP_URL", "RabbitMQ")
-    port = os.environ["V2M_TEST_MYSQL_PORT"]
-    root = ["mysql", "-h", mysql_host, "-P", port, "-uroot"]
-    if os.environ.get("V2M_TEST_MYSQL_PASSWORD"):
-        root.append("-p" + os.environ["V2M_TEST_MYSQL_PASSWORD"])
-    db = "auth_life_" + tag
-    init = open(os.path.join(t.SRC, "deploy/sql/init.sql")).read().replace("auth", db) \
-        .replace("%s_user" % db, "auth_user")
-    rc, _, err = t.run_cmd(root, stdin="DROP DATABASE IF EXISTS %s;\n%s" % (db, init))
-    assert rc == 0, err
-    env.update({"MYSQL_HOST": mysql_host, "MYSQL_PORT": port, "MYSQL_USER": "auth_user",
-                "MYSQL_PASSWORD": "Auth123", "MYSQL_DB": db, "V2M_STORE": mongo,
-                "V2M_QUEUE": amqp})
+    env.update(t.mysql_database("auth_life_" + tag))
+    env.update({"V2M_STORE": mongo, "V2M_QUEUE": amqp})
     client = pymongo.MongoClient(mongo)
 else:
     env.update({"V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,

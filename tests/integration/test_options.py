@@ -35,23 +35,13 @@ env = {"JWT_SECRET": SECRET, "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + 
        "V2M_CONVERTER_THREADS": "2", "V2M_PUBLIC_URL": "http://v2m.test"}
 
 if MODE == "distributed":
-    mysql_host = t.need_env("V2M_TEST_MYSQL_HOST", "MariaDB")
     mongo = t.need_env("V2M_TEST_MONGO_URI", "MongoDB emulator from ../shared/tools")
     amqp = t.need_env("V2M_TEST_AMQP_URL", "RabbitMQ")
     smtp = t.need_env("V2M_TEST_SMTP_URL", "SMTP sink")
     maildev = t.need_env("V2M_TEST_MAILDEV_API", "SMTP sink")
-    port = os.environ["V2M_TEST_MYSQL_PORT"]
-    root = ["mysql", "-h", mysql_host, "-P", port, "-uroot"]
-    if os.environ.get("V2M_TEST_MYSQL_PASSWORD"):
-        root.append("-p" + os.environ["V2M_TEST_MYSQL_PASSWORD"])
-    db = "auth_opts_" + tag
-    init = open(os.path.join(t.SRC, "deploy/sql/init.sql")).read().replace("auth", db) \
-        .replace("%s_user" % db, "auth_user")
-    rc, _, err = t.run_cmd(root, stdin="DROP DATABASE IF EXISTS %s;\n%s" % (db, init))
-    assert rc == 0, err
-    env.update({"MYSQL_HOST": mysql_host, "MYSQL_PORT": port, "MYSQL_USER": "auth_user",
-                "MYSQL_PASSWORD": "Auth123", "MYSQL_DB": db, "V2M_STORE": mongo,
-                "V2M_QUEUE": amqp, "SMTP_URL": smtp, "MAIL_FROM": "v2m@v2m.test"})
+    env.update(t.mysql_database("auth_opts_" + tag))
+    env.update({"V2M_STORE": mongo, "V2M_QUEUE": amqp, "SMTP_URL": smtp,
+                "MAIL_FROM": "v2m@v2m.test"})
 else:
     env.update({"V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,
                 "V2M_JOBS": "sqlite://%s/jobs.db" % tmp,

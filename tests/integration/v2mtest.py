@@ -43,6 +43,23 @@ def need_env(name, why):
     return v
 
 
+def mysql_database(name):
+    """A private MariaDB database named name, made from deploy/sql/init.sql
+    (tables, the services' user, the demo user), dropped first if it exists;
+    returns the MYSQL_* settings the services use to reach it."""
+    host = need_env("V2M_TEST_MYSQL_HOST", "MariaDB")
+    port = os.environ["V2M_TEST_MYSQL_PORT"]
+    root = ["mysql", "-h", host, "-P", port, "-uroot"]
+    if os.environ.get("V2M_TEST_MYSQL_PASSWORD"):
+        root.append("-p" + os.environ["V2M_TEST_MYSQL_PASSWORD"])
+    with open(os.path.join(SRC, "deploy/sql/init.sql")) as f:
+        init = f.read().replace("auth", name).replace("%s_user" % name, "auth_user")
+    rc, _, err = run_cmd(root, stdin="DROP DATABASE IF EXISTS %s;\n%s" % (name, init))
+    assert rc == 0, err
+    return {"MYSQL_HOST": host, "MYSQL_PORT": port, "MYSQL_USER": "auth_user",
+            "MYSQL_PASSWORD": "Auth123", "MYSQL_DB": name}
+
+
 class Service:
     """A v2m binary started on a free port, stopped with SIGTERM."""
 
