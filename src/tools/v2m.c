@@ -22,6 +22,13 @@
  * `v2m login` wrote ($XDG_CONFIG_HOME/v2m/token or ~/.config/v2m/token, mode
  * 0600).
  *
+ * Videos go up with tus 1.0 at /files/, in pieces of UPLOAD_CHUNK bytes; an
+ * upload cut short (lost connection, Ctrl-C, a crash) is remembered in
+ * $XDG_STATE_HOME/v2m/uploads (beside the token when XDG_STATE_HOME is unset,
+ * mode 0600), keyed by server, user, absolute path, size and mtime, and the
+ * next run for the same file carries it on from the offset the server holds.
+ * A server without /files/ gets the file by POST /upload, as before.
+ *
  * Exit codes: 0 done, 1 a job failed or the server refused, 2 usage,
  * 3 server not reachable, 4 not logged in / session expired / wrong password,
  * 5 timed out waiting for a conversion.
@@ -29,12 +36,14 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -50,6 +59,9 @@
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_UNREACHABLE = 3, EX_AUTH = 4, EX_TIMEOUT = 5 };
 
 #define DEFAULT_TIMEOUT 3600 /* seconds a conversion is waited for */
+#define UPLOAD_CHUNK (8 << 20) /* bytes per PATCH: a lost connection costs at most this */
+#define UPLOAD_RETRIES 5     /* tries of a piece the connection or the server dropped */
+#define STATE_MAX 200        /* uploads remembered at most */
 
 static const char usage[] =
     "usage: v2m convert FILE... [-o DIR] [--force] [--timeout SECONDS] [--json] [--OPTION VALUE]...\n"
@@ -71,6 +83,8 @@ static const char usage[] =
     "  --title T, --artist A, --album A, --callback-url URL\n"
     "The token is V2M_TOKEN, else the one `v2m login` saved in\n"
     "$XDG_CONFIG_HOME/v2m/token (~/.config/v2m/token).\n"
+    "An upload cut short resumes when the same command runs again (unfinished\n"
+    "  uploads are kept in $XDG_STATE_HOME/v2m/uploads, else beside the token).\n"
     "Exit codes: 0 ok, 1 a job failed or the server refused, 2 usage, 3 server not\n"
     "  reachable, 4 not logged in, session expired or wrong password, 5 timed out.\n";
 
@@ -79,6 +93,8 @@ static const v2m_cfg_var cli_vars[] = {
      .help = "the gateway's base URL"},
     {.name = "V2M_TOKEN", .parse = v2m_cfg_parse_text, .shown = "the saved one",
      .help = "bearer token to send instead of the saved one"},
+    {.name = "V2M_UPLOAD_RATE", .def = "0", .parse = v2m_cfg_parse_size, .max = 1LL << 40,
+     .help = "upload at most this many bytes a second (K, M, G suffixes; 0: no limit)"},
 };
 static const v2m_cfg_table cli_table = V2M_CFG_TABLE("v2m", cli_vars);
 static const v2m_cfg_table *const tables[] = {&cli_table, NULL};
@@ -137,6 +153,9 @@ typedef struct prog {
     double t0, last;   /* phase start; last redraw */
     double t_conv;     /* when the conversion was first seen running */
     double frac;       /* the fraction last drawn */
+    double size;       /* tus: the whole file (0: the request's own total) */
+    double base;       /* tus: bytes the server held before this request */
+    double from;       /* tus: bytes it held when this phase began */
 } prog;
 
 /* The temporary file being written, removed if the user interrupts. */
@@ -205,9 +224,10 @@ static int xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
                     curl_off_t ulnow)
 {
     prog *p = ud;
-    int up = strcmp(p->phase, "upload") == 0;
-    double total = (double)(up ? ultotal : dltotal), done = (double)(up ? ulnow : dlnow);
-    double el = now() - p->t0, rate = el > 0 ? done / el : 0;
+    int up = strcmp(p->phase, "upload") == 0, whole = up && p->size > 0;
+    double total = whole ? p->size : (double)(up ? ultotal : dltotal);
+    double done = whole ? p->base + (double)ulnow : (double)(up ? ulnow : dlnow);
+    double el = now() - p->t0, rate = el > 0 ? (done - (whole ? p->from : 0)) / el : 0;
     char a[32], b[32], r[32], eta[32], detail[160];
 
     if (total > 0 && done >= total ? p->frac >= 1 : now() - p->last < 0.1)
@@ -233,7 +253,32 @@ typedef struct req {
     FILE *file;       /* a 200 answer's body goes here */
     buf *headers;     /* the answer's headers, when wanted */
     prog *progress;
+    const char *const *extra; /* more request headers, NULL-ended */
+    FILE *body;       /* upload body_len bytes from here (at its position) */
+    curl_off_t body_len;
+    int nobody;       /* HEAD: no body in the answer */
+    int quiet;        /* an unreachable server is not said (the caller retries) */
 } req;
+
+typedef struct src {
+    FILE *f;
+    curl_off_t left;
+} src;
+
+static size_t from_src(char *d, size_t s, size_t m, void *ud)
+{
+    src *b = ud;
+    size_t want = s * m, got;
+    if ((curl_off_t)want > b->left)
+        want = (size_t)b->left;
+    if (want == 0)
+        return 0;
+    got = fread(d, 1, want, b->f);
+    if (got == 0)
+        return CURL_READFUNC_ABORT; /* the file shrank or cannot be read */
+    b->left -= (curl_off_t)got;
+    return got;
+}
 
 typedef struct sink {
     CURL *c;
@@ -262,10 +307,14 @@ static long http(req *r)
     long status = 0;
     CURLcode rc;
     sink k = {c, r};
+    src body = {r->body, r->body_len};
 
     if (!c)
         return 0;
-    snprintf(url, sizeof url, "%s%s", base_url, r->path);
+    if (strstr(r->path, "://"))
+        snprintf(url, sizeof url, "%s", r->path); /* an upload's URL as the server gave it */
+    else
+        snprintf(url, sizeof url, "%s%s", base_url, r->path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
@@ -273,10 +322,27 @@ static long http(req *r)
     if (r->auth) {
         snprintf(hdr, sizeof hdr, "Authorization: %s", r->auth);
         h = curl_slist_append(h, hdr);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     }
+    for (int i = 0; r->extra && r->extra[i]; i++)
+        h = curl_slist_append(h, r->extra[i]);
+    if (h)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (r->mime)
         curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
+    if (r->body) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, from_src);
+        curl_easy_setopt(c, CURLOPT_READDATA, &body);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, r->body_len);
+        /* A connection that stalls for a minute is given up (and resumed). */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
+    if ((r->body || r->mime) && v2m_cfg_num(&cli_cfg, "V2M_UPLOAD_RATE") > 0)
+        curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
+                         (curl_off_t)v2m_cfg_num(&cli_cfg, "V2M_UPLOAD_RATE"));
+    if (r->nobody)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
     if (r->headers) {
@@ -290,7 +356,9 @@ static long http(req *r)
     }
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK && status == 0) {
+    if (rc != CURLE_OK && status == 0 && r->quiet) {
+        /* the caller says what it does about it */
+    } else if (rc != CURLE_OK && status == 0) {
         prog_clear();
         fprintf(stderr, "v2m: cannot reach the server at %s: %s\n", base_url,
                 ebuf[0] ? ebuf : curl_easy_strerror(rc));
@@ -552,10 +620,9 @@ typedef struct opts {
     int n;
 } opts;
 
-/* Send the video with its options; the new job's video id in fid.
- * POST /upload (multipart) for now: a resumable transport would go here,
- * with the same inputs and outputs. Returns an exit code. */
-static int send_video(const char *auth, const char *file, const opts *o, prog *p, char *fid,
+/* POST /upload (multipart): the video with its options, in one request;
+ * the new job's video id in fid. Returns an exit code. */
+static int send_form(const char *auth, const char *file, const opts *o, prog *p, char *fid,
                       size_t fidlen)
 {
     CURL *tmp = curl_easy_init();
@@ -594,6 +661,526 @@ static int send_video(const char *auth, const char *file, const opts *o, prog *p
     json_decref(j);
     free(b.p);
     return rc;
+}
+
+/* ---- unfinished uploads: the state file ---- */
+
+static void state_path(char *out, size_t n)
+{
+    const char *xdg = getenv("XDG_STATE_HOME");
+    char tok[1024], *slash;
+    if (xdg && *xdg) {
+        snprintf(out, n, "%s/v2m/uploads", xdg);
+        return;
+    }
+    token_path(tok, sizeof tok);
+    slash = strrchr(tok, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, n, "%s/uploads", tok);
+}
+
+/* The state file open and locked (made with its directories, for the user
+ * alone); -1 when it cannot be (said once: resuming is then not possible). */
+static int state_open(int create)
+{
+    static int said;
+    char path[1100], dir[1100];
+    int fd;
+
+    state_path(path, sizeof path);
+    if (create) {
+        snprintf(dir, sizeof dir, "%s", path);
+        for (char *q = dir + 1; *q; q++) {
+            if (*q != '/')
+                continue;
+            *q = '\0';
+            mkdir(dir, 0700);
+            *q = '/';
+        }
+    }
+    fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        if (create && !said++)
+            fprintf(stderr, "v2m: %s: %s (an interrupted upload will not resume)\n", path,
+                    strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The remembered uploads: an array (empty when the file is or is not
+ * readable JSON). */
+static json_t *state_read(int fd)
+{
+    json_t *j = fd >= 0 ? json_loadfd(fd, 0, NULL) : NULL;
+    if (!json_is_array(j)) {
+        json_decref(j);
+        j = json_array();
+    }
+    return j;
+}
+
+static void state_write(int fd, json_t *all)
+{
+    char *s = json_dumps(all, JSON_INDENT(1));
+    size_t len = s ? strlen(s) : 0, off = 0;
+
+    if (s && lseek(fd, 0, SEEK_SET) == 0 && ftruncate(fd, 0) == 0) {
+        while (off < len) {
+            ssize_t w = write(fd, s + off, len - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+    }
+    free(s);
+}
+
+/* An entry is the same file on the same server for the same user. */
+static int state_same(json_t *e, json_t *key)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(key, k, v)
+        if (!json_equal(json_object_get(e, k), v))
+            return 0;
+    return 1;
+}
+
+/* The saved upload URL of key into url; 1 when there is one. */
+static int state_find(json_t *key, char *url, size_t n)
+{
+    int fd = state_open(0), found = 0;
+    json_t *all = state_read(fd), *e;
+    size_t i;
+
+    json_array_foreach(all, i, e) {
+        const char *u = json_string_value(json_object_get(e, "url"));
+        if (u && state_same(e, key)) {
+            snprintf(url, n, "%s", u);
+            found = 1;
+        }
+    }
+    json_decref(all);
+    if (fd >= 0)
+        close(fd);
+    return found;
+}
+
+/* Forget key's upload, and remember url for it when url is not NULL; the
+ * expired entries go too. */
+static void state_put(json_t *key, const char *url, long long expires)
+{
+    int fd = state_open(url != NULL);
+    json_t *all, *keep, *e;
+    size_t i;
+    long long t = (long long)time(NULL);
+
+    if (fd < 0)
+        return;
+    all = state_read(fd);
+    keep = json_array();
+    json_array_foreach(all, i, e) {
+        json_t *x = json_object_get(e, "expires");
+        if (!state_same(e, key) && !(json_is_integer(x) && json_integer_value(x) < t))
+            json_array_append(keep, e);
+    }
+    while (json_array_size(keep) >= STATE_MAX)
+        json_array_remove(keep, 0);   /* the oldest */
+    if (url) {
+        e = json_deep_copy(key);
+        json_object_set_new(e, "url", json_string(url));
+        if (expires > 0)
+            json_object_set_new(e, "expires", json_integer(expires));
+        json_array_append_new(keep, e);
+    }
+    state_write(fd, keep);
+    json_decref(keep);
+    json_decref(all);
+    close(fd);
+}
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 of s, padded; NUL-terminated. 0, or -1 when out is too
+ * small. */
+static int b64_encode(const char *s, char *out, size_t n)
+{
+    size_t len = strlen(s), o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned char)s[i + 1] << 8;
+        if (i + 2 < len)
+            v |= (unsigned char)s[i + 2];
+        if (o + 5 > n)
+            return -1;
+        out[o++] = b64chars[v >> 18 & 63];
+        out[o++] = b64chars[v >> 12 & 63];
+        out[o++] = i + 1 < len ? b64chars[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < len ? b64chars[v & 63] : '=';
+    }
+    if (o >= n)
+        return -1;
+    out[o] = '\0';
+    return 0;
+}
+
+/* The user a bearer token names (its "username" claim), "" when it names
+ * none that can be read: only the state file's key, the server checks. */
+static void token_user(const char *auth, char *out, size_t n)
+{
+    const char *p = strchr(auth, '.'), *end;
+    char dec[2048];
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    json_t *j;
+
+    out[0] = '\0';
+    end = p ? strchr(p + 1, '.') : NULL;
+    if (!end)
+        return;
+    for (p++; p < end && o + 1 < sizeof dec; p++) {
+        const char *c = strchr(b64chars, *p == '-' ? '+' : *p == '_' ? '/' : *p);
+        if (!c || !*p)
+            return;
+        acc = acc << 6 | (unsigned)(c - b64chars);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            dec[o++] = (char)(acc >> bits & 0xff);
+        }
+    }
+    dec[o] = '\0';
+    j = json_loads(dec, 0, NULL);
+    if (jstr(j, "username"))
+        snprintf(out, n, "%s", jstr(j, "username"));
+    json_decref(j);
+}
+
+/* The value of the last header name in an answer's headers; 1 when found. */
+static int header_value(const buf *h, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    const char *p = h->p, *found = NULL;
+    if (!p)
+        return 0;
+    for (const char *q = p; q; q = strchr(q, '\n')) {
+        q += *q == '\n';
+        if (strncasecmp(q, name, nl) == 0 && q[nl] == ':')
+            found = q + nl + 1;
+    }
+    if (!found)
+        return 0;
+    while (*found == ' ' || *found == '\t')
+        found++;
+    snprintf(out, n, "%.*s", (int)strcspn(found, "\r\n"), found);
+    return 1;
+}
+
+static long long header_num(const buf *h, const char *name)
+{
+    char v[64], *end;
+    long long x;
+    if (!header_value(h, name, v, sizeof v) || !*v)
+        return -1;
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    return *end || errno || x < 0 ? -1 : x;
+}
+
+/* The Location of a new upload as a URL to use: an absolute one as given;
+ * a path under this server's base URL (which may have a prefix the gateway
+ * does not know about), from its /files/ on. */
+static int upload_url(const buf *h, char *out, size_t n)
+{
+    char loc[1024];
+    const char *f;
+    if (!header_value(h, "Location", loc, sizeof loc) || !*loc)
+        return 0;
+    if (strstr(loc, "://"))
+        snprintf(out, n, "%s", loc);
+    else if ((f = strstr(loc, "/files/")) != NULL)
+        snprintf(out, n, "%s%s", base_url, f);
+    else
+        return 0;
+    return 1;
+}
+
+/* Upload-Expires (an HTTP date) as seconds since the epoch; 0 if none. */
+static long long expires_at(const buf *h)
+{
+    char v[128];
+    struct tm tm = {0};
+    if (!header_value(h, "Upload-Expires", v, sizeof v) ||
+        !strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+        return 0;
+    return (long long)timegm(&tm);
+}
+
+static const char *const tus_version = "Tus-Resumable: 1.0.0";
+
+/* HEAD the upload: its status; *offset and *length (-1 when not said). */
+static long tus_head(const char *auth, const char *url, long long *offset, long long *length)
+{
+    const char *extra[] = {tus_version, NULL};
+    buf h = {0};
+    req r = {.method = "HEAD", .path = url, .auth = auth, .headers = &h, .extra = extra,
+             .nobody = 1, .quiet = 1};
+    long st = http(&r);
+    *offset = header_num(&h, "Upload-Offset");
+    *length = header_num(&h, "Upload-Length");
+    free(h.p);
+    return st;
+}
+
+/* "a.mp4: resuming upload at 52% (53.0 MiB of 101.0 MiB)" */
+static void say_progress(const char *file, const char *what, long long done, long long size)
+{
+    char a[32], b[32];
+    human((double)done, a, sizeof a);
+    human((double)size, b, sizeof b);
+    prog_clear();
+    fprintf(stderr, "%s: %s %d%% (%s of %s)\n", file, what,
+            (int)((double)done * 100 / (double)size), a, b);
+}
+
+#define NO_TUS (-1) /* the server has no /files/: send_video uses /upload */
+
+/* POST /files/: a new upload of size bytes with the file's name and the
+ * options as its metadata; its URL in url. The HTTP status. */
+static long tus_create(const char *auth, const char *file, const opts *o, long long size,
+                       char *url, size_t urlsz, long long *expires, buf *b)
+{
+    char len[64], meta[4096], v[2800], *dup = strdup(file);
+    const char *extra[] = {tus_version, len, meta, "Content-Length: 0", NULL};
+    buf h = {0};
+    long st;
+    int bad;
+
+    if (!dup)
+        return 0;
+    snprintf(len, sizeof len, "Upload-Length: %lld", size);
+    bad = b64_encode(basename(dup), v, sizeof v);
+    snprintf(meta, sizeof meta, "Upload-Metadata: filename %s", v);
+    free(dup);
+    for (int i = 0; i < o->n && !bad; i++) {
+        size_t used = strlen(meta);
+        bad = b64_encode(o->value[i], v, sizeof v);
+        if (!bad && snprintf(meta + used, sizeof meta - used, ",%s %s",
+                             strcmp(o->name[i], "callback-url") == 0 ? "callback_url"
+                                                                     : o->name[i],
+                             v) >= (int)(sizeof meta - used))
+            bad = 1;
+    }
+    if (bad) {
+        prog_clear();
+        fprintf(stderr, "v2m: %s: the file name and options are too long to send\n", file);
+        return -2;
+    }
+    {
+        req r = {.method = "POST", .path = "/files/", .auth = auth, .out = b, .headers = &h,
+                 .extra = extra};
+        st = http(&r);
+    }
+    if (st == 201 && !upload_url(&h, url, urlsz))
+        st = 502; /* a creation that names no upload */
+    *expires = expires_at(&h);
+    free(h.p);
+    return st;
+}
+
+/* Send the file with tus: a new upload, or the one the state file
+ * remembers for it, carried on piece by piece. An exit code, or NO_TUS. */
+static int tus_send(const char *auth, const char *file, const opts *o, prog *p, char *fid,
+                    size_t fidlen)
+{
+    char abs[4096], user[512], url[2048] = "", mtime[64];
+    long long size, offset = -1, length, expires = 0;
+    int rc = EX_FAIL, tries = 0, fresh = 0;
+    struct stat sb;
+    json_t *key;
+    buf b = {0};
+    FILE *f;
+    long st;
+
+    f = fopen(file, "rb");
+    if (!f || fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0 ||
+        !realpath(file, abs)) {
+        if (f)
+            fclose(f);
+        return NO_TUS; /* a pipe, a device or an empty file: /upload says what it makes of it */
+    }
+    size = (long long)sb.st_size;
+    token_user(auth, user, sizeof user);
+    snprintf(mtime, sizeof mtime, "%lld.%09ld", (long long)sb.st_mtim.tv_sec,
+             (long)sb.st_mtim.tv_nsec);
+    key = json_pack("{s:s, s:s, s:s, s:I, s:s}", "server", base_url, "user", user, "path", abs,
+                    "size", (json_int_t)size, "mtime", mtime);
+
+    /* An upload of this file cut short before: where the server has it. */
+    if (key && state_find(key, url, sizeof url)) {
+        st = tus_head(auth, url, &offset, &length);
+        if (st == 200 && length == size && offset >= 0 && offset <= size) {
+            say_progress(file, "resuming upload at", offset, size);
+        } else if (st == 0 || st == 401) {
+            rc = st ? fail_answer(st, NULL) : EX_UNREACHABLE;
+            if (!st)
+                fprintf(stderr, "v2m: cannot reach the server at %s\n", base_url);
+            goto out;
+        } else {
+            offset = -1; /* gone, expired, another length: a new one */
+            state_put(key, NULL, 0);
+        }
+    }
+    prog_phase(p, "upload");
+    p->from = offset > 0 ? (double)offset : 0;
+    for (;;) {
+        long long len;
+        buf h = {0};
+        char off[64], got[64];
+        const char *extra[] = {tus_version, off, "Content-Type: application/offset+octet-stream",
+                               "Expect:", NULL};
+
+        if (offset < 0) {
+            free(b.p);
+            b = (buf){0};
+            st = tus_create(auth, file, o, size, url, sizeof url, &expires, &b);
+            if (st == 404 || st == 405 || st == 412 || st == 501) {
+                rc = NO_TUS;
+                goto out;
+            }
+            if (st != 201) {
+                rc = st == -2 ? EX_FAIL : fail_answer(st, &b);
+                goto out;
+            }
+            if (key)
+                state_put(key, url, expires);
+            offset = 0;
+            fresh = 1;
+        }
+        len = size - offset < UPLOAD_CHUNK ? size - offset : UPLOAD_CHUNK;
+        snprintf(off, sizeof off, "Upload-Offset: %lld", offset);
+        if (fseeko(f, (off_t)offset, SEEK_SET) != 0) {
+            prog_clear();
+            fprintf(stderr, "v2m: %s: %s\n", file, strerror(errno));
+            goto out;
+        }
+        p->size = (double)size;
+        p->base = (double)offset;
+        free(b.p);
+        b = (buf){0};
+        {
+            req r = {.method = "PATCH", .path = url, .auth = auth, .out = &b, .headers = &h,
+                     .progress = p, .extra = extra, .body = f, .body_len = len, .quiet = 1};
+            st = http(&r);
+        }
+        if (st == 204 || st == 200 || st == 201) {
+            long long now_at = header_num(&h, "Upload-Offset");
+            int done = header_value(&h, "V2M-Video-Fid", got, sizeof got);
+            free(h.p);
+            if (done) {
+                if (key)
+                    state_put(key, NULL, 0);
+                snprintf(fid, fidlen, "%s", got);
+                rc = EX_OK;
+                goto out;
+            }
+            offset = now_at >= 0 ? now_at : offset + len;
+            tries = 0;
+            if (offset >= size) {
+                prog_clear();
+                fprintf(stderr, "v2m: %s: the server took the whole file but named no video\n",
+                        file);
+                goto out;
+            }
+            if (!tty) {
+                char r[32], line[64];
+                double el = now() - p->t0;
+                human(el > 0 ? ((double)offset - p->from) / el : 0, r, sizeof r);
+                snprintf(line, sizeof line, "uploaded (%s/s)", r);
+                say_progress(file, line, offset, size);
+            }
+            continue;
+        }
+        free(h.p);
+        if ((st == 404 || st == 410) && !fresh) {
+            /* Gone meanwhile (expired, removed): once more from the start. */
+            if (key)
+                state_put(key, NULL, 0);
+            offset = -1;
+            fresh = 1;
+            continue;
+        }
+        if (st == 0 || st == 409 || st == 423 || st == 460 || st >= 500) {
+            /* The connection dropped, or the server is not ready for this
+             * piece: ask it where the upload stands and go on from there. */
+            if (++tries > UPLOAD_RETRIES) {
+                prog_clear();
+                fprintf(stderr, "v2m: %s: the upload stopped at %d%%: run the same command "
+                        "again to resume it\n", file, (int)((double)offset * 100 / (double)size));
+                rc = st ? fail_answer(st, &b) : EX_UNREACHABLE;
+                if (!st)
+                    fprintf(stderr, "v2m: cannot reach the server at %s\n", base_url);
+                goto out;
+            }
+            usleep(st == 409 ? 200 * 1000 : (useconds_t)(500 * 1000) << (tries - 1));
+            st = tus_head(auth, url, &offset, &length);
+            if (st == 200 && length == size && offset >= 0 && offset <= size)
+                continue;
+            if (st == 0) {
+                offset = -2;  /* unknown: asked again after the next wait */
+                while (st == 0 && ++tries <= UPLOAD_RETRIES) {
+                    usleep((useconds_t)(500 * 1000) << (tries - 1));
+                    st = tus_head(auth, url, &offset, &length);
+                }
+                if (st == 200 && length == size && offset >= 0 && offset <= size)
+                    continue;
+                if (st == 0) {
+                    prog_clear();
+                    fprintf(stderr, "v2m: cannot reach the server at %s: run the same "
+                            "command again to resume the upload\n", base_url);
+                    rc = EX_UNREACHABLE;
+                    goto out;
+                }
+            }
+            if (st == 404 || st == 410) {
+                if (key)
+                    state_put(key, NULL, 0);
+                offset = -1;
+                if (!fresh++)
+                    continue;
+            }
+            rc = fail_answer(st == 200 ? 502 : st, NULL);
+            goto out;
+        }
+        /* Refused for good (not media, too large, a bad option...): the
+         * server kept nothing of it, except for a session to renew. */
+        if (key && st != 401 && st != 403 && st != 429)
+            state_put(key, NULL, 0);
+        rc = fail_answer(st, &b);
+        goto out;
+    }
+out:
+    p->size = p->base = p->from = 0;
+    json_decref(key);
+    free(b.p);
+    fclose(f);
+    return rc;
+}
+
+/* Send the video with its options; the new job's video id in fid: tus at
+ * /files/, else (an older server) POST /upload. Returns an exit code. */
+static int send_video(const char *auth, const char *file, const opts *o, prog *p, char *fid,
+                      size_t fidlen)
+{
+    int rc = tus_send(auth, file, o, p, fid, fidlen);
+    return rc == NO_TUS ? send_form(auth, file, o, p, fid, fidlen) : rc;
 }
 
 /* Poll the job until it is done or failed, or timeout seconds passed

@@ -6,12 +6,14 @@ pseudo-terminal (the progress bar redrawn in place with carriage returns):
 convert with options into a directory, no overwriting without --force,
 login and logout, an invalid session, the status table, download by video
 id, V2M_URL with a trailing slash and with a path prefix, an unreachable
-server, and a wait that times out while no converter runs (last: the
+server, an upload (tus, in pieces) killed halfway and resumed by the next run,
+the fallback to POST /upload for a server without /files/, and a wait that times out while no converter runs (last: the
 converter is stopped for it), then a job expired by a gateway keeping MP3s a
 second.
 Exit codes: 0 ok, 1 failed/refused, 2 usage, 3 unreachable, 4 session, 5 timeout.
 """
 import base64
+import fcntl
 import hashlib
 import hmac
 import http.client
@@ -22,8 +24,10 @@ import pty
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 
@@ -83,12 +87,15 @@ def v2m(*args, env=None, stdin=None, cwd=None, timeout=300):
     return p.returncode, p.stdout, p.stderr
 
 
-def v2m_pty(*args, env=None, cwd=None):
-    """Run on a pseudo-terminal: exit code and everything it wrote."""
+def v2m_pty(*args, env=None, cwd=None, cols=None):
+    """Run on a pseudo-terminal (cols wide when given): exit code and
+    everything it wrote."""
     full = dict(os.environ)
     full.update(CENV)
     full.update(env or {})
     master, slave = pty.openpty()
+    if cols:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
     p = subprocess.Popen([CLI] + list(args), stdin=slave, stdout=slave, stderr=slave, env=full,
                          cwd=cwd)
     os.close(slave)
@@ -267,7 +274,7 @@ class PrefixProxy(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_POST = do_DELETE = do_HEAD = forward
+    do_GET = do_POST = do_DELETE = do_HEAD = do_PATCH = forward
 
     def log_message(self, *args):
         pass
@@ -289,6 +296,133 @@ def test_url_with_a_path_prefix():
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+class NoTusProxy(PrefixProxy):
+    """Stands in for an older gateway (the original Python one): no /files/,
+    everything else forwarded to the real gateway. Only the client's fallback
+    to POST /upload is shown by it, not how the real gateway speaks tus."""
+    seen = []
+
+    def forward(self):
+        NoTusProxy.seen.append("%s %s" % (self.command, self.path))
+        if self.path.startswith("/v2m/files"):
+            self.answer(404, {"Content-Type": "text/plain"}, b"Not Found\n")
+            return
+        PrefixProxy.forward(self)
+
+    do_GET = do_POST = do_DELETE = do_HEAD = do_PATCH = forward
+
+
+def test_a_server_without_tus_gets_the_file_by_post_upload():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NoTusProxy)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        url = "http://127.0.0.1:%d/v2m" % srv.server_address[1]
+        rc, out, err = v2m("convert", A, "-o", tmp + "/notus", env={"V2M_URL": url})
+        assert rc == 0 and bitrate(tmp + "/notus/clip-a.mp3")["codec_name"] == "mp3", (rc, err)
+        assert "POST /v2m/files/" in NoTusProxy.seen and "POST /v2m/upload" in NoTusProxy.seen, \
+            NoTusProxy.seen
+        assert not [s for s in NoTusProxy.seen if s.startswith("PATCH")], NoTusProxy.seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def big_video():
+    """About 40 MiB (raw video frames), 36 s of sound."""
+    path = tmp + "/big.mkv"
+    if not os.path.exists(path):
+        ffmpeg(path, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=36",
+               "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.2:duration=36",
+               "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
+    return path
+
+
+def duration(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                        "-of", "json", path], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return float(json.loads(p.stdout)["format"]["duration"])
+
+
+def saved_uploads(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return []  # not there yet, or being rewritten
+
+
+def test_an_interrupted_upload_resumes_where_it_stopped():
+    big_file = big_video()
+    size = os.path.getsize(big_file)
+    assert size > 32 << 20, size
+    # A gateway that takes files this large, on the same stores.
+    big = t.Service("v2m-gateway", dict(env, V2M_MAX_UPLOAD="100M"))
+    url = "http://127.0.0.1:%d" % big.port
+    cfg = {"V2M_URL": url, "XDG_STATE_HOME": tmp + "/state"}
+    state = tmp + "/state/v2m/uploads"
+    token = open(tmp + "/cfg/v2m/token").read().strip()
+    try:
+        # First run: 4 MiB/s, killed once the server holds some of the file.
+        full = dict(os.environ)
+        full.update(CENV)
+        full.update(cfg, V2M_UPLOAD_RATE="4M")
+        t0 = time.time()
+        p = subprocess.Popen([CLI, "convert", big_file, "-o", tmp + "/big"], env=full,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        held = 0
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None:
+            saved = saved_uploads(state)
+            if saved:
+                path = saved[0]["url"][len(url):]
+                st, _, h = t.request(big.port, "HEAD", path, {
+                    "Tus-Resumable": "1.0.0", "Authorization": "Bearer " + token})
+                assert st == 200 and h["Upload-Length"] == str(size), (st, h)
+                held = int(h["Upload-Offset"])
+                if held >= 1 << 20:
+                    break
+            time.sleep(0.1)
+        p.kill()
+        out, err = p.communicate(timeout=60)
+        first = time.time() - t0
+        assert held >= 1 << 20, (held, err)
+        assert os.stat(state).st_mode & 0o777 == 0o600, oct(os.stat(state).st_mode)
+        assert len(saved_uploads(state)) == 1, open(state).read()
+        assert not os.path.exists(tmp + "/big/big.mp3")
+        # Second run, through a pipe: it carries on from the server's offset.
+        t0 = time.time()
+        rc, out, err = v2m("convert", big_file, "-o", tmp + "/big", env=cfg)
+        second = time.time() - t0
+        assert rc == 0, (rc, out, err)
+        assert "\r" not in err and "\x1b" not in err, err
+        line = [x for x in err.splitlines() if "resuming upload at" in x]
+        assert line and line[0].startswith(big_file + ": resuming upload at "), err
+        assert int(line[0].split(" at ")[1].split("%")[0]) >= held * 100 // size >= 2, line
+        assert "MiB of %.1f MiB)" % (size / 1048576) in line[0], line
+        # One upload made on the server, not two; the MP3 is the whole sound.
+        logtext = big.logtext()
+        assert logtext.count("tus upload created") == 1, logtext[-3000:]
+        assert "done -> %s/big/big.mp3" % tmp in err, err
+        assert bitrate(tmp + "/big/big.mp3")["codec_name"] == "mp3"
+        assert abs(duration(tmp + "/big/big.mp3") - 36) < 1.5, duration(tmp + "/big/big.mp3")
+        assert saved_uploads(state) == [], open(state).read()
+        print("    size %d, held %d when killed after %.1fs, %s; second run %.1fs"
+              % (size, held, first, line[0].split(": ", 1)[1], second), flush=True)
+        # The same file again: a new upload from the start, nothing to resume.
+        rc, text = v2m_pty("convert", big_file, "-o", tmp + "/big-tty",
+                           env=dict(cfg, V2M_UPLOAD_RATE="16M"), cols=132)
+        assert rc == 0, text
+        assert "resuming" not in text, text
+        ups = [x for x in text.split("\r") if " upload " in x]
+        assert len(ups) >= 5 and text.count("\r") >= 5, repr(text)
+        assert [x for x in ups if "MiB/s ETA " in x and "%" in x and "[#" in x], repr(text)
+        assert big.logtext().count("tus upload created") == 2
+        assert bitrate(tmp + "/big-tty/big.mp3")["codec_name"] == "mp3"
+    finally:
+        big.stop()
 
 
 def forged_token():
