@@ -390,7 +390,9 @@ def test_an_interrupted_upload_resumes_where_it_stopped():
         first = time.time() - t0
         assert held >= 1 << 20, (held, err)
         assert os.stat(state).st_mode & 0o777 == 0o600, oct(os.stat(state).st_mode)
-        assert len(saved_uploads(state)) == 1, open(state).read()
+        saved = saved_uploads(state)
+        assert len(saved) == 1 and saved[0]["user"] == EMAIL, saved
+        assert saved[0]["path"] == os.path.realpath(big_file) and saved[0]["size"] == size, saved
         assert not os.path.exists(tmp + "/big/big.mp3")
         # Second run, through a pipe: it carries on from the server's offset.
         t0 = time.time()
