@@ -803,6 +803,35 @@ static void state_put(json_t *key, const char *url, long long expires)
     close(fd);
 }
 
+/* Take out the entries of an older version of key's file (same server,
+ * user and path; another size or mtime): their URLs, for the caller to
+ * terminate. */
+static json_t *state_take_older(json_t *key)
+{
+    int fd = state_open(0);
+    json_t *all, *keep, *old = json_array(), *e;
+    size_t i;
+
+    if (fd < 0)
+        return old;
+    all = state_read(fd);
+    keep = json_array();
+    json_array_foreach(all, i, e) {
+        const char *u = json_string_value(json_object_get(e, "url"));
+        int older = u && !state_same(e, key);
+        for (const char *const *k = (const char *const[]){"server", "user", "path", NULL};
+             older && *k; k++)
+            older = json_equal(json_object_get(e, *k), json_object_get(key, *k));
+        json_array_append(older ? old : keep, older ? json_object_get(e, "url") : e);
+    }
+    if (json_array_size(old))
+        state_write(fd, keep);
+    json_decref(keep);
+    json_decref(all);
+    close(fd);
+    return old;
+}
+
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -939,15 +968,27 @@ static long tus_head(const char *auth, const char *url, long long *offset, long 
     return st;
 }
 
-/* "a.mp4: resuming upload at 52% (53.0 MiB of 101.0 MiB)" */
-static void say_progress(const char *file, const char *what, long long done, long long size)
+/* DELETE an upload that will not be carried on (termination), so that it
+ * does not count against the user's room until it expires. */
+static void tus_delete(const char *auth, const char *url)
 {
-    char a[32], b[32];
+    const char *extra[] = {tus_version, NULL};
+    req r = {.method = "DELETE", .path = url, .auth = auth, .extra = extra, .quiet = 1};
+    http(&r);
+}
+
+/* "a.mp4: resuming upload at 52% (53.0 MiB of 101.0 MiB)" */
+static void say_progress(const char *file, const char *what, long long done, long long size,
+                         double rate)
+{
+    char a[32], b[32], r[32] = "";
     human((double)done, a, sizeof a);
     human((double)size, b, sizeof b);
+    if (rate >= 0)
+        human(rate, r, sizeof r);
     prog_clear();
-    fprintf(stderr, "%s: %s %d%% (%s of %s)\n", file, what,
-            (int)((double)done * 100 / (double)size), a, b);
+    fprintf(stderr, "%s: %s %d%% (%s of %s)%s%s%s\n", file, what,
+            (int)((double)done * 100 / (double)size), a, b, *r ? ", " : "", r, *r ? "/s" : "");
 }
 
 #define NO_TUS (-1) /* the server has no /files/: send_video uses /upload */
@@ -1020,20 +1061,33 @@ static int tus_send(const char *auth, const char *file, const opts *o, prog *p, 
     token_user(auth, user, sizeof user);
     snprintf(mtime, sizeof mtime, "%lld.%09ld", (long long)sb.st_mtim.tv_sec,
              (long)sb.st_mtim.tv_nsec);
-    key = json_pack("{s:s, s:s, s:s, s:I, s:s}", "server", base_url, "user", user, "path", abs,
+    /* Files sent in one request are not remembered: starting one again
+     * costs no more than a piece. */
+    key = size <= UPLOAD_CHUNK ? NULL
+        : json_pack("{s:s, s:s, s:s, s:I, s:s}", "server", base_url, "user", user, "path", abs,
                     "size", (json_int_t)size, "mtime", mtime);
+    if (key) {
+        /* Uploads of the file as it was before it changed go. */
+        json_t *old = state_take_older(key), *u;
+        size_t i;
+        json_array_foreach(old, i, u)
+            tus_delete(auth, json_string_value(u));
+        json_decref(old);
+    }
 
     /* An upload of this file cut short before: where the server has it. */
     if (key && state_find(key, url, sizeof url)) {
         st = tus_head(auth, url, &offset, &length);
         if (st == 200 && length == size && offset >= 0 && offset <= size) {
-            say_progress(file, "resuming upload at", offset, size);
+            say_progress(file, "resuming upload at", offset, size, -1);
         } else if (st == 0 || st == 401) {
             rc = st ? fail_answer(st, NULL) : EX_UNREACHABLE;
             if (!st)
                 fprintf(stderr, "v2m: cannot reach the server at %s\n", base_url);
             goto out;
         } else {
+            if (st == 200)
+                tus_delete(auth, url); /* another length: not this file's */
             offset = -1; /* gone, expired, another length: a new one */
             state_put(key, NULL, 0);
         }
@@ -1100,11 +1154,9 @@ static int tus_send(const char *auth, const char *file, const opts *o, prog *p, 
                 goto out;
             }
             if (!tty) {
-                char r[32], line[64];
                 double el = now() - p->t0;
-                human(el > 0 ? ((double)offset - p->from) / el : 0, r, sizeof r);
-                snprintf(line, sizeof line, "uploaded (%s/s)", r);
-                say_progress(file, line, offset, size);
+                say_progress(file, "uploaded", offset, size,
+                             el > 0 ? ((double)offset - p->from) / el : 0);
             }
             continue;
         }

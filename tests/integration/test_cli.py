@@ -354,6 +354,32 @@ def saved_uploads(path):
         return []  # not there yet, or being rewritten
 
 
+def killed_halfway(path, gw, cfg, state, token):
+    """Start `v2m convert path` at 4 MiB/s and SIGKILL it once the gateway
+    holds at least 1 MiB at the URL the state file names: the bytes held,
+    and what it wrote on stderr."""
+    full = dict(os.environ)
+    full.update(CENV)
+    full.update(cfg, V2M_UPLOAD_RATE="4M")
+    p = subprocess.Popen([CLI, "convert", path, "-o", tmp + "/never"], env=full,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    held = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        saved = saved_uploads(state)
+        if saved:
+            st, _, h = t.request(gw.port, "HEAD", saved[0]["url"][saved[0]["url"].index("/files/"):],
+                                 {"Tus-Resumable": "1.0.0", "Authorization": "Bearer " + token})
+            assert st == 200 and h["Upload-Length"] == str(os.path.getsize(path)), (st, h)
+            held = int(h["Upload-Offset"])
+            if held >= 1 << 20:
+                break
+        time.sleep(0.1)
+    p.kill()
+    _, err = p.communicate(timeout=60)
+    return held, err.decode("utf-8", "replace")
+
+
 def test_an_interrupted_upload_resumes_where_it_stopped():
     big_file = big_video()
     size = os.path.getsize(big_file)
@@ -366,34 +392,15 @@ def test_an_interrupted_upload_resumes_where_it_stopped():
     token = open(tmp + "/cfg/v2m/token").read().strip()
     try:
         # First run: 4 MiB/s, killed once the server holds some of the file.
-        full = dict(os.environ)
-        full.update(CENV)
-        full.update(cfg, V2M_UPLOAD_RATE="4M")
         t0 = time.time()
-        p = subprocess.Popen([CLI, "convert", big_file, "-o", tmp + "/big"], env=full,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        held = 0
-        deadline = time.time() + 120
-        while time.time() < deadline and p.poll() is None:
-            saved = saved_uploads(state)
-            if saved:
-                path = saved[0]["url"][len(url):]
-                st, _, h = t.request(big.port, "HEAD", path, {
-                    "Tus-Resumable": "1.0.0", "Authorization": "Bearer " + token})
-                assert st == 200 and h["Upload-Length"] == str(size), (st, h)
-                held = int(h["Upload-Offset"])
-                if held >= 1 << 20:
-                    break
-            time.sleep(0.1)
-        p.kill()
-        out, err = p.communicate(timeout=60)
+        held, err = killed_halfway(big_file, big, cfg, state, token)
         first = time.time() - t0
         assert held >= 1 << 20, (held, err)
         assert os.stat(state).st_mode & 0o777 == 0o600, oct(os.stat(state).st_mode)
         saved = saved_uploads(state)
         assert len(saved) == 1 and saved[0]["user"] == EMAIL, saved
         assert saved[0]["path"] == os.path.realpath(big_file) and saved[0]["size"] == size, saved
-        assert not os.path.exists(tmp + "/big/big.mp3")
+        assert not os.path.exists(tmp + "/never/big.mp3")
         # Second run, through a pipe: it carries on from the server's offset.
         t0 = time.time()
         rc, out, err = v2m("convert", big_file, "-o", tmp + "/big", env=cfg)
@@ -404,6 +411,9 @@ def test_an_interrupted_upload_resumes_where_it_stopped():
         assert line and line[0].startswith(big_file + ": resuming upload at "), err
         assert int(line[0].split(" at ")[1].split("%")[0]) >= held * 100 // size >= 2, line
         assert "MiB of %.1f MiB)" % (size / 1048576) in line[0], line
+        pieces = [x for x in err.splitlines() if x.startswith(big_file + ": uploaded ")]
+        assert len(pieces) >= 3 and "MiB/s" in pieces[0], err
+        assert err.index("resuming upload at") < err.index(pieces[0]), err
         # One upload made on the server, not two; the MP3 is the whole sound.
         logtext = big.logtext()
         assert logtext.count("tus upload created") == 1, logtext[-3000:]
@@ -413,7 +423,12 @@ def test_an_interrupted_upload_resumes_where_it_stopped():
         assert saved_uploads(state) == [], open(state).read()
         print("    size %d, held %d when killed after %.1fs, %s; second run %.1fs"
               % (size, held, first, line[0].split(": ", 1)[1], second), flush=True)
-        # The same file again: a new upload from the start, nothing to resume.
+        # Cut short again, then the file changes: its old upload is terminated
+        # and a new one made from the start, on a terminal this time.
+        held, err = killed_halfway(big_file, big, cfg, state, token)
+        assert held >= 1 << 20, (held, err)
+        st = os.stat(big_file)
+        os.utime(big_file, (st.st_atime, st.st_mtime + 10))
         rc, text = v2m_pty("convert", big_file, "-o", tmp + "/big-tty",
                            env=dict(cfg, V2M_UPLOAD_RATE="16M"), cols=132)
         assert rc == 0, text
@@ -421,7 +436,10 @@ def test_an_interrupted_upload_resumes_where_it_stopped():
         ups = [x for x in text.split("\r") if " upload " in x]
         assert len(ups) >= 5 and text.count("\r") >= 5, repr(text)
         assert [x for x in ups if "MiB/s ETA " in x and "%" in x and "[#" in x], repr(text)
-        assert big.logtext().count("tus upload created") == 2
+        logtext = big.logtext()
+        assert logtext.count("tus upload created") == 3, logtext[-3000:]
+        assert logtext.count("tus upload terminated") == 1, logtext[-3000:]
+        assert saved_uploads(state) == [], open(state).read()
         assert bitrate(tmp + "/big-tty/big.mp3")["codec_name"] == "mp3"
     finally:
         big.stop()
