@@ -24,6 +24,7 @@ import pty
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -442,6 +443,74 @@ def test_an_interrupted_upload_resumes_where_it_stopped():
         assert saved_uploads(state) == [], open(state).read()
         assert bitrate(tmp + "/big-tty/big.mp3")["codec_name"] == "mp3"
     finally:
+        big.stop()
+
+
+class CutOnce:
+    """A TCP relay to a gateway that cuts the connection once, after cut_at
+    bytes came from the client: a network lost in the middle of a piece."""
+
+    def __init__(self, port, cut_at):
+        self.port, self.cut_at, self.sent, self.cut = port, cut_at, 0, False
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", self.port))
+            threading.Thread(target=self.pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self.pump, args=(u, c, False), daemon=True).start()
+
+    def pump(self, a, b, upstream):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if upstream:
+                    self.sent += len(data)
+                    if not self.cut and self.sent > self.cut_at:
+                        self.cut = True
+                        break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_connection_lost_in_a_piece_is_carried_on_in_the_same_run():
+    big_file = big_video()
+    size = os.path.getsize(big_file)
+    big = t.Service("v2m-gateway", dict(env, V2M_MAX_UPLOAD="100M"))
+    relay = CutOnce(big.port, 12 << 20)
+    try:
+        cfg = {"V2M_URL": relay.url, "XDG_STATE_HOME": tmp + "/state-cut"}
+        rc, out, err = v2m("convert", big_file, "-o", tmp + "/cut", "--force", env=cfg)
+        assert rc == 0 and relay.cut, (rc, relay.cut, err)
+        assert "resuming" not in err, err
+        logtext = big.logtext()
+        assert logtext.count("tus upload created") == 1, logtext[-3000:]
+        # The cut PATCH ended early; the next went on from where the server was.
+        patches = [x for x in logtext.splitlines() if "method=PATCH" in x]
+        assert len(patches) >= 6 and "status=204" in patches[-2], patches
+        assert abs(duration(tmp + "/cut/big.mp3") - 36) < 1.5
+        assert saved_uploads(tmp + "/state-cut/v2m/uploads") == []
+    finally:
+        relay.close()
         big.stop()
 
 
