@@ -1174,8 +1174,9 @@ static int tus_send(const char *auth, const char *file, const opts *o, prog *p, 
              * piece: ask it where the upload stands and go on from there. */
             if (++tries > UPLOAD_RETRIES) {
                 prog_clear();
-                fprintf(stderr, "v2m: %s: the upload stopped at %d%%: run the same command "
-                        "again to resume it\n", file, (int)((double)offset * 100 / (double)size));
+                fprintf(stderr, "v2m: %s: the upload stopped at %d%%%s\n", file,
+                        (int)((double)offset * 100 / (double)size),
+                        key ? ": run the same command again to resume it" : "");
                 rc = st ? fail_answer(st, &b) : EX_UNREACHABLE;
                 if (!st)
                     fprintf(stderr, "v2m: cannot reach the server at %s\n", base_url);
@@ -1186,7 +1187,6 @@ static int tus_send(const char *auth, const char *file, const opts *o, prog *p, 
             if (st == 200 && length == size && offset >= 0 && offset <= size)
                 continue;
             if (st == 0) {
-                offset = -2;  /* unknown: asked again after the next wait */
                 while (st == 0 && ++tries <= UPLOAD_RETRIES) {
                     usleep((useconds_t)(500 * 1000) << (tries - 1));
                     st = tus_head(auth, url, &offset, &length);
@@ -1195,8 +1195,8 @@ static int tus_send(const char *auth, const char *file, const opts *o, prog *p, 
                     continue;
                 if (st == 0) {
                     prog_clear();
-                    fprintf(stderr, "v2m: cannot reach the server at %s: run the same "
-                            "command again to resume the upload\n", base_url);
+                    fprintf(stderr, "v2m: cannot reach the server at %s%s\n", base_url,
+                            key ? ": run the same command again to resume the upload" : "");
                     rc = EX_UNREACHABLE;
                     goto out;
                 }
