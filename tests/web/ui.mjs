@@ -415,6 +415,36 @@ try {
   await shot(mobile, "phone");
   await phone.close();
 
+  // Without tus: the script did not load, or the server has no /files/ (404
+  // to the creation). The page uploads by POST /upload then.
+  step("fallback to POST /upload");
+  const plain = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+  await instrument(plain);
+  const old = await plain.newPage();
+  old.on("pageerror", (e) => errors.push(String(e)));
+  await old.route("**/static/tus.min.js", (route) => route.abort("connectionrefused"));
+  await old.goto(url);
+  await login(old);
+  check(await old.evaluate(() => !window.tus), "tus-js-client loaded all the same");
+  await old.setInputFiles("#file", video);
+  await old.click("#upload-btn");
+  await old.waitForSelector("#uploads li.done", { timeout: 30000 });
+  check(await old.$eval("#uploads li.done", (li) => li.dataset.transport === "post" && /^[0-9a-f]{24}$/.test(li.dataset.fid)),
+        "without the script the upload did not go by POST /upload");
+  await old.unroute("**/static/tus.min.js");
+  await old.route((u) => u.pathname.startsWith("/files"), (route) =>
+    (route.request().method() === "POST" ? route.fulfill({ status: 404, body: "not found" }) : route.continue()));
+  await old.reload();
+  await old.waitForSelector("#app:not([hidden])");
+  check(await old.evaluate(() => !!window.tus), "tus-js-client did not load");
+  await old.setInputFiles("#file", video);
+  await old.click("#upload-btn");
+  await old.waitForSelector("#uploads li.done", { timeout: 30000 });
+  check(await old.$eval("#uploads li.done", (li) => li.dataset.transport === "post"),
+        "with /files/ answering 404 the upload did not go by POST /upload");
+  check(await old.evaluate(() => window.sent.some((f) => f.file)), "nothing was sent by POST /upload");
+  await plain.close();
+
   if (errors.length) throw new Error("errors in the page: " + errors.join("; "));
   console.log(JSON.stringify({ screenshots, downloads, max_parallel: maxParallel, resume }));
 } catch (e) {
