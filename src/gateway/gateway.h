@@ -85,6 +85,9 @@ v2m_err gw_job_purge(gw_app *a, const v2m_job *j, v2m_error *err);
 void gw_login(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_page_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_favicon_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
+/* GET /static/tus.min.js and its licence: the page's upload script (page.c). */
+void gw_tus_js_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
+void gw_tus_license_serve(void *app, v2m_http_req *req, v2m_http_resp *resp);
 void gw_download(void *app, v2m_http_req *req, v2m_http_resp *resp);
 /* GET /d/<mp3_fid>?e=&s=: a signed link, no token (download.c). */
 void gw_link_download(void *app, v2m_http_req *req, v2m_http_resp *resp);

@@ -158,6 +158,8 @@ static const v2m_http_route routes[] = {
     {.method = "GET", .path = "/", .handler = gw_page_serve},
     {.method = "GET", .path = "/favicon.svg", .handler = gw_favicon_serve},
     {.method = "GET", .path = "/favicon.ico", .handler = gw_favicon_serve},
+    {.method = "GET", .path = "/static/tus.min.js", .handler = gw_tus_js_serve},
+    {.method = "GET", .path = "/static/tus-js-client-LICENSE.txt", .handler = gw_tus_license_serve},
     {.method = "POST", .path = "/login", .handler = gw_login},
     {.method = "POST", .path = "/upload", .handler = gw_upload, .body_begin = gw_upload_begin,
      .body_data = gw_upload_data, .body_end = gw_upload_end},

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The web page in headless Chromium, on the embedded deployment: by keyboard
 only, on a phone's width, several files at once, the server gone, a session
-that has expired, the icon. tests/web/ui.mjs drives the page; its
+that has expired, the icon; uploads through tus (tus-js-client, served by the
+gateway with its licence), and a large one cut, the page reloaded, the same
+file chosen again and carried on from where the server stopped. tests/web/ui.mjs drives the page; its
 screenshots are written to the test's temporary folder (kept on failure;
 copied to $V2M_ARTIFACTS when it is set)."""
 import json
@@ -25,7 +27,7 @@ if not os.path.exists(CHROMIUM) or not os.path.isdir(os.path.join(t.SRC, "tests/
 
 env = {"JWT_SECRET": "web-secret-" + os.urandom(8).hex(),
        "V2M_LINK_SECRET": "web-link-secret-" + os.urandom(8).hex(),
-       "V2M_LOG_LEVEL": "info", "V2M_MAX_UPLOAD": "20M", "V2M_RETRY_DELAY": "1",
+       "V2M_LOG_LEVEL": "info", "V2M_MAX_UPLOAD": "64M", "V2M_RETRY_DELAY": "1",
        "V2M_CONVERTER_THREADS": "2", "V2M_PUBLIC_URL": "http://v2m.test",
        "V2M_USERS": "sqlite://%s/users.db" % tmp, "V2M_STORE": "file://%s/store" % tmp,
        "V2M_JOBS": "sqlite://%s/jobs.db" % tmp, "V2M_QUEUE": "sqlite://%s/queue.db" % tmp,
@@ -61,7 +63,12 @@ open(BAD, "w").write("this is not a video\n" * 50)
 # Over V2M_MAX_UPLOAD: refused from its announced size, before it is read.
 HUGE = tmp + "/huge.mp4"
 with open(HUGE, "wb") as f:
-    f.truncate(21 * 1024 * 1024)
+    f.truncate(65 * 1024 * 1024)
+# About 40 MB (raw frames): five tus chunks of 8 MiB, cut after the second.
+BIG = ffmpeg(tmp + "/big-film.mkv", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=10:duration=9",
+             "-f", "lavfi", "-i", "sine=frequency=330:duration=9", "-c:v", "rawvideo",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest")
+VENDOR = os.path.join(t.SRC, "web/vendor/tus-js-client")
 
 
 def test_page_and_icon_served():
@@ -73,12 +80,36 @@ def test_page_and_icon_served():
         assert st == 200 and body.startswith("<svg") and h["Content-Type"] == "image/svg+xml", (path, st, h)
         assert "default-src 'none'" in h["Content-Security-Policy"], h
         assert gateway.request("HEAD", path)[0] == 200
+    # The page's scripts: its own (inline) and tus-js-client from the gateway, nothing else.
+    st, body, h = gateway.request("GET", "/")
+    assert "script-src 'self' 'unsafe-inline';" in h["Content-Security-Policy"], h
+    assert '<script src="/static/tus.min.js"></script>' in body
+    assert '<a href="/static/tus-js-client-LICENSE.txt">' in body
+
+
+def test_tus_client_and_licence_served():
+    js = open(os.path.join(VENDOR, "tus.min.js"), "rb").read().decode()
+    version = open(os.path.join(VENDOR, "VERSION")).read().strip()
+    st, body, h = gateway.request("GET", "/static/tus.min.js")
+    assert st == 200 and h["Content-Type"] == "text/javascript; charset=utf-8", (st, h)
+    assert h["X-Content-Type-Options"] == "nosniff" and "max-age=" in h["Cache-Control"], h
+    banner, _, rest = body.partition("\n")
+    assert banner.startswith("/*! tus-js-client %s" % version) and "MIT License" in banner, banner
+    assert "/static/tus-js-client-LICENSE.txt" in banner, banner
+    assert rest == js.rstrip("\n").rsplit("\n//# sourceMappingURL=", 1)[0] + "\n"
+    assert "sourceMappingURL" not in body
+    st, body, h = gateway.request("GET", "/static/tus-js-client-LICENSE.txt")
+    assert st == 200 and h["Content-Type"] == "text/plain; charset=utf-8", (st, h)
+    assert body == open(os.path.join(VENDOR, "LICENSE")).read() and "MIT License" in body
+    for path in ("/static/tus.min.js", "/static/tus-js-client-LICENSE.txt"):
+        assert gateway.request("HEAD", path)[0] == 200, path
+    assert gateway.request("GET", "/static/nothing.js")[0] == 404
 
 
 def test_page_in_chromium():
     script = os.path.join(t.SRC, "tests/web/ui.mjs")
     rc, out, err = t.run_cmd(["node", script, GW, "web@email.com", "Web12345", tmp,
-                              VIDEO, LONGNAME, SILENT, BAD, HUGE], timeout=300)
+                              VIDEO, LONGNAME, SILENT, BAD, HUGE, BIG], timeout=400)
     sys.stdout.write(err)
     assert rc == 0, (out, err)
     got = json.loads(out.strip().splitlines()[-1])
@@ -91,6 +122,13 @@ def test_page_in_chromium():
         print("screenshot: %s" % shot)
     assert got["downloads"] >= 2, got
     assert got["max_parallel"] == 2, got
+    # The large upload: cut with some chunks on the server, carried on from there after the reload.
+    r = got["resume"]
+    print("resume: %s" % json.dumps(r))
+    assert r["size"] == os.path.getsize(BIG) and r["size"] > 30 * 1024 * 1024, r
+    assert r["cut_offset"] > 0 and r["cut_offset"] < r["size"], r
+    assert r["resumed_at"] == r["cut_offset"], r
+    assert r["mp3_bytes"] > 10000, r
 
 
 def teardown():

@@ -4,14 +4,17 @@
 // several files at once, each with its own progress and its own error; the
 // server gone (a message, the table marked stale, an upload tried again); a
 // session that has expired; a 375 px wide screen without sideways scrolling;
-// the icon. Screenshots go into OUTDIR. Prints {"screenshots", "downloads",
-// "max_parallel"} on its last line.
-//   node ui.mjs URL EMAIL PASSWORD OUTDIR VIDEO LONGNAME_VIDEO SILENT_VIDEO NOT_A_VIDEO TOO_LARGE
+// the icon; uploads through tus (the script and its licence served by the
+// gateway), and a large upload cut partway, the page reloaded, the same file
+// chosen again and carried on from the server's offset to a downloadable MP3.
+// Screenshots go into OUTDIR. Prints {"screenshots", "downloads",
+// "max_parallel", "resume"} on its last line.
+//   node ui.mjs URL EMAIL PASSWORD OUTDIR VIDEO LONGNAME_VIDEO SILENT_VIDEO NOT_A_VIDEO TOO_LARGE LARGE_VIDEO
 import { chromium } from "playwright-core";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 
-const [url, email, password, outdir, video, longVideo, silent, bad, huge] = process.argv.slice(2);
+const [url, email, password, outdir, video, longVideo, silent, bad, huge, large] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,14 +36,34 @@ function watch(page) {
   page.on("response", (r) => { if (r.status() === 404) errors.push("404 " + r.url()); });
 }
 
-// Counts the uploads in flight, the most at once, and the fields of each.
+// Counts the upload requests in flight (tus's to /files/, or POST /upload),
+// the most at once, and the fields of each upload: tus's Upload-Metadata
+// decoded, or the form's fields.
 async function instrument(context) {
   await context.addInitScript(() => {
     window.inflight = 0; window.maxInflight = 0; window.sent = [];
+    const open = XMLHttpRequest.prototype.open;
+    XMLHttpRequest.prototype.open = function (method, u) {
+      this.v2m = { method, path: new URL(u, location.href).pathname };
+      return open.apply(this, arguments);
+    };
+    const setHeader = XMLHttpRequest.prototype.setRequestHeader;
+    XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
+      if (k.toLowerCase() === "upload-metadata") this.v2m.meta = v;
+      return setHeader.call(this, k, v);
+    };
     const send = XMLHttpRequest.prototype.send;
     XMLHttpRequest.prototype.send = function (body) {
-      if (body instanceof FormData) {
-        window.sent.push([...body.entries()].map(([k, v]) => [k, typeof v === "string" ? v : "file:" + v.name]));
+      const tus = this.v2m && this.v2m.path.startsWith("/files");
+      if (tus && this.v2m.method === "POST" && this.v2m.meta) {
+        const utf8 = (b) => new TextDecoder().decode(Uint8Array.from(atob(b), (c) => c.charCodeAt(0)));
+        window.sent.push(Object.fromEntries(this.v2m.meta.split(",").map((kv) => {
+          const [k, v] = kv.split(" "); return [k, v ? utf8(v) : ""];
+        })));
+      }
+      if (body instanceof FormData)
+        window.sent.push(Object.fromEntries([...body.entries()].map(([k, v]) => [k, typeof v === "string" ? v : "file:" + v.name])));
+      if (body instanceof FormData || (tus && this.v2m.method !== "HEAD")) {
         window.inflight++; window.maxInflight = Math.max(window.maxInflight, window.inflight);
         // readystatechange (done) comes before loadend, where the page starts the next one.
         this.addEventListener("readystatechange", () => { if (this.readyState === 4) window.inflight--; });
@@ -70,6 +93,7 @@ async function login(page) {
 }
 
 let downloads = 0;
+let resume = null;
 try {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1024, height: 800 } });
   await instrument(context);
@@ -88,6 +112,25 @@ try {
   check(await page.evaluate(() => new Promise((ok) => {
     const i = new Image(); i.onload = () => ok(i.naturalWidth > 0); i.onerror = () => ok(false); i.src = "/favicon.svg";
   })), "the icon does not load under the page's policy");
+
+  // tus-js-client: served by the gateway, allowed by the page's policy, loaded;
+  // its licence served and linked from the footer.
+  step("tus-js-client");
+  check(await page.evaluate(() => !!window.tus && window.tus.isSupported), "tus-js-client is not loaded");
+  const served = await page.evaluate(async () => {
+    const out = {};
+    for (const p of ["/static/tus.min.js", "/static/tus-js-client-LICENSE.txt"]) {
+      const r = await fetch(p);
+      out[p] = [r.status, r.headers.get("content-type"), (await r.text()).slice(0, 200)];
+    }
+    return out;
+  });
+  check(served["/static/tus.min.js"][0] === 200 && served["/static/tus.min.js"][1] === "text/javascript; charset=utf-8" &&
+        served["/static/tus.min.js"][2].startsWith("/*! tus-js-client "), "the script: " + JSON.stringify(served));
+  check(served["/static/tus-js-client-LICENSE.txt"][0] === 200 &&
+        served["/static/tus-js-client-LICENSE.txt"][1] === "text/plain; charset=utf-8" &&
+        served["/static/tus-js-client-LICENSE.txt"][2].includes("MIT License"), "the licence: " + JSON.stringify(served));
+  check(await page.$eval("footer a", (a) => a.getAttribute("href")) === "/static/tus-js-client-LICENSE.txt", "no licence link");
 
   // Every input has its label.
   const unlabelled = await page.$$eval("input:not([type=hidden]), select", (els) =>
@@ -131,8 +174,10 @@ try {
   await page.keyboard.press("Enter");
   await page.waitForSelector("#uploads li.done");
   const fields = await page.evaluate(() => window.sent[0]);
-  check(JSON.stringify(fields) === JSON.stringify([["channels", "1"], ["title", "Keyboard"], ["file", "file:" + basename(video)]]),
+  check(JSON.stringify(fields) === JSON.stringify({ filename: basename(video), filetype: "video/mp4", channels: "1", title: "Keyboard" }),
         "fields sent: " + JSON.stringify(fields));
+  check(await page.$eval("#uploads li.done", (li) => li.dataset.transport === "tus" && /^[0-9a-f]{24}$/.test(li.dataset.fid)),
+        "the upload did not go by tus, or its video fid (V2M-Video-Fid) was not read");
   check((await page.textContent("#uploads li.done .pct")).trim() === "100 %", "the upload's row does not say 100 %");
   await page.waitForSelector("#jobs a.download", { timeout: 120000 });
 
@@ -246,7 +291,8 @@ try {
   check((await page.textContent("#net")).includes("cannot reach the server — retrying…"), "no server-down message");
   check(await page.$eval("#jobs-table", (t) => t.classList.contains("stale")), "the table is not marked stale");
   let aborted = 0;
-  await page.route("**/upload", (route) => (aborted++ === 0 ? route.abort("connectionrefused") : route.continue()));
+  const tusPaths = (u) => u.pathname.startsWith("/files");
+  await page.route(tusPaths, (route) => (aborted++ < 2 ? route.abort("connectionrefused") : route.continue()));
   await page.setInputFiles("#file", video);
   await page.click("#upload-btn");
   await page.waitForFunction(() => document.querySelector("#uploads li .msg").textContent.includes("cannot reach the server — retrying…"));
@@ -256,7 +302,75 @@ try {
   await page.waitForSelector("#uploads li:first-child.done", { timeout: 20000 });
   await page.waitForSelector("#net[hidden]", { state: "attached", timeout: 10000 });
   check(!(await page.$eval("#jobs-table", (t) => t.classList.contains("stale"))), "still marked stale");
-  await page.unroute("**/upload");
+  await page.unroute(tusPaths);
+
+  // A large upload cut after two of its 8 MiB chunks (each later PATCH
+  // refused as a dropped connection), the page reloaded, the same file
+  // chosen again: it carries on from the server's offset, says so, and its
+  // job ends with an MP3.
+  step("resume after a reload");
+  let patches = 0;
+  await page.route(tusPaths, (route) =>
+    (route.request().method() === "PATCH" && ++patches > 2 ? route.abort("connectionreset") : route.continue()));
+  await page.setInputFiles("#file", large);
+  await page.click("#upload-btn");
+  await page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith("tus::")), null, { timeout: 30000 });
+  // Asked as any client would: HEAD on the upload's address.
+  const serverOffset = () => page.evaluate(async () => {
+    const k = Object.keys(localStorage).find((x) => x.startsWith("tus::"));
+    const at = JSON.parse(localStorage.getItem(k)).uploadUrl;
+    const r = await fetch(at, { method: "HEAD", headers: { Authorization: "Bearer " + sessionStorage.getItem("v2m-token"),
+                                                           "Tus-Resumable": "1.0.0" } });
+    return r.status === 200 ? Number(r.headers.get("Upload-Offset")) : -r.status;
+  });
+  let cutOffset = 0;
+  for (let i = 0; i < 300 && (patches < 3 || cutOffset <= 0); i++) {
+    await page.waitForTimeout(100);
+    cutOffset = await serverOffset();
+  }
+  check(patches >= 3 && cutOffset > 0, "the upload was not cut with bytes on the server: " + patches + " " + cutOffset);
+  await page.waitForFunction(() => document.querySelector("#uploads li .msg").textContent.includes("cannot reach the server"));
+  await shot(page, "resume-cut");
+  await page.reload();
+  await page.unroute(tusPaths);
+  if (await page.isVisible("#login")) await login(page);
+  await page.waitForSelector("#app:not([hidden])");
+  // What is left unfinished is listed, with how far it got.
+  const left = await page.waitForSelector("#uploads li.unfinished", { timeout: 10000 });
+  check((await left.textContent()).includes(basename(large)), "the unfinished upload is not listed: " + await left.textContent());
+  check((await left.$eval(".pct", (p) => p.textContent)) === Math.floor(cutOffset / statSync(large).size * 100) + " %",
+        "the unfinished upload's percentage: " + await left.$eval(".pct", (p) => p.textContent));
+  await shot(page, "resume-unfinished");
+  // The chunks after the cut go slowly, for the message to be seen.
+  await page.route(tusPaths, async (route) => {
+    if (route.request().method() === "PATCH") await new Promise((ok) => setTimeout(ok, 700));
+    await route.continue();
+  });
+  await page.setInputFiles("#file", large);
+  await page.click("#upload-btn");
+  await page.waitForFunction(() => document.querySelector("#uploads li:first-child .msg").textContent.startsWith("Resuming "),
+                             null, { timeout: 20000 });
+  const resuming = await page.textContent("#uploads li:first-child .msg");
+  check(resuming.includes(" at " + Math.floor(cutOffset / statSync(large).size * 100) + " %"), "resuming message: " + resuming);
+  check(!(await page.$("#uploads li.unfinished")), "the unfinished row stays while the file carries on");
+  await shot(page, "resume-resuming");
+  await page.waitForSelector("#uploads li:first-child.done", { timeout: 60000 });
+  await page.unroute(tusPaths);
+  const resumedAt = Number(await page.$eval("#uploads li:first-child", (li) => li.dataset.resumedAt));
+  const bigFid = await page.$eval("#uploads li:first-child", (li) => li.dataset.fid);
+  check((await page.textContent("#uploads li:first-child .msg")).includes("(resumed at "), "the done message does not say it resumed");
+  check(await page.evaluate(() => !Object.keys(localStorage).some((k) => k.startsWith("tus::"))),
+        "the finished upload is still kept for resuming");
+  const bigLink = await page.waitForSelector(`#jobs tr[data-fid="${bigFid}"] .download`, { timeout: 120000 });
+  const [bigDownload] = await Promise.all([page.waitForEvent("download"), bigLink.click()]);
+  check(bigDownload.suggestedFilename() === basename(large).replace(/\.[^.]*$/, "") + ".mp3",
+        "download named " + bigDownload.suggestedFilename());
+  const mp3 = await bigDownload.path();
+  const mp3Bytes = statSync(mp3).size;
+  check(readFileSync(mp3).subarray(0, 3).toString("latin1") === "ID3" || readFileSync(mp3)[0] === 0xff, "not an MP3");
+  downloads++;
+  await shot(page, "resume-done");
+  resume = { size: statSync(large).size, cut_offset: cutOffset, resumed_at: resumedAt, mp3_bytes: mp3Bytes, video_fid: bigFid };
 
   // The session refused (revoked or expired on the server): back to the login form, saying why.
   step("session expired");
@@ -301,8 +415,38 @@ try {
   await shot(mobile, "phone");
   await phone.close();
 
+  // Without tus: the script did not load, or the server has no /files/ (404
+  // to the creation). The page uploads by POST /upload then.
+  step("fallback to POST /upload");
+  const plain = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+  await instrument(plain);
+  const old = await plain.newPage();
+  old.on("pageerror", (e) => errors.push(String(e)));
+  await old.route("**/static/tus.min.js", (route) => route.abort("connectionrefused"));
+  await old.goto(url);
+  await login(old);
+  check(await old.evaluate(() => !window.tus), "tus-js-client loaded all the same");
+  await old.setInputFiles("#file", video);
+  await old.click("#upload-btn");
+  await old.waitForSelector("#uploads li.done", { timeout: 30000 });
+  check(await old.$eval("#uploads li.done", (li) => li.dataset.transport === "post" && /^[0-9a-f]{24}$/.test(li.dataset.fid)),
+        "without the script the upload did not go by POST /upload");
+  await old.unroute("**/static/tus.min.js");
+  await old.route((u) => u.pathname.startsWith("/files"), (route) =>
+    (route.request().method() === "POST" ? route.fulfill({ status: 404, body: "not found" }) : route.continue()));
+  await old.reload();
+  await old.waitForSelector("#app:not([hidden])");
+  check(await old.evaluate(() => !!window.tus), "tus-js-client did not load");
+  await old.setInputFiles("#file", video);
+  await old.click("#upload-btn");
+  await old.waitForSelector("#uploads li.done", { timeout: 30000 });
+  check(await old.$eval("#uploads li.done", (li) => li.dataset.transport === "post"),
+        "with /files/ answering 404 the upload did not go by POST /upload");
+  check(await old.evaluate(() => window.sent.some((f) => f.file)), "nothing was sent by POST /upload");
+  await plain.close();
+
   if (errors.length) throw new Error("errors in the page: " + errors.join("; "));
-  console.log(JSON.stringify({ screenshots, downloads, max_parallel: maxParallel }));
+  console.log(JSON.stringify({ screenshots, downloads, max_parallel: maxParallel, resume }));
 } catch (e) {
   let i = 0;
   for (const p of browser.contexts().flatMap((c) => c.pages()))
