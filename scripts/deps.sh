@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake pkg-config
 # Tests: real servers and peers (MariaDB, RabbitMQ, Python's JWT and GridFS
 # for interoperability, the ffmpeg CLI for fixtures, Chromium for the web
 # page), and Node.js for the SMTP sink.
-test_pkgs=(mariadb-server mariadb-client rabbitmq-server ffmpeg curl sqlite3 procps chromium
+test_pkgs=(mariadb-server mariadb-client rabbitmq-server ffmpeg mpg123 curl sqlite3 procps chromium
   python3 python3-jwt python3-bson python3-bson-ext python3-pymongo python3-gridfs)
 # Benchmarks.
 bench_pkgs=(wrk hyperfine nginx-light time bc)

@@ -284,9 +284,29 @@ static v2m_err drain_fifo(v2m__conv *j, int final, v2m_error *err)
     int fs = j->enc->frame_size;
     for (;;) {
         int have = av_audio_fifo_size(j->fifo);
+        if (j->seg) {
+            /* A segment: only its window of output samples is encoded. */
+            if (j->seg_fifo_pos < j->seg_enc_from) {
+                int64_t drop = j->seg_enc_from - j->seg_fifo_pos;
+                if (drop > have)
+                    drop = have;
+                av_audio_fifo_drain(j->fifo, (int)drop);
+                j->seg_fifo_pos += drop;
+                have -= (int)drop;
+                if (j->seg_fifo_pos < j->seg_enc_from)
+                    return V2M_OK;
+            }
+            if (j->seg_enc_to >= 0 && j->seg_fifo_pos >= j->seg_enc_to) {
+                j->seg_full = 1;
+                av_audio_fifo_reset(j->fifo);
+                return V2M_OK;
+            }
+        }
         if (have < fs && !(final && have > 0))
             return V2M_OK;
         int n = have < fs ? have : fs;
+        if (j->seg && j->seg_enc_to >= 0 && n > j->seg_enc_to - j->seg_fifo_pos)
+            n = (int)(j->seg_enc_to - j->seg_fifo_pos);
         if (av_frame_make_writable(j->eframe) < 0)
             return v2m_fail(err, V2M_ENOMEM, "out of memory");
         j->eframe->nb_samples = n;
@@ -295,9 +315,12 @@ static v2m_err drain_fifo(v2m__conv *j, int final, v2m_error *err)
         clip_float(j, j->eframe);
         j->eframe->pts = j->enc_pts;
         j->enc_pts += n;
+        j->seg_fifo_pos += n;
         v2m_err rc = j->measuring ? v2m__meter_feed(j, j->eframe, err) : v2m__encode(j, j->eframe, err);
         if (rc)
             return rc;
+        if (j->seg)
+            v2m__seg_encoded(j, n);
     }
 }
 
@@ -327,6 +350,22 @@ static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
         if (off >= n)
             return V2M_OK;
     }
+    if (j->seg && j->seg_in_from >= 0) {
+        /* A segment's first input sample: from here on the resampler runs
+         * exactly as the one-encoder conversion's does (see parallel.c). */
+        if (rate != j->seg_in_rate)
+            return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: the audio changes rate (%d Hz, then %d Hz)",
+                            j->seg_in_rate, rate);
+        double q = (t - j->seg_origin) * rate;
+        if (!(q + n > (double)j->seg_in_from))
+            return V2M_OK;
+        int64_t qi = llround(q);
+        if (qi > j->seg_in_from)
+            return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: the seek went past the start");
+        if (j->seg_in_from - qi > off)
+            off = (int)(j->seg_in_from - qi);
+        j->seg_in_from = -1;
+    }
     if (j->end >= 0 && t_end > j->end) {
         double upto = (j->end - t) * rate;
         keep = upto > 0 ? (upto < n ? (int)llround(upto) : n) : 0;
@@ -340,6 +379,8 @@ static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
         return rc;
     if ((rc = push_samples(j, f, off, keep - off, err)) || (rc = drain_fifo(j, 0, err)))
         return rc;
+    if (j->seg_full)
+        *done = 1;
     progress(j, t_end);
     return V2M_OK;
 }
@@ -413,14 +454,20 @@ static v2m_err check_complete(v2m__conv *j, v2m_error *err)
     return V2M_OK;
 }
 
-static v2m_err run_encode(v2m__conv *j, v2m_error *err)
+v2m_err v2m__run_encode(v2m__conv *j, v2m_error *err)
 {
     v2m_err rc = V2M_OK;
     int done = 0, got;
 
     if ((rc = v2m__open_decoder(j, err)))
         return rc;
-    if (j->start > 0 && j->in_pb->seekable) {
+    if (j->seg && j->seg_seek > 0) {
+        int64_t ts = j->t0 + (int64_t)(j->seg_seek / av_q2d(j->ist->time_base));
+        int r = avformat_seek_file(j->ic, j->ist->index, INT64_MIN, ts, ts, 0);
+        if (r < 0)
+            return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: seeking to %.3f s failed: %s", j->seg_seek,
+                            av_err2str(r));
+    } else if (j->start > 0 && j->in_pb->seekable) {
         int64_t ts = j->t0 + (int64_t)(j->start / av_q2d(j->ist->time_base));
         int r = avformat_seek_file(j->ic, j->ist->index, INT64_MIN, ts, ts, 0);
         if (r < 0) /* decode from the start and drop what comes before */
@@ -436,6 +483,8 @@ static v2m_err run_encode(v2m__conv *j, v2m_error *err)
         return rc;
     if (!done && (rc = decode(j, NULL, &done, err)))
         return rc;
+    if (!j->enc && j->seg && j->seg_enc_from > 0)
+        return V2M_OK; /* the input ended before this segment: nothing of it */
     if (!j->enc) {
         if (j->frames_decoded > 0)
             return v2m_fail(err, V2M_EINVAL, "nothing left after trimming (the audio lasts %.1f s)",
@@ -447,6 +496,8 @@ static v2m_err run_encode(v2m__conv *j, v2m_error *err)
     }
     if (!done && (rc = check_complete(j, err)))
         return rc;
+    if (j->seg_full) /* the frames past the window are not kept: no flush of the resampler */
+        return v2m__encode(j, NULL, err);
     if (j->swr) {
         int want = swr_get_out_samples(j->swr, 0);
         while (want > 0) {
@@ -465,6 +516,8 @@ static v2m_err run_encode(v2m__conv *j, v2m_error *err)
     }
     if ((rc = drain_fifo(j, 1, err)) || (rc = v2m__encode(j, NULL, err)))
         return rc;
+    if (j->seg)
+        return V2M_OK;
     j->st->samples = j->enc_pts;
     j->st->duration = (double)j->enc_pts / j->enc->sample_rate;
     return v2m__finish_output(j, err);
@@ -506,6 +559,39 @@ static v2m_err run_copy(v2m__conv *j, v2m_error *err)
     j->st->samples = samples;
     j->st->duration = (double)samples / rate;
     return v2m__finish_output(j, err);
+}
+
+v2m_err v2m__first_frame(v2m__conv *j, int *rate, int *format, int *channels, double *t,
+                         v2m_error *err)
+{
+    v2m_err rc = V2M_OK;
+    int got;
+
+    if ((rc = v2m__open_decoder(j, err)))
+        return rc;
+    while ((got = next_packet(j, &rc, err)) > 0) {
+        int r = avcodec_send_packet(j->dec, j->pkt);
+        av_packet_unref(j->pkt);
+        if (r == AVERROR(ENOMEM))
+            return v2m_fail(err, V2M_ENOMEM, "out of memory");
+        for (;;) {
+            r = avcodec_receive_frame(j->dec, j->frame);
+            if (r < 0)
+                break;
+            int64_t ts = j->frame->best_effort_timestamp;
+            *rate = j->frame->sample_rate;
+            *format = j->frame->format;
+            *channels = j->frame->ch_layout.nb_channels;
+            *t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : 0;
+            int n = j->frame->nb_samples;
+            av_frame_unref(j->frame);
+            if (*rate > 0 && n > 0)
+                return V2M_OK;
+        }
+    }
+    if (rc)
+        return rc;
+    return v2m_fail(err, V2M_EMEDIA_NOAUDIO, "the audio stream is empty");
 }
 
 /* Copy MP3 frames as they are? Only when nothing is asked to change and the
@@ -550,7 +636,7 @@ static v2m_err measure(v2m__conv *j, v2m_error *err)
 
     j->measuring = 1;
     j->pass_share = 0.5;
-    rc = run_encode(j, err);
+    rc = v2m__run_encode(j, err);
     j->measuring = 0;
     if (rc)
         return rc;
@@ -619,6 +705,7 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
     j.span = (j.end > 0 ? j.end : duration) - j.start;
     if (duration <= 0 && j.end <= 0)
         j.span = 0;
+    j.st->span = j.span > 0 ? j.span : 0;
 
     if (o->normalize < 0) {
         if ((reread && (rc = v2m__reopen_input(&j, err))) || (rc = measure(&j, err)))
@@ -628,7 +715,12 @@ v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
     if ((reread && (rc = v2m__reopen_input(&j, err))) || (rc = v2m__open_muxer(&j, err)))
         goto out;
 
-    rc = wants_copy(&j) ? run_copy(&j, err) : run_encode(&j, err);
+    if (wants_copy(&j))
+        rc = run_copy(&j, err);
+    else if (v2m__parallel_wanted(&j))
+        rc = v2m__run_parallel(&j, err);
+    else
+        rc = v2m__run_encode(&j, err);
     if (rc == V2M_OK && o->progress)
         o->progress(o->progress_opaque, 1.0);
 

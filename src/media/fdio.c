@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,28 @@ void v2m_media_io_fd(v2m_media_io *io, v2m_media_fd *f, int fd)
     io->opaque = f;
     io->read = seekable ? fd_pread : fd_read;
     io->seek = seekable ? fd_seek : NULL;
+}
+
+int v2m_media_fd_reopen(void *opaque, v2m_media_io *io)
+{
+    const v2m_media_fd *orig = opaque;
+    v2m_media_fd *f = malloc(sizeof *f);
+    if (!f)
+        return -1;
+    f->fd = orig->fd;
+    f->base = orig->base;
+    f->pos = 0;
+    io->opaque = f;
+    io->read = fd_pread;
+    io->seek = fd_seek;
+    return 0;
+}
+
+void v2m_media_fd_reclose(void *opaque, v2m_media_io *io)
+{
+    (void)opaque;
+    free(io->opaque);
+    io->opaque = NULL;
 }
 
 void v2m_media_sink_fd(v2m_media_sink *sink, v2m_media_fd *f, int fd)

@@ -156,6 +156,24 @@ typedef struct v2m_media_opts {
     const char *title;    /* non-NULL and non-empty: override the source's tag */
     const char *artist;
     const char *album;
+    /* Several cores for one input: with threads > 1, a reopen callback, a
+     * seekable input, a known duration of at least split_min seconds and
+     * audio that is re-encoded, the timeline is cut on the MP3 frame grid
+     * into segments encoded on up to `threads` threads at once, and their
+     * frames are joined into one gapless stream (same frames, same sample
+     * count, one Xing/LAME frame; see docs/MEDIA.md). reopen() opens
+     * another reader over the same input, at its first byte, into *io; it
+     * and reclose() are called from the engine's threads, and the reader's
+     * callbacks from the thread that opened it. threads 0 or 1: one thread.
+     * Inputs whose timestamps are coarser than their sample rate (Matroska,
+     * WebM) are encoded on one thread. */
+    int threads;
+    int segments;         /* 0: as the length asks (threads, or more for long
+                             inputs, to bound memory); N > 0: exactly N */
+    double split_min;     /* seconds; 0: V2M_MEDIA_SPLIT_MIN */
+    int (*reopen)(void *opaque, v2m_media_io *io); /* 0 or negative */
+    void (*reclose)(void *opaque, v2m_media_io *io);
+    void *reopen_opaque;
     /* Called with a fraction 0..1 of the work done, monotonically increasing,
      * at most about every 1 %, and with 1.0 once on success. May be NULL. */
     void (*progress)(void *opaque, double fraction);
@@ -189,7 +207,22 @@ typedef struct v2m_media_stats {
     double loudness_in;       /* normalize: integrated loudness measured, LUFS
                                  (-70 for silence: nothing above the gate) */
     double gain_db;           /* normalize: the gain applied, dB (0 for silence) */
+    double span;              /* seconds of input to convert (after trimming), as
+                                 far as the input states; 0 unknown. Set before
+                                 the first progress call */
+    int segments;             /* segments encoded in parallel; 0: one encoder */
+    int joins_moved;          /* joins that needed bytes moved or a frame enlarged */
+    int joins_reencoded;      /* joins that needed a segment encoded again
+                                 without the bit reservoir */
+    int64_t join_frames[16];  /* the first frame (0 = the first after the
+                                 Xing frame) taken from each segment after
+                                 the first, for the first 16 joins */
 } v2m_media_stats;
+
+/* The shortest input (seconds, after trimming) cut into segments by default:
+ * below it, opening several readers and the overlap of each segment cost
+ * more than the cores give back (bench/parallel.sh). */
+#define V2M_MEDIA_SPLIT_MIN 120.0
 
 /* Defaults: VBR quality 2, source rate and channels, no trim, passthrough on,
  * the default audio track, no normalization, cover art on, no duration
@@ -218,6 +251,12 @@ typedef struct v2m_media_fd {
 
 void v2m_media_io_fd(v2m_media_io *io, v2m_media_fd *f, int fd);
 void v2m_media_sink_fd(v2m_media_sink *sink, v2m_media_fd *f, int fd);
+
+/* For v2m_media_opts.reopen/reclose over a seekable descriptor: opaque is
+ * the input's v2m_media_fd; each reader made reads with pread on the same
+ * descriptor (safe from any thread) and is freed by reclose. */
+int v2m_media_fd_reopen(void *opaque, v2m_media_io *io);
+void v2m_media_fd_reclose(void *opaque, v2m_media_io *io);
 
 /* The sample rates LAME can encode, ascending, ended by 0. */
 extern const int v2m_media_rates[];

@@ -80,6 +80,20 @@ typedef struct v2m__conv {
     /* duration limit (o->max_duration > 0) */
     double stated;              /* seconds the input states it lasts; 0: unknown */
     double audio_out;           /* seconds of audio taken so far (after trimming) */
+
+    /* One segment of a parallel conversion (parallel.c); all unused when
+     * seg is NULL. Sample indexes are global: 0 is the first sample the
+     * one-encoder conversion would take, at input time seg_origin. */
+    struct v2m__seg *seg;       /* encoded frames go here, not to a muxer */
+    double seg_origin;          /* input time of input sample 0, seconds */
+    double seg_seek;            /* > 0: seek to this input time first */
+    int64_t seg_in_from;        /* >= 0: input samples before this one are dropped */
+    int seg_in_rate;            /* the decoded rate the indexes are counted in */
+    int64_t seg_fifo_pos;       /* output index of the FIFO's first sample */
+    int64_t seg_enc_from;       /* output samples [from, to) are encoded; */
+    int64_t seg_enc_to;         /* to < 0: to the end */
+    int seg_full;               /* seg_enc_to was reached */
+    int seg_no_reservoir;       /* encode without LAME's bit reservoir */
 } v2m__conv;
 
 /* input.c: recognise the input, choose the audio stream, open its decoder. */
@@ -95,6 +109,22 @@ v2m_err v2m__read_error(v2m__conv *j, v2m_error *err, int averr, const char *wha
 /* Close the input and open it again from its first byte (needs io->seek). */
 v2m_err v2m__reopen_input(v2m__conv *j, v2m_error *err);
 void v2m__close_input(v2m__conv *j);
+
+/* convert.c: the decode -> encode loop of one pass or one segment. */
+v2m_err v2m__run_encode(v2m__conv *j, v2m_error *err);
+/* The first decoded frame's rate, format and channel count, and its input
+ * time in seconds (for choosing segments before any encoder opens). */
+v2m_err v2m__first_frame(v2m__conv *j, int *rate, int *format, int *channels, double *t,
+                         v2m_error *err);
+
+/* parallel.c: one input cut into segments encoded on several threads, the
+ * MP3 frames joined into one stream. Called in place of v2m__run_encode. */
+int v2m__parallel_wanted(const v2m__conv *j);
+v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err);
+/* Hooks of a segment's conversion. */
+void v2m__seg_encoder_opened(v2m__conv *c);
+v2m_err v2m__seg_frame(v2m__conv *c, AVPacket *pkt, v2m_error *err);
+void v2m__seg_encoded(v2m__conv *c, int samples);
 
 /* output.c: mp3 muxer and libmp3lame. The encoder opens on the first decoded
  * frame, when the real rate and layout of the source are known. */

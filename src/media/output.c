@@ -280,7 +280,11 @@ v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err)
         enc->flags |= AV_CODEC_FLAG_QSCALE;
         enc->global_quality = FF_QP2LAMBDA * (o->quality >= 0 ? o->quality : 2);
     }
-    r = avcodec_open2(enc, codec, NULL);
+    AVDictionary *eo = NULL;
+    if (j->seg_no_reservoir && av_dict_set(&eo, "reservoir", "0", 0) < 0)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    r = avcodec_open2(enc, codec, &eo);
+    av_dict_free(&eo);
     if (r < 0)
         return mux_error(j, err, r, "cannot open the mp3 encoder");
 
@@ -302,6 +306,10 @@ v2m_err v2m__open_encoder(v2m__conv *j, const AVFrame *first, v2m_error *err)
             o->bitrate_kbps > 0 ? "cbr" : "vbr", enc->frame_size);
     if (j->measuring) /* the same frames, to the loudness meter */
         return v2m__meter_open(j, err);
+    if (j->seg) { /* a segment: its frames go to the joiner (parallel.c) */
+        v2m__seg_encoder_opened(j);
+        return V2M_OK;
+    }
     r = avcodec_parameters_from_context(j->ost->codecpar, enc);
     if (r < 0)
         return mux_error(j, err, r, "mp3 stream");
@@ -346,6 +354,12 @@ v2m_err v2m__encode(v2m__conv *j, AVFrame *frame, v2m_error *err)
             return V2M_OK;
         if (r < 0)
             return mux_error(j, err, r, "mp3 encoder");
+        if (j->seg) {
+            v2m_err rc = v2m__seg_frame(j, j->opkt, err);
+            if (rc)
+                return rc;
+            continue;
+        }
         av_packet_rescale_ts(j->opkt, j->enc->time_base, j->ost->time_base);
         v2m_err rc = v2m__write_packet(j, j->opkt, err);
         if (rc)

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/jobopts.h"
+#include "common/ncpu.h"
 #include "common/log.h"
 #include "media/media.h"
 
@@ -82,10 +83,15 @@ static void usage(FILE *f)
             "  --title T, --artist A, --album A\n"
             "                 set these tags instead of the source's\n"
             "  --progress     report progress on stderr: the share done, the position in the input\n"
-            "                 (hh:mm:ss of the total, when --end gives the total), the speed\n"
+            "                 (hh:mm:ss of the total, when the input states its length), the speed\n"
             "                 (x real time) and the time left; on a terminal one line redrawn in\n"
             "                 place, else a line (progress=...) every 5 %% or 2 s; then a summary\n"
             "                 (track, cover, chapters, loudness)\n"
+            "  --threads N    encode a long input on up to N cores at once (default: all of them,\n"
+            "                 %d here); 1: one core\n"
+            "  --split-min T  inputs at least this long are cut into segments for the cores\n"
+            "                 (default 2m; seconds, or with s, m, h)\n"
+            "  --segments N   cut into exactly N segments, whatever the length (for testing)\n"
             "  --help         this text\n"
             "  --version      print the version\n"
             "\n"
@@ -97,7 +103,8 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 on success; 1 when the conversion fails (unreadable, unsupported or\n"
             "too long input, write error, interrupted); 2 on bad usage or a refusal (OUT is the\n"
-            "input, OUT exists without -y, no OUT for an IN ending in .mp3).\n");
+            "input, OUT exists without -y, no OUT for an IN ending in .mp3).\n",
+            v2m_ncpu());
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -169,6 +176,7 @@ typedef struct progress_state {
     int tty;
     double t0;         /* when the conversion started */
     double total;      /* seconds of input to convert, 0 when unknown */
+    const v2m_media_stats *st; /* the engine's account: its span, once known */
     double last_f, last_t; /* the last line printed (not a terminal) */
     int width;         /* of the last line drawn (terminal) */
 } progress_state;
@@ -184,6 +192,8 @@ static void show_progress(void *opaque, double f)
         return;
     p->last_f = f;
     p->last_t = t;
+    if (p->total <= 0 && p->st && p->st->span > 0)
+        p->total = p->st->span;
     if (p->total > 0)
         snprintf(pos, sizeof pos, " time=%s/%s", hms(a, sizeof a, f * p->total),
                  hms(b, sizeof b, p->total));
@@ -209,7 +219,8 @@ static void show_progress(void *opaque, double f)
 
 enum { OPT_QUALITY = 256, OPT_BITRATE, OPT_RATE, OPT_CHANNELS, OPT_START, OPT_END,
        OPT_MAXDUR, OPT_NOCOPY, OPT_PROGRESS, OPT_HELP, OPT_VERSION, OPT_TRACK, OPT_LANGUAGE,
-       OPT_NORMALIZE, OPT_NOCOVER, OPT_TITLE, OPT_ARTIST, OPT_ALBUM };
+       OPT_NORMALIZE, OPT_NOCOVER, OPT_TITLE, OPT_ARTIST, OPT_ALBUM, OPT_THREADS, OPT_SEGMENTS,
+       OPT_SPLIT_MIN };
 
 /* -y: replace an existing OUT. */
 static int overwrite;
@@ -327,6 +338,18 @@ static int parse_option(int c, char **argv, v2m_media_opts *o, int *want_progres
     case OPT_ARTIST: o->artist = optarg; break;
     case OPT_ALBUM: o->album = optarg; break;
     case OPT_PROGRESS: *want_progress = 1; break;
+    case OPT_THREADS:
+        if (parse_int(optarg, 1, 64, &o->threads))
+            return usage_error("--threads wants 1..64, not '%s'", optarg);
+        break;
+    case OPT_SEGMENTS:
+        if (parse_int(optarg, 1, 1000, &o->segments))
+            return usage_error("--segments wants 1..1000, not '%s'", optarg);
+        break;
+    case OPT_SPLIT_MIN:
+        if (parse_duration(optarg, &o->split_min))
+            return usage_error("--split-min wants a duration > 0 like 120 or 2m, not '%s'", optarg);
+        break;
     case OPT_HELP: usage(stdout); return 0;
     case OPT_VERSION: printf(PROG " " V2M_VERSION "\n"); return 0;
     case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -356,6 +379,9 @@ static int parse_args(int argc, char **argv, v2m_media_opts *o, int *want_progre
         {"artist", required_argument, NULL, OPT_ARTIST},
         {"album", required_argument, NULL, OPT_ALBUM},
         {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"segments", required_argument, NULL, OPT_SEGMENTS},
+        {"split-min", required_argument, NULL, OPT_SPLIT_MIN},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -570,12 +596,18 @@ static int convert(const char *in_path, const char *out_path, v2m_media_opts *o,
     v2m_media_io_fd(&in, &in_state, in_fd);
     v2m_media_sink_fd(&out, &out_state, out_fd);
     o->filename = in_std ? NULL : in_path;
+    if (in.seek) {
+        o->reopen = v2m_media_fd_reopen;
+        o->reclose = v2m_media_fd_reclose;
+        o->reopen_opaque = &in_state;
+    }
     o->cancel = &interrupted;
     if (want_progress) {
         ps.tty = isatty(2);
         ps.t0 = now();
         ps.last_f = -1;
         ps.total = o->end > 0 ? o->end - o->start : 0;
+        ps.st = &st;
         o->progress = show_progress;
         o->progress_opaque = &ps;
     }
@@ -611,6 +643,7 @@ int main(int argc, char **argv)
     char *out;
 
     v2m_media_opts_init(&o);
+    o.threads = v2m_ncpu();
     v2m_log_threshold = V2M_WARN;
     if (v2m_log_init() != 0) {
         fprintf(stderr, PROG ": bad V2M_LOG_LEVEL (debug|info|warn|error|silent)\n");
