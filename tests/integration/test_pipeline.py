@@ -61,7 +61,10 @@ else:
                             "--admin", "--password-stdin"], stdin="Admin123\n", env=env)
     assert rc == 0, err
 admin_cmd = [os.path.join(t.BIN, "v2m-admin")]
-rc, _, err = t.run_cmd(admin_cmd + ["user", "add", "other@email.com", "--password-stdin"],
+# Job records of the distributed run live in the shared MongoDB, where other
+# tests' users also have jobs: a name of this run's own.
+OTHER_USER = "other-%s@email.com" % tag
+rc, _, err = t.run_cmd(admin_cmd + ["user", "add", OTHER_USER, "--password-stdin"],
                        stdin="Other123\n", env=env)
 assert rc == 0, err
 
@@ -106,7 +109,7 @@ def login(user="georgio@email.com", pw="Admin123"):
 
 
 TOKEN = login()
-OTHER = login("other@email.com", "Other123")
+OTHER = login(OTHER_USER, "Other123")
 
 
 def upload(path, token=TOKEN):

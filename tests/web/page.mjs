@@ -32,20 +32,24 @@ async function login(page, wrongFirst) {
 
 try {
   const context = await browser.newContext({ acceptDownloads: true });
-  // What the page puts in the upload's form data, in order (files by name).
+  // What the page sends with the upload: tus's Upload-Metadata, decoded.
   await context.addInitScript(() => {
-    const send = XMLHttpRequest.prototype.send;
-    XMLHttpRequest.prototype.send = function (body) {
-      if (body instanceof FormData)
-        window.sentFields = [...body.entries()].map(([k, v]) => [k, typeof v === "string" ? v : "file:" + v.name]);
-      return send.call(this, body);
+    const setHeader = XMLHttpRequest.prototype.setRequestHeader;
+    XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
+      if (k.toLowerCase() === "upload-metadata") {
+        const utf8 = (b) => new TextDecoder().decode(Uint8Array.from(atob(b), (c) => c.charCodeAt(0)));
+        window.sentFields = Object.fromEntries(v.split(",").map((kv) => {
+          const [name, val] = kv.split(" "); return [name, val ? utf8(val) : ""];
+        }));
+      }
+      return setHeader.call(this, k, v);
     };
   });
   const page = await context.newPage();
   await page.goto(url);
   await login(page, true);
 
-  // Options: sent as fields of their names, before the file; empty ones left out.
+  // Options: sent as metadata of their names with the file's name; empty ones left out.
   await page.click("#options summary");
   await page.selectOption("select[name=quality]", "2");
   await page.selectOption("select[name=channels]", "1");
@@ -54,10 +58,14 @@ try {
   await page.fill("input[name=title]", "Sine ☃ test");
   await page.setInputFiles("#file", video);
   await page.click("#upload-btn");
+  await page.waitForFunction(() => window.sentFields);
   const sent = await page.evaluate(() => window.sentFields);
-  const want = [["quality", "2"], ["channels", "1"], ["normalize", "-14"], ["cover", "none"],
-                ["title", "Sine ☃ test"], ["file", "file:" + video.split("/").pop()]];
-  check(JSON.stringify(sent) === JSON.stringify(want), "fields sent: " + JSON.stringify(sent));
+  const want = { quality: "2", channels: "1", normalize: "-14", cover: "none", title: "Sine ☃ test",
+                 filename: video.split("/").pop() };
+  const options = ["quality", "bitrate", "rate", "channels", "start", "end", "track", "normalize", "cover",
+                   "title", "artist", "album"];
+  check(Object.entries(want).every(([k, v]) => sent[k] === v) &&
+        options.every((k) => k in want || !(k in sent)), "fields sent: " + JSON.stringify(sent));
   await page.waitForSelector("#upload-msg.ok");
 
   // The signed link of the done job downloads the MP3 under the video's name.
@@ -70,13 +78,15 @@ try {
   const fid = await page.$eval("#jobs tr", (tr) => tr.dataset.fid);
 
   // A refused option: the gateway's 400 text is shown as it is.
-  await page.route("**/upload", (route) =>
-    route.fulfill({ status: 400, contentType: "text/plain", body: "bitrate: must be 8 to 320 kbit/s, e.g. 192 or 192k\n" }));
+  const uploads = (u) => u.pathname === "/upload" || u.pathname.startsWith("/files");
+  await page.route(uploads, (route) => (route.request().method() === "POST"
+    ? route.fulfill({ status: 400, contentType: "text/plain", body: "bitrate: must be 8 to 320 kbit/s, e.g. 192 or 192k\n" })
+    : route.continue()));
   await page.setInputFiles("#file", video);
   await page.click("#upload-btn");
   await page.waitForFunction(() => document.getElementById("upload-msg").textContent.includes("bitrate: must be 8 to 320"));
   check(await page.$eval("#upload-msg", (e) => e.className) === "err", "400 not shown as an error");
-  await page.unroute("**/upload");
+  await page.unroute(uploads);
 
   // Delete asks, calls DELETE /jobs/<fid>, and shows a refusal's text.
   page.on("dialog", (d) => d.accept());
