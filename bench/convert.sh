@@ -10,7 +10,8 @@
 #   big.mp4        about 2 GiB: 10 min of 720p at ~28 Mbit/s (noisy video) + AAC
 # then measures, alternating the two programs round after round so that drift
 # of the machine hits both alike (hyperfine, one run per command per round).
-# v2m-convert runs with --no-cover: the ffmpeg command makes no cover art, so
+# v2m-convert runs on one core (--threads 1; bench/parallel.sh measures more)
+# and with --no-cover: the ffmpeg command makes no cover art, so
 # both do the same job (the cover's own cost is in bench/normalize.sh); the
 # peak RSS is also given with the default cover from a video frame:
 #   - v2m-convert vs `ffmpeg -i IN -vn -c:a libmp3lame -q:a 2 OUT` (VBR V2), plain and rich
@@ -70,67 +71,26 @@ if [ ! -s "$dir/big.mp4" ]; then
 fi
 o="$dir/out"
 
-# Rounds of hyperfine, one run of A then one of B per round. Prints the median
-# of the rounds' A/B ratios (A and B of a round ran under the same load: the
-# figure to quote), then A / B for the median wall time, the best wall time
-# and the median CPU time (user + system).
-pair() { # label, command A, command B
-    label=$1
-    a=$2
-    b=$3
-    rm -f "$o"/times.*
-    sh -c "$a" >/dev/null 2>&1 # untimed: the input into the page cache
-    i=0
-    while [ $i -lt "$rounds" ]; do
-        i=$((i + 1))
-        hyperfine -N --runs 1 --style none --export-json "$o/times.$i.json" "$a" "$b" >/dev/null
-    done
-    python3 - "$label" "$o" "$rounds" <<'EOF'
-import json, statistics, sys
-label, o, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-wall, cpu = ([], []), ([], [])
-for i in range(1, rounds + 1):
-    for k, r in enumerate(json.load(open(f"{o}/times.{i}.json"))["results"]):
-        wall[k].append(r["times"][0])
-        cpu[k].append(r["user"] + r["system"])
-med = [statistics.median(x) for x in wall]
-best = [min(x) for x in wall]
-cmed = [statistics.median(x) for x in cpu]
-paired = statistics.median(a / b for a, b in zip(*wall))
-print(f"{label:<36} ratio {paired:.3f} (median of the rounds' ratios)   "
-      f"median wall {med[0]:6.2f} / {med[1]:6.2f} s = {med[0] / med[1]:.3f}   "
-      f"min wall {best[0]:6.2f} / {best[1]:6.2f} s = {best[0] / best[1]:.3f}   "
-      f"median cpu {cmed[0]:6.2f} / {cmed[1]:6.2f} s = {cmed[0] / cmed[1]:.3f}")
-print(f"{'':<36} runs {' '.join(f'{x:.2f}' for x in wall[0])}  /  {' '.join(f'{x:.2f}' for x in wall[1])}")
-EOF
-}
-
-rss() { # label, command...: peak RSS in MiB
-    label=$1
-    shift
-    /usr/bin/time -v "$@" 2> "$o/time.txt" >/dev/null || { cat "$o/time.txt" >&2; exit 1; }
-    awk -v l="$label" '/Maximum resident set size/ {printf "%-34s peak RSS %6.1f MiB\n", l, $6 / 1024}
-                       /Elapsed \(wall clock\)/ {w = $8} END {printf "%-34s wall %s\n", "", w}' "$o/time.txt"
-}
+. bench/lib.inc
 
 echo "== pairs are v2m / reference"
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $bin"
 for src in plain rich; do
     pair "VBR V2 $src.mp4" \
-        "$bin -y --no-cover $dir/$src.mp4 $o/v2m.mp3" \
+        "$bin -y --threads 1 --no-cover $dir/$src.mp4 $o/v2m.mp3" \
         "ffmpeg -nostdin -loglevel error -y -i $dir/$src.mp4 -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
 done
 pair "CBR 192k plain.mp4" \
-    "$bin -y --no-cover --bitrate 192 $dir/plain.mp4 $o/v2m.mp3" \
+    "$bin -y --threads 1 --no-cover --bitrate 192 $dir/plain.mp4 $o/v2m.mp3" \
     "ffmpeg -nostdin -loglevel error -y -i $dir/plain.mp4 -vn -c:a libmp3lame -b:a 192k $o/ff.mp3"
 pair "passthrough vs re-encode (mp3 src)" \
-    "$bin -y --no-cover $dir/plain_mp3.mp4 $o/v2m.mp3" \
-    "$bin -y --no-cover --no-copy $dir/plain_mp3.mp4 $o/v2m2.mp3"
+    "$bin -y --threads 1 --no-cover $dir/plain_mp3.mp4 $o/v2m.mp3" \
+    "$bin -y --threads 1 --no-cover --no-copy $dir/plain_mp3.mp4 $o/v2m2.mp3"
 
-rss "v2m-convert plain.mp4" "$bin" -y --no-cover "$dir/plain.mp4" "$o/v2m.mp3"
-rss "v2m-convert plain.mp4, cover" "$bin" -y "$dir/plain.mp4" "$o/v2m.mp3"
+rss "v2m-convert plain.mp4" "$bin" -y --threads 1 --no-cover "$dir/plain.mp4" "$o/v2m.mp3"
+rss "v2m-convert plain.mp4, cover" "$bin" -y --threads 1 "$dir/plain.mp4" "$o/v2m.mp3"
 rss "ffmpeg plain.mp4" ffmpeg -nostdin -loglevel error -y -i "$dir/plain.mp4" -vn -c:a libmp3lame -q:a 2 "$o/ff.mp3"
 printf '%-34s %s bytes\n' "big.mp4" "$(wc -c < "$dir/big.mp4")"
-rss "v2m-convert big.mp4" "$bin" -y --no-cover "$dir/big.mp4" "$o/v2m.mp3"
+rss "v2m-convert big.mp4" "$bin" -y --threads 1 --no-cover "$dir/big.mp4" "$o/v2m.mp3"
 rss "ffmpeg big.mp4" ffmpeg -nostdin -loglevel error -y -i "$dir/big.mp4" -vn -c:a libmp3lame -q:a 2 "$o/ff.mp3"
 rm -f "$o"/times.* "$o/time.txt"

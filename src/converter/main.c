@@ -60,6 +60,9 @@ static const v2m_cfg_var converter_vars[] = {
      .help = "queue of finished conversions"},
     {.name = "V2M_MAX_DURATION", .def = "12h", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 30 * 86400, .help = "longest audio a video may have; a longer one fails"},
+    {.name = "V2M_SPLIT_MIN", .def = "2m", .parse = v2m_cfg_parse_duration, .min = 0,
+     .max = 30 * 86400,
+     .help = "audio at least this long is encoded in segments on the cores no other job uses; 0: never"},
     {.name = "V2M_MP3_QUALITY", .def = "2", .parse = parse_option,
      .help = "default VBR quality, 0 (best) .. 9 (smallest), unless V2M_MP3_BITRATE is set"},
     {.name = "V2M_MP3_BITRATE", .parse = parse_option, .shown = "none (VBR)",
@@ -85,6 +88,9 @@ typedef struct app {
     v2m_jobopts defaults;    /* the V2M_MP3_* ... settings */
     atomic_int cancel;
     atomic_ulong done, failed;
+    atomic_int busy;         /* conversions running */
+    int cores;
+    long split_min;
 } app;
 
 typedef struct pub_ctx {
@@ -111,7 +117,8 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
     pub_ctx p = {a, q};
     cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel,
                 .max_attempts = a->max_attempts, .max_duration = (double)a->max_duration,
-                .defaults = &a->defaults,
+                .defaults = &a->defaults, .cores = a->cores, .split_min = (double)a->split_min,
+                .busy = &a->busy,
                 .publish = publish, .publish_opaque = &p};
     v2m_error err = {0};
 
@@ -200,6 +207,8 @@ int main(int argc, char **argv)
     }
     v2m_worker_from_cfg(&o, &c, "V2M_CONVERTER_THREADS", v2m_ncpu());
     a.max_duration = (long)v2m_cfg_num(&c, "V2M_MAX_DURATION");
+    a.split_min = (long)v2m_cfg_num(&c, "V2M_SPLIT_MIN");
+    a.cores = v2m_ncpu();
     if (load_defaults(&a, &c))
         return 1;
     snprintf(a.mp3_queue, sizeof a.mp3_queue, "%s", v2m_cfg_text(&c, "MP3_QUEUE"));

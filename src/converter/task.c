@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -91,6 +92,62 @@ static int64_t in_seek(void *o, int64_t off, int whence)
     if (v2m_store_seek(w->rd, off, whence, &pos, NULL) != V2M_OK)
         return -1;
     return pos;
+}
+
+/* More readers of the same video, one per segment of a conversion on
+ * several cores; each is used from one thread. The task's stop flag ends
+ * them too; the record is watched by the conversion's own thread. */
+typedef struct seg_reader {
+    watch *w;
+    v2m_store_reader *rd;
+} seg_reader;
+
+static int seg_read(void *o, uint8_t *buf, int size)
+{
+    seg_reader *s = o;
+    size_t got = 0;
+    if (atomic_load(&s->w->stop))
+        return -1;
+    if (v2m_store_read(s->rd, buf, (size_t)size, &got, NULL) != V2M_OK)
+        return -1;
+    return (int)got;
+}
+
+static int64_t seg_seek(void *o, int64_t off, int whence)
+{
+    seg_reader *s = o;
+    int64_t pos;
+    if (whence == V2M_MEDIA_SEEK_SIZE)
+        return v2m_store_reader_meta(s->rd)->length;
+    if (v2m_store_seek(s->rd, off, whence, &pos, NULL) != V2M_OK)
+        return -1;
+    return pos;
+}
+
+static int seg_open(void *opaque, v2m_media_io *io)
+{
+    watch *w = opaque;
+    seg_reader *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    s->w = w;
+    if (v2m_store_reader_open(w->c->store, V2M_NS_VIDEOS, w->fid, &s->rd, NULL) != V2M_OK) {
+        free(s);
+        return -1;
+    }
+    *io = (v2m_media_io){.opaque = s, .read = seg_read, .seek = seg_seek};
+    return 0;
+}
+
+static void seg_close(void *opaque, v2m_media_io *io)
+{
+    seg_reader *s = io->opaque;
+    (void)opaque;
+    if (s) {
+        v2m_store_reader_close(s->rd);
+        free(s);
+    }
+    io->opaque = NULL;
 }
 
 static int out_write(void *o, const uint8_t *buf, int size)
@@ -307,7 +364,21 @@ static step task_convert(task *t, v2m_error *err)
     o.cancel = &w.stop;
     o.progress = on_progress;
     o.progress_opaque = &w;
+    if (c->busy && c->split_min > 0) {
+        /* Idle cores only: a busy converter gives each job one. */
+        int running = atomic_fetch_add(c->busy, 1) + 1;
+        o.threads = c->cores - running + 1;
+        o.split_min = c->split_min;
+        o.reopen = seg_open;
+        o.reclose = seg_close;
+        o.reopen_opaque = &w;
+    }
     t->rc = v2m_media_convert(&in, &out, &o, &t->st, &t->e);
+    if (c->busy && c->split_min > 0)
+        atomic_fetch_sub(c->busy, 1);
+    if (t->st.segments > 1)
+        V2M_LOG(V2M_INFO, "conversion on several cores video_fid=%s segments=%d threads=%d",
+                t->m.video_fid, t->st.segments, o.threads);
     v2m_store_reader_close(t->rd);
     t->rd = NULL;
     if (t->rc && w.gone) {

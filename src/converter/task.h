@@ -27,6 +27,12 @@ typedef struct cv_ctx {
     double max_duration;        /* seconds of audio a video may have (V2M_MAX_DURATION) */
     const v2m_jobopts *defaults; /* the service's conversion options (V2M_MP3_*, ...); may
                                     be NULL; a job's own options win over them */
+    /* Cores for one long input: a conversion of at least split_min seconds
+     * (0: never) is cut into segments encoded on the cores no other
+     * conversion of this process is using (busy counts those running). */
+    int cores;
+    double split_min;
+    atomic_int *busy;
     /* Publish the result message to the mp3 queue (confirmed); 0 on success. */
     v2m_err (*publish)(void *opaque, const v2m_msg *m, v2m_error *err);
     void *publish_opaque;

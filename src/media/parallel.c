@@ -123,9 +123,36 @@ void v2m__seg_encoder_opened(v2m__conv *c)
     pthread_mutex_unlock(&p->mu);
 }
 
+static v2m_err write_frames(par *p, struct v2m__seg *s, int64_t from, int64_t to, v2m_error *err);
+static v2m_err write_header(par *p, v2m_error *err);
+
+/* Segment 0, encoded by the calling thread, goes to the muxer as it comes,
+ * all but its last HOLD frames (the join may rewrite some of them): the MP3
+ * grows in the sink from the start, and only later segments wait in memory. */
+#define HOLD (WARMUP + JOIN + TAIL + 32)
+
+static v2m_err stream_first(par *p, struct v2m__seg *s, v2m_error *err)
+{
+    v2m_err rc;
+    size_t out = s->n - HOLD;
+    if (!p->j->header_written && (rc = write_header(p, err)))
+        return rc;
+    if ((rc = write_frames(p, s, s->first, s->first + (int64_t)out, err)))
+        return rc;
+    memmove(s->frames, s->frames + out, HOLD * sizeof *s->frames);
+    s->n = HOLD;
+    s->first += (int64_t)out;
+    return V2M_OK;
+}
+
 v2m_err v2m__seg_frame(v2m__conv *c, AVPacket *pkt, v2m_error *err)
 {
     struct v2m__seg *s = c->seg;
+    if (s->index == 0 && s->on_main && s->n >= 2 * HOLD) {
+        v2m_err rc = stream_first(s->p, s, err);
+        if (rc)
+            return rc;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 1024;
         AVPacket **f = realloc(s->frames, cap * sizeof *f);
@@ -424,10 +451,25 @@ static v2m_err write_frames(par *p, struct v2m__seg *s, int64_t from, int64_t to
         f->pts = f->dts = i * p->fs;
         f->duration = p->fs;
         v2m_err rc = v2m__write_packet(p->j, f, err);
+        av_packet_free(&s->frames[i - s->first]);
         if (rc)
             return rc;
     }
     return V2M_OK;
+}
+
+/* The muxer's header, with the first encoder's parameters. */
+static v2m_err write_header(par *p, v2m_error *err)
+{
+    v2m__conv *j = p->j;
+    if (!p->par)
+        return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment 0 has no encoder");
+    if (avcodec_parameters_copy(j->ost->codecpar, p->par) < 0)
+        return v2m_fail(err, V2M_ENOMEM, "out of memory");
+    j->ost->time_base = (AVRational){1, p->out_rate};
+    j->st->sample_rate = p->par->sample_rate;
+    j->st->channels = p->par->ch_layout.nb_channels;
+    return v2m__write_header(j, err);
 }
 
 static v2m_err join(par *p, struct v2m__seg *a, struct v2m__seg *b, int64_t *at, v2m_error *err)
@@ -507,12 +549,7 @@ static v2m_err join_all(par *p, v2m_error *err)
         if (k == 0) {
             if (!p->par || s->n == 0)
                 return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment 0 has no audio");
-            if (avcodec_parameters_copy(j->ost->codecpar, p->par) < 0)
-                return v2m_fail(err, V2M_ENOMEM, "out of memory");
-            j->ost->time_base = (AVRational){1, p->out_rate};
-            j->st->sample_rate = p->par->sample_rate;
-            j->st->channels = p->par->ch_layout.nb_channels;
-            if ((rc = v2m__write_header(j, err)))
+            if (!j->header_written && (rc = write_header(p, err)))
                 return rc;
             prev = s;
             w = s->first;

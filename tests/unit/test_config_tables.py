@@ -40,8 +40,8 @@ OWNERS = [
     ("src/tools/admin.c", ["v2m-admin"]),
     ("src/tools/v2m.c", ["v2m"]),
 ]
-# The system's own variables, not v2m settings: v2m finds its token file with them.
-SYSTEM = {"HOME", "XDG_CONFIG_HOME"}
+# The system's own variables, not v2m settings: v2m finds its token and unfinished uploads with them.
+SYSTEM = {"HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"}
 
 failures = []
 
