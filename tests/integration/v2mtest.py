@@ -9,6 +9,7 @@ Only the Python standard library is used.
 """
 import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,6 +142,9 @@ def run_cmd(args, stdin=None, env=None, timeout=60):
 
 def run(ns, name):
     tests = [(k, v) for k, v in ns.items() if k.startswith("test_") and callable(v)]
+    only = os.environ.get("V2M_TEST_ONLY")  # a regular expression: run only the matching tests
+    if only:
+        tests = [(k, v) for k, v in tests if re.search(only, k)]
     passed = failed = skipped = 0
     for tname, fn in tests:
         t0 = time.time()
