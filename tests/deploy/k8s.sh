@@ -49,17 +49,25 @@ schema() {
     fi
   done
   validate "$here"/fixtures/good*.yaml >&2 || bad "validator rejected the good fixture"
+  if validate --list "$here/fixtures/outside/kustomization.yaml" | grep -q '^outside '; then
+    say "ok: finds the file outside fixtures/outside"
+  else
+    bad "a file outside fixtures/outside went unnoticed"
+  fi
 
-  # Every kustomization's own files, each on its own.
+  # Every kustomization's own files, each on its own; none outside its folder
+  # (kustomize's default load restrictor, which `kubectl apply -k` cannot turn
+  # off, refuses them: another kustomization's folder is the way).
   local k kind path resources=() patches=()
   while IFS= read -r k; do
     while read -r kind path; do
       case $kind in
         resource) resources+=("$path") ;;
         patch) patches+=("$path") ;;
+        outside) bad "${k#"$root"/} names $path, outside its folder (kubectl apply -k refuses it)" ;;
       esac
     done < <(validate --list "$k")
-  done < <(find "$k8s" -name kustomization.yaml | sort)
+  done < <(find "$root/deploy" -name kustomization.yaml -not -path '*/node_modules/*' | sort)
   [ ${#resources[@]} -gt 0 ] || bad "no manifest files found under ${k8s#"$root"/}"
   validate "${resources[@]}" >&2 || bad "manifest files do not validate"
   [ ${#patches[@]} -eq 0 ] || validate --partial "${patches[@]}" >&2 || bad "patch files do not validate"
@@ -90,21 +98,9 @@ find_renderer() {
   return 1
 }
 
-render_one() { # dir: print the rendered YAML; the load restrictor only off when documented
-  local dir=$1 err
-  err=$(mktemp)
-  if "${renderer[@]}" "$dir" 2>"$err"; then
-    rm -f "$err"
-    return 0
-  fi
-  if grep -q 'is not in or below' "$err" && grep -q LoadRestrictionsNone "$dir/kustomization.yaml"; then
-    rm -f "$err"
-    "${renderer[@]}" --load-restrictor LoadRestrictionsNone "$dir"
-    return
-  fi
-  cat "$err" >&2
-  rm -f "$err"
-  return 1
+render_one() { # dir: print the rendered YAML, with kustomize's default load
+  # restrictor (what `kubectl apply -k` uses: no file outside the folder)
+  "${renderer[@]}" "$1"
 }
 
 render() {
@@ -113,6 +109,15 @@ render() {
   for d in "$k8s"/overlays/*/; do [ -f "$d/kustomization.yaml" ] && dirs+=("${d%/}"); done
   out=$(mktemp -d)
   trap 'rm -rf "$out"' RETURN
+  # The renderer enforces the load restrictor, as `kubectl apply -k` does.
+  local err
+  if err=$(render_one "$here/fixtures/outside" 2>&1 >/dev/null); then
+    bad "the renderer accepted a file outside the kustomization (fixtures/outside): the load restrictor is off"
+  elif [[ $err != *"is not in or below"* ]]; then
+    bad "the renderer refused fixtures/outside for another reason: $err"
+  else
+    say "ok: the renderer refuses fixtures/outside (load restrictor on)"
+  fi
   for d in "${dirs[@]}"; do
     name=${d#"$k8s"/}
     name=${name//\//-}

@@ -41,19 +41,43 @@ async function model(type) {
 
 // `--list FILE`: print the local resource files ("resource PATH") and patch
 // files ("patch PATH") a kustomization.yaml names, for checking a tree file by
-// file when no kustomize renderer is installed.
+// file when no kustomize renderer is installed; and "outside PATH" for every
+// plain file it names outside its own folder, which kustomize's default load
+// restrictor (the one `kubectl apply -k` uses) refuses. Another kustomization's
+// folder may be anywhere.
 if (process.argv[2] === "--list") {
   const k = process.argv[3];
   const dir = path.dirname(k);
   const doc = yaml.load(fs.readFileSync(k, "utf8")) ?? {};
+  const remote = (p) => /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(p);
+  const isDir = (p) => fs.existsSync(path.join(dir, p)) && fs.statSync(path.join(dir, p)).isDirectory();
   const local = (p) => typeof p === "string" && fs.existsSync(path.join(dir, p)) && fs.statSync(path.join(dir, p)).isFile();
+  const real = (p) => (fs.existsSync(p) ? fs.realpathSync(p) : path.resolve(p)); // a symbolic link counts where it points
+  const root = real(dir);
+  const named = []; // every plain file the kustomization names
+  const file = (p) => {
+    if (typeof p !== "string" || p === "" || remote(p) || isDir(p)) return;
+    named.push(p);
+  };
   for (const r of [...(doc.resources ?? []), ...(doc.components ?? [])]) {
     if (local(r)) console.log(`resource ${path.join(dir, r)}`);
-    else if (fs.existsSync(path.join(dir, r, "kustomization.yaml"))) console.log(`kustomization ${path.join(dir, r, "kustomization.yaml")}`);
+    else if (typeof r === "string" && fs.existsSync(path.join(dir, r, "kustomization.yaml"))) console.log(`kustomization ${path.join(dir, r, "kustomization.yaml")}`);
+    file(r);
   }
-  for (const p of [...(doc.patches ?? []), ...(doc.patchesStrategicMerge ?? [])]) {
-    const f = typeof p === "string" ? p : p.path;
-    if (local(f)) console.log(`patch ${path.join(dir, f)}`);
+  for (const p of [...(doc.patches ?? []), ...(doc.patchesStrategicMerge ?? []), ...(doc.patchesJson6902 ?? [])]) {
+    const f = typeof p === "string" ? p : p?.path;
+    if (local(f) && !(doc.patchesJson6902 ?? []).includes(p)) console.log(`patch ${path.join(dir, f)}`);
+    file(f);
+  }
+  for (const g of [...(doc.configMapGenerator ?? []), ...(doc.secretGenerator ?? [])]) {
+    for (const f of g?.files ?? []) file(String(f).includes("=") ? String(f).slice(String(f).indexOf("=") + 1) : f);
+    for (const f of [...(g?.envs ?? []), ...(g?.env ? [g.env] : [])]) file(f);
+  }
+  for (const f of [...(doc.crds ?? []), ...(doc.configurations ?? []), ...(doc.generators ?? []), ...(doc.transformers ?? []), ...(doc.validators ?? [])])
+    file(f);
+  for (const f of named) {
+    const abs = real(path.join(dir, f));
+    if (abs !== root && !abs.startsWith(root + path.sep)) console.log(`outside ${f}`);
   }
   process.exit(0);
 }
