@@ -23,11 +23,20 @@ fail=0
 bad() { say "FAIL: $*"; fail=1; }
 
 command -v node >/dev/null || skip "node is not installed (scripts/deps.sh installs it)"
-if [ ! -d "$here/node_modules/@kubernetes/client-node" ] || [ ! -d "$here/node_modules/kubernetes-models" ]; then
+# Every package of package.json, so that a tree installed before one was added
+# gets it too.
+npm_missing() {
+  local p
+  while IFS= read -r p; do
+    [ -d "$here/node_modules/$p" ] || return 0
+  done < <(node -p 'Object.keys(require(process.argv[1]).dependencies).join("\n")' "$here/package.json")
+  return 1
+}
+if npm_missing; then
   # Both checks may start at once under ctest -j: one installs, the other waits.
   (
     flock 9
-    [ -d "$here/node_modules/@kubernetes/client-node" ] && [ -d "$here/node_modules/kubernetes-models" ] && exit 0
+    npm_missing || exit 0
     say "installing the validator's packages (npm ci in tests/deploy)"
     cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2
   ) 9>"${TMPDIR:-/tmp}/v2m-deploy-npm.lock" ||

@@ -19,6 +19,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import yaml from "js-yaml";
 // The generated models of @kubernetes/client-node, one file per type, loaded
 // on demand (the package's main entry pulls in the whole API client and fails
@@ -122,9 +123,15 @@ for (const f of files) {
 }
 
 // ------------------------------------------------------------ schema
+// Custom resources v2m uses, by API group: the package of their models
+// (generated from the projects' CRDs like kubernetes-models from the API).
+const CRD_PACKAGES = { "keda.sh": "@kubernetes-models/keda" };
+const crdPackage = (apiVersion) => (apiVersion.includes("/") ? CRD_PACKAGES[apiVersion.split("/")[0]] : undefined);
+
 async function modelClass(apiVersion, kind) {
+  if (!/^[A-Za-z0-9.\/-]+$/.test(apiVersion) || !/^[A-Za-z0-9]+$/.test(kind)) return null;
   try {
-    const mod = await import(`kubernetes-models/${apiVersion}/${kind}`);
+    const mod = await import(`${crdPackage(apiVersion) ?? "kubernetes-models"}/${apiVersion}/${kind}`);
     return mod[kind] ?? null;
   } catch {
     return null;
@@ -195,6 +202,8 @@ async function walk(where, p, value, type) {
   if (typeof value !== "object" || Array.isArray(value)) return;
   const attrs = new Map(Cls.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
   for (const [k, v] of Object.entries(value)) {
+    // A patch's strategic-merge directives ($patch: delete, $retainKeys, ...).
+    if (partial && k.startsWith("$")) continue;
     if (!attrs.has(k)) {
       problem(where, `unknown field "${p ? p + "." : ""}${k}" (not in ${type})`);
       continue;
@@ -203,7 +212,97 @@ async function walk(where, p, value, type) {
   }
 }
 
+// Unknown fields of custom resources. Their models carry no attribute maps
+// and their compiled schemas allow any field, so read the fields from the
+// models' TypeScript declarations: interface I<Kind> { "field"?: TYPE; ... },
+// the types imported from sibling files, API types (ObjectMeta, an HPA's
+// behavior, ...) handed over to the client-node walk above.
+const dtsCache = new Map();
+function dtsFile(file) {
+  if (!dtsCache.has(file)) {
+    const text = fs.readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+    const imports = new Map(); // local interface name -> {file} or {model}
+    for (const m of text.matchAll(/import \{([^}]*)\} from "([^"]+)"/g)) {
+      for (const name of m[1].split(",").map((x) => x.trim()).filter(Boolean)) {
+        const from = m[2];
+        let api;
+        if (from.startsWith("./")) imports.set(name, { file: path.join(path.dirname(file), from.replace(/\.js$/, ".d.ts")) });
+        else if ((api = /^@kubernetes-models\/apimachinery\/apis\/meta\/(v\d\w*)\/(\w+)$/.exec(from)))
+          imports.set(name, { model: api[2] === "Time" || api[2] === "MicroTime" ? "Date" : `V1${api[2]}` });
+        else if ((api = /^kubernetes-models\/(?:[\w.]+\/)?(v\d\w*)\/(\w+)$/.exec(from)))
+          imports.set(name, { model: api[1].charAt(0).toUpperCase() + api[1].slice(1) + api[2] });
+      }
+    }
+    const body = /export interface \w+(?: extends [\w, ]+)? \{/.exec(text);
+    dtsCache.set(file, { imports, fields: body ? dtsFields(text, body.index + body[0].length) : null });
+  }
+  return dtsCache.get(file);
+}
+// The fields of an object type whose body starts at text[i] (after "{"):
+// Map field -> type text.
+function dtsFields(text, i) {
+  const fields = new Map();
+  for (;;) {
+    while (/\s|;|,/.test(text[i] ?? "")) i++;
+    if (i >= text.length || text[i] === "}") return fields;
+    const key = /^(?:"([^"]+)"|(\w+)|\[key: string\])\??:\s*/.exec(text.slice(i, i + 300));
+    if (!key) return fields;
+    i += key[0].length;
+    let depth = 0, j = i;
+    for (; j < text.length; j++) {
+      const c = text[j];
+      if ("{<([".includes(c)) depth++;
+      else if ("}>)]".includes(c)) { if (depth === 0) break; depth--; }
+      else if (c === ";" && depth === 0) break;
+    }
+    fields.set(key[1] ?? key[2] ?? "[key: string]", text.slice(i, j).trim());
+    i = j;
+  }
+}
+async function dtsWalk(where, p, value, type, ctx) {
+  if (value === null || value === undefined) return;
+  let m;
+  type = type.trim();
+  if ((m = /^Array<([\s\S]+)>$/.exec(type))) {
+    if (Array.isArray(value)) for (const [i, v] of value.entries()) await dtsWalk(where, `${p}[${i}]`, v, m[1], ctx);
+    return;
+  }
+  if (type.startsWith("{")) {
+    if (typeof value !== "object" || Array.isArray(value)) return;
+    const fields = dtsFields(type, 1);
+    const map = fields.get("[key: string]");
+    for (const [k, v] of Object.entries(value)) {
+      const t = fields.get(k) ?? map;
+      if (t === undefined) problem(where, `unknown field "${p ? p + "." : ""}${k}"`);
+      else await dtsWalk(where, p ? `${p}.${k}` : k, v, t, ctx);
+    }
+    return;
+  }
+  const ref = ctx.imports.get(type);
+  if (!ref) return; // string, number, boolean, literals, unions of them
+  if (ref.model) return ref.model === "Date" ? undefined : walk(where, p, value, ref.model);
+  const sub = dtsFile(ref.file);
+  if (!sub.fields) return;
+  if (typeof value !== "object" || Array.isArray(value)) return;
+  for (const [k, v] of Object.entries(value)) {
+    const t = sub.fields.get(k) ?? sub.fields.get("[key: string]");
+    if (t === undefined) problem(where, `unknown field "${p ? p + "." : ""}${k}" (not in ${path.basename(ref.file, ".d.ts")})`);
+    else await dtsWalk(where, p ? `${p}.${k}` : k, v, t, sub);
+  }
+}
+
 async function fieldCheck(where, obj) {
+  const pkg = crdPackage(obj.apiVersion);
+  if (pkg) {
+    const file = fileURLToPath(new URL(`./node_modules/${pkg}/${obj.apiVersion}/${obj.kind}.d.ts`, import.meta.url));
+    if (!fs.existsSync(file)) {
+      problem(where, `no field model for ${obj.apiVersion} ${obj.kind}`);
+      return;
+    }
+    // The top-level interface, through an import of its own file.
+    await dtsWalk(where, "", obj, "Top", { imports: new Map([["Top", { file }]]) });
+    return;
+  }
   const type = className(obj.apiVersion, obj.kind);
   if (!(await model(type))) {
     problem(where, `no field model for ${obj.apiVersion} ${obj.kind}`);
