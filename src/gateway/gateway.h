@@ -33,6 +33,7 @@ typedef struct gw_config {
     long janitor_interval;   /* V2M_JANITOR_INTERVAL seconds */
     v2m_cidr_list webhook_allow; /* V2M_WEBHOOK_ALLOW: for v2m_callback_url_check */
     long upload_expiry;      /* V2M_UPLOAD_EXPIRY seconds for an unfinished /files/ upload */
+    long sweep_grace;        /* V2M_SWEEP_GRACE seconds: store leftovers older are removed */
 } gw_config;
 
 typedef struct gw_user {

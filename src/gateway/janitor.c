@@ -8,8 +8,12 @@
  *     record (video_gone), so it is not looked at again;
  *   - V2M_KEEP_MP3 after the end: deletes the MP3 and what is left of the
  *     video, then moves the record to expired;
- * and finishes deletions a client began but did not see through (the store
- * was down and it never asked again).
+ * finishes deletions a client began but did not see through (the store was
+ * down and it never asked again); and sweeps the store of what uploads whose
+ * gateway (or converter) was killed left behind, once V2M_SWEEP_GRACE old
+ * (v2m_store_sweep: temporary files, GridFS chunks without a files
+ * document), so nothing of a live upload is touched and replicas sweeping
+ * at once only find less to do.
  *
  * Why replicas cannot fight: the files are deleted before the record is
  * changed, and deleting a file that is already gone counts as done, so two
@@ -38,7 +42,7 @@ struct gw_janitor {
     pthread_cond_t cv;
     int stop;
     int failed;                        /* this batch met a store or record error */
-    atomic_ulong videos, mp3s, expired, deletions, errors;
+    atomic_ulong videos, mp3s, expired, deletions, leftovers, errors;
 };
 
 static int64_t wall_ms(void)
@@ -178,6 +182,22 @@ static void run(gw_janitor *g, const char *what, unsigned mask, long keep_s, int
     }
 }
 
+/* Leftovers of killed uploads past V2M_SWEEP_GRACE. */
+static void sweep_store(gw_janitor *g)
+{
+    v2m_error e = {0};
+    long n = 0;
+
+    if (v2m_store_sweep(g->a->store, (int64_t)g->a->cfg.sweep_grace * 1000, &n, &e) != V2M_OK) {
+        V2M_LOG(V2M_WARN, "janitor: cannot sweep the store: %s", v2m_error_msg(&e));
+        atomic_fetch_add(&g->errors, 1);
+    }
+    if (n > 0) {
+        atomic_fetch_add(&g->leftovers, (unsigned long)n);
+        V2M_LOG(V2M_INFO, "janitor: store leftovers removed count=%ld", n);
+    }
+}
+
 static void sweep(gw_janitor *g)
 {
     const gw_config *cfg = &g->a->cfg;
@@ -191,6 +211,8 @@ static void sweep(gw_janitor *g)
     run(g, "unfinished deletions", 0, 0, 0, finish_delete);
     /* Resumable uploads past V2M_UPLOAD_EXPIRY, bytes and record (tus.c). */
     gw_tus_sweep(g->a);
+    if (!stopping(g))
+        sweep_store(g);
 }
 
 static void *janitor_main(void *arg)
@@ -276,8 +298,10 @@ void gw_janitor_metrics(gw_app *a, v2m_buf *buf)
                    "v2m_gateway_janitor_removed_total{what=\"mp3\"} %lu\n"
                    "v2m_gateway_janitor_removed_total{what=\"expired\"} %lu\n"
                    "v2m_gateway_janitor_removed_total{what=\"deletion\"} %lu\n"
+                   "v2m_gateway_janitor_removed_total{what=\"leftover\"} %lu\n"
                    "# TYPE v2m_gateway_janitor_errors_total counter\n"
                    "v2m_gateway_janitor_errors_total %lu\n",
                    atomic_load(&g->videos), atomic_load(&g->mp3s), atomic_load(&g->expired),
-                   atomic_load(&g->deletions), atomic_load(&g->errors));
+                   atomic_load(&g->deletions), atomic_load(&g->leftovers),
+                   atomic_load(&g->errors));
 }

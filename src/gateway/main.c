@@ -46,6 +46,9 @@ static const v2m_cfg_var gateway_vars[] = {
      .help = "how long an MP3 is kept after its job ends, then the job expires (0 or off: forever)"},
     {.name = "V2M_JANITOR_INTERVAL", .def = "60s", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 86400, .help = "how often the janitor looks for files past their time"},
+    {.name = "V2M_SWEEP_GRACE", .def = "1h", .parse = v2m_cfg_parse_duration, .min = 1,
+     .max = 30 * 86400,
+     .help = "age at which the janitor removes what killed uploads left in the store"},
     {.name = "V2M_UPLOAD_EXPIRY", .def = "24h", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 3650 * 86400, .help = "how long an unfinished resumable upload (/files/) is kept"},
     {.name = "V2M_TRUSTED_PROXIES", .def = "", .parse = v2m_cfg_parse_text,
@@ -79,6 +82,7 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
     c->keep_mp3 = (long)v2m_cfg_num(&cfg, "V2M_KEEP_MP3");
     c->janitor_interval = (long)v2m_cfg_num(&cfg, "V2M_JANITOR_INTERVAL");
     c->upload_expiry = (long)v2m_cfg_num(&cfg, "V2M_UPLOAD_EXPIRY");
+    c->sweep_grace = (long)v2m_cfg_num(&cfg, "V2M_SWEEP_GRACE");
     c->retry_after = 30;
     if (v2m_cidr_list_parse(v2m_cfg_text(&cfg, "V2M_TRUSTED_PROXIES"), &c->trusted, &perr))
         return v2m_fail(err, V2M_ECONFIG, "V2M_TRUSTED_PROXIES: %s", v2m_error_msg(&perr));

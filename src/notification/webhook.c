@@ -27,7 +27,7 @@
 #define ADDRS_MAX 16           /* addresses of one host tried */
 #define HOST_MAX (V2M_CALLBACK_URL_MAX + 1)
 #define RESOLVE_MAX (HOST_MAX + 32 + ADDRS_MAX * (V2M_IP_STR_MAX + 3))  /* a CURLOPT_RESOLVE line */
-#define HOP_MAX_MS 60000       /* RabbitMQ: the TTL of <queue>.retry, see lane() */
+#define HOP_MAX_MS 60000       /* RabbitMQ: the longest wait in <queue>.retry.<delay> */
 
 static const v2m_cfg_var webhook_vars[] = {
     {.name = "WEBHOOK_QUEUE", .def = "webhooks", .parse = v2m_cfg_parse_text, .max = 127,
@@ -168,9 +168,10 @@ v2m_webhooks *v2m_webhooks_open(const char *queue_url, const v2m_links *links,
     if (v2m_users_url_from_env("sqlite://./var/users.db", w->users_url, sizeof w->users_url,
                                err) != V2M_OK)
         goto fail;
-    /* RabbitMQ waits a delivery out in <queue>.retry, whose TTL caps each
-     * wait (a longer one is waited in several hops) and bounds how long a
-     * short wait can sit behind a longer one at its head. */
+    /* RabbitMQ waits a delivery out in <queue>.retry.<delay>, where the
+     * handle's retry delay caps each wait (a longer one is waited in several
+     * hops) and bounds how long a short wait can sit behind a longer one at
+     * its head. */
     for (int i = 0; i < w->ndelays; i++)
         if (w->delays[i] > longest)
             longest = w->delays[i];

@@ -340,14 +340,52 @@ int v2m__queue_ends_with(const char *name, const char *suffix)
     return n > k && strcmp(name + n - k, suffix) == 0;
 }
 
+/* The length of the ".<n>s" or ".<n>ms" after ".retry" at name + i, or 0. */
+static size_t delay_suffix(const char *name, size_t i)
+{
+    size_t j = i;
+
+    if (name[j++] != '.' || name[j] < '0' || name[j] > '9')
+        return 0;
+    while (name[j] >= '0' && name[j] <= '9')
+        j++;
+    if (strcmp(name + j, "s") == 0)
+        return j + 1 - i;
+    if (strcmp(name + j, "ms") == 0)
+        return j + 2 - i;
+    return 0;
+}
+
+size_t v2m__queue_retry_base(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (v2m__queue_ends_with(name, ".retry"))
+        return n - 6;
+    for (size_t i = n; i-- > 6;) {
+        if (strncmp(name + i - 6, ".retry", 6) == 0 && i + delay_suffix(name, i) == n &&
+            delay_suffix(name, i) > 0)
+            return i - 6;
+    }
+    return 0;
+}
+
+void v2m__queue_retry_name(const char *queue, int delay_ms, char *out, size_t outsz)
+{
+    if (delay_ms % 1000 == 0)
+        snprintf(out, outsz, "%s.retry.%ds", queue, delay_ms / 1000);
+    else
+        snprintf(out, outsz, "%s.retry.%dms", queue, delay_ms);
+}
+
 void v2m__queue_dead_name(const char *queue, char *out, size_t outsz)
 {
-    size_t n = strlen(queue);
+    size_t base = v2m__queue_retry_base(queue);
 
     if (v2m__queue_ends_with(queue, ".dead"))
         snprintf(out, outsz, "%s", queue);
-    else if (v2m__queue_ends_with(queue, ".retry"))
-        snprintf(out, outsz, "%.*s.dead", (int)(n - 6), queue);
+    else if (base > 0)
+        snprintf(out, outsz, "%.*s.dead", (int)base, queue);
     else
         snprintf(out, outsz, "%s.dead", queue);
 }

@@ -20,12 +20,16 @@
  *   queue_sqlite.c  `sqlite:///abs/queue.db` or `sqlite://./rel/queue.db` (the
  *                   embedded default)
  *
- * For each work queue <q> there are two more: `<q>.retry`, where messages
- * wait before they return to <q>, and `<q>.dead`, where messages that failed
- * too often (or were given up on) stay for inspection. In RabbitMQ <q> itself
- * is a plain durable queue with no arguments, as the original system declares
- * it, and `<q>.retry` dead-letters back to <q> through the default exchange
- * after x-message-ttl. Bodies are opaque bytes to the port.
+ * For each work queue <q> there are more: retry queues, where messages wait
+ * before they return to <q>, and `<q>.dead`, where messages that failed too
+ * often (or were given up on) stay for inspection. In RabbitMQ <q> itself is
+ * a plain durable queue with no arguments, as the original system declares
+ * it; a consumer's retries wait in `<q>.retry.<delay>` (its retry_delay_ms,
+ * e.g. `mp3.retry.30s`), declared without x-message-ttl by every service
+ * alike, each message with its own expiration, then dead-lettered back to <q>
+ * through the default exchange. So every consumer's delay holds whatever
+ * order the services start in. SQLite keeps a retried message in <q>,
+ * invisible until its time. Bodies are opaque bytes to the port.
  *
  * Guarantees (both backends):
  * - Durability: publish returns V2M_OK only when the message is durable
@@ -69,7 +73,8 @@ typedef struct v2m_queue_opts {
     int prefetch;           /* RabbitMQ basic.qos: deliveries held unacked (default 1) */
     int max_attempts;       /* deliveries before a message is dead-lettered (default 5) */
     int retry_delay_ms;     /* default delay of v2m_queue_retry (default 10000); RabbitMQ:
-                               the x-message-ttl of <q>.retry, so also the longest delay */
+                               names the retry queue <q>.retry.<delay>, and is also the
+                               longest delay */
     int lease_ms;           /* SQLite: how long a dead consumer keeps a message (default 30000) */
     int publish_timeout_ms; /* how long publish keeps trying, confirm included (default 30000) */
     int heartbeat_s;        /* RabbitMQ heartbeat (default 30; 0 = off) */
@@ -107,15 +112,15 @@ v2m_err v2m_queue_declare(v2m_queue *q, const char *queue, v2m_error *err);
 v2m_err v2m_queue_publish(v2m_queue *q, const char *queue, const void *body, size_t len,
                           v2m_error *err);
 /* The same, but the message is delivered no sooner than delay_ms from now
- * (<= 0: at once). SQLite: at that time exactly. RabbitMQ: through
- * <q>.retry like a retried message, so after min(delay_ms, the handle's
- * retry_delay_ms, which is <q>.retry's TTL); a message may also wait behind
- * one with a later expiration at the head of <q>.retry. A consumer that
+ * (<= 0: at once). SQLite: at that time exactly. RabbitMQ: through the
+ * handle's retry queue like a retried message, so after min(delay_ms, the
+ * handle's retry_delay_ms); a message may also wait behind one with a later
+ * expiration at the head of that queue. A consumer that
  * needs a longer or an exact wait carries its not-before time in the body
  * and publishes again when it comes early. */
 v2m_err v2m_queue_publish_later(v2m_queue *q, const char *queue, const void *body, size_t len,
                                 int delay_ms, v2m_error *err);
-/* The handle's retry_delay_ms (RabbitMQ: the TTL it declares <q>.retry with). */
+/* The handle's retry_delay_ms (RabbitMQ: the longest wait in its retry queue). */
 int v2m_queue_retry_delay_ms(const v2m_queue *q);
 
 /* Wait up to timeout_ms (0: just look) for a message of queue. V2M_ETIMEOUT

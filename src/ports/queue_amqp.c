@@ -7,17 +7,29 @@
  * confirm is never interleaved with deliveries.
  *
  * Topology, per work queue <q> (all durable, on the default exchange):
- *   <q>        no arguments - exactly as the original system declares it
- *   <q>.retry  x-message-ttl = retry_delay_ms, x-dead-letter-exchange "",
- *              x-dead-letter-routing-key <q>: waits, then flows back to <q>
- *   <q>.dead   no arguments: where given-up messages stay
- * A queue that already exists with other arguments is used as it is (the
- * refusal, PRECONDITION_FAILED, is logged once).
+ *   <q>                no arguments - exactly as the original system declares it
+ *   <q>.retry.<delay>  x-dead-letter-exchange "", x-dead-letter-routing-key <q>,
+ *                      no x-message-ttl: one per retry delay (`mp3.retry.30s`,
+ *                      `video.retry.1500ms`), declared by the consumers of <q>
+ *                      with that retry_delay_ms; messages wait out their own
+ *                      expiration there, then flow back to <q>
+ *   <q>.dead           no arguments: where given-up messages stay
+ * Every service that declares one of these declares it with the same
+ * arguments whatever its own settings, so the order in which services start
+ * never matters; the delay is in the name, so services with different delays
+ * never share a retry queue, and a retry never waits behind a longer one
+ * (RabbitMQ expires messages at the head of a queue only; a shorter delay
+ * given to retry or publish_later may still wait behind the handle's own).
+ * The older `<q>.retry` (with x-message-ttl) is no longer used: what waits in
+ * it still flows back to <q>. A queue that already exists with other
+ * arguments is used as it is (the refusal, PRECONDITION_FAILED, is logged
+ * once).
  *
- * retry republishes the body to <q>.retry with header x-v2m-attempts (the
- * attempts made) and x-v2m-error, waits for the confirm, then acks the
- * original; dead does the same towards <q>.dead. A crash in between gives a
- * duplicate, never a loss.
+ * retry republishes the body to the retry queue with the expiration
+ * min(delay, retry_delay_ms) and headers x-v2m-attempts (the attempts made)
+ * and x-v2m-error, waits for the confirm, then acks the original; dead does
+ * the same towards <q>.dead. A crash in between gives a duplicate, never a
+ * loss.
  *
  * Connection loss (broker restart, heartbeat timeout, socket error) tears the
  * connection down; the next call reconnects with backoff. queue.c's keeper
@@ -293,40 +305,33 @@ static int declare_one(qamqp *h, aconn *c, const char *name, amqp_table_t args, 
  * error with c possibly down. */
 static v2m_err ensure_declared(qamqp *h, aconn *c, const char *queue, v2m_error *err)
 {
-    char name[V2M_QUEUE_NAME_MAX + 8], base[V2M_QUEUE_NAME_MAX + 1];
-    amqp_table_entry_t e[3];
+    char name[V2M_QUEUE_NAME_MAX + V2M_QUEUE_RETRY_ROOM], base[V2M_QUEUE_NAME_MAX + 1];
+    amqp_table_entry_t e[2];
     amqp_table_t none = amqp_empty_table, retry_args;
+    size_t baselen = v2m__queue_retry_base(queue);
     char **d;
     int r = 1;
 
     for (size_t i = 0; i < c->ndeclared; i++)
         if (strcmp(c->declared[i], queue) == 0)
             return V2M_OK;
-    if (v2m__queue_ends_with(queue, ".retry"))
-        snprintf(base, sizeof base, "%.*s", (int)(strlen(queue) - 6), queue);
-    else
-        snprintf(base, sizeof base, "%s", queue);
-    e[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
-    e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-    e[0].value.value.bytes = amqp_cstring_bytes("");
-    e[1].key = amqp_cstring_bytes("x-dead-letter-routing-key");
-    e[1].value.kind = AMQP_FIELD_KIND_UTF8;
-    e[1].value.value.bytes = amqp_cstring_bytes(base);
-    e[2].key = amqp_cstring_bytes("x-message-ttl");
-    e[2].value.kind = AMQP_FIELD_KIND_I32;
-    e[2].value.value.i32 = h->o.retry_delay_ms;
-    retry_args.num_entries = 3;
-    retry_args.entries = e;
-
-    if (v2m__queue_ends_with(queue, ".retry")) {
+    if (baselen > 0) {
+        /* A retry queue: no x-message-ttl, so every service declares it
+         * alike; each message carries its expiration. */
+        snprintf(base, sizeof base, "%.*s", (int)baselen, queue);
+        e[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
+        e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[0].value.value.bytes = amqp_cstring_bytes("");
+        e[1].key = amqp_cstring_bytes("x-dead-letter-routing-key");
+        e[1].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[1].value.value.bytes = amqp_cstring_bytes(base);
+        retry_args.num_entries = 2;
+        retry_args.entries = e;
         r = declare_one(h, c, queue, retry_args, err);
     } else if (v2m__queue_ends_with(queue, ".dead")) {
         r = declare_one(h, c, queue, none, err);
     } else {
         r = declare_one(h, c, queue, none, err);
-        snprintf(name, sizeof name, "%s.retry", queue);
-        if (r == 1)
-            r = declare_one(h, c, name, retry_args, err);
         snprintf(name, sizeof name, "%s.dead", queue);
         if (r == 1)
             r = declare_one(h, c, name, none, err);
@@ -638,26 +643,22 @@ static v2m_err qa_publish(void *impl, const char *queue, const void *body, size_
     return rc;
 }
 
-/* Through <q>.retry, as a retried message: it flows back to <q> when its
- * expiration (or, for longer delays, the queue's TTL) runs out. */
+/* Through the handle's retry queue of <q>, as a retried message: it flows
+ * back to <q> when its expiration runs out. */
 static v2m_err qa_publish_later(void *impl, const char *queue, const void *body, size_t len,
                                 int delay_ms, v2m_error *err)
 {
     qamqp *h = impl;
-    char target[V2M_QUEUE_NAME_MAX + 8], exp[24];
-    const char *expiration = NULL;
+    char target[V2M_QUEUE_NAME_MAX + V2M_QUEUE_RETRY_ROOM], exp[24];
     v2m_err rc;
 
-    if (delay_ms <= 0 || v2m__queue_ends_with(queue, ".retry") ||
+    if (delay_ms <= 0 || v2m__queue_retry_base(queue) > 0 ||
         v2m__queue_ends_with(queue, ".dead"))
         return qa_publish(impl, queue, body, len, err);
-    snprintf(target, sizeof target, "%s.retry", queue);
-    if (delay_ms < h->o.retry_delay_ms) {
-        snprintf(exp, sizeof exp, "%d", delay_ms);
-        expiration = exp;
-    }
+    v2m__queue_retry_name(queue, h->o.retry_delay_ms, target, sizeof target);
+    snprintf(exp, sizeof exp, "%d", delay_ms < h->o.retry_delay_ms ? delay_ms : h->o.retry_delay_ms);
     pthread_mutex_lock(&h->mu);
-    rc = publish_locked(h, target, body, len, NULL, expiration,
+    rc = publish_locked(h, target, body, len, NULL, exp,
                         v2m__mono_ms() + h->o.publish_timeout_ms, err);
     pthread_mutex_unlock(&h->mu);
     return rc;
@@ -762,6 +763,12 @@ static v2m_err consume_start(qamqp *h, aconn *c, const char *queue, int64_t dead
     if (rc != V2M_OK || c->consuming)
         return rc;
     rc = ensure_declared(h, c, queue, err);
+    if (rc == V2M_OK && v2m__queue_retry_base(queue) == 0 &&
+        !v2m__queue_ends_with(queue, ".dead")) {
+        char retry[V2M_QUEUE_NAME_MAX + V2M_QUEUE_RETRY_ROOM];
+        v2m__queue_retry_name(queue, h->o.retry_delay_ms, retry, sizeof retry);
+        rc = ensure_declared(h, c, retry, err);
+    }
     if (rc != V2M_OK)
         return rc;
     amqp_basic_consume(c->st, CH_WORK, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
@@ -947,16 +954,13 @@ static v2m_err qa_retry(void *impl, v2m_queue_msg *m, int delay_ms, const char *
                         v2m_error *err)
 {
     qamqp *h = impl;
-    char target[V2M_QUEUE_NAME_MAX + 8], exp[24];
-    const char *expiration = NULL;
+    char target[V2M_QUEUE_NAME_MAX + V2M_QUEUE_RETRY_ROOM], exp[24];
 
-    snprintf(target, sizeof target, "%s.retry", m->queue);
-    if (delay_ms < h->o.retry_delay_ms) {
-        /* Shorter than the queue's TTL: a per-message expiration. */
-        snprintf(exp, sizeof exp, "%d", delay_ms < 0 ? 0 : delay_ms);
-        expiration = exp;
-    }
-    return move(h, m, target, reason, expiration, "retry", err);
+    v2m__queue_retry_name(m->queue, h->o.retry_delay_ms, target, sizeof target);
+    if (delay_ms < 0)
+        delay_ms = 0;
+    snprintf(exp, sizeof exp, "%d", delay_ms < h->o.retry_delay_ms ? delay_ms : h->o.retry_delay_ms);
+    return move(h, m, target, reason, exp, "retry", err);
 }
 
 static v2m_err qa_dead(void *impl, v2m_queue_msg *m, const char *reason, v2m_error *err)

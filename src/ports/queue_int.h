@@ -34,8 +34,9 @@ typedef struct v2m__queue_ops {
     /* Free the handle; queue.c has released every held message before. */
     void (*close)(void *impl);
     v2m_err (*ping)(void *impl, v2m_error *err);
-    /* Declare <q>, <q>.retry and <q>.dead (or just <q> when it is itself a
-     * .retry or .dead queue). */
+    /* Declare <q> and <q>.dead (or just <q> when it is itself a retry or
+     * .dead queue); RabbitMQ declares the handle's retry queue of <q> when
+     * it starts consuming <q> and before it first publishes there. */
     v2m_err (*declare)(void *impl, const char *queue, v2m_error *err);
     v2m_err (*publish)(void *impl, const char *queue, const void *body, size_t len,
                        v2m_error *err);
@@ -80,8 +81,16 @@ const v2m__delivery *v2m__queue_delivery_c(const v2m_queue_msg *m);
 
 /* 1 when name ends with suffix (and is longer than it). */
 int v2m__queue_ends_with(const char *name, const char *suffix);
-/* The dead-letter queue of queue: <q>.dead for <q> and <q>.retry, itself
- * for <q>.dead. */
+/* The retry queue of queue for a delay: `<q>.retry.<n>s` when delay_ms is
+ * whole seconds, else `<q>.retry.<n>ms` (V2M_QUEUE_RETRY_ROOM more bytes
+ * than queue). */
+#define V2M_QUEUE_RETRY_ROOM 24
+void v2m__queue_retry_name(const char *queue, int delay_ms, char *out, size_t outsz);
+/* For a retry queue, `<q>.retry.<delay>` or the older `<q>.retry`: the
+ * length of <q>; 0 for any other name. */
+size_t v2m__queue_retry_base(const char *name);
+/* The dead-letter queue of queue: <q>.dead for <q> and its retry queues,
+ * itself for <q>.dead. */
 void v2m__queue_dead_name(const char *queue, char *out, size_t outsz);
 
 #endif

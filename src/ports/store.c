@@ -278,6 +278,19 @@ v2m_err v2m_store_stat(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_stor
     return st->ops->stat(st->impl, ns, id, meta, err);
 }
 
+v2m_err v2m_store_sweep(v2m_store *st, int64_t older_than_ms, long *count, v2m_error *err)
+{
+    long n = 0;
+    v2m_err rc;
+
+    if (older_than_ms < 0)
+        return v2m_fail(err, V2M_EINVAL, "store sweep: negative age");
+    rc = st->ops->sweep(st->impl, older_than_ms, &n, err);
+    if (count)
+        *count = n;
+    return rc;
+}
+
 v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err)
 {
     char id[V2M_FID_LEN + 1];

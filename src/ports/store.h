@@ -19,8 +19,10 @@
  * - Visibility: an upload becomes visible (readable, listed by stat) only
  *   when v2m_store_upload_finish() returns V2M_OK; before that, and after an
  *   abort or a failed finish, nothing of it can be read. A process that dies
- *   mid-upload leaves at most invisible leftovers (file: temporary files swept
- *   an hour later; GridFS: chunks without a files document).
+ *   mid-upload leaves at most invisible leftovers (file: temporary files;
+ *   GridFS: chunks without a files document), which v2m_store_sweep()
+ *   removes once they are old enough (the file backend's open also sweeps
+ *   those an hour old).
  * - Durability: finish returns after the data is on disk (file: fsync of data,
  *   metadata and directory) or acknowledged by the server (GridFS, the URL's
  *   write concern).
@@ -134,6 +136,21 @@ v2m_err v2m_store_stat(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_stor
  * a caller that recorded the id of an upload it started can clean up after a
  * crash. Never call it for an upload that is still being written. */
 v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_error *err);
+
+/* Remove the leftovers of uploads whose process died, once nothing has been
+ * written to them for older_than_ms: file backend, temporary files
+ * (`<ns>/.tmp-*`) and data files without metadata, by modification time;
+ * GridFS, chunks whose files_id has neither a files document nor a part
+ * record (fs.uploads), when their files_id and every one of their chunks'
+ * ObjectIds are older than that. Both namespaces; *count (may be NULL) =
+ * files (file) or chunks (GridFS) removed. Resumable uploads (parts) are
+ * never touched. An upload still being written keeps writing, so it is left
+ * alone as long as older_than_ms is longer than any pause in its writes (the
+ * GridFS head chunk waits in memory until finish, the others go out every
+ * V2M_STORE_CHUNK bytes). Any number of processes may sweep at once: each
+ * removes only what is past the age, and removing what another just removed
+ * is no error. */
+v2m_err v2m_store_sweep(v2m_store *st, int64_t older_than_ms, long *count, v2m_error *err);
 
 /* Resumable uploads ("parts"): an unfinished file written in several
  * sittings, possibly by several processes, that survives a restart. A part

@@ -11,7 +11,8 @@
  * metadata always has complete data beside it. Renames are atomic, so any
  * number of processes may read and write the same directory. Leftovers of
  * processes that died mid-upload (temporary files, data without metadata)
- * are removed by the next open once they are an hour old.
+ * are removed by v2m_store_sweep once untouched for its age (the gateway's
+ * janitor, V2M_SWEEP_GRACE), and by the next open once an hour old.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include "common/log.h"
 #include "common/oid.h"
 #include "store_int.h"
+#include "clock_int.h"
 #include "url_path_int.h"
 #include "mkdir_p_int.h"
 #include "utf8_int.h"
@@ -99,17 +101,20 @@ static v2m_err fsync_dir(const char *dir, v2m_error *err)
     return V2M_OK;
 }
 
-/* Remove what died with its process: old temporary files and old data files
- * whose metadata never appeared. */
-static void sweep(const fstore *fs, v2m_store_ns ns)
+/* Remove what died with its process: temporary files and data files whose
+ * metadata never appeared, untouched since before cutoff_ms (ms since the
+ * epoch); *count += files removed. V2M_EIO when the directory cannot be read. */
+static v2m_err sweep(const fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long *count,
+                     v2m_error *err)
 {
     char dir[PATH_MAX];
-    time_t old = time(NULL) - SWEEP_AGE_S;
     struct dirent *de;
     DIR *d;
 
-    if (ns_path(fs, ns, NULL, dir, sizeof dir) || !(d = opendir(dir)))
-        return;
+    if (ns_path(fs, ns, NULL, dir, sizeof dir))
+        return too_long(err);
+    if (!(d = opendir(dir)))
+        return sys_fail(err, "open directory", dir);
     while ((de = readdir(d))) {
         const char *name = de->d_name;
         struct stat sb;
@@ -123,12 +128,29 @@ static void sweep(const fstore *fs, v2m_store_ns ns)
             orphan = faccessat(dirfd(d), meta, F_OK, 0) != 0 && errno == ENOENT;
         }
         if (!orphan || fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            sb.st_mtime > old)
+            !S_ISREG(sb.st_mode) ||
+            (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 >= cutoff_ms)
             continue;
-        if (unlinkat(dirfd(d), name, 0) == 0)
+        /* Another sweeper may have been first: ENOENT is no error. */
+        if (unlinkat(dirfd(d), name, 0) == 0) {
             V2M_LOG(V2M_INFO, "store swept leftover path=%s/%s", dir, name);
+            if (count)
+                (*count)++;
+        }
     }
     closedir(d);
+    return V2M_OK;
+}
+
+static v2m_err f_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error *err)
+{
+    const fstore *fs = impl;
+    int64_t cutoff = v2m__now_ms() - older_than_ms;
+    v2m_err rc = V2M_OK;
+
+    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S && rc == V2M_OK; ns++)
+        rc = sweep(fs, (v2m_store_ns)ns, cutoff, count, err);
+    return rc;
 }
 
 static v2m_err f_open(const char *url, void **impl, v2m_error *err)
@@ -151,7 +173,7 @@ static v2m_err f_open(const char *url, void **impl, v2m_error *err)
             rc = v2m_fail(err, V2M_EUNAVAIL, "store directory %s: %s", sub, strerror(errno));
             goto fail;
         }
-        sweep(fs, (v2m_store_ns)ns);
+        sweep(fs, (v2m_store_ns)ns, v2m__now_ms() - (int64_t)SWEEP_AGE_S * 1000, NULL, NULL);
     }
     *impl = fs;
     return V2M_OK;
@@ -751,6 +773,7 @@ const v2m__store_ops v2m__store_file = {
     .rd_close = f_rd_close,
     .stat = f_stat,
     .del = f_del,
+    .sweep = f_sweep,
     .part_create = f_part_create,
     .part_info = f_part_info,
     .part_append = f_part_append,

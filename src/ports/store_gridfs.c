@@ -12,6 +12,14 @@
  * the files document is inserted last and makes the file visible. An abort
  * or a failed finish deletes the chunks written so far.
  *
+ * Leftovers: an upload whose process died leaves chunks without a files
+ * document (its head chunk never went out). v2m_store_sweep removes them
+ * once their files_id and every chunk's _id (ObjectIds, so their creation
+ * times) are older than its age and there is no part record (fs.uploads)
+ * under that id: a find over fs.chunks for files_id below an ObjectId of the
+ * cutoff time, sorted by files_id, then a look-up by _id in fs.uploads and
+ * fs.files for each candidate.
+ *
  * Download: a read fetches only the chunk that covers its offset (find
  * {files_id, n}); when reads run on into the next chunk a cursor streams the
  * following chunks a few at a time.
@@ -26,11 +34,13 @@
 
 #include "common/log.h"
 #include "store_int.h"
+#include "clock_int.h"
 #include "mongo_int.h"
 #include "utf8_int.h"
 
 #define CS V2M_STORE_CHUNK
 #define READ_BATCH 4   /* chunks per cursor batch on sequential reads */
+#define SWEEP_MAX 1000 /* abandoned uploads per namespace and sweep; the rest next time */
 
 typedef struct {
     v2m__mongo mongo;  /* first: opened and closed by mongo.c */
@@ -552,6 +562,143 @@ static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
     return rc;
 }
 
+/* 1 when coll has a document with _id oid, 0 when not, -1 on an error (be). */
+static int has_id(mongoc_collection_t *coll, const bson_oid_t *oid, bson_error_t *be)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_OID(oid));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc;
+    int r = mongoc_cursor_next(cur, &doc) ? 1 : 0;
+
+    if (r == 0 && mongoc_cursor_error(cur, be))
+        r = -1;
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return r;
+}
+
+/* The files_ids of fs.chunks older than cutoff_s whose chunks are all older
+ * too, in index order, at most SWEEP_MAX of them, into ids (*n). */
+static v2m_err stale_files_ids(mongoc_collection_t *chunks, uint32_t cutoff_s, bson_oid_t *ids,
+                               size_t *n, v2m_error *err)
+{
+    uint8_t raw[12] = {0};
+    bson_oid_t cut, cur_fid;
+    bson_t *filter, *opts;
+    mongoc_cursor_t *cur;
+    const bson_t *doc;
+    bson_error_t be;
+    int have = 0, fresh = 0;
+    v2m_err rc = V2M_OK;
+
+    *n = 0;
+    raw[0] = (uint8_t)(cutoff_s >> 24);
+    raw[1] = (uint8_t)(cutoff_s >> 16);
+    raw[2] = (uint8_t)(cutoff_s >> 8);
+    raw[3] = (uint8_t)cutoff_s;
+    bson_oid_init_from_data(&cut, raw);
+    /* An ObjectId starts with its creation time in seconds: files_id below
+     * cut is an upload begun before the cutoff; the index on {files_id, n}
+     * serves both the filter and the order. */
+    filter = BCON_NEW("files_id", "{", "$lt", BCON_OID(&cut), "}");
+    opts = BCON_NEW("projection", "{", "files_id", BCON_INT32(1), "_id", BCON_INT32(1), "}",
+                    "sort", "{", "files_id", BCON_INT32(1), "}");
+    cur = mongoc_collection_find_with_opts(chunks, filter, opts, NULL);
+    while (*n < SWEEP_MAX && mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it;
+        bson_oid_t fid;
+
+        if (!bson_iter_init_find(&it, doc, "files_id") || !BSON_ITER_HOLDS_OID(&it))
+            continue;
+        bson_oid_copy(bson_iter_oid(&it), &fid);
+        if (!have || !bson_oid_equal(&fid, &cur_fid)) {
+            if (have && !fresh)
+                bson_oid_copy(&cur_fid, &ids[(*n)++]);
+            bson_oid_copy(&fid, &cur_fid);
+            have = 1;
+            fresh = 0;
+        }
+        /* A chunk inserted since the cutoff: its upload is still going. */
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it) &&
+            (uint32_t)bson_oid_get_time_t(bson_iter_oid(&it)) >= cutoff_s)
+            fresh = 1;
+    }
+    if (mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "list chunks");
+    else if (have && !fresh && *n < SWEEP_MAX)
+        bson_oid_copy(&cur_fid, &ids[(*n)++]);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    return rc;
+}
+
+/* Leftovers of one namespace: chunks of stale files_ids with neither a part
+ * record nor a files document. The record is looked for first: a part's
+ * finish inserts the files document before it removes the record, so one
+ * of the two is always seen. */
+static v2m_err sweep_ns(mongoc_client_t *c, v2m_store_ns ns, int64_t cutoff_ms, long *count,
+                        v2m_error *err)
+{
+    mongoc_collection_t *chunks = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.chunks");
+    mongoc_collection_t *files = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.files");
+    mongoc_collection_t *uploads = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.uploads");
+    bson_oid_t *ids = malloc(SWEEP_MAX * sizeof *ids);
+    size_t n = 0;
+    v2m_err rc = ids ? V2M_OK : v2m_fail(err, V2M_ENOMEM, "out of memory");
+
+    if (rc == V2M_OK)
+        rc = stale_files_ids(chunks, (uint32_t)(cutoff_ms / 1000), ids, &n, err);
+    for (size_t i = 0; rc == V2M_OK && i < n; i++) {
+        bson_error_t be;
+        bson_t reply, *sel;
+        bson_iter_t it;
+        char fid[V2M_FID_LEN + 1];
+        int in_uploads = has_id(uploads, &ids[i], &be), in_files = 0;
+
+        if (in_uploads == 0)
+            in_files = has_id(files, &ids[i], &be);
+        if (in_uploads < 0 || in_files < 0) {
+            rc = v2m__mongo_fail(err, &be, "look for a files document");
+            break;
+        }
+        if (in_uploads || in_files)
+            continue;
+        sel = BCON_NEW("files_id", BCON_OID(&ids[i]));
+        if (!mongoc_collection_delete_many(chunks, sel, NULL, &reply, &be)) {
+            rc = v2m__mongo_fail(err, &be, "delete leftover chunks");
+        } else if (bson_iter_init_find(&it, &reply, "deletedCount") &&
+                   BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0) {
+            bson_oid_to_string(&ids[i], fid);
+            V2M_LOG(V2M_INFO, "store swept leftover chunks db=%s fid=%s chunks=%lld",
+                    v2m_store_ns_name(ns), fid, (long long)bson_iter_as_int64(&it));
+            *count += (long)bson_iter_as_int64(&it);
+        }
+        bson_destroy(&reply);
+        bson_destroy(sel);
+    }
+    free(ids);
+    mongoc_collection_destroy(chunks);
+    mongoc_collection_destroy(files);
+    mongoc_collection_destroy(uploads);
+    return rc;
+}
+
+static v2m_err g_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    int64_t cutoff = v2m__now_ms() - older_than_ms;
+    v2m_err rc = V2M_OK;
+
+    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S && rc == V2M_OK; ns++)
+        rc = sweep_ns(c, (v2m_store_ns)ns, cutoff, count, err);
+    mongoc_client_pool_push(g->mongo.pool, c);
+    return rc;
+}
+
 /* Resumable uploads (store.h's parts). The record is a document of the
  * namespace's `fs.uploads` collection, {_id: <the part's ObjectId>, info:
  * string, offset: int64}; its offset is what counts. The bytes are chunks
@@ -1008,6 +1155,7 @@ const v2m__store_ops v2m__store_gridfs = {
     .rd_close = g_rd_close,
     .stat = g_stat,
     .del = g_del,
+    .sweep = g_sweep,
     .part_create = g_part_create,
     .part_info = g_part_info,
     .part_append = g_part_append,

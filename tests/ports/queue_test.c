@@ -20,6 +20,11 @@
  *   later      publish_later: not delivered before its delay (sqlite) or the
  *              retry queue's TTL (amqp, for a longer delay), then whole, as a
  *              first delivery; a delay of 0 is a plain publish
+ *   delays     two services with different retry delays on one queue, declared
+ *              in either order (amqp: also over an older <q>.retry declared
+ *              with a TTL): each one's retries come back after its own
+ *              delay, and no declaration is refused (nothing logged about
+ *              PRECONDITION_FAILED or other arguments)
  *   restart    amqp: the broker is stopped and started (harness amqp-stop /
  *              amqp-start) under a running publisher and consumer; no confirmed
  *              message is lost and both recover without a restart
@@ -28,6 +33,7 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -81,7 +87,8 @@ static int body_is(const v2m_queue_msg *m, const void *b, size_t n)
     return m && m->len == n && (n == 0 || memcmp(m->body, b, n) == 0);
 }
 
-/* amqp: declare a queue the way another client would. */
+/* amqp: declare a queue the way another client would (with_args 1: a
+ * length limit, 2: a TTL, as v2m used to declare <q>.retry). */
 static void raw_declare(const char *name, int with_args)
 {
     char *u = strdup(url);
@@ -98,7 +105,13 @@ static void raw_declare(const char *name, int with_args)
                 .reply_type != AMQP_RESPONSE_NORMAL)
         FATAL("raw connection to the broker failed");
     amqp_channel_open(c, 1);
-    if (with_args) {
+    if (with_args == 2) {
+        e.key = amqp_cstring_bytes("x-message-ttl");
+        e.value.kind = AMQP_FIELD_KIND_I32;
+        e.value.value.i32 = 10000;
+        args.num_entries = 1;
+        args.entries = &e;
+    } else if (with_args) {
         e.key = amqp_cstring_bytes("x-max-length");
         e.value.kind = AMQP_FIELD_KIND_I32;
         e.value.value.i32 = 100000;
@@ -226,7 +239,7 @@ static void test_basic(void)
         CHECK(body_is(m, "c", 1));
         if (m)
             CHECK(v2m_queue_ack(q, m, &e) == V2M_OK);
-        snprintf(plain, sizeof plain, "%s-orig.retry", qname);
+        snprintf(plain, sizeof plain, "%s-orig.dead", qname);
         CHECK(v2m_queue_count(q, plain, &n, &e) == V2M_OK && n == 0);
         snprintf(plain, sizeof plain, "%s-nosuch", qname);
         CHECK(v2m_queue_count(q, plain, &n, &e) == V2M_ENOTFOUND);
@@ -563,6 +576,115 @@ static void test_later(void)
     v2m_queue_close(q);
 }
 
+/* Consume name with q, retry the message with the handle's delay and time
+ * its return; -1 when something failed. */
+static double retry_round_trip(v2m_queue *q, const char *name, const char *body)
+{
+    v2m_queue_msg *m;
+    v2m_error e = {0};
+    double t0;
+    int dead = 1;
+
+    CHECK(v2m_queue_publish(q, name, body, strlen(body), &e) == V2M_OK);
+    m = take(q, name, 5000);
+    if (!body_is(m, body, strlen(body)))
+        return -1;
+    t0 = now_s();
+    CHECK(v2m_queue_retry(q, m, -1, "later", &dead, &e) == V2M_OK && dead == 0);
+    m = take(q, name, 10000);
+    if (!body_is(m, body, strlen(body)))
+        return -1;
+    t0 = now_s() - t0;
+    CHECK(m->attempt == 2);
+    CHECK_STR(m->error, "later");
+    CHECK(v2m_queue_ack(q, m, &e) == V2M_OK);
+    return t0;
+}
+
+static void test_delays(void)
+{
+    char logpath[512], buf[65536];
+    int saved = dup(2), fd;
+    ssize_t n;
+
+    snprintf(logpath, sizeof logpath, "%s/delays.log", dir ? dir : "/tmp");
+    if (!dir)
+        snprintf(logpath, sizeof logpath, "/tmp/v2m-queue-delays.%d.log", (int)getpid());
+    fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || saved < 0)
+        FATAL("cannot capture the log in %s", logpath);
+    dup2(fd, 2);
+    for (int order = 0; order < 2; order++) {
+        v2m_queue_opts os, ol;
+        v2m_queue *qs, *ql;
+        v2m_error e = {0};
+        char name[160], old[180];
+        double back;
+        long cnt;
+
+        /* "notification" retries after 2 s, "converter" after 400 ms */
+        snprintf(name, sizeof name, "%s.%d", qname, order);
+        test_opts(&os);
+        test_opts(&ol);
+        os.retry_delay_ms = 400;
+        ol.retry_delay_ms = 2000;
+        if (is_amqp() && order == 1) {
+            /* an existing deployment: <q>.retry declared with a TTL */
+            snprintf(old, sizeof old, "%s.retry", name);
+            raw_declare(old, 2);
+        }
+        qs = open_q(&os);
+        ql = open_q(&ol);
+        CHECK(v2m_queue_declare(order ? ql : qs, name, &e) == V2M_OK);
+        CHECK(v2m_queue_declare(order ? qs : ql, name, &e) == V2M_OK);
+        /* each starts consuming and retrying in the same order */
+        if (order == 0) {
+            back = retry_round_trip(qs, name, "short");
+            v2m_queue_close(qs);
+            CHECKF(back >= 0.35 && back < 1.5, "order %d: 400 ms retry came back after %.3f s",
+                   order, back);
+            back = retry_round_trip(ql, name, "long");
+            v2m_queue_close(ql);
+            CHECKF(back >= 1.95 && back < 4.0, "order %d: 2 s retry came back after %.3f s",
+                   order, back);
+        } else {
+            back = retry_round_trip(ql, name, "long");
+            v2m_queue_close(ql);
+            CHECKF(back >= 1.95 && back < 4.0, "order %d: 2 s retry came back after %.3f s",
+                   order, back);
+            back = retry_round_trip(qs, name, "short");
+            v2m_queue_close(qs);
+            CHECKF(back >= 0.35 && back < 1.5, "order %d: 400 ms retry came back after %.3f s",
+                   order, back);
+        }
+        fprintf(stderr, "order %d: delays held\n", order);
+        if (is_amqp()) {
+            /* one retry queue per delay, both empty again */
+            v2m_queue *q = open_q(&os);
+            snprintf(old, sizeof old, "%s.retry.400ms", name);
+            CHECK(v2m_queue_count(q, old, &cnt, &e) == V2M_OK && cnt == 0);
+            snprintf(old, sizeof old, "%s.retry.2s", name);
+            CHECK(v2m_queue_count(q, old, &cnt, &e) == V2M_OK && cnt == 0);
+            v2m_queue_close(q);
+        }
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    close(fd);
+    fd = open(logpath, O_RDONLY | O_CLOEXEC);
+    n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    fputs(buf, stderr);
+    CHECKF(!strstr(buf, "PRECONDITION_FAILED"), "a declaration was refused");
+    CHECKF(!strstr(buf, "other arguments"), "a queue was used with other arguments");
+    CHECKF(strstr(buf, "order 1: delays held") != NULL, "the log was not captured");
+    unlink(logpath);
+}
+
 static void *publisher(void *arg)
 {
     v2m_queue_opts *o = arg;
@@ -686,7 +808,7 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "amqp") == 0) {
         snprintf(url, sizeof url, "%s", need_env("V2M_TEST_AMQP_URL", "a RabbitMQ (amqp://user:pass@host:port/)"));
     } else {
-        FATAL("usage: queue_test sqlite|amqp basic|kill|dead|compete|keepalive|restart");
+        FATAL("usage: queue_test sqlite|amqp basic|kill|dead|compete|keepalive|later|delays|restart");
     }
     snprintf(qname, sizeof qname, "v2mtest.%s.%d.%ld", scenario, (int)getpid(), (long)time(NULL));
 
@@ -702,6 +824,8 @@ int main(int argc, char **argv)
         test_keepalive();
     else if (strcmp(scenario, "later") == 0)
         test_later();
+    else if (strcmp(scenario, "delays") == 0)
+        test_delays();
     else if (strcmp(scenario, "restart") == 0 && is_amqp())
         test_restart();
     else
