@@ -1,4 +1,5 @@
-/* admin.c - v2m-admin: manage users on the same backend v2m-auth uses. */
+/* admin.c - v2m-admin: manage users on the same backend v2m-auth uses; back
+ * up and restore the embedded deployment (backup.c). */
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "common/args.h"
 #include "common/log.h"
 #include "ports/users.h"
+#include "backup.h"
 
 static const char usage[] =
     "usage: v2m-admin user add EMAIL [--admin] [--password-stdin]\n"
@@ -18,6 +20,9 @@ static const char usage[] =
     "       v2m-admin user passwd EMAIL [--password-stdin]\n"
     "       v2m-admin user admin EMAIL on|off\n"
     "       v2m-admin webhook-secret EMAIL\n"
+    "       v2m-admin backup DIR [--force]\n"
+    "       v2m-admin restore DIR [--force]\n"
+    "       v2m-admin requeue [--dry-run]\n"
     "Emails are not case-sensitive and are stored in lower case; add refuses one that\n"
     "differs from an existing user only in case. New passwords need at least 8\n"
     "characters and are read from standard input (one line); without --password-stdin\n"
@@ -25,9 +30,15 @@ static const char usage[] =
     "del, passwd and admin revoke the user's tokens: v2m-auth refuses them within 5 s.\n"
     "webhook-secret makes a new secret for the user's webhook signatures, replacing\n"
     "the old one, and prints it: it is shown this once.\n"
-    "The user database is chosen as for v2m-auth.\n";
+    "The user database is chosen as for v2m-auth.\n"
+    "backup copies the embedded deployment while it runs (users, job records, queue,\n"
+    "then the store's finished files) into DIR, new or empty unless --force, with\n"
+    "DIR/MANIFEST.json last. restore puts a backup back into a fresh deployment (the\n"
+    "services stopped; --force replaces what is there). requeue publishes a message for\n"
+    "every job left queued or converting, e.g. after a restore. The databases, store\n"
+    "and queue are those the services' settings name.\n";
 
-static const v2m_cfg_table *const tables[] = {&v2m_users_table, NULL};
+static const v2m_cfg_table *const tables[] = {&v2m_users_table, &v2m_admin_data_table, NULL};
 
 static int read_line(FILE *in, char *buf, size_t sz)
 {
@@ -223,6 +234,12 @@ int main(int argc, char **argv)
     umask(077); /* a users database it creates is private */
     if (argc >= 2 && strcmp(argv[1], "webhook-secret") == 0)
         return webhook_secret(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "backup") == 0)
+        return v2m_admin_backup(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "restore") == 0)
+        return v2m_admin_restore(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "requeue") == 0)
+        return v2m_admin_requeue(argc, argv);
     if (argc < 3 || strcmp(argv[1], "user") != 0) {
         fputs(usage, stderr);
         return 2;
