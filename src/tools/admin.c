@@ -22,7 +22,7 @@ static const char usage[] =
     "       v2m-admin webhook-secret EMAIL\n"
     "       v2m-admin backup DIR [--force]\n"
     "       v2m-admin restore DIR [--force]\n"
-    "       v2m-admin requeue [--dry-run]\n"
+    "       v2m-admin requeue --list | --all | FID...\n"
     "Emails are not case-sensitive and are stored in lower case; add refuses one that\n"
     "differs from an existing user only in case. New passwords need at least 8\n"
     "characters and are read from standard input (one line); without --password-stdin\n"
@@ -34,9 +34,11 @@ static const char usage[] =
     "backup copies the embedded deployment while it runs (users, job records, queue,\n"
     "then the store's finished files) into DIR, new or empty unless --force, with\n"
     "DIR/MANIFEST.json last. restore puts a backup back into a fresh deployment (the\n"
-    "services stopped; --force replaces what is there). requeue publishes a message for\n"
-    "every job left queued or converting, e.g. after a restore. The databases, store\n"
-    "and queue are those the services' settings name.\n";
+    "services stopped; --force replaces what is there) and requeues the unfinished jobs\n"
+    "the copy has no message for. requeue --list shows the jobs left queued or\n"
+    "converting; requeue FID... or --all publishes their messages again, for a queue\n"
+    "that lost them (a job requeued while its message waits is converted twice).\n"
+    "The databases, store and queue are those the services' settings name.\n";
 
 static const v2m_cfg_table *const tables[] = {&v2m_users_table, &v2m_admin_data_table, NULL};
 

@@ -7,7 +7,9 @@
  * unless deleted meanwhile. Files stored after the job copy (an upload in
  * flight) are copied too but have no record; jobs that moved on between the
  * job and the queue copies may be left queued or converting without a
- * message: `v2m-admin requeue` after a restore publishes theirs again.
+ * message: restore looks for each one's message in the restored queue and
+ * publishes the missing ones again (never a second one: a duplicate would
+ * convert, or announce, the job twice).
  *
  * Each database is copied with sqlite3_backup_step(-1): one read transaction
  * of the live database, so a consistent state however busy the services
@@ -464,25 +466,22 @@ static const char *const store_ns[] = {"videos", "mp3s"};
 typedef struct cmd_args {
     const char *dir;
     int force;
-    int dry_run;
 } cmd_args;
 
-static int parse_cmd(int argc, char **argv, cmd_args *a, int takes_dir, int takes_dry)
+static int parse_cmd(int argc, char **argv, cmd_args *a)
 {
     memset(a, 0, sizeof *a);
     for (int i = 2; i < argc; i++) {
-        if (takes_dir && strcmp(argv[i], "--force") == 0)
+        if (strcmp(argv[i], "--force") == 0)
             a->force = 1;
-        else if (takes_dry && strcmp(argv[i], "--dry-run") == 0)
-            a->dry_run = 1;
-        else if (takes_dir && argv[i][0] && argv[i][0] != '-' && !a->dir)
+        else if (argv[i][0] && argv[i][0] != '-' && !a->dir)
             a->dir = argv[i];
         else {
             say("%s: unexpected argument '%s' (see v2m-admin --help)", argv[1], argv[i]);
             return 2;
         }
     }
-    if (takes_dir && !a->dir) {
+    if (!a->dir) {
         say("%s needs a DIR", argv[1]);
         return 2;
     }
@@ -498,7 +497,7 @@ int v2m_admin_backup(int argc, char **argv)
     long skipped = 0;
     int rc;
 
-    if ((rc = parse_cmd(argc, argv, &a, 1, 0)) >= 0)
+    if ((rc = parse_cmd(argc, argv, &a)) >= 0)
         return rc;
     if (find_places(&p, 1))
         return 1;
@@ -585,6 +584,8 @@ fail:
     return 1;
 }
 
+static int requeue_missing(const places *p);
+
 /* 1 when the live database at path holds data (restore would replace it). */
 static int db_in_use(const char *path)
 {
@@ -602,7 +603,7 @@ int v2m_admin_restore(int argc, char **argv)
     long skipped = 0;
     int rc;
 
-    if ((rc = parse_cmd(argc, argv, &a, 1, 0)) >= 0)
+    if ((rc = parse_cmd(argc, argv, &a)) >= 0)
         return rc;
     if (find_places(&p, 1))
         return 1;
@@ -677,8 +678,10 @@ int v2m_admin_restore(int argc, char **argv)
         printf("%-6s %s/%s -> %s (%ld files, %lld bytes)\n", store_ns[i], sdir, store_ns[i], nsd,
                c.files, c.bytes);
     }
-    printf("restore complete; start the services, then run v2m-admin requeue for the jobs "
-           "left queued or converting\n");
+    if (requeue_missing(&p))
+        return say("restore: the data is back, but jobs without a message could not be "
+                   "requeued: run v2m-admin requeue --list, then requeue them");
+    printf("restore complete\n");
     return 0;
 }
 
@@ -707,43 +710,44 @@ static int take_unfinished(void *ud, const v2m_job *j)
     return 0;
 }
 
-int v2m_admin_requeue(int argc, char **argv)
+/* The jobs left queued or converting into *out; 0 or 1 (said). */
+static int unfinished_jobs(const places *p, pending *out)
 {
     v2m_error err = {0};
-    v2m_jobs *jobs = NULL;
-    v2m_queue *q = NULL;
-    pending pend = {0};
-    cmd_args a;
-    places p;
-    size_t done = 0;
-    int rc;
+    v2m_jobs *jobs = v2m_jobs_open(p->jobs_url, &err);
+    v2m_err rc;
 
-    if ((rc = parse_cmd(argc, argv, &a, 0, 1)) >= 0)
-        return rc;
-    if (find_places(&p, 0))
-        return 1;
-    rc = 1;
-    if (!(jobs = v2m_jobs_open(p.jobs_url, &err))) {
-        say("requeue: %s", v2m_error_msg(&err));
-        goto out;
-    }
-    if (v2m_jobs_list(jobs, NULL, 0, 0, take_unfinished, &pend, &err) != V2M_OK || pend.fail) {
-        say("requeue: %s", pend.fail ? "out of memory" : v2m_error_msg(&err));
-        goto out;
-    }
-    if (!a.dry_run && pend.n && !(q = v2m_queue_open(p.queue_url, NULL, &err))) {
-        say("requeue: %s", v2m_error_msg(&err));
-        goto out;
-    }
-    for (size_t i = 0; i < pend.n; i++) {
-        const v2m_job *j = &pend.jobs[i];
+    memset(out, 0, sizeof *out);
+    if (!jobs)
+        return say("requeue: %s", v2m_error_msg(&err));
+    rc = v2m_jobs_list(jobs, NULL, 0, 0, take_unfinished, out, &err);
+    v2m_jobs_close(jobs);
+    if (rc != V2M_OK || out->fail)
+        return say("requeue: %s", out->fail ? "out of memory" : v2m_error_msg(&err));
+    return 0;
+}
+
+/* Publish the video message of each job of jobs[0..n) whose `keep` is set
+ * (all when keep is NULL), as the gateway did at upload; 0 or 1 (said). */
+static int publish_jobs(const places *p, const v2m_job *jobs, size_t n, const char *keep,
+                        size_t *done)
+{
+    v2m_error err = {0};
+    v2m_queue *q = NULL;
+    int rc = 1;
+
+    *done = 0;
+    for (size_t i = 0; i < n; i++) {
+        const v2m_job *j = &jobs[i];
         v2m_msg m;
         char *body;
         v2m_err r;
 
-        if (a.dry_run) {
-            printf("%s\t%s\t%s\n", j->video_fid, v2m_job_status_name(j->status), j->owner);
+        if (keep && !keep[i])
             continue;
+        if (!q && !(q = v2m_queue_open(p->queue_url, NULL, &err))) {
+            say("requeue: %s", v2m_error_msg(&err));
+            goto out;
         }
         memset(&m, 0, sizeof m);
         snprintf(m.video_fid, sizeof m.video_fid, "%s", j->video_fid);
@@ -755,22 +759,137 @@ int v2m_admin_requeue(int argc, char **argv)
             say("requeue: out of memory");
             goto out;
         }
-        r = v2m_queue_publish(q, p.video_queue, body, strlen(body), &err);
+        r = v2m_queue_publish(q, p->video_queue, body, strlen(body), &err);
         free(body);
         if (r != V2M_OK) {
-            say("requeue: %s after %zu of %zu jobs: %s", j->video_fid, done, pend.n,
-                v2m_error_msg(&err));
+            say("requeue: %s after %zu jobs: %s", j->video_fid, *done, v2m_error_msg(&err));
             goto out;
         }
         printf("%s\t%s\trequeued\n", j->video_fid, v2m_job_status_name(j->status));
-        done++;
+        (*done)++;
     }
-    if (!a.dry_run)
-        printf("requeued %zu jobs on %s\n", done, p.video_queue);
     rc = 0;
 out:
-    free(pend.jobs);
     v2m_queue_close(q);
-    v2m_jobs_close(jobs);
+    return rc;
+}
+
+/* After a restore: the unfinished jobs whose message the restored queue
+ * lacks (the queue was copied after the job records, so a job that moved
+ * on in between has none) get one again; 0 or 1 (said). */
+static int requeue_missing(const places *p)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    pending pend;
+    char *keep = NULL;
+    size_t missing = 0, done = 0;
+    int rc = 1;
+
+    if (unfinished_jobs(p, &pend))
+        return 1;
+    if (!pend.n) {
+        rc = 0;
+        goto out;
+    }
+    if (!(keep = calloc(pend.n, 1))) {
+        say("requeue: out of memory");
+        goto out;
+    }
+    if (sqlite3_open_v2(p->db[DB_QUEUE], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT 1 FROM messages WHERE queue = ?1 AND instr(body, ?2) > 0",
+                           -1, &st, NULL) != SQLITE_OK) {
+        say("restore: %s: %s", p->db[DB_QUEUE], db ? sqlite3_errmsg(db) : "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < pend.n; i++) {
+        int r;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, p->video_queue, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, pend.jobs[i].video_fid, -1, SQLITE_STATIC);
+        if ((r = sqlite3_step(st)) != SQLITE_ROW && r != SQLITE_DONE) {
+            say("restore: %s: %s", p->db[DB_QUEUE], sqlite3_errmsg(db));
+            goto out;
+        }
+        keep[i] = r == SQLITE_DONE;
+        missing += keep[i];
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_close(db);
+    db = NULL;
+    if (missing && publish_jobs(p, pend.jobs, pend.n, keep, &done))
+        goto out;
+    printf("%zu unfinished jobs, %zu of them requeued (their message was not in the copy)\n",
+           pend.n, done);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(keep);
+    free(pend.jobs);
+    return rc;
+}
+
+int v2m_admin_requeue(int argc, char **argv)
+{
+    pending pend;
+    places p;
+    char *keep = NULL;
+    int list = 0, all = 0, nfids = 0, rc = 1;
+    size_t done = 0;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--list") == 0)
+            list = 1;
+        else if (strcmp(argv[i], "--all") == 0)
+            all = 1;
+        else if (v2m_oid_is_normal(argv[i], strlen(argv[i])))
+            nfids++;
+        else {
+            say("requeue: unexpected argument '%s' (a job is named by its 24 lower-case hex "
+                "digits)", argv[i]);
+            return 2;
+        }
+    }
+    if (list + all + (nfids > 0) != 1) {
+        say("requeue needs one of --list, --all or the FIDs of jobs");
+        return 2;
+    }
+    if (find_places(&p, 0) || unfinished_jobs(&p, &pend))
+        return 1;
+    if (list) {
+        for (size_t i = 0; i < pend.n; i++)
+            printf("%s\t%s\t%s\n", pend.jobs[i].video_fid,
+                   v2m_job_status_name(pend.jobs[i].status), pend.jobs[i].owner);
+        free(pend.jobs);
+        return 0;
+    }
+    if (nfids) {
+        if (pend.n && !(keep = calloc(pend.n, 1))) {
+            say("requeue: out of memory");
+            goto out;
+        }
+        for (int i = 2; i < argc; i++) {
+            size_t k = 0;
+            if (argv[i][0] == '-')
+                continue;
+            while (k < pend.n && strcmp(pend.jobs[k].video_fid, argv[i]) != 0)
+                k++;
+            if (k == pend.n) {
+                say("requeue: %s is no job left queued or converting (see requeue --list)",
+                    argv[i]);
+                goto out;
+            }
+            keep[k] = 1;
+        }
+    }
+    if (publish_jobs(&p, pend.jobs, pend.n, keep, &done))
+        goto out;
+    printf("requeued %zu jobs on %s\n", done, p.video_queue);
+    rc = 0;
+out:
+    free(keep);
+    free(pend.jobs);
     return rc;
 }

@@ -4,8 +4,9 @@
  * the users, job and queue databases with SQLite's online backup API, then
  * the store's finished files, then DIR/MANIFEST.json (written last: a
  * backup without it is incomplete). restore DIR puts such a copy back,
- * with the services stopped. requeue publishes a message for every job left
- * queued or converting, for a queue that lost them (any backend).
+ * with the services stopped, and requeues the unfinished jobs whose message
+ * the copy lacks. requeue lists the jobs left queued or converting, or
+ * publishes their messages again, for a queue that lost them (any backend).
  * The locations are the services' own settings (V2M_USERS, V2M_JOBS,
  * V2M_QUEUE, V2M_STORE, VIDEO_QUEUE).
  */
