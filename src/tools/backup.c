@@ -788,17 +788,13 @@ static int requeue_missing(const places *p)
 
     if (unfinished_jobs(p, &pend))
         return 1;
-    if (!pend.n) {
-        rc = 0;
-        goto out;
-    }
-    if (!(keep = calloc(pend.n, 1))) {
+    if (pend.n && !(keep = calloc(pend.n, 1))) {
         say("requeue: out of memory");
         goto out;
     }
-    if (sqlite3_open_v2(p->db[DB_QUEUE], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+    if (pend.n && (sqlite3_open_v2(p->db[DB_QUEUE], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT 1 FROM messages WHERE queue = ?1 AND instr(body, ?2) > 0",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           -1, &st, NULL) != SQLITE_OK)) {
         say("restore: %s: %s", p->db[DB_QUEUE], db ? sqlite3_errmsg(db) : "out of memory");
         goto out;
     }

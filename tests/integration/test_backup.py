@@ -60,11 +60,12 @@ def ffmpeg(out, *args):
     return out
 
 
-def video(name, seconds, freq, size="160x120"):
+def video(name, seconds, freq, size="160x120", noise=False):
+    audio = ("anoisesrc=color=pink:amplitude=0.3:duration=%d" % seconds if noise else
+             "sine=frequency=%d:duration=%d" % (freq, seconds))
     return ffmpeg("%s/%s" % (tmp, name), "-f", "lavfi", "-i",
-                  "testsrc2=size=%s:rate=10:duration=%d" % (size, seconds), "-f", "lavfi", "-i",
-                  "sine=frequency=%d:duration=%d" % (freq, seconds), "-c:v", "libx264",
-                  "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+                  "testsrc2=size=%s:rate=5:duration=%d" % (size, seconds), "-f", "lavfi", "-i",
+                  audio, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest")
 
 
 class Deployment:
@@ -151,7 +152,7 @@ def test_backup_while_running():
             for fid, j in done.items()}
     state["done"], state["sums"] = done, sums
     # A longer conversion under way and an upload still arriving during the backup.
-    state["long"] = live.upload(video("long.mp4", 60, 550))
+    state["long"] = live.upload(video("long.mp4", 600, 0, size="64x48", noise=True))
     slow = video("slow.mp4", 20, 700, size="320x240")
     rate = max(os.path.getsize(slow) // 6, 20000)
     result = {}
@@ -166,6 +167,7 @@ def test_backup_while_running():
         time.sleep(0.05)
     assert glob.glob(LIVE + "/store/videos/.tmp-*"), "the slow upload never reached the store"
     before = live.jobs()
+    print("the long job is %s at the backup" % before[state["long"]]["status"])
     rc, out, err = admin(["backup", BACKUP], LIVE)
     assert rc == 0, (out, err)
     assert th.is_alive(), "the upload ended before the backup did; nothing was in flight"
