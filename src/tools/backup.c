@@ -580,7 +580,8 @@ int v2m_admin_backup(int argc, char **argv)
     return 0;
 fail:
     json_decref(man);
-    say("backup into %s failed; it has no %s and is not a backup", a.dir, MANIFEST);
+    say("backup into %s failed; it has no %s and is not a backup (again: --force)", a.dir,
+        MANIFEST);
     return 1;
 }
 
