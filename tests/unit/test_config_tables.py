@@ -38,6 +38,7 @@ OWNERS = [
     ("src/common/log.c", SERVICES),
     ("src/ports/users.c", ["v2m-auth", "v2m-admin"]),
     ("src/tools/admin.c", ["v2m-admin"]),
+    ("src/tools/backup.c", ["v2m-admin"]),
     ("src/tools/v2m.c", ["v2m"]),
 ]
 # The system's own variables, not v2m settings: v2m finds its token and unfinished uploads with them.
