@@ -110,8 +110,14 @@ static int find_places(places *p, int embedded)
     snprintf(p->jobs_url, sizeof p->jobs_url, "%s", jobs);
     snprintf(p->queue_url, sizeof p->queue_url, "%s", v2m_cfg_text(&c, "V2M_QUEUE"));
     snprintf(p->video_queue, sizeof p->video_queue, "%s", v2m_cfg_text(&c, "VIDEO_QUEUE"));
-    if (!embedded)
+    if (!embedded) {   /* requeue: the job records' path when they are local */
+        char dir[PATH_MAX - 16];
+        if (strncmp(jobs, "file://", 7) == 0 && !v2m__url_path(jobs, "file", dir, sizeof dir, &err))
+            snprintf(p->db[DB_JOBS], sizeof p->db[DB_JOBS], "%s/jobs.db", dir);
+        else if (strncmp(jobs, "sqlite://", 9) == 0)
+            v2m__url_path(jobs, "sqlite", p->db[DB_JOBS], sizeof p->db[DB_JOBS], &err);
         return 0;
+    }
 #define NEED(url, scheme, what, out)                                                          \
     if (strncmp((url), scheme "://", sizeof scheme + 2) != 0)                                 \
         return say("%s is %s://...: backup and restore cover the embedded deployment only; "  \
@@ -506,6 +512,10 @@ int v2m_admin_backup(int argc, char **argv)
     if (rc && !a.force)
         return say("backup: %s is not empty; choose an empty or new directory, or --force to "
                    "replace the backup in it", a.dir);
+    for (int i = 0; i < DB_COUNT; i++)
+        if (access(p.db[i], F_OK) != 0)
+            return say("backup: no %s database at %s (%s); are the settings those of the "
+                       "services?", db_names[i], p.db[i], strerror(errno));
     if (mkdirs(a.dir) != 0)
         return say("backup: %s: %s", a.dir, strerror(errno));
     if (join(path, sizeof path, a.dir, MANIFEST) || join(sdir, sizeof sdir, a.dir, "store"))
@@ -533,11 +543,6 @@ int v2m_admin_backup(int argc, char **argv)
         if (join(path, sizeof path, a.dir, file) ||
             snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
             goto fail;
-        if (access(p.db[i], F_OK) != 0) {
-            say("backup: no %s database at %s (%s); are the settings those of the services?",
-                db_names[i], p.db[i], strerror(errno));
-            goto fail;
-        }
         unlink(part);
         if (db_copy(p.db[i], part, SQLITE_OPEN_READWRITE) || db_seal(part, &tables))
             goto fail;
@@ -715,11 +720,14 @@ static int take_unfinished(void *ud, const v2m_job *j)
 static int unfinished_jobs(const places *p, pending *out)
 {
     v2m_error err = {0};
-    v2m_jobs *jobs = v2m_jobs_open(p->jobs_url, &err);
+    v2m_jobs *jobs;
     v2m_err rc;
 
     memset(out, 0, sizeof *out);
-    if (!jobs)
+    /* Not made by looking: a new database here would make restore refuse. */
+    if (p->db[DB_JOBS][0] && access(p->db[DB_JOBS], F_OK) != 0)
+        return say("requeue: no job records at %s (%s)", p->db[DB_JOBS], strerror(errno));
+    if (!(jobs = v2m_jobs_open(p->jobs_url, &err)))
         return say("requeue: %s", v2m_error_msg(&err));
     rc = v2m_jobs_list(jobs, NULL, 0, 0, take_unfinished, out, &err);
     v2m_jobs_close(jobs);
