@@ -695,6 +695,10 @@ static v2m_err join_all(par *p, v2m_error *err)
                         return v2m_fail(err, s->rc, "%s", s->err.msg);
                     break;
                 }
+                /* The caller hears from the conversion while it waits (its
+                 * progress callback is where it looks at its own state). */
+                if (j->o->progress)
+                    j->o->progress(j->o->progress_opaque, j->last_progress);
                 if ((j->o->cancel && atomic_load(j->o->cancel)))
                     return v2m_fail(err, V2M_ECANCELLED, "conversion cancelled");
                 report(p);
@@ -1001,6 +1005,7 @@ v2m_err v2m_media_segment(const v2m_media_io *in, const v2m_media_opts *o, int k
         rc = write_segment(&p, s, out, err);
     if (rc == V2M_OK) {
         j.st->samples = s->samples_end - s->enc_from;
+        j.st->sample_rate = p.out_rate;
         j.st->segments = segments;
         j.st->packets_skipped = s->st.packets_skipped;
         j.st->bytes_in = s->st.bytes_in;
