@@ -9,6 +9,7 @@
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "segments.h"
 #include "task.h"
 #include "worker/worker.h"
 
@@ -60,6 +61,15 @@ static const v2m_cfg_var converter_vars[] = {
      .help = "queue of finished conversions"},
     {.name = "V2M_MAX_DURATION", .def = "12h", .parse = v2m_cfg_parse_duration, .min = 1,
      .max = 30 * 86400, .help = "longest audio a video may have; a longer one fails"},
+    {.name = "V2M_DISTRIBUTE_MIN", .def = "20m", .parse = v2m_cfg_parse_duration, .min = 0,
+     .max = 30 * 86400,
+     .help = "audio at least this long is cut into 10-minute segments that any converter may encode; 0: never"},
+    {.name = "SEGMENT_QUEUE", .parse = v2m_cfg_parse_text, .max = 118, .shown = "<VIDEO_QUEUE>.segments",
+     .help = "queue of segment tasks (v2m's own)"},
+    {.name = "V2M_SEGMENT_THREADS", .def = "1", .parse = v2m_cfg_parse_int, .min = 0, .max = 256,
+     .help = "segment tasks at once, beside the conversions; 0: take none"},
+    {.name = "V2M_SEGMENT_WAIT", .def = "5m", .parse = v2m_cfg_parse_duration, .min = 1, .max = 86400,
+     .help = "how long a conversion waits for a segment handed out before encoding it itself"},
     {.name = "V2M_SPLIT_MIN", .def = "2m", .parse = v2m_cfg_parse_duration, .min = 0,
      .max = 30 * 86400,
      .help = "audio at least this long is encoded in segments on the cores no other job uses; 0: never"},
@@ -91,6 +101,8 @@ typedef struct app {
     atomic_int busy;         /* conversions running */
     int cores;
     long split_min;
+    long distribute_min, segment_wait;
+    char segment_queue[128];
 } app;
 
 typedef struct pub_ctx {
@@ -110,6 +122,34 @@ static v2m_err publish(void *opaque, const v2m_msg *m, v2m_error *err)
     return rc;
 }
 
+static v2m_err publish_segment(void *opaque, const char *body, v2m_error *err)
+{
+    pub_ctx *p = opaque;
+    return v2m_queue_publish(p->q, p->a->segment_queue, body, strlen(body), err);
+}
+
+/* A segment task (the segments lane): settled like a conversion's message. */
+static v2m_settle seg_work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *reason, size_t reasonsz)
+{
+    app *a = ud;
+    pub_ctx p = {a, q};
+    cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel,
+                .max_duration = (double)a->max_duration, .defaults = &a->defaults,
+                .publish_opaque = &p};
+    v2m_error err = {0};
+
+    switch (cv_segment_process(&c, m->body, m->len, &err)) {
+    case CV_INVALID:
+        snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
+        return V2M_SETTLE_DEAD;
+    case CV_RETRY:
+        snprintf(reason, reasonsz, "%s", v2m_error_msg(&err));
+        return atomic_load(&a->cancel) ? V2M_SETTLE_RELEASE : V2M_SETTLE_RETRY;
+    default:
+        return V2M_SETTLE_ACK;
+    }
+}
+
 static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *reason,
                        size_t reasonsz)
 {
@@ -118,7 +158,8 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
     cv_ctx c = {.store = a->store, .jobs = a->jobs, .cancel = &a->cancel,
                 .max_attempts = a->max_attempts, .max_duration = (double)a->max_duration,
                 .defaults = &a->defaults, .cores = a->cores, .split_min = (double)a->split_min,
-                .busy = &a->busy,
+                .busy = &a->busy, .distribute_min = (double)a->distribute_min,
+                .segment_wait = (double)a->segment_wait, .publish_segment = publish_segment,
                 .publish = publish, .publish_opaque = &p};
     v2m_error err = {0};
 
@@ -208,6 +249,12 @@ int main(int argc, char **argv)
     v2m_worker_from_cfg(&o, &c, "V2M_CONVERTER_THREADS", v2m_ncpu());
     a.max_duration = (long)v2m_cfg_num(&c, "V2M_MAX_DURATION");
     a.split_min = (long)v2m_cfg_num(&c, "V2M_SPLIT_MIN");
+    a.distribute_min = (long)v2m_cfg_num(&c, "V2M_DISTRIBUTE_MIN");
+    a.segment_wait = (long)v2m_cfg_num(&c, "V2M_SEGMENT_WAIT");
+    if (v2m_cfg_text(&c, "SEGMENT_QUEUE"))
+        snprintf(a.segment_queue, sizeof a.segment_queue, "%s", v2m_cfg_text(&c, "SEGMENT_QUEUE"));
+    else
+        snprintf(a.segment_queue, sizeof a.segment_queue, "%.118s.segments", v2m_cfg_text(&c, "VIDEO_QUEUE"));
     a.cores = v2m_ncpu();
     if (load_defaults(&a, &c))
         return 1;
@@ -228,7 +275,13 @@ int main(int argc, char **argv)
     }
     o.service = "converter";
     o.queue = v2m_cfg_text(&c, "VIDEO_QUEUE");
-    o.declare = (const char *const[]){a.mp3_queue, NULL};
+    o.declare = (const char *const[]){a.mp3_queue, a.segment_queue, NULL};
+    if (v2m_cfg_num(&c, "V2M_SEGMENT_THREADS") > 0) {
+        o.side.queue = a.segment_queue;
+        o.side.threads = (int)v2m_cfg_num(&c, "V2M_SEGMENT_THREADS");
+        o.side.work = seg_work;
+        o.side.qopts = o.qopts;
+    }
     o.work = work;
     o.app = &a;
     o.ready = ready;

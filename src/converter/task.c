@@ -29,6 +29,7 @@
 
 #include "common/log.h"
 #include "media/media.h"
+#include "segments.h"
 
 /* What a running conversion watches. The media engine takes one cancel
  * flag, so the task has its own, raised when the worker's is (shutdown) or
@@ -200,6 +201,7 @@ typedef struct task {
     v2m_media_stats st;
     v2m_error e;    /* why the last backend call failed */
     v2m_err rc;     /* its code */
+    int segments;   /* handed out to other converters: their segments to remove */
 } task;
 
 /* Where a phase leaves the task. */
@@ -369,16 +371,29 @@ static step task_convert(task *t, v2m_error *err)
         int running = atomic_fetch_add(c->busy, 1) + 1;
         o.threads = c->cores - running + 1;
         o.split_min = c->split_min;
-        o.reopen = seg_open;
-        o.reclose = seg_close;
-        o.reopen_opaque = &w;
+    }
+    o.reopen = seg_open;
+    o.reclose = seg_close;
+    o.reopen_opaque = &w;
+    cv_remote remote;
+    char optjson[1024] = "";
+    if (c->distribute_min > 0 && c->publish_segment) {
+        v2m_jobopts_encode(&jo, optjson, sizeof optjson, NULL);
+        cv_remote_init(&remote, c, t->m.video_fid, optjson);
+        o.remote = &remote.remote;
+        o.distribute_min = c->distribute_min;
     }
     t->rc = v2m_media_convert(&in, &out, &o, &t->st, &t->e);
     if (c->busy && c->split_min > 0)
         atomic_fetch_sub(c->busy, 1);
-    if (t->st.segments > 1)
+    if (t->st.remote > 0)
+        V2M_LOG(V2M_INFO, "conversion on several converters video_fid=%s segments=%d",
+                t->m.video_fid, t->st.segments);
+    else if (t->st.segments > 1)
         V2M_LOG(V2M_INFO, "conversion on several cores video_fid=%s segments=%d threads=%d",
                 t->m.video_fid, t->st.segments, o.threads);
+    if (t->st.remote > 0)
+        t->segments = t->st.segments;
     v2m_store_reader_close(t->rd);
     t->rd = NULL;
     if (t->rc && w.gone) {
@@ -479,6 +494,10 @@ cv_outcome cv_process(cv_ctx *c, const char *body, size_t len, v2m_error *err)
         s = task_convert(&t, err);
     if (s == STEP_NEXT)
         s = task_store(&t);
+    /* The job's outcome is recorded (or it goes back to the queue): the
+     * segments other converters stored for it are of no more use. */
+    if (t.segments > 1)
+        cv_segments_delete(c, t.m.video_fid, t.segments);
     switch (s) {
     case STEP_INVALID:
         return CV_INVALID;

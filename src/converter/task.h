@@ -33,6 +33,13 @@ typedef struct cv_ctx {
     int cores;
     double split_min;
     atomic_int *busy;
+    /* Several converters for one long input: a conversion of at least
+     * distribute_min seconds (0: never) hands out segments with
+     * publish_segment (a task body for the segments queue) and waits up to
+     * segment_wait seconds for each before encoding it itself. */
+    double distribute_min;
+    double segment_wait;
+    v2m_err (*publish_segment)(void *opaque, const char *body, v2m_error *err);
     /* Publish the result message to the mp3 queue (confirmed); 0 on success. */
     v2m_err (*publish)(void *opaque, const v2m_msg *m, v2m_error *err);
     void *publish_opaque;

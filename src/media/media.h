@@ -106,6 +106,19 @@ typedef struct v2m_media_sink {
     int (*seek)(void *opaque, int64_t offset); /* may be NULL */
 } v2m_media_sink;
 
+/* Segments encoded by other processes (see v2m_media_opts.remote). The
+ * callbacks are called from the conversion's thread. */
+typedef struct v2m_media_remote {
+    void *opaque;
+    /* Hand out segments 1 .. segments-1 (0; negative: they are encoded here). */
+    int (*request)(void *opaque, int segments);
+    /* Segment k, when it is there: 1 with *io open on what v2m_media_segment()
+     * wrote (its read callback only is used), 0 not yet, negative on failure. */
+    int (*fetch)(void *opaque, int k, v2m_media_io *io);
+    void (*release)(void *opaque, v2m_media_io *io); /* may be NULL */
+    double wait;          /* seconds to wait for a segment before encoding it here */
+} v2m_media_remote;
+
 /* Options. Always start from v2m_media_opts_init(); a field left at its
  * default means "keep what the source has". */
 typedef struct v2m_media_opts {
@@ -174,6 +187,14 @@ typedef struct v2m_media_opts {
     int (*reopen)(void *opaque, v2m_media_io *io); /* 0 or negative */
     void (*reclose)(void *opaque, v2m_media_io *io);
     void *reopen_opaque;
+    /* Other processes for one input: an input of at least distribute_min
+     * seconds (0: never) is cut into segments of about 10 minutes; the
+     * calling thread encodes the first, asks remote->request() for the
+     * others (each encoded elsewhere by v2m_media_segment() and given back
+     * by remote->fetch()), and joins them; a segment that does not come
+     * within remote->wait seconds is encoded here (needs reopen). */
+    const struct v2m_media_remote *remote;
+    double distribute_min;
     /* Called with a fraction 0..1 of the work done, monotonically increasing,
      * at most about every 1 %, and with 1.0 once on success. May be NULL. */
     void (*progress)(void *opaque, double fraction);
@@ -212,6 +233,7 @@ typedef struct v2m_media_stats {
                                  the first progress call */
     int segments;             /* segments encoded in parallel; 0: one encoder */
     int joins_moved;          /* joins that needed bytes moved or a frame enlarged */
+    int remote;               /* segments encoded by other processes */
     int joins_reencoded;      /* joins that needed a segment encoded again
                                  without the bit reservoir */
     int64_t join_frames[16];  /* the first frame (0 = the first after the
@@ -235,6 +257,13 @@ void v2m_media_opts_init(v2m_media_opts *o);
  * in, out, o and whatever their opaque pointers refer to, and closes them. */
 v2m_err v2m_media_convert(const v2m_media_io *in, const v2m_media_sink *out,
                           const v2m_media_opts *o, v2m_media_stats *stats, v2m_error *err);
+
+/* Segment k (0 .. segments-1) of a conversion with these options, as the
+ * conversion of the same input would cut it (v2m_media_opts.remote), into
+ * out: a header and the segment's MP3 frames, for the conversion's fetch.
+ * The input must seek. stats->samples: the samples encoded. */
+v2m_err v2m_media_segment(const v2m_media_io *in, const v2m_media_opts *o, int k, int segments,
+                          const v2m_media_sink *out, v2m_media_stats *stats, v2m_error *err);
 
 /* Adapters over a file descriptor the caller opened and still owns (and
  * closes after the conversion), with their state in f, which must live as

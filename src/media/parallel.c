@@ -90,6 +90,7 @@ typedef struct par {
     int64_t work;             /* output samples all segments encode, overlaps included */
     atomic_llong encoded;
     AVCodecParameters *par;   /* from the first encoder that opened */
+    const v2m_media_remote *remote; /* segments 1.. come from elsewhere */
 } par;
 
 static int tb_fine_enough(const AVStream *st, int rate)
@@ -100,11 +101,17 @@ static int tb_fine_enough(const AVStream *st, int rate)
            (int64_t)st->time_base.den >= (int64_t)rate * st->time_base.num;
 }
 
+static int remote_wanted(const v2m__conv *j);
+
 int v2m__parallel_wanted(const v2m__conv *j)
 {
     const v2m_media_opts *o = j->o;
     double min = o->split_min > 0 ? o->split_min : V2M_MEDIA_SPLIT_MIN;
-    if (o->threads < 2 || !o->reopen || !j->io->seek || !j->in_pb->seekable || j->span <= 0)
+    if (!j->io->seek || !j->in_pb->seekable || j->span <= 0)
+        return 0;
+    if (remote_wanted(j))
+        return tb_fine_enough(j->ist, j->ist->codecpar->sample_rate);
+    if (o->threads < 2 || !o->reopen)
         return 0;
     if (o->segments == 1 || (o->segments == 0 && j->span < min))
         return 0;
@@ -207,7 +214,9 @@ static void seg_free_frames(struct v2m__seg *s)
     s->n = s->cap = 0;
 }
 
-static void run_segment(par *p, struct v2m__seg *s)
+/* Encode segment s, reading through given (NULL: a reader opened with
+ * o->reopen for the purpose). */
+static void run_segment_io(par *p, struct v2m__seg *s, const v2m_media_io *given)
 {
     const v2m_media_opts *o = p->j->o;
     v2m_media_io io = {0};
@@ -218,7 +227,9 @@ static void run_segment(par *p, struct v2m__seg *s)
     seg_free_frames(s);
     memset(&s->st, 0, sizeof s->st);
     v2m_error_clear(&s->err);
-    if (o->reopen(o->reopen_opaque, &io) < 0 || !io.read || !io.seek) {
+    if (given) {
+        io = *given;
+    } else if (!o->reopen || o->reopen(o->reopen_opaque, &io) < 0 || !io.read || !io.seek) {
         if (io.read && o->reclose)
             o->reclose(o->reopen_opaque, &io);
         s->rc = v2m_fail(&s->err, V2M_EIO, "reading the input failed (opening it again)");
@@ -268,8 +279,13 @@ static void run_segment(par *p, struct v2m__seg *s)
     av_frame_free(&c.frame);
     v2m__close_output(&c);
     v2m__close_input(&c);
-    if (o->reclose)
+    if (!given && o->reclose)
         o->reclose(o->reopen_opaque, &io);
+}
+
+static void run_segment(par *p, struct v2m__seg *s)
+{
+    run_segment_io(p, s, NULL);
 }
 
 /* Take the next segment to encode, if the window allows: its index, or -1. */
@@ -277,6 +293,8 @@ static int claim(par *p)
 {
     if (atomic_load(&p->abort) || p->next_claim >= p->nseg || p->next_claim >= p->joined + p->window)
         return -1;
+    if (p->remote && p->next_claim > 0)
+        return -1; /* the others are encoded elsewhere (see fetch_remote) */
     int k = p->next_claim++;
     p->segs[k].state = 1;
     return k;
@@ -309,6 +327,144 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+/* ---- segments encoded elsewhere ----
+ *
+ * A segment written by v2m_media_segment(): a 64-byte header, then its MP3
+ * frames back to back (each frame says its own size).
+ *
+ *   0  "V2MSEG01"
+ *   8  segment index, segments, first frame index, samples_end, eof flag,
+ *      output rate, frame size (little-endian 64-bit each)
+ *  64  1 when the last frame carries the encoder's skip-samples side data
+ *      (the last segment's padding, which the muxer writes in the LAME
+ *      tag), then its 10 bytes
+ */
+#define SEG_MAGIC "V2MSEG01"
+#define SEG_HEADER 96
+#define SEG_MAX_BYTES (256LL << 20) /* 10 minutes at 320 kbit/s is 24 MiB */
+
+static void put64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+static int64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static v2m_err write_segment(par *p, struct v2m__seg *s, const v2m_media_sink *out, v2m_error *err)
+{
+    uint8_t h[SEG_HEADER] = {0};
+    memcpy(h, SEG_MAGIC, 8);
+    int64_t f[7] = {s->index, p->nseg, s->first, s->samples_end, s->eof, p->out_rate, p->fs};
+    for (int i = 0; i < 7; i++)
+        put64(h + 8 + 8 * i, f[i]);
+    size_t skip_size = 0;
+    const uint8_t *skip = s->n ? av_packet_get_side_data(s->frames[s->n - 1], AV_PKT_DATA_SKIP_SAMPLES, &skip_size)
+                               : NULL;
+    if (skip && skip_size >= 10) {
+        put64(h + 64, 1);
+        memcpy(h + 72, skip, 10);
+    }
+    if (out->write(out->opaque, h, SEG_HEADER) < 0)
+        return v2m_fail(err, V2M_EMEDIA_WRITE, "writing the segment failed");
+    for (size_t i = 0; i < s->n; i++)
+        if (out->write(out->opaque, s->frames[i]->data, s->frames[i]->size) < 0)
+            return v2m_fail(err, V2M_EMEDIA_WRITE, "writing the segment failed");
+    return V2M_OK;
+}
+
+/* Segment s from what v2m_media_segment() wrote, read from io. */
+static v2m_err load_segment(par *p, struct v2m__seg *s, const v2m_media_io *io, v2m_error *err)
+{
+    uint8_t *buf = NULL;
+    int64_t len = 0, cap = 0;
+    v2m_err rc = V2M_OK;
+
+    seg_free_frames(s);
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 1 << 20;
+            uint8_t *b = cap <= SEG_MAX_BYTES ? realloc(buf, (size_t)cap) : NULL;
+            if (!b) {
+                free(buf);
+                return v2m_fail(err, V2M_ENOMEM, "segment %d is too large", s->index);
+            }
+            buf = b;
+        }
+        int n = io->read(io->opaque, buf + len, (int)(cap - len > (1 << 20) ? 1 << 20 : cap - len));
+        if (n < 0) {
+            free(buf);
+            return v2m_fail(err, V2M_EIO, "reading segment %d failed", s->index);
+        }
+        if (n == 0)
+            break;
+        len += n;
+    }
+    if (len < SEG_HEADER || memcmp(buf, SEG_MAGIC, 8) != 0 || get64(buf + 8) != s->index ||
+        get64(buf + 16) != p->nseg || get64(buf + 24) != s->enc_from / p->fs || get64(buf + 48) != p->out_rate ||
+        get64(buf + 56) != p->fs) {
+        free(buf);
+        return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment %d does not belong to this conversion", s->index);
+    }
+    s->first = get64(buf + 24);
+    s->samples_end = get64(buf + 32);
+    s->eof = get64(buf + 40) != 0;
+    int has_skip = get64(buf + 64) == 1;
+    for (int64_t at = SEG_HEADER; at < len && !rc;) {
+        v2m__mp3hdr h;
+        AVPacket *q = NULL;
+        if (v2m__mp3_parse(buf + at, (size_t)(len - at), &h) < 0)
+            rc = v2m_fail(err, V2M_EMEDIA_ENCODE, "segment %d: a broken frame at byte %lld", s->index,
+                          (long long)at);
+        else if (!(q = av_packet_alloc()) || av_new_packet(q, h.size) < 0)
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        else if (s->n == s->cap && !(s->frames = realloc(s->frames, (s->cap = s->cap ? 2 * s->cap : 1024) *
+                                                                         sizeof *s->frames)))
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        if (rc) {
+            av_packet_free(&q);
+            break;
+        }
+        memcpy(q->data, buf + at, (size_t)h.size);
+        s->frames[s->n++] = q;
+        at += h.size;
+    }
+    if (!rc && has_skip && s->n) {
+        uint8_t *sd = av_packet_new_side_data(s->frames[s->n - 1], AV_PKT_DATA_SKIP_SAMPLES, 10);
+        if (!sd)
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        else
+            memcpy(sd, buf + 72, 10);
+    }
+    free(buf);
+    return rc;
+}
+
+/* Segment k from elsewhere, if it is there: 1 loaded, 0 not yet. */
+static int fetch_remote(par *p, struct v2m__seg *s, v2m_error *err, v2m_err *rc)
+{
+    v2m_media_io io = {0};
+    int got = p->remote->fetch(p->remote->opaque, s->index, &io);
+    if (got <= 0) {
+        if (got < 0)
+            *rc = v2m_fail(err, V2M_EIO, "fetching segment %d failed", s->index);
+        return got < 0 ? -1 : 0;
+    }
+    *rc = load_segment(p, s, &io, err);
+    if (p->remote->release)
+        p->remote->release(p->remote->opaque, &io);
+    if (*rc)
+        return -1;
+    atomic_fetch_add(&p->encoded, (s->enc_to >= 0 ? s->enc_to : s->samples_end) - s->enc_from);
+    return 1;
 }
 
 /* ---- joining ---- */
@@ -358,7 +514,7 @@ typedef struct {
     int grow;       /* bitrate index frame at-1 is enlarged to; 0: none */
     int pad;
     int level;      /* the level it was found at */
-} plan;
+} joinplan;
 
 /* Find a join frame in [lo, hi); same_windows: only where both encoders
  * chose the same window sequence for the frame before. */
@@ -379,7 +535,7 @@ enum { ANY, SAME_WINDOWS, SAME_RESERVOIR, CONVERGED };
 #define CONVERGED_FRAMES 3
 
 static int plan_join(const struct v2m__seg *a, const struct v2m__seg *b, int64_t lo, int64_t hi,
-                     int level, plan *pl)
+                     int level, joinplan *pl)
 {
     for (int64_t at = lo; at < hi; at++) {
         v2m__mp3hdr last, next, b_last, b_at, h;
@@ -475,7 +631,7 @@ static v2m_err write_header(par *p, v2m_error *err)
 static v2m_err join(par *p, struct v2m__seg *a, struct v2m__seg *b, int64_t *at, v2m_error *err)
 {
     int64_t lo = b->enc_from / p->fs + WARMUP, hi = lo + JOIN;
-    plan pl;
+    joinplan pl;
     uint8_t ref[512];
 
     if (!plan_join(a, b, lo, hi, CONVERGED, &pl) && !plan_join(a, b, lo, hi, SAME_RESERVOIR, &pl) &&
@@ -518,6 +674,39 @@ static v2m_err join_all(par *p, v2m_error *err)
 
     for (int k = 0; k < p->nseg; k++) {
         struct v2m__seg *s = &p->segs[k];
+        if (p->remote && k > 0) {
+            /* Encoded elsewhere: wait for it, or encode it here when it
+             * does not come (no converter free, or its task was lost). */
+            struct timespec t0, now;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            for (;;) {
+                int got = fetch_remote(p, s, err, &rc);
+                if (got < 0)
+                    return rc;
+                if (got > 0)
+                    break;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 > p->remote->wait) {
+                    V2M_LOG(V2M_INFO, "media segment %d did not come in %.0f s: encoding it here", k,
+                            p->remote->wait);
+                    s->on_main = 1;
+                    run_segment(p, s);
+                    if (s->rc)
+                        return v2m_fail(err, s->rc, "%s", s->err.msg);
+                    break;
+                }
+                /* The caller hears from the conversion while it waits (its
+                 * progress callback is where it looks at its own state). */
+                if (j->o->progress)
+                    j->o->progress(j->o->progress_opaque, j->last_progress);
+                if ((j->o->cancel && atomic_load(j->o->cancel)))
+                    return v2m_fail(err, V2M_ECANCELLED, "conversion cancelled");
+                report(p);
+                struct timespec ts = {0, 200 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+            s->state = 2;
+        }
         pthread_mutex_lock(&p->mu);
         while (s->state != 2 && !atomic_load(&p->abort)) {
             int mine = claim(p);
@@ -623,54 +812,96 @@ static void plan_segments(par *p, int64_t total)
     }
 }
 
-v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
+/* Learn the rates from the first frame and choose the segments: p->nseg
+ * (below 2: one encoder), p->segs planned. The input is left at its start
+ * (reopened). remote_seg > 0: segments of about that many seconds, for
+ * converters elsewhere. */
+static v2m_err plan(par *p, v2m__conv *j, int threads, double remote_seg, v2m_error *err)
 {
     const v2m_media_opts *o = j->o;
-    int rate = 0, format = 0, channels = 0, threads = o->threads > MAX_THREADS ? MAX_THREADS : o->threads;
+    int rate = 0, format = 0, channels = 0;
     double t0 = 0;
-    pthread_t tid[MAX_THREADS];
-    int started = 0;
-    par p;
     v2m_err rc;
 
     if ((rc = v2m__first_frame(j, &rate, &format, &channels, &t0, err)))
         return rc;
     (void)format;
-    memset(&p, 0, sizeof p);
-    p.j = j;
-    p.in_rate = rate;
-    p.out_rate = o->sample_rate > 0 ? o->sample_rate : v2m_media_nearest_rate(rate);
-    p.fs = p.out_rate >= 32000 ? 1152 : 576;
-    p.origin = j->start > 0 ? j->start : t0;
-    int64_t total = (int64_t)(j->span * p.out_rate);
-    int nseg = o->segments > 0 ? o->segments : threads * (int)ceil(j->span / (threads * SEG_MAX));
+    p->j = j;
+    p->in_rate = rate;
+    p->out_rate = o->sample_rate > 0 ? o->sample_rate : v2m_media_nearest_rate(rate);
+    p->fs = p->out_rate >= 32000 ? 1152 : 576;
+    p->origin = j->start > 0 ? j->start : t0;
+    int64_t total = (int64_t)(j->span * p->out_rate);
+    int nseg = o->segments > 0 ? o->segments
+               : remote_seg > 0 ? (int)ceil(j->span / remote_seg)
+                                : threads * (int)ceil(j->span / (threads * SEG_MAX));
+    if (remote_seg > 0 && o->segments <= 0 && nseg < 2)
+        nseg = 2;
     /* Each segment must hold its join window with room to spare. */
-    double shortest = o->segments > 0 ? 2.0 * (JOIN + TAIL) * p.fs / p.out_rate : SEG_MIN;
+    double shortest = o->segments > 0 ? 2.0 * (JOIN + TAIL) * p->fs / p->out_rate : SEG_MIN;
     while (nseg > 1 && j->span / nseg < shortest)
         nseg--;
     /* Back to the start for a one-encoder conversion, or for the muxer's
      * sake (the segments read through readers of their own). */
     if ((rc = v2m__reopen_input(j, err)))
         return rc;
-    if (nseg < 2 || !tb_fine_enough(j->ist, rate) || rate < 1000 || total < 4 * (WARMUP + JOIN + TAIL) * p.fs)
-        return v2m__run_encode(j, err);
-
-    p.nseg = nseg;
-    p.window = threads + 1;
-    p.so = *o;
-    p.so.progress = NULL;
-    p.so.cancel = &p.abort;
-    p.so.max_duration = 0;
-    p.so_last = p.so;
-    p.so_last.max_duration = o->max_duration;
-    if (!(p.segs = calloc((size_t)nseg, sizeof *p.segs)))
+    if (nseg < 2 || !tb_fine_enough(j->ist, rate) || rate < 1000 || total < 4 * (WARMUP + JOIN + TAIL) * p->fs)
+        nseg = 0;
+    p->nseg = nseg;
+    if (nseg < 2)
+        return V2M_OK;
+    p->so = *o;
+    p->so.progress = NULL;
+    p->so.cancel = &p->abort;
+    p->so.max_duration = 0;
+    p->so_last = p->so;
+    p->so_last.max_duration = o->max_duration;
+    if (!(p->segs = calloc((size_t)nseg, sizeof *p->segs)))
         return v2m_fail(err, V2M_ENOMEM, "out of memory");
-    plan_segments(&p, total);
+    plan_segments(p, total);
+    V2M_LOG(V2M_DEBUG, "media parallel segments=%d threads=%d remote=%d rate=%d->%d samples=%lld", nseg,
+            threads, remote_seg > 0, rate, p->out_rate, (long long)total);
+    return V2M_OK;
+}
+
+/* Converters elsewhere get segments of this length. */
+#define REMOTE_SEG 600.0
+
+static int remote_wanted(const v2m__conv *j)
+{
+    const v2m_media_opts *o = j->o;
+    return o->remote && o->distribute_min > 0 && j->span >= o->distribute_min && o->reopen;
+}
+
+v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
+{
+    const v2m_media_opts *o = j->o;
+    int threads = o->threads > MAX_THREADS ? MAX_THREADS : o->threads < 1 ? 1 : o->threads;
+    int remote = remote_wanted(j);
+    pthread_t tid[MAX_THREADS];
+    int started = 0;
+    par p;
+    v2m_err rc;
+
+    memset(&p, 0, sizeof p);
+    if ((rc = plan(&p, j, threads, remote ? REMOTE_SEG : 0, err)))
+        return rc;
+    int nseg = p.nseg;
+    if (nseg < 2)
+        return v2m__run_encode(j, err);
+    if (remote) {
+        if (o->remote->request(o->remote->opaque, nseg) < 0) {
+            V2M_LOG(V2M_WARN, "media segments could not be handed out: encoding them here");
+        } else {
+            p.remote = o->remote;
+            threads = 1;
+        }
+    }
+    p.window = threads + 1;
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     j->st->segments = nseg;
-    V2M_LOG(V2M_DEBUG, "media parallel segments=%d threads=%d rate=%d->%d samples=%lld", nseg, threads, rate,
-            p.out_rate, (long long)total);
+    j->st->remote = p.remote ? nseg - 1 : 0;
 
     /* The calling thread takes segment 0; the others start after it. */
     pthread_mutex_lock(&p.mu);
@@ -704,5 +935,92 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
     free(p.segs);
+    return rc;
+}
+
+v2m_err v2m_media_segment(const v2m_media_io *in, const v2m_media_opts *o, int k, int segments,
+                          const v2m_media_sink *out, v2m_media_stats *stats, v2m_error *err)
+{
+    v2m_media_opts copy;
+    v2m_media_stats local;
+    v2m__conv j;
+    par p;
+    v2m_err rc;
+
+    v2m_error_clear(err);
+    if (!in || !in->read || !in->seek || !out || !out->write || !o)
+        return v2m_fail(err, V2M_EINVAL, "a seekable input, an output and options are required");
+    if (segments < 2 || k < 0 || k >= segments)
+        return v2m_fail(err, V2M_EINVAL, "segment %d of %d", k, segments);
+    copy = *o;
+    copy.segments = segments;
+    copy.progress = NULL;
+    copy.cover = 0;
+    memset(&j, 0, sizeof j);
+    memset(&p, 0, sizeof p);
+    j.o = &copy;
+    j.st = stats ? stats : &local;
+    memset(j.st, 0, sizeof *j.st);
+    j.io = in;
+    j.gain = 1.0f;
+    j.pass_share = 1.0;
+    j.start = o->start > 0 ? o->start : 0;
+    j.end = o->end > 0 ? o->end : -1;
+    v2m__avlog_install();
+    j.pkt = av_packet_alloc();
+    j.frame = av_frame_alloc();
+    if (!j.pkt || !j.frame) {
+        rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (o->normalize < 0) {
+        rc = v2m_fail(err, V2M_EINVAL, "normalized conversions are not cut into segments");
+        goto out;
+    }
+    if ((rc = v2m__open_input(&j, err)))
+        goto out;
+    double duration = v2m__input_duration(&j);
+    j.span = (j.end > 0 ? j.end : duration) - j.start;
+    if ((rc = plan(&p, &j, 1, 0, err)))
+        goto out;
+    if (p.nseg != segments) {
+        rc = v2m_fail(err, V2M_EMEDIA_ENCODE, "the input makes %d segments, not %d", p.nseg, segments);
+        goto out;
+    }
+    v2m__close_input(&j);
+    if (in->seek(in->opaque, 0, SEEK_SET) != 0) {
+        rc = v2m_fail(err, V2M_EIO, "reading the input failed (seeking back to its start)");
+        goto out;
+    }
+    struct v2m__seg *s = &p.segs[k];
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    run_segment_io(&p, s, in);
+    rc = s->rc;
+    if (rc)
+        v2m_fail(err, rc, "%s", s->err.msg);
+    else if (s->n == 0)
+        rc = v2m_fail(err, V2M_EMEDIA_ENCODE, "segment %d of %d has no audio", k, segments);
+    else
+        rc = write_segment(&p, s, out, err);
+    if (rc == V2M_OK) {
+        j.st->samples = s->samples_end - s->enc_from;
+        j.st->sample_rate = p.out_rate;
+        j.st->segments = segments;
+        j.st->packets_skipped = s->st.packets_skipped;
+        j.st->bytes_in = s->st.bytes_in;
+    }
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+out:
+    if (p.segs) {
+        for (int i = 0; i < p.nseg; i++)
+            seg_free_frames(&p.segs[i]);
+        free(p.segs);
+    }
+    avcodec_parameters_free(&p.par);
+    av_packet_free(&j.pkt);
+    av_frame_free(&j.frame);
+    v2m__close_input(&j);
     return rc;
 }

@@ -73,13 +73,27 @@ v2m_err v2m_store_ping(v2m_store *st, v2m_error *err) { return st->ops->ping(st-
 
 const char *v2m_store_scheme(const v2m_store *st) { return st->scheme; }
 
-const char *v2m_store_ns_name(v2m_store_ns ns) { return ns == V2M_NS_MP3S ? "mp3s" : "videos"; }
+const char *v2m_store_ns_name(v2m_store_ns ns)
+{
+    return ns == V2M_NS_MP3S ? "mp3s" : ns == V2M_NS_SEGMENTS ? "segments" : "videos";
+}
 
 static v2m_err check_ns(v2m_store_ns ns, v2m_error *err)
 {
-    if (ns != V2M_NS_VIDEOS && ns != V2M_NS_MP3S)
+    if (ns != V2M_NS_VIDEOS && ns != V2M_NS_MP3S && ns != V2M_NS_SEGMENTS)
         return v2m_fail(err, V2M_EINVAL, "store: unknown namespace %d", (int)ns);
     return V2M_OK;
+}
+
+v2m_err v2m_store_find(v2m_store *st, v2m_store_ns ns, const char *filename, v2m_store_found_fn fn,
+                       void *ud, v2m_error *err)
+{
+    v2m_err rc;
+    if ((rc = check_ns(ns, err)))
+        return rc;
+    if (!filename || !fn)
+        return v2m_fail(err, V2M_EINVAL, "store: find needs a name and a callback");
+    return st->ops->find(st->impl, ns, filename, fn, ud, err);
 }
 
 static v2m_err set_field(char *dst, size_t dstsz, const char *src, const char *what,

@@ -57,7 +57,11 @@
 typedef enum v2m_store_ns {
     V2M_NS_VIDEOS = 0,   /* GridFS database `videos`; file backend <dir>/videos */
     V2M_NS_MP3S = 1,     /* GridFS database `mp3s`;   file backend <dir>/mp3s */
+    V2M_NS_SEGMENTS = 2, /* GridFS database `segments`; file backend <dir>/segments:
+                            the MP3 frames of one segment of a long conversion
+                            encoded by another converter, until joined */
 } v2m_store_ns;
+#define V2M_NS_COUNT 3
 
 /* What the store knows about a file. Strings are NUL-terminated UTF-8, empty
  * when unknown (a file written by another GridFS client may lack them); longer
@@ -82,7 +86,14 @@ v2m_store *v2m_store_open(const char *url, v2m_error *err);
 void v2m_store_close(v2m_store *st);   /* safe on NULL; no stream may be open */
 v2m_err v2m_store_ping(v2m_store *st, v2m_error *err);
 const char *v2m_store_scheme(const v2m_store *st);   /* "file" or "mongodb" */
-const char *v2m_store_ns_name(v2m_store_ns ns);      /* "videos" or "mp3s" */
+const char *v2m_store_ns_name(v2m_store_ns ns);      /* "videos", "mp3s" or "segments" */
+
+/* Every finished file of ns named filename: fn(ud, meta) for each, in no
+ * order, until it returns non-zero. For small namespaces (the file backend
+ * reads every description of ns). */
+typedef int (*v2m_store_found_fn)(void *ud, const v2m_store_meta *meta);
+v2m_err v2m_store_find(v2m_store *st, v2m_store_ns ns, const char *filename, v2m_store_found_fn fn,
+                       void *ud, v2m_error *err);
 
 /* Uploads. filename, content_type and owner may be NULL (stored empty) and
  * must fit v2m_store_meta (V2M_EINVAL otherwise). The new file's id is known

@@ -148,7 +148,7 @@ static v2m_err f_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error
     int64_t cutoff = v2m__now_ms() - older_than_ms;
     v2m_err rc = V2M_OK;
 
-    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S && rc == V2M_OK; ns++)
+    for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT && rc == V2M_OK; ns++)
         rc = sweep(fs, (v2m_store_ns)ns, cutoff, count, err);
     return rc;
 }
@@ -164,7 +164,7 @@ static v2m_err f_open(const char *url, void **impl, v2m_error *err)
     rc = v2m__url_path(url, "file", fs->dir, sizeof fs->dir - NAME_ROOM, err);
     if (rc)
         goto fail;
-    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S; ns++) {
+    for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT; ns++) {
         if (ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub)) {
             rc = too_long(err);
             goto fail;
@@ -189,7 +189,7 @@ static v2m_err f_ping(void *impl, v2m_error *err)
     fstore *fs = impl;
     char sub[PATH_MAX];
 
-    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S; ns++) {
+    for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT; ns++) {
         if (ns_path(fs, (v2m_store_ns)ns, NULL, sub, sizeof sub))
             return too_long(err);
         if (access(sub, R_OK | W_OK | X_OK) != 0)
@@ -372,6 +372,36 @@ static v2m_err read_meta(fstore *fs, v2m_store_ns ns, const char *fid, v2m_store
     m->length = len;
     m->created_ms = date;
     json_decref(j);
+    return V2M_OK;
+}
+
+/* Every description of ns, compared by name. */
+static v2m_err f_find(void *impl, v2m_store_ns ns, const char *filename, v2m_store_found_fn fn, void *ud,
+                      v2m_error *err)
+{
+    fstore *fs = impl;
+    char dir[PATH_MAX];
+    struct dirent *de;
+    DIR *d;
+
+    if (ns_path(fs, ns, NULL, dir, sizeof dir))
+        return too_long(err);
+    if (!(d = opendir(dir)))
+        return sys_fail(err, "open directory", dir);
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        size_t len = strlen(name);
+        v2m_store_meta m;
+        char fid[V2M_FID_LEN + 1];
+        if (len != V2M_FID_LEN + 5 || strcmp(name + V2M_FID_LEN, ".json") != 0 ||
+            !v2m_oid_is_normal(name, V2M_FID_LEN))
+            continue;
+        memcpy(fid, name, V2M_FID_LEN);
+        fid[V2M_FID_LEN] = '\0';
+        if (read_meta(fs, ns, fid, &m, NULL) == V2M_OK && strcmp(m.filename, filename) == 0 && fn(ud, &m))
+            break;
+    }
+    closedir(d);
     return V2M_OK;
 }
 
@@ -772,6 +802,7 @@ const v2m__store_ops v2m__store_file = {
     .rd_pread = f_rd_pread,
     .rd_close = f_rd_close,
     .stat = f_stat,
+    .find = f_find,
     .del = f_del,
     .sweep = f_sweep,
     .part_create = f_part_create,

@@ -44,7 +44,7 @@
 
 typedef struct {
     v2m__mongo mongo;  /* first: opened and closed by mongo.c */
-    atomic_int indexed[2];   /* per namespace: GridFS indexes ensured */
+    atomic_int indexed[V2M_NS_COUNT];   /* per namespace: GridFS indexes ensured */
 } gfs;
 
 typedef struct {
@@ -353,6 +353,38 @@ static v2m_err find_files_doc(mongoc_client_t *c, v2m_store_ns ns, const char *f
     bson_destroy(filter);
     bson_destroy(opts);
     mongoc_collection_destroy(files);
+    return rc;
+}
+
+static v2m_err g_find(void *impl, v2m_store_ns ns, const char *filename, v2m_store_found_fn fn, void *ud,
+                      v2m_error *err)
+{
+    gfs *g = impl;
+    mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
+    mongoc_collection_t *files = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.files");
+    bson_t *filter = BCON_NEW("filename", BCON_UTF8(filename));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(files, filter, NULL, NULL);
+    const bson_t *d;
+    bson_error_t be;
+    v2m_err rc = V2M_OK;
+
+    while (mongoc_cursor_next(cur, &d)) {
+        bson_iter_t it;
+        char fid[V2M_FID_LEN + 1];
+        v2m_store_meta m;
+        int64_t cs;
+        if (!bson_iter_init_find(&it, d, "_id") || !BSON_ITER_HOLDS_OID(&it))
+            continue; /* not one of ours: GridFS allows any _id */
+        bson_oid_to_string(bson_iter_oid(&it), fid);
+        if (files_meta(d, fid, &m, &cs, NULL) == V2M_OK && fn(ud, &m))
+            break;
+    }
+    if (mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "find files by name");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    mongoc_collection_destroy(files);
+    mongoc_client_pool_push(g->mongo.pool, c);
     return rc;
 }
 
@@ -693,7 +725,7 @@ static v2m_err g_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error
     int64_t cutoff = v2m__now_ms() - older_than_ms;
     v2m_err rc = V2M_OK;
 
-    for (int ns = V2M_NS_VIDEOS; ns <= V2M_NS_MP3S && rc == V2M_OK; ns++)
+    for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT && rc == V2M_OK; ns++)
         rc = sweep_ns(c, (v2m_store_ns)ns, cutoff, count, err);
     mongoc_client_pool_push(g->mongo.pool, c);
     return rc;
@@ -1154,6 +1186,7 @@ const v2m__store_ops v2m__store_gridfs = {
     .rd_pread = g_rd_pread,
     .rd_close = g_rd_close,
     .stat = g_stat,
+    .find = g_find,
     .del = g_del,
     .sweep = g_sweep,
     .part_create = g_part_create,

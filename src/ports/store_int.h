@@ -40,6 +40,9 @@ typedef struct v2m__store_ops {
                     v2m_error *err);
     /* V2M_ENOTFOUND when there is no such file. */
     v2m_err (*del)(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
+    /* store.h's v2m_store_find. */
+    v2m_err (*find)(void *impl, v2m_store_ns ns, const char *filename, v2m_store_found_fn fn, void *ud,
+                    v2m_error *err);
     /* store.h's v2m_store_sweep; older_than_ms >= 0, *count set. */
     v2m_err (*sweep)(void *impl, int64_t older_than_ms, long *count, v2m_error *err);
     /* Resumable uploads (store.h's v2m_store_part_*), ids and arguments

@@ -554,6 +554,75 @@ def test_long_video_is_encoded_on_several_cores():
         print("SKIP part: mpg123 is not installed; the MP3 is checked by ffprobe only", file=sys.stderr)
 
 
+def stored_segments():
+    """Finished segment files in the store (all of them are temporary)."""
+    if MODE == "distributed":
+        code = ("import pymongo,sys; c=pymongo.MongoClient(sys.argv[1]);"
+                "print(c['segments']['fs.files'].count_documents({'filename': {'$regex': sys.argv[2]}}))")
+        return int(subprocess.run(["/usr/bin/python3", "-c", code, mongo, "^" + SEG_PREFIX],
+                                  capture_output=True, text=True, check=True).stdout)
+    return len(glob.glob("%s/store/segments/*.json" % tmp))
+
+
+SEG_PREFIX = ""
+
+
+def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
+    # One converter takes the video (and no segment tasks); another takes
+    # only segment tasks (its video queue is one nobody publishes to). LONG
+    # lasts 480 s, past V2M_DISTRIBUTE_MIN: two segments, the second handed
+    # out. The segment converter is killed in the middle of its segment; a
+    # new one gets the task again and the job ends once, with one MP3.
+    global converter, SEG_PREFIX
+    converter.stop()
+    denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_WAIT="300", V2M_SPLIT_MIN="0")
+    joiner = t.Service("v2m-converter", dict(denv, V2M_SEGMENT_THREADS="0"))
+    senv = dict(denv, VIDEO_QUEUE="unused-" + tag, SEGMENT_QUEUE=env["VIDEO_QUEUE"] + ".segments")
+    seg = t.Service("v2m-converter", senv)
+    seg2 = None
+    try:
+        name = tmp + "/spread-%s.mp4" % tag
+        shutil.copy(LONG, name)
+        code, body = upload(name)
+        assert code == 200, (code, body)
+        fid = json.loads(body)["video_fid"]
+        SEG_PREFIX = fid
+        deadline = time.time() + 60
+        while "segment task started video_fid=%s segment=1/2" % fid not in seg.logtext():
+            assert time.time() < deadline, seg.logtext()[-2000:]
+            time.sleep(0.05)
+        time.sleep(0.5)
+        seg.proc.send_signal(signal.SIGKILL)
+        seg.proc.wait()
+        seg.log.close()
+        assert "segment encoded video_fid=%s" % fid not in seg.logtext(), "killed too late"
+        seg2 = t.Service("v2m-converter", senv)
+        try:
+            j = wait_job(fid, timeout=240)
+        except AssertionError as e:
+            raise AssertionError("%s\njoining converter:\n%s\nsegment converter:\n%s" %
+                                 (e, joiner.logtext()[-3000:], seg2.logtext()[-3000:]))
+        assert j["status"] == "done" and j["attempts"] == 1, j
+        assert "segment encoded video_fid=%s segment=1/2" % fid in seg2.logtext(), seg2.logtext()[-2000:]
+        jl = joiner.logtext()
+        assert "conversion on several converters video_fid=%s segments=2" % fid in jl, jl[-3000:]
+        assert "did not come" not in jl, jl[-3000:]
+        mp3 = tmp + "/spread.mp3"
+        code, _ = curl("-o", mp3, "-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + j["mp3_fid"])
+        assert code == 200, code
+        assert abs(float(mp3_info(mp3)["format"]["duration"]) - 480) < 0.1, mp3_info(mp3)
+        if shutil.which("mpg123"):
+            p = subprocess.run(["mpg123", "-q", "-t", mp3], capture_output=True, text=True)
+            assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert count_stored("mp3s", "spread-%s.mp3" % tag) == 1
+        assert stored_segments() == 0, "segments left in the store"
+    finally:
+        joiner.stop()
+        if seg2:
+            seg2.stop()
+        converter = t.Service("v2m-converter", env)
+
+
 def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
     global converter
     # Kill it once a good part of the MP3 is written (GridFS holds the first
