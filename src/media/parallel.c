@@ -91,6 +91,7 @@ typedef struct par {
     atomic_llong encoded;
     AVCodecParameters *par;   /* from the first encoder that opened */
     const v2m_media_remote *remote; /* segments 1.. come from elsewhere */
+    int back;                 /* remote: the next segment local threads take, from the last */
 } par;
 
 static int tb_fine_enough(const AVStream *st, int rate)
@@ -293,8 +294,17 @@ static int claim(par *p)
 {
     if (atomic_load(&p->abort) || p->next_claim >= p->nseg || p->next_claim >= p->joined + p->window)
         return -1;
-    if (p->remote && p->next_claim > 0)
-        return -1; /* the others are encoded elsewhere (see fetch_remote) */
+    if (p->remote && p->next_claim > 0) {
+        /* The others are handed out, and taken from the first on; idle
+         * cores here take them from the last back (join_all uses whichever
+         * copy is there first). */
+        while (p->back > 0 && p->segs[p->back].state != 0)
+            p->back--;
+        if (p->back < 1)
+            return -1;
+        p->segs[p->back].state = 1;
+        return p->back--;
+    }
     int k = p->next_claim++;
     p->segs[k].state = 1;
     return k;
@@ -448,23 +458,13 @@ static v2m_err load_segment(par *p, struct v2m__seg *s, const v2m_media_io *io, 
     return rc;
 }
 
-/* Segment k from elsewhere, if it is there: 1 loaded, 0 not yet. */
-static int fetch_remote(par *p, struct v2m__seg *s, v2m_error *err, v2m_err *rc)
+/* Segment s from what another process wrote, read from io. */
+static v2m_err load_remote(par *p, struct v2m__seg *s, const v2m_media_io *io, v2m_error *err)
 {
-    v2m_media_io io = {0};
-    int got = p->remote->fetch(p->remote->opaque, s->index, &io);
-    if (got <= 0) {
-        if (got < 0)
-            *rc = v2m_fail(err, V2M_EIO, "fetching segment %d failed", s->index);
-        return got < 0 ? -1 : 0;
-    }
-    *rc = load_segment(p, s, &io, err);
-    if (p->remote->release)
-        p->remote->release(p->remote->opaque, &io);
-    if (*rc)
-        return -1;
-    atomic_fetch_add(&p->encoded, (s->enc_to >= 0 ? s->enc_to : s->samples_end) - s->enc_from);
-    return 1;
+    v2m_err rc = load_segment(p, s, io, err);
+    if (rc == V2M_OK)
+        atomic_fetch_add(&p->encoded, (s->enc_to >= 0 ? s->enc_to : s->samples_end) - s->enc_from);
+    return rc;
 }
 
 /* ---- joining ---- */
@@ -675,25 +675,64 @@ static v2m_err join_all(par *p, v2m_error *err)
     for (int k = 0; k < p->nseg; k++) {
         struct v2m__seg *s = &p->segs[k];
         if (p->remote && k > 0) {
-            /* Encoded elsewhere: wait for it, or encode it here when it
-             * does not come (no converter free, or its task was lost). */
+            /* Encoded elsewhere, or by a thread here taking segments from
+             * the last back: whichever is there first. When neither comes
+             * (no converter free, a lost task), this thread encodes it. */
             struct timespec t0, now;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             for (;;) {
-                int got = fetch_remote(p, s, err, &rc);
-                if (got < 0)
-                    return rc;
-                if (got > 0)
+                pthread_mutex_lock(&p->mu);
+                int state = s->state;
+                pthread_mutex_unlock(&p->mu);
+                if (state == 2)
                     break;
+                if (state == 0) {
+                    v2m_media_io io = {0};
+                    int got = p->remote->fetch(p->remote->opaque, k, &io);
+                    if (got < 0)
+                        return v2m_fail(err, V2M_EIO, "fetching segment %d failed", k);
+                    if (got > 0) {
+                        pthread_mutex_lock(&p->mu);
+                        int mine = s->state == 0;
+                        if (mine)
+                            s->state = 3; /* loading: no thread here takes it now */
+                        pthread_mutex_unlock(&p->mu);
+                        if (mine)
+                            rc = load_remote(p, s, &io, err);
+                        if (p->remote->release)
+                            p->remote->release(p->remote->opaque, &io);
+                        if (rc)
+                            return rc;
+                        if (mine) {
+                            pthread_mutex_lock(&p->mu);
+                            s->state = 2;
+                            pthread_mutex_unlock(&p->mu);
+                            break;
+                        }
+                        continue;
+                    }
+                }
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 > p->remote->wait) {
-                    V2M_LOG(V2M_INFO, "media segment %d did not come in %.0f s: encoding it here", k,
-                            p->remote->wait);
-                    s->on_main = 1;
-                    run_segment(p, s);
-                    if (s->rc)
-                        return v2m_fail(err, s->rc, "%s", s->err.msg);
-                    break;
+                if (state == 0 &&
+                    (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 > p->remote->wait) {
+                    pthread_mutex_lock(&p->mu);
+                    int mine = s->state == 0;
+                    if (mine)
+                        s->state = 1;
+                    pthread_mutex_unlock(&p->mu);
+                    if (mine) {
+                        V2M_LOG(V2M_INFO, "media segment %d did not come in %.0f s: encoding it here", k,
+                                p->remote->wait);
+                        s->on_main = 1;
+                        run_segment(p, s);
+                        pthread_mutex_lock(&p->mu);
+                        finished(p, k);
+                        pthread_mutex_unlock(&p->mu);
+                        if (s->rc)
+                            return v2m_fail(err, s->rc, "%s", s->err.msg);
+                        break;
+                    }
+                    continue;
                 }
                 /* The caller hears from the conversion while it waits (its
                  * progress callback is where it looks at its own state). */
@@ -705,7 +744,6 @@ static v2m_err join_all(par *p, v2m_error *err)
                 struct timespec ts = {0, 200 * 1000 * 1000};
                 nanosleep(&ts, NULL);
             }
-            s->state = 2;
         }
         pthread_mutex_lock(&p->mu);
         while (s->state != 2 && !atomic_load(&p->abort)) {
@@ -894,7 +932,7 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
             V2M_LOG(V2M_WARN, "media segments could not be handed out: encoding them here");
         } else {
             p.remote = o->remote;
-            threads = 1;
+            p.back = nseg - 1;
         }
     }
     p.window = threads + 1;
