@@ -78,10 +78,32 @@ typedef struct v2m_queue_opts {
     int lease_ms;           /* SQLite: how long a dead consumer keeps a message (default 30000) */
     int publish_timeout_ms; /* how long publish keeps trying, confirm included (default 30000) */
     int heartbeat_s;        /* RabbitMQ heartbeat (default 30; 0 = off) */
+    int type;               /* RabbitMQ: V2M_QUEUE_CLASSIC (default) or V2M_QUEUE_QUORUM, the
+                               type of the queues it declares (V2M_QUEUE_TYPE) */
     const atomic_int *stop; /* when it becomes non-zero, waits end with V2M_ECANCELLED */
 } v2m_queue_opts;
 
+/* RabbitMQ queue types (ignored by SQLite). */
+enum { V2M_QUEUE_CLASSIC = 0, V2M_QUEUE_QUORUM = 1 };
+
+/* The highest x-delivery-limit of quorum queues, and the highest
+ * max_attempts the services accept: the broker never gives up on a message
+ * before the port's own count does (see queue_amqp.c). */
+#define V2M_QUEUE_DELIVERY_LIMIT 1000
+
 void v2m_queue_opts_init(v2m_queue_opts *o);
+
+/* "classic" or "quorum" to V2M_QUEUE_CLASSIC / V2M_QUEUE_QUORUM; -1 for
+ * anything else. */
+int v2m_queue_parse_type(const char *text);
+const char *v2m_queue_type_name(int type);
+
+/* A settings-table parser (common/config.h) for V2M_QUEUE_TYPE: the type in
+ * out->num; a refusal names the variable and the two types. */
+struct v2m_cfg_var;
+struct v2m_cfg_val;
+v2m_err v2m_queue_cfg_parse_type(const struct v2m_cfg_var *v, const char *text,
+                                 struct v2m_cfg_val *out, v2m_error *err);
 
 /* A delivered message; the handle that consumed it owns it until it is
  * settled: exactly one of ack, retry, dead or release frees it. Only the

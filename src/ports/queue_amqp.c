@@ -289,9 +289,16 @@ static int declare_one(qamqp *h, aconn *c, const char *name, amqp_table_t args, 
         if (!rpc_ok(h, c, "reopen declaration channel"))
             return 0;
         if (code == AMQP_PRECONDITION_FAILED) {
+            /* Not fatal: restarting would meet the same queue again. A
+             * queue keeps the type and arguments it was created with, so
+             * after a change of V2M_QUEUE_TYPE this names the queue to move. */
             if (!h->warned_args++)
-                V2M_LOG(V2M_WARN, "amqp queue exists with other arguments; using it as it is "
-                        "queue=%s detail=%s", name, buf);
+                V2M_LOG(h->o.type == V2M_QUEUE_QUORUM ? V2M_ERROR : V2M_WARN,
+                        "amqp queue exists with other arguments; using it as it is (a queue "
+                        "keeps the type it was declared with: to make it a %s queue, drain and "
+                        "delete it, see docs/OPERATIONS.md) queue=%s V2M_QUEUE_TYPE=%s detail=%s",
+                        v2m_queue_type_name(h->o.type), name, v2m_queue_type_name(h->o.type),
+                        buf);
             return 1;
         }
         v2m_fail(err, V2M_EUNAVAIL, "amqp declare %s: %s", name, buf);
@@ -301,38 +308,83 @@ static int declare_one(qamqp *h, aconn *c, const char *name, amqp_table_t args, 
     return 0;
 }
 
+static void arg_str(amqp_table_entry_t *e, int *n, const char *key, const char *val)
+{
+    e[*n].key = amqp_cstring_bytes(key);
+    e[*n].value.kind = AMQP_FIELD_KIND_UTF8;
+    e[*n].value.value.bytes = amqp_cstring_bytes(val);
+    (*n)++;
+}
+
+/* The arguments of a queue that dead-letters to dlq: for a quorum queue
+ * also its type and at-least-once dead-lettering (which needs
+ * reject-publish overflow; without a length limit it never applies). */
+static amqp_table_t dl_args(int quorum, const char *dlq, amqp_table_entry_t *e)
+{
+    amqp_table_t t;
+    int n = 0;
+
+    if (quorum)
+        arg_str(e, &n, "x-queue-type", "quorum");
+    arg_str(e, &n, "x-dead-letter-exchange", "");
+    arg_str(e, &n, "x-dead-letter-routing-key", dlq);
+    if (quorum) {
+        arg_str(e, &n, "x-dead-letter-strategy", "at-least-once");
+        arg_str(e, &n, "x-overflow", "reject-publish");
+    }
+    t.num_entries = n;
+    t.entries = e;
+    return t;
+}
+
 /* Declare queue and its companions on c once per connection. V2M_OK, or an
- * error with c possibly down. */
+ * error with c possibly down. Classic (V2M_QUEUE_TYPE=classic):
+ *   <q>, <q>.dead      no arguments
+ *   <q>.retry.<delay>  dead-letters to <q>
+ * Quorum: every one x-queue-type quorum, and
+ *   <q>                dead-letters to <q>.dead (at least once) after
+ *                      x-delivery-limit V2M_QUEUE_DELIVERY_LIMIT returns
+ *   <q>.retry.<delay>  dead-letters to <q> (at least once)
+ * The arguments never depend on a service's settings, so every service
+ * declares a queue alike. */
 static v2m_err ensure_declared(qamqp *h, aconn *c, const char *queue, v2m_error *err)
 {
     char name[V2M_QUEUE_NAME_MAX + V2M_QUEUE_RETRY_ROOM], base[V2M_QUEUE_NAME_MAX + 1];
-    amqp_table_entry_t e[2];
-    amqp_table_t none = amqp_empty_table, retry_args;
+    amqp_table_entry_t e[8], qt;
+    amqp_table_t none = amqp_empty_table, args;
     size_t baselen = v2m__queue_retry_base(queue);
+    int quorum = h->o.type == V2M_QUEUE_QUORUM;
     char **d;
     int r = 1;
 
     for (size_t i = 0; i < c->ndeclared; i++)
         if (strcmp(c->declared[i], queue) == 0)
             return V2M_OK;
+    if (quorum) {
+        int n = 0;
+        arg_str(&qt, &n, "x-queue-type", "quorum");
+        none.num_entries = 1;
+        none.entries = &qt;
+    }
     if (baselen > 0) {
         /* A retry queue: no x-message-ttl, so every service declares it
          * alike; each message carries its expiration. */
         snprintf(base, sizeof base, "%.*s", (int)baselen, queue);
-        e[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
-        e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-        e[0].value.value.bytes = amqp_cstring_bytes("");
-        e[1].key = amqp_cstring_bytes("x-dead-letter-routing-key");
-        e[1].value.kind = AMQP_FIELD_KIND_UTF8;
-        e[1].value.value.bytes = amqp_cstring_bytes(base);
-        retry_args.num_entries = 2;
-        retry_args.entries = e;
-        r = declare_one(h, c, queue, retry_args, err);
+        r = declare_one(h, c, queue, dl_args(quorum, base, e), err);
     } else if (v2m__queue_ends_with(queue, ".dead")) {
         r = declare_one(h, c, queue, none, err);
     } else {
-        r = declare_one(h, c, queue, none, err);
         snprintf(name, sizeof name, "%s.dead", queue);
+        if (quorum) {
+            args = dl_args(1, name, e);
+            e[args.num_entries].key = amqp_cstring_bytes("x-delivery-limit");
+            e[args.num_entries].value.kind = AMQP_FIELD_KIND_I32;
+            e[args.num_entries].value.value.i32 = V2M_QUEUE_DELIVERY_LIMIT;
+            args.num_entries++;
+        } else {
+            args = none;
+        }
+        r = declare_one(h, c, queue, args, err);
         if (r == 1)
             r = declare_one(h, c, name, none, err);
     }
@@ -735,11 +787,16 @@ static void stray_frame(qamqp *h, aconn *c)
     }
 }
 
-static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t gen)
+/* A delivery as a message; *returned is how often a quorum queue had it
+ * back unsettled before (its x-delivery-count: a consumer died holding it,
+ * or released it), 0 for a classic queue, which does not count. */
+static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t gen,
+                             int *returned)
 {
     const amqp_basic_properties_t *p = &env->message.properties;
     v2m_queue_msg *m = v2m__queue_msg_new(queue, env->message.body.bytes, env->message.body.len);
 
+    *returned = 0;
     if (!m)
         return NULL;
     v2m__queue_delivery(m)->id = env->delivery_tag;
@@ -748,7 +805,9 @@ static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t g
     m->attempt = 1;
     if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
         int64_t done = hdr_int(&p->headers, "x-v2m-attempts", 0);
+        int64_t back = hdr_int(&p->headers, "x-delivery-count", 0);
         m->attempt = done >= 0 && done < 1000000 ? (int)done + 1 : 1;
+        *returned = back > 0 && back < 1000000 ? (int)back : 0;
         hdr_str(&p->headers, "x-v2m-error", m->error, sizeof m->error);
     }
     return m;
@@ -779,6 +838,8 @@ static v2m_err consume_start(qamqp *h, aconn *c, const char *queue, int64_t dead
     return V2M_OK;
 }
 
+static void bury(qamqp *h, v2m_queue_msg *m, int returned);
+
 /* Wait up to left ms (at most one slice) for a delivery on c. 1 when
  * consuming ends here, with *rc and, on success, *out; 0 to go on. */
 static int consume_slice(qamqp *h, aconn *c, const char *queue, int64_t left, int64_t deadline,
@@ -793,12 +854,22 @@ static int consume_slice(qamqp *h, aconn *c, const char *queue, int64_t left, in
     r = amqp_consume_message(c->st, &env, &tv, 0);
     c->last_io = v2m__mono_ms();
     if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-        v2m_queue_msg *m = to_msg(queue, &env, c->gen);
+        int returned;
+        v2m_queue_msg *m = to_msg(queue, &env, c->gen, &returned);
         if (!m) {
             amqp_basic_reject(c->st, CH_WORK, env.delivery_tag, 1);
             *rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
         }
         amqp_destroy_envelope(&env);
+        if (m && returned > 0 && m->attempt - 1 + returned >= h->o.max_attempts &&
+            !v2m__queue_ends_with(queue, ".dead")) {
+            /* A quorum queue counts the deliveries nobody settled: its
+             * consumers kept dying on it. Like SQLite, give up on it here,
+             * after max_attempts deliveries in all, rather than hand it to
+             * the next one. */
+            bury(h, m, returned);
+            return 0;
+        }
         *out = m;
         return 1;
     }
@@ -910,15 +981,15 @@ static v2m_err qa_release(void *impl, v2m_queue_msg *m, v2m_error *err)
 }
 
 /* Republish m to target with the attempt count and reason in headers, then
- * ack it; on failure hand it back to the broker at once. */
-static v2m_err move(qamqp *h, v2m_queue_msg *m, const char *target, const char *reason,
-                    const char *expiration, const char *what, v2m_error *err)
+ * ack it; on failure hand it back to the broker at once. Caller holds h->mu
+ * (released while publish_locked waits for a reconnect); frees m. */
+static v2m_err move_locked(qamqp *h, v2m_queue_msg *m, const char *target, const char *reason,
+                           const char *expiration, const char *what, v2m_error *err)
 {
     amqp_table_entry_t e[3];
     amqp_table_t headers;
     v2m_err rc;
 
-    pthread_mutex_lock(&h->mu);
     rc = check_live(h, m, what, err);
     if (rc)
         goto out;
@@ -945,9 +1016,41 @@ static v2m_err move(qamqp *h, v2m_queue_msg *m, const char *target, const char *
     else
         basic_settle(h, m, 0, NULL);
 out:
-    pthread_mutex_unlock(&h->mu);
     v2m__queue_msg_free(m);
     return rc;
+}
+
+static v2m_err move(qamqp *h, v2m_queue_msg *m, const char *target, const char *reason,
+                    const char *expiration, const char *what, v2m_error *err)
+{
+    v2m_err rc;
+
+    pthread_mutex_lock(&h->mu);
+    rc = move_locked(h, m, target, reason, expiration, what, err);
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+/* Move a message its consumers kept dying on to <q>.dead, returned times
+ * back unsettled. Caller holds h->mu; frees m. When the move fails the
+ * message goes back to the queue (or stays with the broker) and comes
+ * again. */
+static void bury(qamqp *h, v2m_queue_msg *m, int returned)
+{
+    char target[V2M_QUEUE_NAME_MAX + 8], q[V2M_QUEUE_NAME_MAX + 1];
+    v2m_error e = {0};
+    int deliveries = m->attempt + returned;
+
+    snprintf(q, sizeof q, "%s", m->queue);
+    v2m__queue_dead_name(m->queue, target, sizeof target);
+    m->attempt = deliveries - 1;   /* the deliveries made, as retry counts them */
+    if (move_locked(h, m, target, "gave up: its consumers died before settling it", NULL,
+                    "dead-letter", &e) == V2M_OK)
+        V2M_LOG(V2M_WARN, "amqp dead-lettered unsettled message queue=%s deliveries=%d", q,
+                deliveries - 1);
+    else
+        V2M_LOG(V2M_WARN, "amqp cannot dead-letter unsettled message queue=%s err=%s", q,
+                v2m_error_msg(&e));
 }
 
 static v2m_err qa_retry(void *impl, v2m_queue_msg *m, int delay_ms, const char *reason,
