@@ -28,8 +28,11 @@
  * e.g. `mp3.retry.30s`), declared without x-message-ttl by every service
  * alike, each message with its own expiration, then dead-lettered back to <q>
  * through the default exchange. So every consumer's delay holds whatever
- * order the services start in. SQLite keeps a retried message in <q>,
- * invisible until its time. Bodies are opaque bytes to the port.
+ * order the services start in. With opts.type V2M_QUEUE_QUORUM
+ * (V2M_QUEUE_TYPE=quorum) all of them are quorum queues instead, replicated
+ * on a cluster's nodes, with the same guarantees (queue_amqp.c). SQLite
+ * keeps a retried message in <q>, invisible until its time. Bodies are
+ * opaque bytes to the port.
  *
  * Guarantees (both backends):
  * - Durability: publish returns V2M_OK only when the message is durable
@@ -46,7 +49,8 @@
  *   attempt count raised; on the max_attempts-th attempt it goes to <q>.dead
  *   instead. In SQLite a delivery that was never settled (the consumer died)
  *   also counts as an attempt, so a message that kills its consumer ends in
- *   <q>.dead too; RabbitMQ marks such a delivery `redelivered` only.
+ *   <q>.dead too; so it does on a RabbitMQ quorum queue, which counts such
+ *   deliveries; a classic one marks such a delivery `redelivered` only.
  * - Recovery: when the broker goes away, publish and consume reconnect by
  *   themselves with backoff (100 ms doubling to 5 s); publish keeps trying
  *   for publish_timeout_ms, consume for its timeout, and later calls go on

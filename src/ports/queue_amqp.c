@@ -25,6 +25,13 @@
  * arguments is used as it is (the refusal, PRECONDITION_FAILED, is logged
  * once).
  *
+ * With o.type V2M_QUEUE_QUORUM the same three are quorum queues (see
+ * ensure_declared): <q> and the retry queues dead-letter at least once, <q>
+ * with x-delivery-limit V2M_QUEUE_DELIVERY_LIMIT as a backstop. A quorum
+ * queue tells in x-delivery-count how often a message came back unsettled;
+ * a delivery that has been delivered max_attempts times in all (retries
+ * included) goes to <q>.dead at consume time (bury), as SQLite does it.
+ *
  * retry republishes the body to the retry queue with the expiration
  * min(delay, retry_delay_ms) and headers x-v2m-attempts (the attempts made)
  * and x-v2m-error, waits for the confirm, then acks the original; dead does
