@@ -49,8 +49,8 @@
  *   attempt count raised; on the max_attempts-th attempt it goes to <q>.dead
  *   instead. In SQLite a delivery that was never settled (the consumer died)
  *   also counts as an attempt, so a message that kills its consumer ends in
- *   <q>.dead too; so it does on a RabbitMQ quorum queue, which counts such
- *   deliveries; a classic one marks such a delivery `redelivered` only.
+ *   <q>.dead too; RabbitMQ marks such a delivery `redelivered` only (a
+ *   quorum queue dead-letters it after V2M_QUEUE_DELIVERY_LIMIT of them).
  * - Recovery: when the broker goes away, publish and consume reconnect by
  *   themselves with backoff (100 ms doubling to 5 s); publish keeps trying
  *   for publish_timeout_ms, consume for its timeout, and later calls go on
@@ -90,10 +90,13 @@ typedef struct v2m_queue_opts {
 /* RabbitMQ queue types (ignored by SQLite). */
 enum { V2M_QUEUE_CLASSIC = 0, V2M_QUEUE_QUORUM = 1 };
 
-/* The highest x-delivery-limit of quorum queues, and the highest
- * max_attempts the services accept: the broker never gives up on a message
- * before the port's own count does (see queue_amqp.c). */
-#define V2M_QUEUE_DELIVERY_LIMIT 1000
+/* The x-delivery-limit of quorum queues: the broker dead-letters a message
+ * handed back unsettled (its consumer died, lost its connection or released
+ * it) more often. Retries republish and do not count. A backstop far above
+ * what the services allow themselves (the converter gives up on a job after
+ * V2M_MAX_ATTEMPTS starts), since the broker may count one crash several
+ * times (see queue_amqp.c). */
+#define V2M_QUEUE_DELIVERY_LIMIT 100
 
 void v2m_queue_opts_init(v2m_queue_opts *o);
 

@@ -26,11 +26,14 @@
  * once).
  *
  * With o.type V2M_QUEUE_QUORUM the same three are quorum queues (see
- * ensure_declared): <q> and the retry queues dead-letter at least once, <q>
- * with x-delivery-limit V2M_QUEUE_DELIVERY_LIMIT as a backstop. A quorum
- * queue tells in x-delivery-count how often a message came back unsettled;
- * a delivery that has been delivered max_attempts times in all (retries
- * included) goes to <q>.dead at consume time (bury), as SQLite does it.
+ * ensure_declared): <q> and the retry queues dead-letter at least once, and
+ * the broker dead-letters a message of <q> handed back more than
+ * x-delivery-limit V2M_QUEUE_DELIVERY_LIMIT times. That count is not
+ * max_attempts: a quorum queue counts every return (x-delivery-count), also
+ * a message that went on to another consumer of a dying process and came
+ * back again, so one crash may count several times; the services bound
+ * attempts themselves (the converter's job record, retry's x-v2m-attempts),
+ * before the broker's limit.
  *
  * retry republishes the body to the retry queue with the expiration
  * min(delay, retry_delay_ms) and headers x-v2m-attempts (the attempts made)
@@ -794,16 +797,11 @@ static void stray_frame(qamqp *h, aconn *c)
     }
 }
 
-/* A delivery as a message; *returned is how often a quorum queue had it
- * back unsettled before (its x-delivery-count: a consumer died holding it,
- * or released it), 0 for a classic queue, which does not count. */
-static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t gen,
-                             int *returned)
+static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t gen)
 {
     const amqp_basic_properties_t *p = &env->message.properties;
     v2m_queue_msg *m = v2m__queue_msg_new(queue, env->message.body.bytes, env->message.body.len);
 
-    *returned = 0;
     if (!m)
         return NULL;
     v2m__queue_delivery(m)->id = env->delivery_tag;
@@ -812,9 +810,7 @@ static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t g
     m->attempt = 1;
     if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
         int64_t done = hdr_int(&p->headers, "x-v2m-attempts", 0);
-        int64_t back = hdr_int(&p->headers, "x-delivery-count", 0);
         m->attempt = done >= 0 && done < 1000000 ? (int)done + 1 : 1;
-        *returned = back > 0 && back < 1000000 ? (int)back : 0;
         hdr_str(&p->headers, "x-v2m-error", m->error, sizeof m->error);
     }
     return m;
@@ -845,8 +841,6 @@ static v2m_err consume_start(qamqp *h, aconn *c, const char *queue, int64_t dead
     return V2M_OK;
 }
 
-static void bury(qamqp *h, v2m_queue_msg *m, int returned);
-
 /* Wait up to left ms (at most one slice) for a delivery on c. 1 when
  * consuming ends here, with *rc and, on success, *out; 0 to go on. */
 static int consume_slice(qamqp *h, aconn *c, const char *queue, int64_t left, int64_t deadline,
@@ -861,22 +855,12 @@ static int consume_slice(qamqp *h, aconn *c, const char *queue, int64_t left, in
     r = amqp_consume_message(c->st, &env, &tv, 0);
     c->last_io = v2m__mono_ms();
     if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-        int returned;
-        v2m_queue_msg *m = to_msg(queue, &env, c->gen, &returned);
+        v2m_queue_msg *m = to_msg(queue, &env, c->gen);
         if (!m) {
             amqp_basic_reject(c->st, CH_WORK, env.delivery_tag, 1);
             *rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
         }
         amqp_destroy_envelope(&env);
-        if (m && returned > 0 && m->attempt - 1 + returned >= h->o.max_attempts &&
-            !v2m__queue_ends_with(queue, ".dead")) {
-            /* A quorum queue counts the deliveries nobody settled: its
-             * consumers kept dying on it. Like SQLite, give up on it here,
-             * after max_attempts deliveries in all, rather than hand it to
-             * the next one. */
-            bury(h, m, returned);
-            return 0;
-        }
         *out = m;
         return 1;
     }
@@ -988,15 +972,15 @@ static v2m_err qa_release(void *impl, v2m_queue_msg *m, v2m_error *err)
 }
 
 /* Republish m to target with the attempt count and reason in headers, then
- * ack it; on failure hand it back to the broker at once. Caller holds h->mu
- * (released while publish_locked waits for a reconnect); frees m. */
-static v2m_err move_locked(qamqp *h, v2m_queue_msg *m, const char *target, const char *reason,
-                           const char *expiration, const char *what, v2m_error *err)
+ * ack it; on failure hand it back to the broker at once. */
+static v2m_err move(qamqp *h, v2m_queue_msg *m, const char *target, const char *reason,
+                    const char *expiration, const char *what, v2m_error *err)
 {
     amqp_table_entry_t e[3];
     amqp_table_t headers;
     v2m_err rc;
 
+    pthread_mutex_lock(&h->mu);
     rc = check_live(h, m, what, err);
     if (rc)
         goto out;
@@ -1023,41 +1007,9 @@ static v2m_err move_locked(qamqp *h, v2m_queue_msg *m, const char *target, const
     else
         basic_settle(h, m, 0, NULL);
 out:
+    pthread_mutex_unlock(&h->mu);
     v2m__queue_msg_free(m);
     return rc;
-}
-
-static v2m_err move(qamqp *h, v2m_queue_msg *m, const char *target, const char *reason,
-                    const char *expiration, const char *what, v2m_error *err)
-{
-    v2m_err rc;
-
-    pthread_mutex_lock(&h->mu);
-    rc = move_locked(h, m, target, reason, expiration, what, err);
-    pthread_mutex_unlock(&h->mu);
-    return rc;
-}
-
-/* Move a message its consumers kept dying on to <q>.dead, returned times
- * back unsettled. Caller holds h->mu; frees m. When the move fails the
- * message goes back to the queue (or stays with the broker) and comes
- * again. */
-static void bury(qamqp *h, v2m_queue_msg *m, int returned)
-{
-    char target[V2M_QUEUE_NAME_MAX + 8], q[V2M_QUEUE_NAME_MAX + 1];
-    v2m_error e = {0};
-    int deliveries = m->attempt + returned;
-
-    snprintf(q, sizeof q, "%s", m->queue);
-    v2m__queue_dead_name(m->queue, target, sizeof target);
-    m->attempt = deliveries - 1;   /* the deliveries made, as retry counts them */
-    if (move_locked(h, m, target, "gave up: its consumers died before settling it", NULL,
-                    "dead-letter", &e) == V2M_OK)
-        V2M_LOG(V2M_WARN, "amqp dead-lettered unsettled message queue=%s deliveries=%d", q,
-                deliveries - 1);
-    else
-        V2M_LOG(V2M_WARN, "amqp cannot dead-letter unsettled message queue=%s err=%s", q,
-                v2m_error_msg(&e));
 }
 
 static v2m_err qa_retry(void *impl, v2m_queue_msg *m, int delay_ms, const char *reason,
