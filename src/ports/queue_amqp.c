@@ -302,13 +302,16 @@ static int declare_one(qamqp *h, aconn *c, const char *name, amqp_table_t args, 
             /* Not fatal: restarting would meet the same queue again. A
              * queue keeps the type and arguments it was created with, so
              * after a change of V2M_QUEUE_TYPE this names the queue to move. */
-            if (!h->warned_args++)
-                V2M_LOG(h->o.type == V2M_QUEUE_QUORUM ? V2M_ERROR : V2M_WARN,
-                        "amqp queue exists with other arguments; using it as it is (a queue "
-                        "keeps the type it was declared with: to make it a %s queue, drain and "
-                        "delete it, see docs/OPERATIONS.md) queue=%s V2M_QUEUE_TYPE=%s detail=%s",
-                        v2m_queue_type_name(h->o.type), name, v2m_queue_type_name(h->o.type),
-                        buf);
+            if (h->warned_args++)
+                return 1;
+            if (h->o.type == V2M_QUEUE_QUORUM)
+                V2M_LOG(V2M_ERROR, "amqp queue exists with other arguments; using it as it is, "
+                        "with the guarantees of its own type (a queue keeps the type it was "
+                        "declared with: to make it a quorum queue, drain and delete it, see "
+                        "docs/OPERATIONS.md) queue=%s V2M_QUEUE_TYPE=quorum detail=%s", name, buf);
+            else
+                V2M_LOG(V2M_WARN, "amqp queue exists with other arguments; using it as it is "
+                        "queue=%s V2M_QUEUE_TYPE=classic detail=%s", name, buf);
             return 1;
         }
         v2m_fail(err, V2M_EUNAVAIL, "amqp declare %s: %s", name, buf);
