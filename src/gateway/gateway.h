@@ -20,6 +20,7 @@ typedef struct gw_config {
     char jobs_url[1024];     /* V2M_JOBS, by default the store's URL */
     char queue_url[1024];
     char video_queue[128];
+    int queue_type;             /* V2M_QUEUE_CLASSIC or V2M_QUEUE_QUORUM */
     uint64_t max_upload;     /* V2M_MAX_UPLOAD */
     long max_active_jobs;    /* V2M_MAX_ACTIVE_JOBS per user; 0 = none */
     uint64_t quota;          /* V2M_QUOTA bytes per user; 0 = none */

@@ -9,6 +9,7 @@
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "ports/queue.h"
 #include "gateway.h"
 
 static const char usage[] =
@@ -27,6 +28,8 @@ static const v2m_cfg_var gateway_vars[] = {
      .help = "job records: file:///dir, sqlite:///path.db or mongodb://host:port/"},
     {.name = "V2M_QUEUE", .def = "sqlite://./var/queue.db", .parse = v2m_cfg_parse_text,
      .max = 1023, .help = "sqlite:///path.db or amqp://user:pass@host:port/vhost"},
+    {.name = "V2M_QUEUE_TYPE", .def = "classic", .parse = v2m_queue_cfg_parse_type,
+     .help = "RabbitMQ queues: classic or quorum (replicated, for a cluster)"},
     {.name = "VIDEO_QUEUE", .def = "video", .parse = v2m_cfg_parse_text, .max = 127,
      .help = "queue of new uploads"},
     {.name = "V2M_MAX_UPLOAD", .def = "2G", .parse = v2m_cfg_parse_size, .min = 1,
@@ -99,6 +102,7 @@ static v2m_err load_config(gw_config *c, v2m_error *err)
     snprintf(c->jobs_url, sizeof c->jobs_url, "%s", jobs ? jobs : c->store_url);
     snprintf(c->queue_url, sizeof c->queue_url, "%s", v2m_cfg_text(&cfg, "V2M_QUEUE"));
     snprintf(c->video_queue, sizeof c->video_queue, "%s", v2m_cfg_text(&cfg, "VIDEO_QUEUE"));
+    c->queue_type = (int)v2m_cfg_num(&cfg, "V2M_QUEUE_TYPE");
     return V2M_OK;
 }
 

@@ -24,6 +24,7 @@ v2m_err gw_queue_open(gw_app *a, v2m_error *err)
     /* A client waits for this answer: fail fast (503) rather than hang when
      * the broker is away; the next upload tries again. */
     o.publish_timeout_ms = 3000;
+    o.type = a->cfg.queue_type;
     a->queue = calloc(1, sizeof *a->queue);
     if (!a->queue)
         return v2m_fail(err, V2M_ENOMEM, "out of memory");

@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     o.work = work;
     o.app = &a;
     o.metrics = metrics;
-    if (!(a.hooks = v2m_webhooks_open(o.queue_url, &a.mail.links, a.mail.public_url, &err))) {
+    if (!(a.hooks = v2m_webhooks_open(o.queue_url, o.qopts.type, &a.mail.links, a.mail.public_url, &err))) {
         fprintf(stderr, "v2m-notification: %s\n", v2m_error_msg(&err));
         v2m_mail_config_free(&a.mail);
         return 1;

@@ -130,7 +130,7 @@ int v2m_webhook_parse_delays(const char *s, long long *delays, v2m_error *err)
     return n;
 }
 
-v2m_webhooks *v2m_webhooks_open(const char *queue_url, const v2m_links *links,
+v2m_webhooks *v2m_webhooks_open(const char *queue_url, int queue_type, const v2m_links *links,
                                 const char *public_url, v2m_error *err)
 {
     v2m_webhooks *w = calloc(1, sizeof *w);
@@ -178,6 +178,7 @@ v2m_webhooks *v2m_webhooks_open(const char *queue_url, const v2m_links *links,
     v2m_queue_opts_init(&w->qopts);
     w->qopts.prefetch = 1;
     w->qopts.max_attempts = 1000; /* attempts are counted in the message */
+    w->qopts.type = queue_type;
     w->qopts.retry_delay_ms = (int)(longest * 1000 < HOP_MAX_MS ? longest * 1000 : HOP_MAX_MS);
     w->pub = v2m_queue_open(queue_url, &w->qopts, err);
     if (!w->pub)

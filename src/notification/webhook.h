@@ -43,11 +43,12 @@ extern const v2m_cfg_table v2m_webhook_table;
 
 typedef struct v2m_webhooks v2m_webhooks;
 
-/* Load the settings and open the publisher of deliveries on queue_url;
+/* Load the settings and open the publisher of deliveries on queue_url
+ * (queue_type: V2M_QUEUE_TYPE, as the worker's queue has it);
  * records and users are opened on first use. links and public_url (the
  * mail's: V2M_LINK_SECRET, V2M_PUBLIC_URL) make the payload's download_url.
  * NULL with err on a bad setting. */
-v2m_webhooks *v2m_webhooks_open(const char *queue_url, const v2m_links *links,
+v2m_webhooks *v2m_webhooks_open(const char *queue_url, int queue_type, const v2m_links *links,
                                 const char *public_url, v2m_error *err);
 void v2m_webhooks_close(v2m_webhooks *w);   /* safe on NULL */
 

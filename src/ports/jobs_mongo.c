@@ -13,7 +13,9 @@
  * which matches records without the field too)
  *
  * Changes are findAndModify with the allowed statuses in the query, so each is
- * atomic on the server. The client pool makes the handle thread-safe.
+ * atomic on the server. Every write has the durable write concern (majority
+ * unless the URL names w, see mongo_int.h): a transition the services acted
+ * on survives a failover. The client pool makes the handle thread-safe.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -133,7 +135,7 @@ static v2m_err jm_create(void *impl, const v2m_job *j, v2m_error *err)
 {
     jmongo *m = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     bson_t doc = BSON_INITIALIZER;
     bson_oid_t oid;
     bson_error_t be;
@@ -205,7 +207,7 @@ static v2m_err jm_get(void *impl, const char *fid, v2m_job *out, v2m_error *err)
 {
     jmongo *m = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     v2m_err rc = get_with(coll, fid, 1, out, err);
 
     mongoc_collection_destroy(coll);
@@ -218,7 +220,7 @@ static v2m_err jm_update(void *impl, const char *fid, const v2m_job_change *chg,
 {
     jmongo *m = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
     bson_t query = BSON_INITIALIZER, update = BSON_INITIALIZER, reply;
     bson_t st, in, set, inc;
@@ -313,7 +315,7 @@ static v2m_err jm_list(void *impl, const char *owner, int limit, int offset, v2m
 {
     jmongo *m = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     bson_t *filter = owner ? BCON_NEW("owner", BCON_UTF8(owner)) : bson_new();
     bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(-1), "_id", BCON_INT32(-1),
                             "}", "skip", BCON_INT64(offset));
@@ -346,7 +348,7 @@ static v2m_err jm_del(void *impl, const char *fid, v2m_error *err)
 {
     jmongo *m = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     bson_oid_t oid;
     bson_t *sel;
     bson_t reply;
@@ -391,7 +393,7 @@ static v2m_err jm_del_begin(void *impl, const char *fid, const char *owner, int6
 {
     jmongo *m = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     mongoc_find_and_modify_opts_t *fam = mongoc_find_and_modify_opts_new();
     bson_t *query, *update, reply;
     bson_oid_t oid;
@@ -430,7 +432,7 @@ static v2m_err find_sorted(jmongo *m, bson_t *filter, const char *key, int limit
                            v2m_jobs_each fn, void *ud, v2m_error *err)
 {
     mongoc_client_t *c = mongoc_client_pool_pop(m->mongo.pool);
-    mongoc_collection_t *coll = mongoc_client_get_collection(c, DB, COLL);
+    mongoc_collection_t *coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     bson_t *opts = BCON_NEW("sort", "{", key, BCON_INT32(1), "}", "limit", BCON_INT64(limit));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     const bson_t *d;
@@ -467,7 +469,7 @@ static v2m_err backfill_ends(jmongo *m, v2m_error *err)
     if (atomic_load(&m->backfilled))
         return V2M_OK;
     c = mongoc_client_pool_pop(m->mongo.pool);
-    coll = mongoc_client_get_collection(c, DB, COLL);
+    coll = v2m__mongo_coll(&m->mongo, c, DB, COLL);
     filter = BCON_NEW("status", "{", "$in", "[", BCON_UTF8("done"), BCON_UTF8("failed"), "]", "}",
                       "ended_at", "{", "$in", "[", BCON_INT64(0), BCON_NULL, "]", "}");
     opts = BCON_NEW("projection", "{", "updated_at", BCON_INT32(1), "}", "limit",

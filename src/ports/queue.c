@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "ports_int.h"
 
@@ -50,8 +51,36 @@ void v2m_queue_opts_init(v2m_queue_opts *o)
     o->heartbeat_s = 30;
 }
 
+int v2m_queue_parse_type(const char *text)
+{
+    if (text && strcmp(text, "classic") == 0)
+        return V2M_QUEUE_CLASSIC;
+    if (text && strcmp(text, "quorum") == 0)
+        return V2M_QUEUE_QUORUM;
+    return -1;
+}
+
+const char *v2m_queue_type_name(int type)
+{
+    return type == V2M_QUEUE_QUORUM ? "quorum" : "classic";
+}
+
+v2m_err v2m_queue_cfg_parse_type(const struct v2m_cfg_var *v, const char *text,
+                                 struct v2m_cfg_val *out, v2m_error *err)
+{
+    int t = v2m_queue_parse_type(text);
+
+    if (t < 0)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%s': expected classic or quorum", v->name, text);
+    out->text = text;
+    out->num = t;
+    return V2M_OK;
+}
+
 static v2m_err check_opts(const v2m_queue_opts *o, v2m_error *err)
 {
+    if (o->type != V2M_QUEUE_CLASSIC && o->type != V2M_QUEUE_QUORUM)
+        return v2m_fail(err, V2M_ECONFIG, "queue type %d: expected classic or quorum", o->type);
     if (o->prefetch < 1 || o->prefetch > 65535)
         return v2m_fail(err, V2M_ECONFIG, "queue prefetch %d: expected 1..65535", o->prefetch);
     if (o->max_attempts < 1)

@@ -28,8 +28,11 @@
  * e.g. `mp3.retry.30s`), declared without x-message-ttl by every service
  * alike, each message with its own expiration, then dead-lettered back to <q>
  * through the default exchange. So every consumer's delay holds whatever
- * order the services start in. SQLite keeps a retried message in <q>,
- * invisible until its time. Bodies are opaque bytes to the port.
+ * order the services start in. With opts.type V2M_QUEUE_QUORUM
+ * (V2M_QUEUE_TYPE=quorum) all of them are quorum queues instead, replicated
+ * on a cluster's nodes, with the same guarantees (queue_amqp.c). SQLite
+ * keeps a retried message in <q>, invisible until its time. Bodies are
+ * opaque bytes to the port.
  *
  * Guarantees (both backends):
  * - Durability: publish returns V2M_OK only when the message is durable
@@ -46,7 +49,8 @@
  *   attempt count raised; on the max_attempts-th attempt it goes to <q>.dead
  *   instead. In SQLite a delivery that was never settled (the consumer died)
  *   also counts as an attempt, so a message that kills its consumer ends in
- *   <q>.dead too; RabbitMQ marks such a delivery `redelivered` only.
+ *   <q>.dead too; RabbitMQ marks such a delivery `redelivered` only (a
+ *   quorum queue dead-letters it after V2M_QUEUE_DELIVERY_LIMIT of them).
  * - Recovery: when the broker goes away, publish and consume reconnect by
  *   themselves with backoff (100 ms doubling to 5 s); publish keeps trying
  *   for publish_timeout_ms, consume for its timeout, and later calls go on
@@ -78,10 +82,35 @@ typedef struct v2m_queue_opts {
     int lease_ms;           /* SQLite: how long a dead consumer keeps a message (default 30000) */
     int publish_timeout_ms; /* how long publish keeps trying, confirm included (default 30000) */
     int heartbeat_s;        /* RabbitMQ heartbeat (default 30; 0 = off) */
+    int type;               /* RabbitMQ: V2M_QUEUE_CLASSIC (default) or V2M_QUEUE_QUORUM, the
+                               type of the queues it declares (V2M_QUEUE_TYPE) */
     const atomic_int *stop; /* when it becomes non-zero, waits end with V2M_ECANCELLED */
 } v2m_queue_opts;
 
+/* RabbitMQ queue types (ignored by SQLite). */
+enum { V2M_QUEUE_CLASSIC = 0, V2M_QUEUE_QUORUM = 1 };
+
+/* The x-delivery-limit of quorum queues: the broker dead-letters a message
+ * handed back unsettled (its consumer died, lost its connection or released
+ * it) more often. Retries republish and do not count. A backstop far above
+ * what the services allow themselves (the converter gives up on a job after
+ * V2M_MAX_ATTEMPTS starts), since the broker may count one crash several
+ * times (see queue_amqp.c). */
+#define V2M_QUEUE_DELIVERY_LIMIT 100
+
 void v2m_queue_opts_init(v2m_queue_opts *o);
+
+/* "classic" or "quorum" to V2M_QUEUE_CLASSIC / V2M_QUEUE_QUORUM; -1 for
+ * anything else. */
+int v2m_queue_parse_type(const char *text);
+const char *v2m_queue_type_name(int type);
+
+/* A settings-table parser (common/config.h) for V2M_QUEUE_TYPE: the type in
+ * out->num; a refusal names the variable and the two types. */
+struct v2m_cfg_var;
+struct v2m_cfg_val;
+v2m_err v2m_queue_cfg_parse_type(const struct v2m_cfg_var *v, const char *text,
+                                 struct v2m_cfg_val *out, v2m_error *err);
 
 /* A delivered message; the handle that consumed it owns it until it is
  * settled: exactly one of ack, retry, dead or release frees it. Only the

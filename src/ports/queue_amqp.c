@@ -25,6 +25,16 @@
  * arguments is used as it is (the refusal, PRECONDITION_FAILED, is logged
  * once).
  *
+ * With o.type V2M_QUEUE_QUORUM the same three are quorum queues (see
+ * ensure_declared): <q> and the retry queues dead-letter at least once, and
+ * the broker dead-letters a message of <q> handed back more than
+ * x-delivery-limit V2M_QUEUE_DELIVERY_LIMIT times. That count is not
+ * max_attempts: a quorum queue counts every return (x-delivery-count), also
+ * a message that went on to another consumer of a dying process and came
+ * back again, so one crash may count several times; the services bound
+ * attempts themselves (the converter's job record, retry's x-v2m-attempts),
+ * before the broker's limit.
+ *
  * retry republishes the body to the retry queue with the expiration
  * min(delay, retry_delay_ms) and headers x-v2m-attempts (the attempts made)
  * and x-v2m-error, waits for the confirm, then acks the original; dead does
@@ -289,9 +299,19 @@ static int declare_one(qamqp *h, aconn *c, const char *name, amqp_table_t args, 
         if (!rpc_ok(h, c, "reopen declaration channel"))
             return 0;
         if (code == AMQP_PRECONDITION_FAILED) {
-            if (!h->warned_args++)
+            /* Not fatal: restarting would meet the same queue again. A
+             * queue keeps the type and arguments it was created with, so
+             * after a change of V2M_QUEUE_TYPE this names the queue to move. */
+            if (h->warned_args++)
+                return 1;
+            if (h->o.type == V2M_QUEUE_QUORUM)
+                V2M_LOG(V2M_ERROR, "amqp queue exists with other arguments; using it as it is, "
+                        "with the guarantees of its own type (a queue keeps the type it was "
+                        "declared with: to make it a quorum queue, drain and delete it, see "
+                        "docs/OPERATIONS.md) queue=%s V2M_QUEUE_TYPE=quorum detail=%s", name, buf);
+            else
                 V2M_LOG(V2M_WARN, "amqp queue exists with other arguments; using it as it is "
-                        "queue=%s detail=%s", name, buf);
+                        "queue=%s V2M_QUEUE_TYPE=classic detail=%s", name, buf);
             return 1;
         }
         v2m_fail(err, V2M_EUNAVAIL, "amqp declare %s: %s", name, buf);
@@ -301,38 +321,83 @@ static int declare_one(qamqp *h, aconn *c, const char *name, amqp_table_t args, 
     return 0;
 }
 
+static void arg_str(amqp_table_entry_t *e, int *n, const char *key, const char *val)
+{
+    e[*n].key = amqp_cstring_bytes(key);
+    e[*n].value.kind = AMQP_FIELD_KIND_UTF8;
+    e[*n].value.value.bytes = amqp_cstring_bytes(val);
+    (*n)++;
+}
+
+/* The arguments of a queue that dead-letters to dlq: for a quorum queue
+ * also its type and at-least-once dead-lettering (which needs
+ * reject-publish overflow; without a length limit it never applies). */
+static amqp_table_t dl_args(int quorum, const char *dlq, amqp_table_entry_t *e)
+{
+    amqp_table_t t;
+    int n = 0;
+
+    if (quorum)
+        arg_str(e, &n, "x-queue-type", "quorum");
+    arg_str(e, &n, "x-dead-letter-exchange", "");
+    arg_str(e, &n, "x-dead-letter-routing-key", dlq);
+    if (quorum) {
+        arg_str(e, &n, "x-dead-letter-strategy", "at-least-once");
+        arg_str(e, &n, "x-overflow", "reject-publish");
+    }
+    t.num_entries = n;
+    t.entries = e;
+    return t;
+}
+
 /* Declare queue and its companions on c once per connection. V2M_OK, or an
- * error with c possibly down. */
+ * error with c possibly down. Classic (V2M_QUEUE_TYPE=classic):
+ *   <q>, <q>.dead      no arguments
+ *   <q>.retry.<delay>  dead-letters to <q>
+ * Quorum: every one x-queue-type quorum, and
+ *   <q>                dead-letters to <q>.dead (at least once) after
+ *                      x-delivery-limit V2M_QUEUE_DELIVERY_LIMIT returns
+ *   <q>.retry.<delay>  dead-letters to <q> (at least once)
+ * The arguments never depend on a service's settings, so every service
+ * declares a queue alike. */
 static v2m_err ensure_declared(qamqp *h, aconn *c, const char *queue, v2m_error *err)
 {
     char name[V2M_QUEUE_NAME_MAX + V2M_QUEUE_RETRY_ROOM], base[V2M_QUEUE_NAME_MAX + 1];
-    amqp_table_entry_t e[2];
-    amqp_table_t none = amqp_empty_table, retry_args;
+    amqp_table_entry_t e[8], qt;
+    amqp_table_t none = amqp_empty_table, args;
     size_t baselen = v2m__queue_retry_base(queue);
+    int quorum = h->o.type == V2M_QUEUE_QUORUM;
     char **d;
     int r = 1;
 
     for (size_t i = 0; i < c->ndeclared; i++)
         if (strcmp(c->declared[i], queue) == 0)
             return V2M_OK;
+    if (quorum) {
+        int n = 0;
+        arg_str(&qt, &n, "x-queue-type", "quorum");
+        none.num_entries = 1;
+        none.entries = &qt;
+    }
     if (baselen > 0) {
         /* A retry queue: no x-message-ttl, so every service declares it
          * alike; each message carries its expiration. */
         snprintf(base, sizeof base, "%.*s", (int)baselen, queue);
-        e[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
-        e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-        e[0].value.value.bytes = amqp_cstring_bytes("");
-        e[1].key = amqp_cstring_bytes("x-dead-letter-routing-key");
-        e[1].value.kind = AMQP_FIELD_KIND_UTF8;
-        e[1].value.value.bytes = amqp_cstring_bytes(base);
-        retry_args.num_entries = 2;
-        retry_args.entries = e;
-        r = declare_one(h, c, queue, retry_args, err);
+        r = declare_one(h, c, queue, dl_args(quorum, base, e), err);
     } else if (v2m__queue_ends_with(queue, ".dead")) {
         r = declare_one(h, c, queue, none, err);
     } else {
-        r = declare_one(h, c, queue, none, err);
         snprintf(name, sizeof name, "%s.dead", queue);
+        if (quorum) {
+            args = dl_args(1, name, e);
+            e[args.num_entries].key = amqp_cstring_bytes("x-delivery-limit");
+            e[args.num_entries].value.kind = AMQP_FIELD_KIND_I32;
+            e[args.num_entries].value.value.i32 = V2M_QUEUE_DELIVERY_LIMIT;
+            args.num_entries++;
+        } else {
+            args = none;
+        }
+        r = declare_one(h, c, queue, args, err);
         if (r == 1)
             r = declare_one(h, c, name, none, err);
     }

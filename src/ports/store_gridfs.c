@@ -151,7 +151,9 @@ static v2m_err g_up_open(void *impl, v2m_store_ns ns, const v2m_store_meta *meta
         up_free(up);
         return rc;
     }
-    up->files = mongoc_client_get_collection(up->client, v2m_store_ns_name(ns), "fs.files");
+    /* The files document publishes the file: durable (mongo_int.h), and so
+     * then are the chunks written before it. */
+    up->files = v2m__mongo_coll(&g->mongo, up->client, v2m_store_ns_name(ns), "fs.files");
     up->chunks = mongoc_client_get_collection(up->client, v2m_store_ns_name(ns), "fs.chunks");
     *out = up;
     return V2M_OK;
@@ -558,9 +560,11 @@ static v2m_err g_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *er
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *files = mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.files");
+    /* A deletion is durable: a deleted file does not come back with a new
+     * primary. */
+    mongoc_collection_t *files = v2m__mongo_coll(&g->mongo, c, v2m_store_ns_name(ns), "fs.files");
     mongoc_collection_t *chunks =
-        mongoc_client_get_collection(c, v2m_store_ns_name(ns), "fs.chunks");
+        v2m__mongo_coll(&g->mongo, c, v2m_store_ns_name(ns), "fs.chunks");
     bson_oid_t oid;
     bson_t *sel_files, *sel_chunks;
     bson_t reply;
@@ -751,9 +755,17 @@ typedef struct {
     int64_t start, off;
 } gpart;
 
-static mongoc_collection_t *coll(mongoc_client_t *c, v2m_store_ns ns, const char *name)
+/* A collection of ns; the upload records and files documents with the
+ * durable write concern (an offset told to a client stays true across a
+ * failover, and with it the chunks before it), the chunks without. */
+static mongoc_collection_t *coll(const gfs *g, mongoc_client_t *c, v2m_store_ns ns,
+                                 const char *name)
 {
-    return mongoc_client_get_collection(c, v2m_store_ns_name(ns), name);
+    mongoc_collection_t *k = mongoc_client_get_collection(c, v2m_store_ns_name(ns), name);
+
+    if (strcmp(name, "fs.chunks") != 0)
+        v2m__mongo_durable(&g->mongo, k);
+    return k;
 }
 
 /* Upsert chunk n of the part oid. */
@@ -858,7 +870,7 @@ static v2m_err g_part_create(void *impl, v2m_store_ns ns, const char *fid, const
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    mongoc_collection_t *uploads = coll(g, c, ns, "fs.uploads");
     bson_t doc = BSON_INITIALIZER;
     bson_oid_t oid;
     bson_error_t be;
@@ -881,7 +893,7 @@ static v2m_err g_part_info(void *impl, v2m_store_ns ns, const char *fid, char *i
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    mongoc_collection_t *uploads = coll(g, c, ns, "fs.uploads");
     bson_oid_t oid;
     v2m_err rc;
 
@@ -917,8 +929,8 @@ static v2m_err g_part_append(void *impl, v2m_store_ns ns, const char *fid, int64
     p->g = g;
     p->cur = malloc(CS);
     p->client = mongoc_client_pool_pop(g->mongo.pool);
-    p->chunks = coll(p->client, ns, "fs.chunks");
-    p->uploads = coll(p->client, ns, "fs.uploads");
+    p->chunks = coll(g, p->client, ns, "fs.chunks");
+    p->uploads = coll(g, p->client, ns, "fs.uploads");
     memcpy(p->fid, fid, sizeof p->fid);
     bson_oid_init_from_string(&p->oid, fid);
     if (!p->cur) {
@@ -1003,8 +1015,8 @@ static v2m_err g_part_pread(void *impl, v2m_store_ns ns, const char *fid, void *
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *chunks = coll(c, ns, "fs.chunks");
-    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    mongoc_collection_t *chunks = coll(g, c, ns, "fs.chunks");
+    mongoc_collection_t *uploads = coll(g, c, ns, "fs.uploads");
     uint8_t *chunk = malloc(CS);
     bson_oid_t oid;
     int64_t have = 0;
@@ -1056,9 +1068,9 @@ static v2m_err g_part_finish(void *impl, v2m_store_ns ns, const char *fid,
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *chunks = coll(c, ns, "fs.chunks");
-    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
-    mongoc_collection_t *files = coll(c, ns, "fs.files");
+    mongoc_collection_t *chunks = coll(g, c, ns, "fs.chunks");
+    mongoc_collection_t *uploads = coll(g, c, ns, "fs.uploads");
+    mongoc_collection_t *files = coll(g, c, ns, "fs.files");
     bson_t doc = BSON_INITIALIZER, md, *sel = NULL, *rsel = NULL;
     bson_oid_t oid;
     bson_error_t be;
@@ -1112,8 +1124,8 @@ static v2m_err g_part_abort(void *impl, v2m_store_ns ns, const char *fid, v2m_er
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *chunks = coll(c, ns, "fs.chunks");
-    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    mongoc_collection_t *chunks = coll(g, c, ns, "fs.chunks");
+    mongoc_collection_t *uploads = coll(g, c, ns, "fs.uploads");
     bson_oid_t oid;
     int64_t off;
     v2m_err rc;
@@ -1133,7 +1145,7 @@ static v2m_err g_part_list(void *impl, v2m_store_ns ns, v2m_store_part_fn fn, vo
 {
     gfs *g = impl;
     mongoc_client_t *c = mongoc_client_pool_pop(g->mongo.pool);
-    mongoc_collection_t *uploads = coll(c, ns, "fs.uploads");
+    mongoc_collection_t *uploads = coll(g, c, ns, "fs.uploads");
     bson_t filter = BSON_INITIALIZER;
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(uploads, &filter, NULL, NULL);
     char *info = malloc(V2M_STORE_INFO_MAX + 1);

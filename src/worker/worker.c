@@ -233,4 +233,5 @@ void v2m_worker_from_cfg(v2m_worker_opts *o, const v2m_cfg *c, const char *threa
     /* At most a day each (the table's bounds): the milliseconds fit an int. */
     o->qopts.retry_delay_ms = (int)(v2m_cfg_num(c, "V2M_RETRY_DELAY") * 1000);
     o->qopts.lease_ms = (int)(v2m_cfg_num(c, "V2M_LEASE") * 1000);
+    o->qopts.type = (int)v2m_cfg_num(c, "V2M_QUEUE_TYPE");
 }

@@ -64,7 +64,7 @@ typedef struct v2m_worker_opts {
 } v2m_worker_opts;
 
 /* The rows every worker's settings table starts with: V2M_LISTEN (health and
- * metrics), V2M_QUEUE, the thread count threads_var, V2M_MAX_ATTEMPTS,
+ * metrics), V2M_QUEUE, V2M_QUEUE_TYPE, the thread count threads_var, V2M_MAX_ATTEMPTS,
  * V2M_RETRY_DELAY, V2M_LEASE (SQLite queue), V2M_SHUTDOWN_GRACE. Defaults
  * are the service's (text, as in a table row; threads_def may be NULL with
  * threads_shown saying what is used then). */
@@ -76,6 +76,8 @@ typedef struct v2m_worker_opts {
      .max = 1023, .help = "sqlite:///path.db or amqp://user:pass@host:port/vhost"},            \
     {.name = (threads_var), .def = (threads_def), .parse = v2m_cfg_parse_int, .min = 1,        \
      .max = 256, .help = (threads_help), .shown = (threads_shown)},                            \
+    {.name = "V2M_QUEUE_TYPE", .def = "classic", .parse = v2m_queue_cfg_parse_type,            \
+     .help = "RabbitMQ queues: classic or quorum (replicated, for a cluster)"},                \
     {.name = "V2M_MAX_ATTEMPTS", .def = (attempts), .parse = v2m_cfg_parse_int, .min = 1,      \
      .max = 1000, .help = (attempts_help)},                                                    \
     {.name = "V2M_RETRY_DELAY", .def = (delay), .parse = v2m_cfg_parse_duration, .min = 1,     \

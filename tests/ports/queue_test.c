@@ -1,7 +1,9 @@
 /* The queue port against a real backend:
- *   queue_test sqlite|amqp SCENARIO
+ *   queue_test sqlite|amqp|quorum SCENARIO
  * sqlite uses a database in a temporary directory; amqp uses
- * $V2M_TEST_AMQP_URL (RabbitMQ, run under tests/harness/services.sh).
+ * $V2M_TEST_AMQP_URL (RabbitMQ, run under tests/harness/services.sh) with
+ * classic queues, quorum the same broker with quorum queues
+ * (V2M_QUEUE_TYPE=quorum). "amqp:" below means both.
  *
  * Scenarios:
  *   basic      bodies of 0, 1, 256 and 100000 bytes round trip in order; timeouts,
@@ -12,7 +14,10 @@
  *              message is delivered again (sqlite: once its lease runs out)
  *   dead       retry with delay until max_attempts, then <q>.dead with the
  *              reason; direct dead-lettering; sqlite: a message whose consumers
- *              keep dying ends in <q>.dead
+ *              keep dying ends in <q>.dead; quorum: one handed back again and
+ *              again (consumers dying, or a consumer that releases it) is
+ *              dead-lettered by the broker after x-delivery-limit returns,
+ *              which only a quorum queue has
  *   compete    two consumer processes on one queue: every message delivered
  *              once, never held by both at the same time
  *   keepalive  a consumer holding a message far longer than the heartbeat /
@@ -57,6 +62,7 @@ static void test_opts(v2m_queue_opts *o)
     o->lease_ms = 1000;
     o->publish_timeout_ms = 15000;
     o->heartbeat_s = 5;
+    o->type = strcmp(mode, "quorum") == 0 ? V2M_QUEUE_QUORUM : V2M_QUEUE_CLASSIC;
 }
 
 static v2m_queue *open_q(const v2m_queue_opts *o)
@@ -68,7 +74,8 @@ static v2m_queue *open_q(const v2m_queue_opts *o)
     return q;
 }
 
-static int is_amqp(void) { return strcmp(mode, "amqp") == 0; }
+static int is_amqp(void) { return strcmp(mode, "amqp") == 0 || strcmp(mode, "quorum") == 0; }
+static int is_quorum(void) { return strcmp(mode, "quorum") == 0; }
 
 static v2m_queue_msg *take(v2m_queue *q, const char *name, int timeout_ms)
 {
@@ -124,6 +131,43 @@ static void raw_declare(const char *name, int with_args)
     amqp_connection_close(c, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(c);
     free(u);
+}
+
+/* amqp: consume name as a client that hands every delivery back (nack with
+ * requeue) until none comes for 3 s; the number of deliveries. */
+static int raw_hand_back(const char *name)
+{
+    char *u = strdup(url);
+    struct amqp_connection_info ci;
+    amqp_connection_state_t c = amqp_new_connection();
+    amqp_socket_t *s = amqp_tcp_socket_new(c);
+    int n = 0;
+
+    amqp_parse_url(u, &ci);
+    if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK ||
+        amqp_login(c, ci.vhost && *ci.vhost ? ci.vhost : "/", 0, 131072, 0,
+                   AMQP_SASL_METHOD_PLAIN, ci.user, ci.password)
+                .reply_type != AMQP_RESPONSE_NORMAL)
+        FATAL("raw connection to the broker failed");
+    amqp_channel_open(c, 1);
+    amqp_basic_qos(c, 1, 0, 1, 0);
+    amqp_basic_consume(c, 1, amqp_cstring_bytes(name), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    CHECK(amqp_get_rpc_reply(c).reply_type == AMQP_RESPONSE_NORMAL);
+    for (;;) {
+        amqp_envelope_t env;
+        struct timeval tv = {3, 0};
+        amqp_maybe_release_buffers(c);
+        if (amqp_consume_message(c, &env, &tv, 0).reply_type != AMQP_RESPONSE_NORMAL)
+            break;
+        n++;
+        amqp_basic_nack(c, 1, env.delivery_tag, 0, 1);
+        amqp_destroy_envelope(&env);
+    }
+    amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(c);
+    free(u);
+    return n;
 }
 
 static void test_basic(void)
@@ -416,6 +460,51 @@ static void test_dead(void)
         }
         v2m_queue_close(qd);
         v2m_queue_close(q);
+    }
+    if (is_quorum()) {
+        /* Consumers that die holding it: each death hands it back, and the
+         * broker counts that as a v2m release does. */
+        int got, pfd[2];
+        pid_t pid;
+        q = open_q(&o);
+        CHECK(v2m_queue_publish(q, qname, "bouncer", 7, &e) == V2M_OK);
+        v2m_queue_close(q);
+        CHECK(pipe(pfd) == 0);
+        pid = fork();
+        if (pid == 0) {
+            v2m_queue *mine = open_q(&o);
+            v2m_queue_msg *mm = take(mine, qname, 5000);
+            if (mm && body_is(mm, "bouncer", 7))
+                (void)!write(pfd[1], "1", 1);
+            raise(SIGKILL);
+        }
+        close(pfd[1]);
+        CHECK(wait_byte(pfd[0], 10000));
+        close(pfd[0]);
+        waitpid(pid, NULL, 0);
+        q = open_q(&o);
+        m = take(q, qname, 5000);
+        CHECK(body_is(m, "bouncer", 7));
+        if (m) {
+            CHECK(m->redelivered == 1 && m->attempt == 1);
+            CHECK(v2m_queue_release(q, m, &e) == V2M_OK);
+        }
+        v2m_queue_close(q);
+        /* then a consumer that is not v2m and hands it back every time: after
+         * x-delivery-limit returns in all the broker dead-letters it */
+        got = raw_hand_back(qname);
+        fprintf(stderr, "quorum: handed back %d times before the broker gave up\n", got);
+        /* Two returns before (the death, the release), and maybe a third:
+         * the released message may go to the releasing handle's consumer
+         * again, and comes back when it closes. */
+        CHECKF(got >= V2M_QUEUE_DELIVERY_LIMIT + 1 - 3 && got <= V2M_QUEUE_DELIVERY_LIMIT + 1 - 2,
+               "handed back %d times", got);
+        qd = open_q(&o);
+        m = take(qd, dq, 5000);
+        CHECK(body_is(m, "bouncer", 7));
+        if (m)
+            CHECK(v2m_queue_ack(qd, m, &e) == V2M_OK);
+        v2m_queue_close(qd);
     }
 }
 
@@ -805,12 +894,13 @@ int main(int argc, char **argv)
     if (strcmp(mode, "sqlite") == 0) {
         dir = make_tmpdir("queue");
         snprintf(url, sizeof url, "sqlite://%s/var/queue.db", dir);
-    } else if (strcmp(mode, "amqp") == 0) {
+    } else if (is_amqp()) {
         snprintf(url, sizeof url, "%s", need_env("V2M_TEST_AMQP_URL", "a RabbitMQ (amqp://user:pass@host:port/)"));
     } else {
-        FATAL("usage: queue_test sqlite|amqp basic|kill|dead|compete|keepalive|later|delays|restart");
+        FATAL("usage: queue_test sqlite|amqp|quorum basic|kill|dead|compete|keepalive|later|delays|restart");
     }
-    snprintf(qname, sizeof qname, "v2mtest.%s.%d.%ld", scenario, (int)getpid(), (long)time(NULL));
+    snprintf(qname, sizeof qname, "v2mtest.%s.%s.%d.%ld", mode, scenario, (int)getpid(),
+             (long)time(NULL));
 
     if (strcmp(scenario, "basic") == 0)
         test_basic();

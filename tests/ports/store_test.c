@@ -3,6 +3,11 @@
  *   store_test gridfs    GridFS on $V2M_TEST_MONGO_URI
  *   store_test interop   GridFS files written by v2m read by pymongo's gridfs
  *                        and the other way round ($V2M_TEST_MONGO_URI, python3-gridfs)
+ *   store_test mongo_uri a MongoDB URL's options (replicaSet, readPreference, w,
+ *                        journal, wtimeoutMS, retryWrites, timeouts) reach the
+ *                        client unchanged; durable writes are w majority unless the
+ *                        URL names w; with $V2M_TEST_MONGO_URI also round trips,
+ *                        a deletion and tus parts under each kind of URL
  *
  * Round trips of 0 B, 1 B, a few odd sizes around chunk boundaries and one
  * 200 MB file (V2M_TEST_BIG_MB overrides) with the peak RSS checked,
@@ -24,6 +29,7 @@
 
 #include <mongoc/mongoc.h>
 
+#include "ports/mongo_int.h"
 #include "ports/store.h"
 
 static v2m_store *st;
@@ -824,6 +830,146 @@ static void test_file_long_dir(void)
     free(base);
 }
 
+/* The write concern of durable writes for url, and the client's URI: w
+ * (MONGOC_WRITE_CONCERN_W_*; -100 for none, the URL's then), journal (-1
+ * unset) and wtimeout of the durable one. */
+static mongoc_uri_t *uri_of(const char *url, int *w, int *journal, int64_t *wtimeout)
+{
+    v2m_error e = {0};
+    mongoc_write_concern_t *wc = NULL;
+    mongoc_client_pool_t *pool = v2m__mongo_pool(url, &wc, &e);
+    mongoc_client_t *c;
+    mongoc_uri_t *uri;
+
+    if (!pool)
+        FATAL("pool for %s: %s", url, v2m_error_msg(&e));
+    *w = wc ? mongoc_write_concern_get_w(wc) : -100;
+    *journal = wc && mongoc_write_concern_journal_is_set(wc) ? mongoc_write_concern_get_journal(wc)
+                                                            : -1;
+    *wtimeout = wc ? mongoc_write_concern_get_wtimeout_int64(wc) : -1;
+    c = mongoc_client_pool_pop(pool);   /* connects in the background: never here */
+    uri = mongoc_uri_copy(mongoc_client_get_uri(c));
+    mongoc_client_pool_push(pool, c);
+    mongoc_client_pool_destroy(pool);
+    mongoc_write_concern_destroy(wc);
+    return uri;
+}
+
+static void test_mongo_uri(const char *server)
+{
+    mongoc_uri_t *u;
+    const mongoc_write_concern_t *own;
+    const mongoc_read_prefs_t *rp;
+    int w, j;
+    int64_t wt;
+    v2m_error e = {0};
+
+    /* the unreachable hosts' monitors would fill the log */
+    mongoc_log_set_handler(NULL, NULL);
+    /* a replica set: every option as given; durable writes majority */
+    u = uri_of("mongodb://db1.invalid:27017,db2.invalid:27017,db3.invalid:27017/"
+               "?replicaSet=rs0&readPreference=primaryPreferred&retryWrites=true"
+               "&readConcernLevel=majority",
+               &w, &j, &wt);
+    CHECK_STR(mongoc_uri_get_replica_set(u), "rs0");
+    rp = mongoc_uri_get_read_prefs_t(u);
+    CHECK(rp && mongoc_read_prefs_get_mode(rp) == MONGOC_READ_PRIMARY_PREFERRED);
+    CHECK(mongoc_uri_get_option_as_bool(u, MONGOC_URI_RETRYWRITES, false));
+    CHECK(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0) == 15000);
+    CHECK(mongoc_uri_get_option_as_int32(u, MONGOC_URI_CONNECTTIMEOUTMS, 0) == 5000);
+    CHECK_STR(mongoc_read_concern_get_level(mongoc_uri_get_read_concern(u)), "majority");
+    CHECK(w == MONGOC_WRITE_CONCERN_W_MAJORITY && j == -1 && wt == 15000);
+    /* the URL's client write concern is left as it was (the default) */
+    own = mongoc_uri_get_write_concern(u);
+    CHECK(mongoc_write_concern_get_w(own) == MONGOC_WRITE_CONCERN_W_DEFAULT);
+    mongoc_uri_destroy(u);
+
+    /* the URL names w: it holds for every write, durable ones too */
+    u = uri_of("mongodb://db1.invalid/?replicaSet=rs0&w=2&journal=true&wtimeoutMS=4000"
+               "&serverSelectionTimeoutMS=30000&retryWrites=false",
+               &w, &j, &wt);
+    own = mongoc_uri_get_write_concern(u);
+    CHECK(w == -100);
+    CHECK(mongoc_write_concern_get_w(own) == 2);
+    CHECK(mongoc_write_concern_get_journal(own));
+    CHECK(mongoc_write_concern_get_wtimeout_int64(own) == 4000);
+    CHECK(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0) == 30000);
+    CHECK(!mongoc_uri_get_option_as_bool(u, MONGOC_URI_RETRYWRITES, true));
+    mongoc_uri_destroy(u);
+    u = uri_of("mongodb://db1.invalid/?w=majority", &w, &j, &wt);
+    CHECK(w == -100);
+    CHECK(mongoc_write_concern_get_w(mongoc_uri_get_write_concern(u)) ==
+          MONGOC_WRITE_CONCERN_W_MAJORITY);
+    mongoc_uri_destroy(u);
+    u = uri_of("mongodb://db1.invalid/?w=dc2", &w, &j, &wt);   /* a tag set */
+    CHECK(w == -100);
+    mongoc_uri_destroy(u);
+
+    /* journal and wtimeoutMS alone: majority with them */
+    u = uri_of("mongodb://db1.invalid/?journal=true&wtimeoutMS=2500", &w, &j, &wt);
+    CHECK(w == MONGOC_WRITE_CONCERN_W_MAJORITY && j == 1 && wt == 2500);
+    CHECK(mongoc_uri_get_option_as_int32(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0) == 5000);
+    mongoc_uri_destroy(u);
+
+    /* a collection for durable writes carries it */
+    {
+        v2m__mongo h = {0};
+        mongoc_client_t *c;
+        mongoc_collection_t *k;
+        h.pool = v2m__mongo_pool("mongodb://db1.invalid/?replicaSet=rs0", &h.durable, &e);
+        CHECK(h.pool && h.durable);
+        if (h.pool) {
+            c = mongoc_client_pool_pop(h.pool);
+            k = v2m__mongo_coll(&h, c, "videos", "jobs");
+            CHECK(mongoc_write_concern_get_w(mongoc_collection_get_write_concern(k)) ==
+                  MONGOC_WRITE_CONCERN_W_MAJORITY);
+            mongoc_collection_destroy(k);
+            mongoc_client_pool_push(h.pool, c);
+            mongoc_client_pool_destroy(h.pool);
+        }
+        mongoc_write_concern_destroy(h.durable);
+    }
+
+    if (!server) {
+        fprintf(stderr, "mongo_uri: no V2M_TEST_MONGO_URI: the writes are not tried\n");
+        return;
+    }
+    /* Writes under each kind of URL: majority by default, the URL's w=1, and
+     * journal with a wtimeout (a standalone server takes majority as w 1). */
+    for (int i = 0; i < 3; i++) {
+        static const char *const opts[] = {"", "w=1", "journal=true&wtimeoutMS=5000"};
+        char url[4300], fid[25], got[64];
+        v2m_store_part *p;
+        v2m_store_meta out;
+        int64_t off;
+        size_t n;
+
+        snprintf(url, sizeof url, "%s%s%s", server, strchr(server, '?') ? "&" : "?", opts[i]);
+        if (!opts[i][0])
+            snprintf(url, sizeof url, "%s", server);
+        st = v2m_store_open(url, &e);
+        if (!st)
+            FATAL("store open %s: %s", url, v2m_error_msg(&e));
+        roundtrip(3 * V2M_STORE_CHUNK + 5, 40 + (uint64_t)i, 4);
+        /* a resumable part finished into a file, then deleted */
+        CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "info", fid, &e) == V2M_OK);
+        CHECK(v2m_store_part_append(st, V2M_NS_VIDEOS, fid, 0, &p, &e) == V2M_OK);
+        CHECK(v2m_store_part_write(p, "hello durable", 13, &e) == V2M_OK);
+        CHECK(v2m_store_part_close(p, &off, &e) == V2M_OK && off == 13);
+        CHECK(v2m_store_part_pread(st, V2M_NS_VIDEOS, fid, got, sizeof got, 0, &n, &e) ==
+                  V2M_OK &&
+              n == 13 && memcmp(got, "hello durable", 13) == 0);
+        CHECK(v2m_store_part_finish(st, V2M_NS_VIDEOS, fid, "d.mp4", "video/mp4", "u@x", &out,
+                                    &e) == V2M_OK);
+        CHECK(out.length == 13);
+        CHECK(v2m_store_stat(st, V2M_NS_VIDEOS, fid, &out, &e) == V2M_OK && out.length == 13);
+        CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, fid, &e) == V2M_OK);
+        CHECK(v2m_store_stat(st, V2M_NS_VIDEOS, fid, &out, &e) == V2M_ENOTFOUND);
+        v2m_store_close(st);
+        st = NULL;
+    }
+}
+
 int main(int argc, char **argv)
 {
     char url[4200];
@@ -842,8 +988,11 @@ int main(int argc, char **argv)
         /* Through the Python test emulator this takes about 45 s under
          * ASan; V2M_TEST_BIG_MB makes it smaller for quick runs. */
         big = 200;
+    } else if (strcmp(mode, "mongo_uri") == 0) {
+        test_mongo_uri(getenv("V2M_TEST_MONGO_URI"));
+        return check_exit(mode);
     } else {
-        FATAL("usage: store_test file|gridfs|interop");
+        FATAL("usage: store_test file|gridfs|interop|mongo_uri");
     }
     if (bigenv && atoi(bigenv) > 0)
         big = atoi(bigenv);
