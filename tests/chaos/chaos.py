@@ -133,11 +133,12 @@ class Run:
         self.dead = []                  # killed services, for their logs
         self.clients_done = threading.Event()
         self.stop_chaos = threading.Event()
-        tag = "chaos"
+        self.tag = tag = "chaos%d" % os.getpid()
         self.env = {"JWT_SECRET": "chaos-" + os.urandom(8).hex(),
                     "V2M_LINK_SECRET": "chaos-link-" + os.urandom(8).hex(),
                     "V2M_LOG_LEVEL": "info", "VIDEO_QUEUE": "video-" + tag,
-                    "MP3_QUEUE": "mp3-" + tag, "V2M_MAX_UPLOAD": "20M",
+                    "MP3_QUEUE": "mp3-" + tag, "WEBHOOK_QUEUE": "webhooks-" + tag,
+                    "V2M_MAX_UPLOAD": "20M",
                     "V2M_RETRY_DELAY": "1", "V2M_LEASE": "3",
                     "V2M_CONVERTER_THREADS": str(CONVERTER_THREADS),
                     "V2M_NOTIFICATION_THREADS": str(NOTIFICATION_THREADS),
@@ -239,32 +240,37 @@ class Run:
         body = open(out).read() if os.path.exists(out) else ""
         return int(p.stdout or 0), body, p.returncode
 
+    def upload_video(self, ci, token, vi):
+        """Upload video vi until accepted, retrying what was cut or refused
+        for now; its video_fid, or None."""
+        path = self.videos[vi][0]
+        for attempt in range(40):
+            with self.lock:
+                self.fig["upload requests"] += 1
+            code, body, rc = self.upload(token, path)
+            if code == 200:
+                fid = json.loads(body)["video_fid"]
+                with self.lock:
+                    self.accepted[fid] = (ci, vi)
+                    self.fig["uploads accepted"] += 1
+                return fid
+            if code in (0, 502, 503, 429) or rc != 0:
+                why = "http %d" % code if code else "curl exit %d" % rc
+                with self.lock:
+                    self.fig["uploads retried"] += 1
+                    self.retry_reasons[why] = self.retry_reasons.get(why, 0) + 1
+                time.sleep(0.5 + self.rnd.random())
+                continue
+            self.failures.append("upload of %s refused: %d %s" % (path, code, body))
+            return None
+        self.failures.append("upload of %s never accepted" % path)
+        return None
+
     def client(self, ci, mine):
         user, pw = self.users[ci]
         token = self.login(user, pw)
         for vi in mine:
-            path = self.videos[vi][0]
-            for attempt in range(40):
-                with self.lock:
-                    self.fig["upload requests"] += 1
-                code, body, rc = self.upload(token, path)
-                if code == 200:
-                    fid = json.loads(body)["video_fid"]
-                    with self.lock:
-                        self.accepted[fid] = (ci, vi)
-                        self.fig["uploads accepted"] += 1
-                    break
-                if code in (0, 502, 503, 429) or rc != 0:
-                    why = "http %d" % code if code else "curl exit %d" % rc
-                    with self.lock:
-                        self.fig["uploads retried"] += 1
-                        self.retry_reasons[why] = self.retry_reasons.get(why, 0) + 1
-                    time.sleep(0.5 + self.rnd.random())
-                    continue
-                self.failures.append("upload of %s refused: %d %s" % (path, code, body))
-                break
-            else:
-                self.failures.append("upload of %s never accepted" % path)
+            self.upload_video(ci, token, vi)
             time.sleep(self.rnd.uniform(1.0, 5.0))
 
     # ---- job records through the API
@@ -328,17 +334,22 @@ class Run:
         log("RabbitMQ stopped and started again")
 
     def kill_while_writing(self, tokens):
-        """Once a long video's job is converting, its MP3 half written: find
-        its converter (the one whose SIGSTOP freezes the job's progress) and
-        kill it."""
+        """Once a long video's job is converting, its MP3 partly written:
+        find its converter and kill it. When the clients' long videos all
+        went by between chances, one more is uploaded for it."""
         longs = [i for i, v in enumerate(self.videos) if v[1] > 100]
         deadline = time.time() + JOB_TIMEOUT / 2
-        while time.time() < deadline and not self.stop_chaos.is_set():
+        extra = False
+        while time.time() < deadline:
+            if not extra and self.clients_done.is_set():
+                extra = True
+                log("one more long video, to kill its converter while it writes the MP3")
+                self.upload_video(0, tokens[0], longs[0])
             with self.lock:
                 cands = [(fid, ci) for fid, (ci, vi) in self.accepted.items() if vi in longs]
             for fid, ci in cands:
                 j = self.job(tokens[ci], fid)
-                if not j or j["status"] != "converting" or not 0.3 <= j["progress"] <= 0.8:
+                if not j or j["status"] != "converting" or not 0.2 <= j["progress"] <= 0.9:
                     continue
                 if self.mp3_leftovers() == 0:
                     continue   # GridFS holds back the first chunk: wait for more
@@ -346,6 +357,8 @@ class Run:
                     holder = (self.find_holder_fd(fid) if self.mode == "embedded"
                               else self.find_holder(tokens[ci], fid))
                     if holder is None:
+                        log("no converter found for %s at progress %.2f; looking again"
+                            % (fid, j["progress"]))
                         continue
                     before = self.mp3_leftovers()
                     self.kill_converter(holder, "converter kills (MP3 being written)")
@@ -450,7 +463,9 @@ class Run:
                 return dict(db.execute("SELECT queue, count(*) FROM messages GROUP BY queue"))
             finally:
                 db.close()
-        return rabbit_queues()
+        # This run's queues (video-, mp3-, webhooks-<tag> and their .retry.*
+        # and .dead), not those of other tests on the same broker.
+        return {k: v for k, v in rabbit_queues().items() if "-" + self.tag in k}
 
     def mails(self):
         """video_fid -> number of "ready" mails delivered."""
@@ -520,6 +535,7 @@ class Run:
             th.start()
         for th in clients:
             th.join()
+        self.clients_done.set()
         self.fig["uploads over after (s)"] = round(time.time() - t0, 1)
         log("uploads finished after %.1fs: %d accepted, %d retried" %
             (time.time() - t0, self.fig["uploads accepted"], self.fig["uploads retried"]))
@@ -531,7 +547,8 @@ class Run:
             for ci, lst in enumerate(lists):
                 for j in lst or []:
                     jobs[j["video_fid"]] = (ci, j)
-            if all(lst is not None for lst in lists) and len(jobs) >= len(self.accepted) and \
+            if not writer.is_alive() and all(lst is not None for lst in lists) and \
+                    len(jobs) >= len(self.accepted) and \
                     all(j["status"] in ("done", "failed") for _, j in jobs.values()):
                 break
             time.sleep(1)
@@ -610,6 +627,8 @@ class Run:
         self.fig["ready mails"] = sum(mails.values())
         self.fig["duplicate mails"] = dups
         self.fig["results published again by a converter"] = republished
+        sent = self.log_count(r"mail sent video_fid=([0-9a-f]{24}) kind=ready", "v2m-notification")
+        self.fig["mails sent again by the notification"] = sum(max(0, k - 1) for k in sent.values())
         # A duplicate needs a message in flight when something died: a
         # converter between publishing the result and its ack, the
         # notification between the mail and its ack, or the broker's restart.
