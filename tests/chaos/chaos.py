@@ -146,7 +146,7 @@ class Run:
                     # Every kill of a converter counts as an attempt of the
                     # jobs it held; a kill every few seconds is not what the
                     # default 5 is meant for.
-                    "V2M_MAX_ATTEMPTS": "20",
+                    "V2M_MAX_ATTEMPTS": "50",
                     # The janitor sweeps what the killed gateway left within
                     # the run instead of after an hour.
                     "V2M_JANITOR_INTERVAL": "2s", "V2M_SWEEP_GRACE": "20s",
