@@ -1,4 +1,6 @@
 # v2m front door. The two commands: `make run` and `make test`.
+# `make chaos` runs uploads under kills and restarts on both deployments and
+# checks nothing is lost (tests/chaos/chaos.py, docs/OPERATIONS.md).
 # `make fuzz` runs the libFuzzer targets (clang), FUZZ_SECONDS each (default
 # 600), one after the other; `make fuzz-merge` minimises what they found into
 # tests/fuzz/corpus/ (see docs/FUZZING.md). `make test` replays that corpus.
@@ -9,7 +11,7 @@ FUZZ_SECONDS ?= 600
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test test-unit images run bench fuzz fuzz-merge clean
+.PHONY: all deps build test test-unit chaos images run bench fuzz fuzz-merge clean
 
 all: build
 
@@ -34,6 +36,12 @@ test: deps $(TEST_BUILD)/CMakeCache.txt
 test-unit: deps $(TEST_BUILD)/CMakeCache.txt
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	ctest --test-dir $(TEST_BUILD) --output-on-failure -L unit -j$(JOBS)
+
+# Both deployments under kills and restarts, real servers around. On the
+# Release build: conversions are most of the work, and a sanitizer build
+# would need longer than the run's time budget for the same load.
+chaos: build
+	tests/harness/services.sh run -- env V2M_BIN=$(CURDIR)/$(BUILD)/bin tests/chaos/chaos.py
 
 # Container images from a debootstrap base, each binary's --version inside
 # its image, then the login -> upload -> download flow across containers.

@@ -3,8 +3,8 @@
  * libmicrohttpd's post processor splits the multipart body; each piece of the
  * one file part goes to a store upload as it arrives, so memory stays at a
  * few buffers whatever the file's size and nothing touches a temporary file.
- * Then the job record, then a confirmed publish to the video queue; when any
- * step fails, what was made is removed and the client hears why.
+ * Then a confirmed publish to the video queue, then the job record; when the
+ * publish fails, the stored file is removed and the client hears why.
  *
  * Conversion options come as plain fields, before or after the file part,
  * or as query parameters (/upload?bitrate=192); each is checked as it
@@ -413,6 +413,7 @@ int gw_job_make(gw_app *a, const gw_user *user, const v2m_store_meta *meta,
 {
     v2m_error err = {0};
     v2m_msg msg;
+    v2m_err rc;
     uint64_t room;
 
     /* Again now that the file is whole: other uploads may have finished
@@ -422,11 +423,12 @@ int gw_job_make(gw_app *a, const gw_user *user, const v2m_store_meta *meta,
         atomic_fetch_add(&a->uploads_failed, 1);
         return -1;
     }
-    if (v2m_jobs_create(a->jobs, meta->fid, user->username, meta->filename, meta->length,
-                        options, callback_url, &err)) {
-        V2M_LOG(V2M_ERROR, "upload job record fid=%s: %s", meta->fid, v2m_error_msg(&err));
-        goto undo_file;
-    }
+    /* The message first, then the record: a gateway that dies between the
+     * two leaves a message whose converter makes the record from the stored
+     * video (task.c, begin_unrecorded), where a record without its message
+     * would stay queued forever. A converter quicker than us made the record
+     * already (V2M_EEXIST); if the records are unreachable the converter makes
+     * it too, so the upload stands either way. */
     memset(&msg, 0, sizeof msg);
     snprintf(msg.video_fid, sizeof msg.video_fid, "%s", meta->fid);
     snprintf(msg.username, sizeof msg.username, "%s", user->username);
@@ -435,9 +437,13 @@ int gw_job_make(gw_app *a, const gw_user *user, const v2m_store_meta *meta,
     snprintf(msg.callback_url, sizeof msg.callback_url, "%s", callback_url);
     if (gw_publish(a, &msg, &err) != V2M_OK) {
         V2M_LOG(V2M_ERROR, "upload publish fid=%s: %s", meta->fid, v2m_error_msg(&err));
-        v2m_jobs_delete(a->jobs, meta->fid, NULL);
         goto undo_file;
     }
+    rc = v2m_jobs_create(a->jobs, meta->fid, user->username, meta->filename, meta->length,
+                         options, callback_url, &err);
+    if (rc != V2M_OK && rc != V2M_EEXIST)
+        V2M_LOG(V2M_ERROR, "upload job record fid=%s (the converter makes it): %s", meta->fid,
+                v2m_error_msg(&err));
     atomic_fetch_add(&a->uploads_ok, 1);
     atomic_fetch_add(&a->upload_bytes, (unsigned long)meta->length);
     V2M_LOG(V2M_INFO, "upload queued video_fid=%s bytes=%lld", meta->fid,

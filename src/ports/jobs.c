@@ -149,7 +149,17 @@ v2m_err v2m_jobs_update(v2m_jobs *j, const char *video_fid, const v2m_job_change
     }
     if (c.progress > 1.0)
         c.progress = 1.0;
-    return j->ops->update(j->impl, fid, &c, jobs_clock(), out ? out : &tmp, err);
+    if (!out)
+        out = &tmp;
+    for (int tries = 0;; tries++) {
+        rc = j->ops->update(j->impl, fid, &c, jobs_clock(), out, err);
+        /* Nothing matched, yet the record has a status the change accepts:
+         * it was made (or changed) between the update and the look that
+         * tells why, e.g. by a gateway that publishes before it records.
+         * Try again rather than report a state that does not hold. */
+        if (rc != V2M_ESTATE || !(c.from & V2M_JOB_BIT(out->status)) || tries == 3)
+            return rc;
+    }
 }
 
 v2m_err v2m_jobs_begin(v2m_jobs *j, const char *video_fid, v2m_job *out, v2m_error *err)
