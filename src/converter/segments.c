@@ -22,7 +22,7 @@ static void seg_name(char *out, size_t n, const char *video_fid, int k, int segm
 
 /* ---- the joining side ---- */
 
-static int r_request(void *opaque, int segments)
+static int r_request(void *opaque, int segments, int upto)
 {
     cv_remote *r = opaque;
     v2m_error err = {0};
@@ -30,7 +30,7 @@ static int r_request(void *opaque, int segments)
     if (!r->c->publish_segment || segments > MAX_SEGMENTS)
         return -1;
     r->segments = segments;
-    for (int k = 1; k < segments; k++) {
+    for (int k = 1; k <= upto && k < segments; k++) {
         json_t *o = json_pack("{s:s, s:i, s:i, s:s}", "video_fid", r->video_fid, "segment", k, "segments",
                               segments, "options", r->options ? r->options : "");
         char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -44,7 +44,7 @@ static int r_request(void *opaque, int segments)
             return k > 1 ? 0 : -1;
         }
     }
-    V2M_LOG(V2M_INFO, "segments handed out video_fid=%s segments=%d", r->video_fid, segments);
+    V2M_LOG(V2M_INFO, "segments handed out video_fid=%s segments=%d handed=%d", r->video_fid, segments, upto);
     return 0;
 }
 

@@ -110,8 +110,10 @@ typedef struct v2m_media_sink {
  * callbacks are called from the conversion's thread. */
 typedef struct v2m_media_remote {
     void *opaque;
-    /* Hand out segments 1 .. segments-1 (0; negative: they are encoded here). */
-    int (*request)(void *opaque, int segments);
+    /* Hand out segments 1 .. upto of segments (0; negative: they are
+     * encoded here). The calling thread keeps the first and the last ones
+     * after upto, which it encodes while the others are away. */
+    int (*request)(void *opaque, int segments, int upto);
     /* Segment k, when it is there: 1 with *io open on what v2m_media_segment()
      * wrote (its read callback only is used), 0 not yet, negative on failure. */
     int (*fetch)(void *opaque, int k, v2m_media_io *io);
@@ -189,8 +191,8 @@ typedef struct v2m_media_opts {
     void *reopen_opaque;
     /* Other processes for one input: an input of at least distribute_min
      * seconds (0: never) is cut into segments of about 10 minutes; the
-     * calling thread encodes the first, asks remote->request() for the
-     * others (each encoded elsewhere by v2m_media_segment() and given back
+     * calling thread encodes the first and the last, asks remote->request()
+     * for those between (each encoded elsewhere by v2m_media_segment() and given back
      * by remote->fetch()), and joins them; a segment that does not come
      * within remote->wait seconds is encoded here (needs reopen). */
     const struct v2m_media_remote *remote;

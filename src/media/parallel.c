@@ -92,6 +92,7 @@ typedef struct par {
     AVCodecParameters *par;   /* from the first encoder that opened */
     const v2m_media_remote *remote; /* segments 1.. come from elsewhere */
     int back;                 /* remote: the next segment local threads take, from the last */
+    int handed;               /* remote: segments 1 .. handed are handed out */
 } par;
 
 static int tb_fine_enough(const AVStream *st, int rate)
@@ -674,7 +675,7 @@ static v2m_err join_all(par *p, v2m_error *err)
 
     for (int k = 0; k < p->nseg; k++) {
         struct v2m__seg *s = &p->segs[k];
-        if (p->remote && k > 0) {
+        if (p->remote && k > 0 && k <= p->handed) {
             /* Encoded elsewhere, or by a thread here taking segments from
              * the last back: whichever is there first. When neither comes
              * (no converter free, a lost task), this thread encodes it. */
@@ -732,6 +733,20 @@ static v2m_err join_all(par *p, v2m_error *err)
                             return v2m_fail(err, s->rc, "%s", s->err.msg);
                         break;
                     }
+                    continue;
+                }
+                /* Work while it waits: a segment kept here, from the last. */
+                pthread_mutex_lock(&p->mu);
+                int kept = p->back > p->handed ? claim(p) : -1;
+                pthread_mutex_unlock(&p->mu);
+                if (kept >= 0) {
+                    p->segs[kept].on_main = 1;
+                    run_segment(p, &p->segs[kept]);
+                    pthread_mutex_lock(&p->mu);
+                    finished(p, kept);
+                    pthread_mutex_unlock(&p->mu);
+                    if (p->segs[kept].rc)
+                        return v2m_fail(err, p->segs[kept].rc, "%s", p->segs[kept].err.msg);
                     continue;
                 }
                 /* The caller hears from the conversion while it waits (its
@@ -928,10 +943,14 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
     if (nseg < 2)
         return v2m__run_encode(j, err);
     if (remote) {
-        if (o->remote->request(o->remote->opaque, nseg) < 0) {
+        /* The first and (from three on) the last are encoded here: the
+         * calling thread works while the others are away. */
+        int upto = nseg > 2 ? nseg - 2 : nseg - 1;
+        if (o->remote->request(o->remote->opaque, nseg, upto) < 0) {
             V2M_LOG(V2M_WARN, "media segments could not be handed out: encoding them here");
         } else {
             p.remote = o->remote;
+            p.handed = upto;
             p.back = nseg - 1;
         }
     }
@@ -939,7 +958,7 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     j->st->segments = nseg;
-    j->st->remote = p.remote ? nseg - 1 : 0;
+    j->st->remote = p.remote ? p.handed : 0;
 
     /* The calling thread takes segment 0; the others start after it. */
     pthread_mutex_lock(&p.mu);
