@@ -1,8 +1,8 @@
 /* segments.h - one long video encoded by several converters.
  *
  * The converter that takes the video message (the joining one) plans
- * segments of about 10 minutes, encodes the first itself, publishes one
- * task per other segment on the segments queue (a queue of v2m's own, so
+ * segments of about 10 minutes, encodes the first and the last itself,
+ * publishes one task per segment between on the segments queue (a queue of v2m's own, so
  * the original's converters never see one), and joins the segments as they
  * come from the store (namespace `segments`, named "<video_fid>.<k>of<n>");
  * one that does not come in time it encodes itself. Any converter's
