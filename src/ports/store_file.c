@@ -14,6 +14,7 @@
  * are removed by v2m_store_sweep once untouched for its age (the gateway's
  * janitor, V2M_SWEEP_GRACE), and by the next open once an hour old.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,8 +49,16 @@ typedef struct {
     v2m_store_ns ns;
     v2m_store_meta meta;
     int fd;
+    int64_t flushed;     /* bytes whose writeback was started */
     char tmp[PATH_MAX];
 } fup;
+
+/* While an upload is written, its pages are handed to the disk every
+ * WRITEBACK bytes (sync_file_range starts the writeback and does not wait),
+ * so the fsync that makes the file durable at the end has little left to
+ * write: that wait no longer grows with the file, and dirty pages do not
+ * pile up in memory. */
+#define WRITEBACK (8 << 20)
 
 typedef struct {
     int fd;
@@ -240,6 +249,11 @@ static v2m_err f_up_write(void *impl, int64_t off, const void *buf, size_t n, v2
         p += w;
         off += w;
         n -= (size_t)w;
+    }
+    if (off - up->flushed >= WRITEBACK) {
+        /* Only a hint: a failure shows in the fsync at the end. */
+        (void)sync_file_range(up->fd, up->flushed, off - up->flushed, SYNC_FILE_RANGE_WRITE);
+        up->flushed = off;
     }
     return V2M_OK;
 }
