@@ -314,6 +314,8 @@ static step open_streams(task *t)
     chg.mp3_fid = v2m_store_upload_fid(t->up);
     if ((t->rc = v2m_jobs_update(c->jobs, t->m.video_fid, &chg, NULL, &t->e)))
         return t->rc == V2M_ENOTFOUND ? STEP_GONE : STEP_TRANSIENT;
+    V2M_LOG(V2M_INFO, "converting video_fid=%s mp3_fid=%s attempt=%d", t->m.video_fid,
+            chg.mp3_fid, t->job.attempts);
     return STEP_NEXT;
 }
 

@@ -57,6 +57,7 @@ CONVERTER_THREADS = 2
 NOTIFICATION_THREADS = 2
 KILL_EVERY = (2.0, 5.0)   # seconds between random converter kills
 JOB_TIMEOUT = 240         # for every job to end, from the first upload
+EXTRA_LONG = 3            # long videos uploaded for the kill while writing, at most
 TOLERANCE = 0.1           # seconds, MP3 length against the video's
 
 
@@ -336,26 +337,29 @@ class Run:
     def kill_while_writing(self, tokens):
         """Once a long video's job is converting, its MP3 partly written:
         find its converter and kill it. When the clients' long videos all
-        went by between chances, one more is uploaded for it."""
+        went by between chances (random kills, a busy machine), more are
+        uploaded for it, one at a time, up to EXTRA_LONG."""
         longs = [i for i, v in enumerate(self.videos) if v[1] > 100]
         deadline = time.time() + JOB_TIMEOUT / 2
-        extra = False
+        extra, last_extra = 0, None
         while time.time() < deadline:
-            if not extra and self.clients_done.is_set():
-                extra = True
-                log("one more long video, to kill its converter while it writes the MP3")
-                self.upload_video(0, tokens[0], longs[0])
+            if self.clients_done.is_set() and extra < EXTRA_LONG and (
+                    last_extra is None or self.ended(tokens[0], last_extra)):
+                extra += 1
+                log("one more long video (%d), to kill its converter while it writes the MP3"
+                    % extra)
+                last_extra = self.upload_video(0, tokens[0], longs[extra % len(longs)])
             with self.lock:
                 cands = [(fid, ci) for fid, (ci, vi) in self.accepted.items() if vi in longs]
             for fid, ci in cands:
                 j = self.job(tokens[ci], fid)
-                if not j or j["status"] != "converting" or not 0.2 <= j["progress"] <= 0.9:
+                if not j or j["status"] != "converting" or not 0.1 <= j["progress"] <= 0.8:
                     continue
                 if self.mp3_leftovers() == 0:
                     continue   # GridFS holds back the first chunk: wait for more
                 with self.conv_lock:   # no random kill meanwhile
                     holder = (self.find_holder_fd(fid) if self.mode == "embedded"
-                              else self.find_holder(tokens[ci], fid))
+                              else self.find_holder(fid))
                     if holder is None:
                         log("no converter found for %s at progress %.2f; looking again"
                             % (fid, j["progress"]))
@@ -366,8 +370,16 @@ class Run:
                     "piece(s) of MP3 in the store)" % (fid, j["progress"], before))
                 self.killed_writing = fid
                 return
-            time.sleep(0.1)
-        self.failures.append("no converter could be killed while writing an MP3")
+            time.sleep(0.05)
+        self.failures.append("no converter could be killed while writing an MP3 "
+                             "(%d more long videos uploaded for it)" % extra)
+
+    def ended(self, token, fid):
+        """Whether fid's job is over (or there is none to wait for)."""
+        if fid is None:
+            return True
+        j = self.job(token, fid)
+        return not j or j["status"] in ("done", "failed")
 
     def find_holder_fd(self, fid):
         """Index of the converter that has the job's unfinished MP3 open (its
@@ -392,25 +404,20 @@ class Run:
                     pass
         return None
 
-    def find_holder(self, token, fid):
-        """Index of the converter converting fid: the job's progress stands
-        still while that one is stopped (SIGSTOP) and moves on while another
-        is. None when unsure. The one found is left stopped, to be killed.
-        (Only where the job records are not a SQLite file: a stopped process
-        may hold its lock and stall everyone.)"""
+    def find_holder(self, fid):
+        """Index of the converter converting fid, from the converters' logs:
+        the one that said it started converting fid (its MP3's id noted in
+        the record) and has not said it ended. None when no live one did."""
+        starts = "converting video_fid=%s " % fid
+        ends = ("converted video_fid=%s " % fid, "conversion failed video_fid=%s " % fid,
+                "job deleted during its conversion, stopped video_fid=%s" % fid)
         for i, c in enumerate(self.converters):
-            c.proc.send_signal(signal.SIGSTOP)
-            p0 = self.job(token, fid)
-            time.sleep(2.5)
-            p1 = self.job(token, fid)
-            busy = p0 and p1 and p0["status"] == p1["status"] == "converting"
-            if busy and p1["progress"] == p0["progress"]:
+            if c.proc.poll() is not None:
+                continue
+            text = c.logtext()
+            at = text.rfind(starts)
+            if at >= 0 and not any(e in text[at:] for e in ends):
                 return i
-            c.proc.send_signal(signal.SIGCONT)
-            if not busy:
-                return None
-            if CONVERTERS == 2:
-                return 1 - i   # it went on without this one
         return None
 
     # ---- the store, the queues, the mail
