@@ -5,8 +5,8 @@
 #      (V2M_DISTRIBUTE_MIN=0, V2M_SPLIT_MIN=0): one LAME on one core;
 #   B. two converter processes, each one conversion thread and one segment
 #      thread (V2M_CONVERTER_THREADS=1, V2M_SEGMENT_THREADS=1,
-#      V2M_SPLIT_MIN=0): the converter that takes the video hands out 5 of
-#      its 6 ten-minute segments (V2M_DISTRIBUTE_MIN=20m) and joins them.
+#      V2M_SPLIT_MIN=0): the converter that takes the video hands out 10 of
+#      its 12 five-minute segments (V2M_DISTRIBUTE_MIN=20m) and joins them.
 # Prints B / A per run and the median; goal <= 0.60 on 2 cores. A and B
 # alternate, so drift of the machine's load hits both alike.
 # Environment: V2M_BENCH_DIR (shared with bench/convert.sh), BENCH_RUNS (2).

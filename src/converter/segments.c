@@ -11,9 +11,7 @@
 #include "common/log.h"
 #include "ports/store.h"
 
-/* The most segments one conversion is cut into (10 h at 10 minutes each:
- * longer is V2M_MAX_DURATION's business). */
-#define MAX_SEGMENTS 64
+#define MAX_SEGMENTS V2M_MEDIA_REMOTE_SEGMENTS
 
 static void seg_name(char *out, size_t n, const char *video_fid, int k, int segments)
 {

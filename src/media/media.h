@@ -123,6 +123,9 @@ typedef struct v2m_media_remote {
 
 /* Options. Always start from v2m_media_opts_init(); a field left at its
  * default means "keep what the source has". */
+/* The most segments one input is cut into for other processes. */
+#define V2M_MEDIA_REMOTE_SEGMENTS 64
+
 typedef struct v2m_media_opts {
     int quality;          /* LAME VBR quality 0 (best) .. 9; -1 = default (2) */
     int bitrate_kbps;     /* > 0: constant bitrate 8..320 instead of VBR; 0 = VBR */
@@ -190,7 +193,8 @@ typedef struct v2m_media_opts {
     void (*reclose)(void *opaque, v2m_media_io *io);
     void *reopen_opaque;
     /* Other processes for one input: an input of at least distribute_min
-     * seconds (0: never) is cut into segments of about 10 minutes; the
+     * seconds (0: never) is cut into segments of about 5 minutes (longer
+     * when that would make more than V2M_MEDIA_REMOTE_SEGMENTS); the
      * calling thread encodes the first and the last, asks remote->request()
      * for those between (each encoded elsewhere by v2m_media_segment() and given back
      * by remote->fetch()), and joins them; a segment that does not come

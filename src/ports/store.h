@@ -160,7 +160,10 @@ v2m_err v2m_store_delete(v2m_store *st, v2m_store_ns ns, const char *fid, v2m_er
  * GridFS head chunk waits in memory until finish, the others go out every
  * V2M_STORE_CHUNK bytes). Any number of processes may sweep at once: each
  * removes only what is past the age, and removing what another just removed
- * is no error. */
+ * is no error. Finished files of the segments namespace older than
+ * older_than_ms go too (a segment is read within minutes of its writing: an
+ * old one was left by a joining converter that died before its cleanup;
+ * each counts as one). */
 v2m_err v2m_store_sweep(v2m_store *st, int64_t older_than_ms, long *count, v2m_error *err);
 
 /* Resumable uploads ("parts"): an unfinished file written in several

@@ -151,14 +151,54 @@ static v2m_err sweep(const fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long 
     return V2M_OK;
 }
 
+static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
+
+/* Finished segments older than cutoff_ms: a segment is read within minutes
+ * of being written, so an old one is what a joining converter that died
+ * before its cleanup left behind (store.h). */
+static v2m_err sweep_segments(fstore *fs, int64_t cutoff_ms, long *count, v2m_error *err)
+{
+    char dir[PATH_MAX], fid[V2M_FID_LEN + 1];
+    struct dirent *de;
+    DIR *d;
+
+    if (ns_path(fs, V2M_NS_SEGMENTS, NULL, dir, sizeof dir))
+        return too_long(err);
+    if (!(d = opendir(dir)))
+        return sys_fail(err, "open directory", dir);
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        size_t len = strlen(name);
+        struct stat sb;
+
+        if (len != V2M_FID_LEN + 5 || strcmp(name + V2M_FID_LEN, ".json") != 0 ||
+            !v2m_oid_is_normal(name, V2M_FID_LEN) ||
+            fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) ||
+            (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 >= cutoff_ms)
+            continue;
+        memcpy(fid, name, V2M_FID_LEN);
+        fid[V2M_FID_LEN] = '\0';
+        /* Another sweeper may have been first: not found is no error. */
+        if (f_del(fs, V2M_NS_SEGMENTS, fid, NULL) == V2M_OK) {
+            V2M_LOG(V2M_INFO, "store swept old segment fid=%s", fid);
+            if (count)
+                (*count)++;
+        }
+    }
+    closedir(d);
+    return V2M_OK;
+}
+
 static v2m_err f_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error *err)
 {
-    const fstore *fs = impl;
+    fstore *fs = impl;
     int64_t cutoff = v2m__now_ms() - older_than_ms;
     v2m_err rc = V2M_OK;
 
     for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT && rc == V2M_OK; ns++)
         rc = sweep(fs, (v2m_store_ns)ns, cutoff, count, err);
+    if (rc == V2M_OK)
+        rc = sweep_segments(fs, cutoff, count, err);
     return rc;
 }
 

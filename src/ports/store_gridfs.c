@@ -722,6 +722,49 @@ static v2m_err sweep_ns(mongoc_client_t *c, v2m_store_ns ns, int64_t cutoff_ms, 
     return rc;
 }
 
+/* Finished segments uploaded before cutoff_ms, at most SWEEP_MAX of them:
+ * a segment is read within minutes of being written, so an old one is what
+ * a joining converter that died before its cleanup left behind (store.h). */
+static v2m_err sweep_segments(gfs *g, mongoc_client_t *c, int64_t cutoff_ms, long *count,
+                              v2m_error *err)
+{
+    mongoc_collection_t *files =
+        mongoc_client_get_collection(c, v2m_store_ns_name(V2M_NS_SEGMENTS), "fs.files");
+    bson_t *filter = BCON_NEW("uploadDate", "{", "$lt", BCON_DATE_TIME(cutoff_ms), "}");
+    /* Whole files documents (they are small): no projection. */
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(SWEEP_MAX));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(files, filter, opts, NULL);
+    bson_oid_t *ids = malloc(SWEEP_MAX * sizeof *ids);
+    const bson_t *doc;
+    bson_error_t be;
+    size_t n = 0;
+    v2m_err rc = ids ? V2M_OK : v2m_fail(err, V2M_ENOMEM, "out of memory");
+
+    while (rc == V2M_OK && n < SWEEP_MAX && mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it))
+            bson_oid_copy(bson_iter_oid(&it), &ids[n++]);
+    }
+    if (rc == V2M_OK && mongoc_cursor_error(cur, &be))
+        rc = v2m__mongo_fail(err, &be, "list old segments");
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    mongoc_collection_destroy(files);
+    /* Deleted after the cursor is gone: g_del takes a client of its own. */
+    for (size_t i = 0; rc == V2M_OK && i < n; i++) {
+        char fid[V2M_FID_LEN + 1];
+        bson_oid_to_string(&ids[i], fid);
+        /* Another sweeper may have been first: not found is no error. */
+        if (g_del(g, V2M_NS_SEGMENTS, fid, NULL) == V2M_OK) {
+            V2M_LOG(V2M_INFO, "store swept old segment fid=%s", fid);
+            (*count)++;
+        }
+    }
+    free(ids);
+    return rc;
+}
+
 static v2m_err g_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error *err)
 {
     gfs *g = impl;
@@ -731,6 +774,8 @@ static v2m_err g_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error
 
     for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT && rc == V2M_OK; ns++)
         rc = sweep_ns(c, (v2m_store_ns)ns, cutoff, count, err);
+    if (rc == V2M_OK)
+        rc = sweep_segments(g, c, cutoff, count, err);
     mongoc_client_pool_push(g->mongo.pool, c);
     return rc;
 }

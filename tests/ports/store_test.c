@@ -208,8 +208,8 @@ static int leftovers(const char *fid)
     int n = 0;
 
     if (strcmp(mode, "file") == 0) {
-        const char *ns[] = {"videos", "mp3s"};
-        for (int i = 0; i < 2; i++) {
+        const char *ns[] = {"videos", "mp3s", "segments"};
+        for (int i = 0; i < 3; i++) {
             char p[4200];
             DIR *d;
             struct dirent *de;
@@ -228,9 +228,10 @@ static int leftovers(const char *fid)
         const char *colls[] = {"fs.files", "fs.chunks", "fs.uploads"};
         bson_oid_t oid;
         bson_oid_init_from_string(&oid, fid);
-        for (int i = 0; i < 3; i++) {
-            mongoc_collection_t *coll = mongoc_client_get_collection(c, "videos", colls[i]);
-            bson_t *f = BCON_NEW(i == 1 ? "files_id" : "_id", BCON_OID(&oid));
+        const char *dbs[] = {"videos", "segments"};
+        for (int i = 0; i < 6; i++) {
+            mongoc_collection_t *coll = mongoc_client_get_collection(c, dbs[i / 3], colls[i % 3]);
+            bson_t *f = BCON_NEW(i % 3 == 1 ? "files_id" : "_id", BCON_OID(&oid));
             mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, f, NULL, NULL);
             const bson_t *doc;
             while (mongoc_cursor_next(cur, &doc))
@@ -537,13 +538,35 @@ static void test_file_processes_and_sweep(const char *url)
     CHECK(v2m_store_stat(st, V2M_NS_VIDEOS, "aaaaaaaaaaaaaaaaaaaaaaaa", &meta, &e) == V2M_ENOTFOUND);
 }
 
+/* A finished file of 100 bytes in the segments namespace; its id in fid. */
+static int put_segment(const char *name, char fid[25])
+{
+    v2m_store_upload *up = NULL;
+    v2m_store_meta meta;
+    uint8_t b[100];
+    v2m_error e = {0};
+
+    gen_bytes(3, 0, b, sizeof b);
+    if (v2m_store_upload_open(st, V2M_NS_SEGMENTS, name, NULL, NULL, &up, &e) != V2M_OK)
+        return 0;
+    if (v2m_store_upload_write(up, b, sizeof b, &e) != V2M_OK ||
+        v2m_store_upload_finish(up, &meta, &e) != V2M_OK) {
+        v2m_store_upload_abort(up);
+        return 0;
+    }
+    snprintf(fid, 25, "%s", meta.fid);
+    return 1;
+}
+
 /* v2m_store_sweep: the leftovers of an upload whose process was killed go
  * once older than the age; an upload still being written, a resumable part
- * and a finished file stay, and so does everything under a longer age. */
+ * and a finished file stay, and so does everything under a longer age. A
+ * finished segment older than the age goes (its joining converter died
+ * before cleaning up); a newer one stays. */
 static void test_sweep(const char *url)
 {
     int pfd[2], status = 0;
-    char killed[25] = {0}, part[25], done[25], livefid[25];
+    char killed[25] = {0}, part[25], done[25], livefid[25], oldseg[25], newseg[25];
     pid_t pid;
     uint8_t *buf = malloc(2 * V2M_STORE_CHUNK);
     v2m_store_upload *live = NULL;
@@ -577,6 +600,7 @@ static void test_sweep(const char *url)
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     t0 = now_s();
     CHECK(leftovers(killed) > 0);
+    CHECK(put_segment("6b0e00000000000000000001.1of3", oldseg));
 
     /* a part, a finished file, and an upload in progress */
     CHECK(v2m_store_part_create(st, V2M_NS_VIDEOS, "{\"k\":2}", part, &e) == V2M_OK);
@@ -599,10 +623,14 @@ static void test_sweep(const char *url)
         CHECK(v2m_store_upload_write(live, buf, V2M_STORE_CHUNK, &e) == V2M_OK);
         written += V2M_STORE_CHUNK;
     }
+    CHECK(put_segment("6b0e00000000000000000001.2of3", newseg));
     n = -1;
     CHECK(v2m_store_sweep(st, 1000, &n, &e) == V2M_OK);
-    CHECKF(n >= 1, "swept %ld", n);
+    CHECKF(n >= 2, "swept %ld", n);
     CHECK(leftovers(killed) == 0);
+    CHECK(v2m_store_stat(st, V2M_NS_SEGMENTS, oldseg, &meta, &e) == V2M_ENOTFOUND);
+    CHECK(leftovers(oldseg) == 0);
+    CHECK(v2m_store_stat(st, V2M_NS_SEGMENTS, newseg, &meta, &e) == V2M_OK && meta.length == 100);
     /* a second sweeper finds nothing of it and fails nothing */
     CHECK(v2m_store_sweep(st, 1000, NULL, &e) == V2M_OK);
 
@@ -635,6 +663,7 @@ static void test_sweep(const char *url)
     CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, done, &e) == V2M_OK);
     CHECK(v2m_store_delete(st, V2M_NS_VIDEOS, livefid, &e) == V2M_OK);
     CHECK(leftovers(livefid) == 0 && leftovers(part) == 0);
+    CHECK(v2m_store_delete(st, V2M_NS_SEGMENTS, newseg, &e) == V2M_OK);
     free(buf);
 }
 
