@@ -3,6 +3,7 @@
 #include "segments.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ static void seg_name(char *out, size_t n, const char *video_fid, int k, int segm
 
 /* ---- the joining side ---- */
 
-static int r_request(void *opaque, int segments, int upto)
+static int r_request(void *opaque, int segments, int upto, double gain_db)
 {
     cv_remote *r = opaque;
     v2m_error err = {0};
@@ -29,8 +30,11 @@ static int r_request(void *opaque, int segments, int upto)
         return -1;
     r->segments = segments;
     for (int k = 1; k <= upto && k < segments; k++) {
-        json_t *o = json_pack("{s:s, s:i, s:i, s:s}", "video_fid", r->video_fid, "segment", k, "segments",
-                              segments, "options", r->options ? r->options : "");
+        /* gain_db: what a normalized conversion measured on the whole input
+         * (every segment gets that one gain); JSON reals round-trip exactly. */
+        json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:f}", "video_fid", r->video_fid, "segment", k,
+                              "segments", segments, "options", r->options ? r->options : "", "gain_db",
+                              gain_db);
         char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
         v2m_err rc = body ? r->c->publish_segment(r->c->publish_opaque, body, &err) : V2M_ENOMEM;
         free(body);
@@ -164,6 +168,7 @@ cv_outcome cv_segment_process(cv_ctx *c, const char *body, size_t len, v2m_error
     json_t *root = json_loadb(body, len, 0, &je);
     const char *fid = NULL, *options = "";
     int k = 0, n = 0;
+    double gain_db = NAN; /* absent: a joining side that measured none */
     char name[64];
     found f = {{0}};
     v2m_job job;
@@ -176,9 +181,11 @@ cv_outcome cv_segment_process(cv_ctx *c, const char *body, size_t len, v2m_error
     v2m_error e = {0};
     cv_outcome out = CV_DONE;
 
-    if (!root || json_unpack(root, "{s:s, s:i, s:i, s?s}", "video_fid", &fid, "segment", &k, "segments", &n,
-                             "options", &options) != 0 ||
-        strlen(fid) != V2M_FID_LEN || n < 2 || n > MAX_SEGMENTS || k < 1 || k >= n) {
+    if (!root ||
+        json_unpack(root, "{s:s, s:i, s:i, s?s, s?F}", "video_fid", &fid, "segment", &k, "segments", &n,
+                    "options", &options, "gain_db", &gain_db) != 0 ||
+        strlen(fid) != V2M_FID_LEN || n < 2 || n > MAX_SEGMENTS || k < 1 || k >= n ||
+        (!isnan(gain_db) && (!isfinite(gain_db) || fabs(gain_db) > 100))) {
         json_decref(root);
         v2m_fail(err, V2M_EINVAL, "malformed segment task");
         return CV_INVALID;
@@ -219,6 +226,8 @@ cv_outcome cv_segment_process(cv_ctx *c, const char *body, size_t len, v2m_error
     v2m_jobopts_apply(c->defaults, &jo, &o);
     o.max_duration = c->max_duration;
     o.cancel = c->cancel;
+    o.gain_given = !isnan(gain_db);
+    o.gain_db = o.gain_given ? gain_db : 0;
     v2m_media_io in = {.opaque = rd, .read = rd_read, .seek = rd_seek};
     v2m_media_sink sink = {.opaque = up, .write = sink_write};
     v2m_err rc = v2m_media_segment(&in, &o, k, n, &sink, &st, &e);

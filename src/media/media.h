@@ -112,8 +112,10 @@ typedef struct v2m_media_remote {
     void *opaque;
     /* Hand out segments 1 .. upto of segments (0; negative: they are
      * encoded here). The calling thread keeps the first and the last ones
-     * after upto, which it encodes while the others are away. */
-    int (*request)(void *opaque, int segments, int upto);
+     * after upto, which it encodes while the others are away. gain_db: a
+     * normalized conversion's measured gain, for v2m_media_segment()'s
+     * v2m_media_opts.gain_db (0 when not normalizing). */
+    int (*request)(void *opaque, int segments, int upto, double gain_db);
     /* Segment k, when it is there: 1 with *io open on what v2m_media_segment()
      * wrote (its read callback only is used), 0 not yet, negative on failure. */
     int (*fetch)(void *opaque, int k, v2m_media_io *io);
@@ -201,6 +203,13 @@ typedef struct v2m_media_opts {
      * within remote->wait seconds is encoded here (needs reopen). */
     const struct v2m_media_remote *remote;
     double distribute_min;
+    /* v2m_media_segment() of a normalized conversion (normalize < 0): the
+     * gain the joining side measured (its remote->request()'s gain_db),
+     * applied instead of measuring again, so every segment gets the same
+     * one; without gain_given such a segment is refused. Ignored by
+     * v2m_media_convert(). */
+    int gain_given;
+    double gain_db;
     /* Called with a fraction 0..1 of the work done, monotonically increasing,
      * at most about every 1 %, and with 1.0 once on success. May be NULL. */
     void (*progress)(void *opaque, double fraction);

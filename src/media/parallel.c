@@ -951,7 +951,7 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
         /* The first and (from three on) the last are encoded here: the
          * calling thread works while the others are away. */
         int upto = nseg > 2 ? nseg - 2 : nseg - 1;
-        if (o->remote->request(o->remote->opaque, nseg, upto) < 0) {
+        if (o->remote->request(o->remote->opaque, nseg, upto, o->normalize < 0 ? j->st->gain_db : 0) < 0) {
             V2M_LOG(V2M_WARN, "media segments could not be handed out: encoding them here");
         } else {
             p.remote = o->remote;
@@ -1036,8 +1036,14 @@ v2m_err v2m_media_segment(const v2m_media_io *in, const v2m_media_opts *o, int k
         goto out;
     }
     if (o->normalize < 0) {
-        rc = v2m_fail(err, V2M_EINVAL, "normalized conversions are not cut into segments");
-        goto out;
+        /* The whole input's gain, measured once by the joining side: a
+         * segment's own loudness would give each a different level. */
+        if (!o->gain_given || !isfinite(o->gain_db) || fabs(o->gain_db) > 100) {
+            rc = v2m_fail(err, V2M_EINVAL, "a normalized segment needs the gain the whole input was given");
+            goto out;
+        }
+        j.gain = (float)pow(10.0, o->gain_db / 20.0);
+        j.st->gain_db = o->gain_db;
     }
     if ((rc = v2m__open_input(&j, err)))
         goto out;

@@ -402,22 +402,25 @@ static void run(const scenario *sc)
  * encodes it with v2m_media_segment() into seg-K (written under another
  * name and renamed when complete); fetch() opens seg-K once it exists.
  * lose: the child of that segment writes nothing (a converter that died),
- * so the conversion has to encode it itself after remote.wait. */
+ * so the conversion has to encode it itself after remote.wait. A normalized
+ * conversion's children get the gain request() was given. */
 typedef struct remote_state {
     const char *input;
     const v2m_media_opts *o;
     int lose;
     int requested, upto;
+    double gain_db;
     pid_t kids[64];
     int nkids;
     v2m_media_fd fd[64];
 } remote_state;
 
-static int r_request(void *opaque, int segments, int upto)
+static int r_request(void *opaque, int segments, int upto, double gain_db)
 {
     remote_state *r = opaque;
     r->requested = segments;
     r->upto = upto;
+    r->gain_db = gain_db;
     for (int k = 1; k <= upto && k < segments && r->nkids < 64; k++) {
         pid_t pid = fork();
         if (pid < 0)
@@ -436,7 +439,10 @@ static int r_request(void *opaque, int segments, int upto)
             v2m_error err;
             v2m_media_io_fd(&io, &fin, ifd);
             v2m_media_sink_fd(&sink, &fout, ofd);
-            v2m_err rc = v2m_media_segment(&io, r->o, k, segments, &sink, NULL, &err);
+            v2m_media_opts so = *r->o;
+            so.gain_given = 1;
+            so.gain_db = gain_db;
+            v2m_err rc = v2m_media_segment(&io, &so, k, segments, &sink, NULL, &err);
             if (rc)
                 fprintf(stderr, "segment %d: %s\n", k, err.msg);
             close(ofd);
@@ -465,7 +471,7 @@ static void r_release(void *opaque, v2m_media_io *io)
     close(((v2m_media_fd *)io->opaque)->fd);
 }
 
-static void remote_run(const char *input_path, int lose, int threads)
+static void remote_run(const char *input_path, int lose, int threads, double normalize)
 {
     char cmd[700], par[300], rem[300], input[300];
     v2m_media_opts o;
@@ -476,7 +482,8 @@ static void remote_run(const char *input_path, int lose, int threads)
     v2m_media_remote remote = {.opaque = &r, .request = r_request, .fetch = r_fetch, .release = r_release,
                                .wait = lose ? 2 : 60};
 
-    check_scenario = lose ? "other processes, one segment lost"
+    check_scenario = normalize < 0 ? "other processes, normalized"
+                     : lose ? "other processes, one segment lost"
                      : threads > 1 ? "other processes and a thread here" : "other processes";
     snprintf(cmd, sizeof cmd, "rm -f '%s'-* '%s'.part-*", path("seg"), path("seg"));
     sh(cmd);
@@ -486,10 +493,12 @@ static void remote_run(const char *input_path, int lose, int threads)
     o.threads = 2;
     o.segments = 4;
     o.split_min = 1;
+    o.normalize = normalize;
     REQUIRE(convert(input, par, &o, &st, &err) == V2M_OK, "threads: %s", err.msg);
     v2m_media_opts_init(&o);
     o.threads = threads;
     o.segments = 4;
+    o.normalize = normalize;
     o.remote = &remote;
     o.distribute_min = 1;
     r.o = &o;
@@ -502,10 +511,27 @@ static void remote_run(const char *input_path, int lose, int threads)
     CHECKF(r.requested == 4 && r.upto == 2 && st2.segments == 4 && st2.remote == 2,
            "requested %d up to %d, segments %d, handed out %d", r.requested, r.upto, st2.segments, st2.remote);
     CHECKF(st2.samples == st.samples, "samples %lld, threads %lld", (long long)st2.samples, (long long)st.samples);
+    if (normalize < 0) {
+        /* the measured gain went to the other processes, and was no no-op */
+        CHECKF(r.gain_db == st2.gain_db && st2.gain_db == st.gain_db && fabs(st.gain_db) > 1,
+               "gain handed out %.6f, applied %.6f, threads %.6f", r.gain_db, st2.gain_db, st.gain_db);
+        /* and a segment asked for without it is refused */
+        int ifd = open(input, O_RDONLY), ofd = open(path("refused.seg"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        v2m_media_fd fin, fout;
+        v2m_media_io io;
+        v2m_media_sink sink;
+        v2m_media_io_fd(&io, &fin, ifd);
+        v2m_media_sink_fd(&sink, &fout, ofd);
+        CHECKF(v2m_media_segment(&io, &o, 1, 4, &sink, NULL, &err) == V2M_EINVAL,
+               "%s", "a normalized segment without its gain was not refused");
+        close(ifd);
+        close(ofd);
+    }
     snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", par, rem);
     CHECKF(sh(cmd) == 0, "%s", "the MP3 joined from other processes' segments differs from the threads' one");
     printf("  %s: 4 segments, 2 handed out%s, the same bytes as with threads\n", check_scenario,
-           lose ? " (one never came and was encoded here)" : threads > 1 ? " (the last ones also taken here)" : "");
+           normalize < 0 ? " (the measured gain went with them)"
+           : lose ? " (one never came and was encoded here)" : threads > 1 ? " (the last ones also taken here)" : "");
 }
 
 int main(void)
@@ -551,9 +577,10 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         run(&all[i]);
-    remote_run(path("speech.m4a"), 0, 1);
-    remote_run(path("speech.m4a"), 2, 1);
-    remote_run(path("speech.m4a"), 0, 2);
+    remote_run(path("speech.m4a"), 0, 1, 0);
+    remote_run(path("speech.m4a"), 2, 1, 0);
+    remote_run(path("speech.m4a"), 0, 2, 0);
+    remote_run(path("speech.m4a"), 0, 1, -16);
 
     printf("joins within the median of the encoders' disagreement elsewhere: %d of %d outputs\n",
            joins_median_ok, joins_total);
