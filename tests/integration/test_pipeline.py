@@ -573,6 +573,17 @@ def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
     # lasts 480 s, past V2M_DISTRIBUTE_MIN: two segments, the second handed
     # out. The segment converter is killed in the middle of its segment; a
     # new one gets the task again and the job ends once, with one MP3.
+    two_converters("spread", kill=True)
+
+
+def test_long_normalized_video_is_encoded_by_two_converters():
+    # The same, normalized: the joining converter measures the whole input,
+    # the segment converter applies that gain to its segment; the MP3 is at
+    # the target loudness.
+    two_converters("loud", normalize=-32)
+
+
+def two_converters(label, kill=False, normalize=None):
     global converter, SEG_PREFIX
     converter.stop()
     denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_WAIT="300", V2M_SPLIT_MIN="0")
@@ -581,22 +592,27 @@ def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
     seg = t.Service("v2m-converter", senv)
     seg2 = None
     try:
-        name = tmp + "/spread-%s.mp4" % tag
+        name = tmp + "/%s-%s.mp4" % (label, tag)
         shutil.copy(LONG, name)
-        code, body = upload(name)
+        code, body = curl("-X", "POST", "-F", "file=@%s" % name, "-H", "Authorization: Bearer " + TOKEN,
+                          GW + "/upload" + ("?normalize=%d" % normalize if normalize else ""))
         assert code == 200, (code, body)
         fid = json.loads(body)["video_fid"]
         SEG_PREFIX = fid
-        deadline = time.time() + 60
-        while "segment task started video_fid=%s segment=1/2" % fid not in seg.logtext():
-            assert time.time() < deadline, seg.logtext()[-2000:]
-            time.sleep(0.05)
-        time.sleep(0.5)
-        seg.proc.send_signal(signal.SIGKILL)
-        seg.proc.wait()
-        seg.log.close()
-        assert "segment encoded video_fid=%s" % fid not in seg.logtext(), "killed too late"
-        seg2 = t.Service("v2m-converter", senv)
+        if kill:
+            deadline = time.time() + 60
+            while "segment task started video_fid=%s segment=1/2" % fid not in seg.logtext():
+                assert time.time() < deadline, seg.logtext()[-2000:]
+                time.sleep(0.05)
+            time.sleep(0.5)
+            seg.proc.send_signal(signal.SIGKILL)
+            seg.proc.wait()
+            seg.log.close()
+            assert "segment encoded video_fid=%s" % fid not in seg.logtext(), "killed too late"
+            seg = None
+            seg2 = t.Service("v2m-converter", senv)
+        else:
+            seg2, seg = seg, None
         try:
             j = wait_job(fid, timeout=240)
         except AssertionError as e:
@@ -607,20 +623,38 @@ def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
         jl = joiner.logtext()
         assert "conversion on several converters video_fid=%s segments=2" % fid in jl, jl[-3000:]
         assert "did not come" not in jl, jl[-3000:]
-        mp3 = tmp + "/spread.mp3"
+        mp3 = tmp + "/%s.mp3" % label
         code, _ = curl("-o", mp3, "-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + j["mp3_fid"])
         assert code == 200, code
         assert abs(float(mp3_info(mp3)["format"]["duration"]) - 480) < 0.1, mp3_info(mp3)
         if shutil.which("mpg123"):
             p = subprocess.run(["mpg123", "-q", "-t", mp3], capture_output=True, text=True)
             assert p.returncode == 0 and p.stderr == "", p.stderr
-        assert count_stored("mp3s", "spread-%s.mp3" % tag) == 1
+        if normalize:
+            # both halves at the one gain: the whole file and each half
+            # measure at the target (a half left at 0 dB would be off by
+            # the gain, several LU here)
+            for args in ([], ["-t", "240"], ["-ss", "240"]):
+                lufs = integrated_loudness(mp3, args)
+                assert abs(lufs - normalize) < 1.0, (args, lufs)
+        assert count_stored("mp3s", "%s-%s.mp3" % (label, tag)) == 1
         assert stored_segments() == 0, "segments left in the store"
     finally:
         joiner.stop()
         if seg2:
             seg2.stop()
+        if seg:
+            seg.stop()
         converter = t.Service("v2m-converter", env)
+
+
+def integrated_loudness(path, args):
+    """EBU R128 integrated loudness (LUFS) of an audio file, by ffmpeg."""
+    p = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner"] + args + ["-i", path, "-af", "ebur128",
+                        "-f", "null", "-"], capture_output=True, text=True)
+    m = re.findall(r"I:\s+(-?[0-9.]+) LUFS", p.stderr)
+    assert p.returncode == 0 and m, p.stderr[-2000:]
+    return float(m[-1])
 
 
 def test_converter_killed_mid_job_still_ends_done_with_one_mp3():
