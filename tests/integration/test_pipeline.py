@@ -201,7 +201,10 @@ def count_stored(ns, filename=None):
 
 def start_long_job(name, min_progress=0.0):
     """Upload a copy of LONG as name; return its fid once it is converting
-    with at least min_progress done."""
+    with at least min_progress done, and the converter has said so (its
+    MP3's id is in the job record from then on: whatever a kill leaves of
+    that MP3 is the next attempt's to remove; a kill before it leaves a
+    temporary file only the store's sweep removes, an hour later)."""
     shutil.copy(LONG, tmp + "/" + name)
     code, body = upload(tmp + "/" + name)
     assert code == 200, (code, body)
@@ -209,7 +212,8 @@ def start_long_job(name, min_progress=0.0):
     deadline = time.time() + 60
     while True:
         j = job(fid)[1]
-        if j["status"] == "converting" and j["progress"] >= min_progress:
+        if (j["status"] == "converting" and j["progress"] >= min_progress and
+                "converting video_fid=%s " % fid in converter.logtext()):
             return fid
         assert j["status"] in ("queued", "converting") and time.time() < deadline, j
         time.sleep(0.02)
