@@ -110,13 +110,18 @@ static v2m_err fsync_dir(const char *dir, v2m_error *err)
     return V2M_OK;
 }
 
+static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
+
 /* Remove what died with its process: temporary files and data files whose
  * metadata never appeared, untouched since before cutoff_ms (ms since the
- * epoch); *count += files removed. V2M_EIO when the directory cannot be read. */
-static v2m_err sweep(const fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long *count,
+ * epoch); and in the segments namespace finished segments stored before
+ * then (a segment is read within minutes of being written: an old one was
+ * left by a joining converter that died before its cleanup, see store.h).
+ * *count += files removed. V2M_EIO when the directory cannot be read. */
+static v2m_err sweep(fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long *count,
                      v2m_error *err)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], fid[V2M_FID_LEN + 1];
     struct dirent *de;
     DIR *d;
 
@@ -126,64 +131,38 @@ static v2m_err sweep(const fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long 
         return sys_fail(err, "open directory", dir);
     while ((de = readdir(d))) {
         const char *name = de->d_name;
+        size_t len = strlen(name);
         struct stat sb;
-        int orphan = 0;
+        int orphan = 0, finished = 0;
 
         if (strncmp(name, ".tmp-", 5) == 0) {
             orphan = 1;
-        } else if (v2m_oid_is_normal(name, strlen(name))) {
+        } else if (v2m_oid_is_normal(name, len)) {
             char meta[NAME_MAX + 8];
             snprintf(meta, sizeof meta, "%s.json", name);
             orphan = faccessat(dirfd(d), meta, F_OK, 0) != 0 && errno == ENOENT;
+        } else if (ns == V2M_NS_SEGMENTS && len == V2M_FID_LEN + 5 &&
+                   strcmp(name + V2M_FID_LEN, ".json") == 0 && v2m_oid_is_normal(name, V2M_FID_LEN)) {
+            finished = 1;
         }
-        if (!orphan || fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+        if ((!orphan && !finished) || fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(sb.st_mode) ||
             (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 >= cutoff_ms)
             continue;
         /* Another sweeper may have been first: ENOENT is no error. */
-        if (unlinkat(dirfd(d), name, 0) == 0) {
-            V2M_LOG(V2M_INFO, "store swept leftover path=%s/%s", dir, name);
-            if (count)
-                (*count)++;
-        }
-    }
-    closedir(d);
-    return V2M_OK;
-}
-
-static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
-
-/* Finished segments older than cutoff_ms: a segment is read within minutes
- * of being written, so an old one is what a joining converter that died
- * before its cleanup left behind (store.h). */
-static v2m_err sweep_segments(fstore *fs, int64_t cutoff_ms, long *count, v2m_error *err)
-{
-    char dir[PATH_MAX], fid[V2M_FID_LEN + 1];
-    struct dirent *de;
-    DIR *d;
-
-    if (ns_path(fs, V2M_NS_SEGMENTS, NULL, dir, sizeof dir))
-        return too_long(err);
-    if (!(d = opendir(dir)))
-        return sys_fail(err, "open directory", dir);
-    while ((de = readdir(d))) {
-        const char *name = de->d_name;
-        size_t len = strlen(name);
-        struct stat sb;
-
-        if (len != V2M_FID_LEN + 5 || strcmp(name + V2M_FID_LEN, ".json") != 0 ||
-            !v2m_oid_is_normal(name, V2M_FID_LEN) ||
-            fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) ||
-            (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 >= cutoff_ms)
-            continue;
-        memcpy(fid, name, V2M_FID_LEN);
-        fid[V2M_FID_LEN] = '\0';
-        /* Another sweeper may have been first: not found is no error. */
-        if (f_del(fs, V2M_NS_SEGMENTS, fid, NULL) == V2M_OK) {
+        if (finished) {
+            memcpy(fid, name, V2M_FID_LEN);
+            fid[V2M_FID_LEN] = '\0';
+            if (f_del(fs, ns, fid, NULL) != V2M_OK)
+                continue;
             V2M_LOG(V2M_INFO, "store swept old segment fid=%s", fid);
-            if (count)
-                (*count)++;
+        } else if (unlinkat(dirfd(d), name, 0) == 0) {
+            V2M_LOG(V2M_INFO, "store swept leftover path=%s/%s", dir, name);
+        } else {
+            continue;
         }
+        if (count)
+            (*count)++;
     }
     closedir(d);
     return V2M_OK;
@@ -197,8 +176,6 @@ static v2m_err f_sweep(void *impl, int64_t older_than_ms, long *count, v2m_error
 
     for (int ns = V2M_NS_VIDEOS; ns < V2M_NS_COUNT && rc == V2M_OK; ns++)
         rc = sweep(fs, (v2m_store_ns)ns, cutoff, count, err);
-    if (rc == V2M_OK)
-        rc = sweep_segments(fs, cutoff, count, err);
     return rc;
 }
 
