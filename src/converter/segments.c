@@ -12,8 +12,6 @@
 #include "common/log.h"
 #include "ports/store.h"
 
-#define MAX_SEGMENTS V2M_MEDIA_REMOTE_SEGMENTS
-
 static void seg_name(char *out, size_t n, const char *video_fid, int k, int segments)
 {
     snprintf(out, n, "%s.%dof%d", video_fid, k, segments);
@@ -26,7 +24,7 @@ static int r_request(void *opaque, int segments, int upto, double gain_db)
     cv_remote *r = opaque;
     v2m_error err = {0};
 
-    if (!r->c->publish_segment || segments > MAX_SEGMENTS)
+    if (!r->c->publish_segment || segments > V2M_MEDIA_REMOTE_SEGMENTS)
         return -1;
     r->segments = segments;
     for (int k = 1; k <= upto && k < segments; k++) {
@@ -134,7 +132,7 @@ void cv_segments_delete(cv_ctx *c, const char *video_fid, int segments)
 {
     char name[64];
     sweep s = {c->store, 0};
-    for (int k = 1; k < segments && k < MAX_SEGMENTS; k++) {
+    for (int k = 1; k < segments && k < V2M_MEDIA_REMOTE_SEGMENTS; k++) {
         seg_name(name, sizeof name, video_fid, k, segments);
         v2m_store_find(c->store, V2M_NS_SEGMENTS, name, delete_found, &s, NULL);
     }
@@ -168,7 +166,8 @@ cv_outcome cv_segment_process(cv_ctx *c, const char *body, size_t len, v2m_error
     json_t *root = json_loadb(body, len, 0, &je);
     const char *fid = NULL, *options = "";
     int k = 0, n = 0;
-    double gain_db = NAN; /* absent: a joining side that measured none */
+    double gain_db = NAN; /* absent: a joining side that measured none (the
+                             engine checks a given one) */
     char name[64];
     found f = {{0}};
     v2m_job job;
@@ -184,8 +183,7 @@ cv_outcome cv_segment_process(cv_ctx *c, const char *body, size_t len, v2m_error
     if (!root ||
         json_unpack(root, "{s:s, s:i, s:i, s?s, s?F}", "video_fid", &fid, "segment", &k, "segments", &n,
                     "options", &options, "gain_db", &gain_db) != 0 ||
-        strlen(fid) != V2M_FID_LEN || n < 2 || n > MAX_SEGMENTS || k < 1 || k >= n ||
-        (!isnan(gain_db) && (!isfinite(gain_db) || fabs(gain_db) > 100))) {
+        strlen(fid) != V2M_FID_LEN || n < 2 || n > V2M_MEDIA_REMOTE_SEGMENTS || k < 1 || k >= n) {
         json_decref(root);
         v2m_fail(err, V2M_EINVAL, "malformed segment task");
         return CV_INVALID;

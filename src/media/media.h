@@ -123,11 +123,11 @@ typedef struct v2m_media_remote {
     double wait;          /* seconds to wait for a segment before encoding it here */
 } v2m_media_remote;
 
-/* Options. Always start from v2m_media_opts_init(); a field left at its
- * default means "keep what the source has". */
 /* The most segments one input is cut into for other processes. */
 #define V2M_MEDIA_REMOTE_SEGMENTS 64
 
+/* Options. Always start from v2m_media_opts_init(); a field left at its
+ * default means "keep what the source has". */
 typedef struct v2m_media_opts {
     int quality;          /* LAME VBR quality 0 (best) .. 9; -1 = default (2) */
     int bitrate_kbps;     /* > 0: constant bitrate 8..320 instead of VBR; 0 = VBR */

@@ -891,7 +891,7 @@ static v2m_err plan(par *p, v2m__conv *j, int threads, double remote_seg, v2m_er
     if (remote_seg > 0 && o->segments <= 0 && nseg < 2)
         nseg = 2;
     if (remote_seg > 0 && nseg > V2M_MEDIA_REMOTE_SEGMENTS)
-        nseg = V2M_MEDIA_REMOTE_SEGMENTS;
+        nseg = V2M_MEDIA_REMOTE_SEGMENTS; /* longer ones, then */
     /* Each segment must hold its join window with room to spare. */
     double shortest = o->segments > 0 ? 2.0 * (JOIN + TAIL) * p->fs / p->out_rate : SEG_MIN;
     while (nseg > 1 && j->span / nseg < shortest)
@@ -942,7 +942,7 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
     v2m_err rc;
 
     memset(&p, 0, sizeof p);
-    if ((rc = plan(&p, j, threads, remote ? fmax(REMOTE_SEG, j->span / V2M_MEDIA_REMOTE_SEGMENTS) : 0, err)))
+    if ((rc = plan(&p, j, threads, remote ? REMOTE_SEG : 0, err)))
         return rc;
     int nseg = p.nseg;
     if (nseg < 2)

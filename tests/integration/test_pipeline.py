@@ -112,9 +112,9 @@ TOKEN = login()
 OTHER = login(OTHER_USER, "Other123")
 
 
-def upload(path, token=TOKEN):
+def upload(path, token=TOKEN, query=""):
     return curl("-X", "POST", "-F", "file=@%s" % path, "-H", "Authorization: Bearer " + token,
-                GW + "/upload")
+                GW + "/upload" + query)
 
 
 def job(fid, token=TOKEN):
@@ -598,8 +598,7 @@ def two_converters(label, kill=False, normalize=None):
     try:
         name = tmp + "/%s-%s.mp4" % (label, tag)
         shutil.copy(LONG, name)
-        code, body = curl("-X", "POST", "-F", "file=@%s" % name, "-H", "Authorization: Bearer " + TOKEN,
-                          GW + "/upload" + ("?normalize=%d" % normalize if normalize else ""))
+        code, body = upload(name, query="?normalize=%d" % normalize if normalize else "")
         assert code == 200, (code, body)
         fid = json.loads(body)["video_fid"]
         SEG_PREFIX = fid
