@@ -17,7 +17,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/stack.inc
 
 # v2m-auth on SQLite with one user.
 export JWT_SECRET=bench-secret-0123456789 V2M_USERS="sqlite://$dir/users.db" V2M_LOG_LEVEL=warn

@@ -29,33 +29,22 @@ if [ ! -s "$input" ]; then
     -c:a aac -b:a 96k "$input.part.m4a"
   mv "$input.part.m4a" "$input"
 fi
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-now() { date +%s.%N; }
+. bench/stack.inc
 
 # run CONVERTERS DISTRIBUTE_MIN: seconds from upload end to done.
 run() {
-  local nconv=$1 dmin=$2 work pids=() ap gp fid t0 j done_at
+  local nconv=$1 dmin=$2 work pids=() ap gp mp gw fid t0 j done_at
   work=$(mktemp -d /tmp/v2m-bench-dist.XXXXXX)
   (
     trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-    export JWT_SECRET=bench-$RANDOM$RANDOM V2M_LOG_LEVEL=warn
-    export V2M_USERS="sqlite://$work/users.db" V2M_STORE="file://$work/store" \
-      V2M_QUEUE="sqlite://$work/queue.db" V2M_OUTBOX="$work/outbox" V2M_MAX_UPLOAD=1G
-    mkdir -p "$work/store"
-    echo bench-pass | "$BIN/v2m-admin" user add bench@example.com --password-stdin >/dev/null
-    ap=$(free_port); gp=$(free_port)
-    V2M_LISTEN=127.0.0.1:$ap "$BIN/v2m-auth" & pids+=($!)
+    embedded_env "$work"
+    export V2M_MAX_UPLOAD=1G
     for _ in $(seq "$nconv"); do
       V2M_LISTEN=127.0.0.1:$(free_port) V2M_CONVERTER_THREADS=1 V2M_SEGMENT_THREADS=1 V2M_SPLIT_MIN=0 \
         V2M_DISTRIBUTE_MIN=$dmin "$BIN/v2m-converter" & pids+=($!)
     done
     V2M_LISTEN=127.0.0.1:$(free_port) "$BIN/v2m-notification" & pids+=($!)
-    AUTH_SVC_ADDRESS=127.0.0.1:$ap V2M_LISTEN=127.0.0.1:$gp V2M_ADMIN_LISTEN=127.0.0.1:$(free_port) \
-      "$BIN/v2m-gateway" & pids+=($!)
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gp/readyz" >/dev/null && break; sleep 0.1; done
-    GW=http://127.0.0.1:$gp
-    TOKEN=$(curl -sf -X POST -u bench@example.com:bench-pass "$GW/login")
+    start_front
     fid=$(curl -sf -X POST -F "file=@$input" -H "Authorization: Bearer $TOKEN" "$GW/upload" |
           /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["video_fid"])')
     t0=$(now)

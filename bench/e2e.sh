@@ -22,37 +22,21 @@ if [ ! -s "$video" ]; then
     -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -b:a 160k -shortest "$video.part.mp4"
   mv "$video.part.mp4" "$video"
 fi
-# A WAV header before 1 GiB of noise: the gateway refuses (415) what does
-# not start as a video or audio file, and the memory figure needs the whole
-# body streamed.
+. bench/stack.inc
+# 1 GiB of noise: the memory figure needs the whole body streamed.
 big=$dir/upload-1g.wav
-[ -s "$big" ] || { echo "== generating $big"
-  { /usr/bin/python3 -c 'import struct,sys; n=1073741824; sys.stdout.buffer.write(b"RIFF"+struct.pack("<I",n+36)+b"WAVEfmt "+struct.pack("<IHHIIHH",16,1,2,48000,192000,4,16)+b"data"+struct.pack("<I",n))'
-    head -c 1073741824 /dev/urandom; } > "$big.part" && mv "$big.part" "$big"; }
+noise_wav "$big" 1073741868
 
 work=$(mktemp -d /tmp/v2m-bench-e2e.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-export JWT_SECRET=bench-$RANDOM$RANDOM V2M_LOG_LEVEL=warn
-export V2M_USERS="sqlite://$work/users.db" V2M_STORE="file://$work/store" \
-  V2M_QUEUE="sqlite://$work/queue.db" V2M_OUTBOX="$work/outbox" V2M_MAX_UPLOAD=2G
-mkdir -p "$work/store"
-echo bench-pass | "$BIN/v2m-admin" user add bench@example.com --password-stdin
-ap=$(free_port); gp=$(free_port)
-V2M_LISTEN=127.0.0.1:$ap "$BIN/v2m-auth" & pids+=($!)
+embedded_env "$work"
+export V2M_MAX_UPLOAD=2G
 V2M_LISTEN=127.0.0.1:$(free_port) "$BIN/v2m-converter" & pids+=($!)
 V2M_LISTEN=127.0.0.1:$(free_port) "$BIN/v2m-notification" & pids+=($!)
-mp=$(free_port)
-AUTH_SVC_ADDRESS=127.0.0.1:$ap V2M_LISTEN=127.0.0.1:$gp V2M_ADMIN_LISTEN=127.0.0.1:$mp "$BIN/v2m-gateway" & gw=$!; pids+=($gw)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gp/readyz" >/dev/null && break; sleep 0.1; done
-GW=http://127.0.0.1:$gp
-TOKEN=$(curl -sf -X POST -u bench@example.com:bench-pass "$GW/login")
-
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+start_front
 
 echo "== upload end -> MP3 downloadable, $(basename "$video") ($(du -h "$video" | cut -f1)), $runs runs"
 : > "$work/pipe.txt"; : > "$work/conv.txt"

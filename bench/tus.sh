@@ -19,33 +19,22 @@ mkdir -p "$dir"
 [ -x "$BIN/v2m-gateway" ] || { echo "tus.sh: $BIN/v2m-gateway missing; run make build" >&2; exit 1; }
 command -v node >/dev/null || { echo "tus.sh: node missing" >&2; exit 1; }
 [ -d tests/tus/node_modules/@tus/server ] || (cd tests/tus && npm ci --no-audit --no-fund)
-# A WAV header before the noise: v2m refuses (415) what does not start as
-# a video or audio file.
+. bench/stack.inc
 big=$dir/tus-$size.wav
-[ -s "$big" ] || { echo "== generating $big"
-  { /usr/bin/python3 -c 'import struct,sys; n=int(sys.argv[1])-44; sys.stdout.buffer.write(b"RIFF"+struct.pack("<I",n+36)+b"WAVEfmt "+struct.pack("<IHHIIHH",16,1,2,48000,192000,4,16)+b"data"+struct.pack("<I",n))' "$size"
-    head -c $((size - 44)) /dev/urandom; } > "$big.part" && mv "$big.part" "$big"; }
+noise_wav "$big" "$size"
 
 work=$(mktemp -d /tmp/v2m-bench-tus.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-export JWT_SECRET=bench-$RANDOM$RANDOM V2M_LOG_LEVEL=warn
-export V2M_USERS="sqlite://$work/users.db" V2M_STORE="file://$work/store" \
-  V2M_QUEUE="sqlite://$work/queue.db" V2M_OUTBOX="$work/outbox" V2M_MAX_UPLOAD=2G \
-  V2M_MAX_ACTIVE_JOBS=0
-mkdir -p "$work/store" "$work/tus-ref"
-echo bench-pass | "$BIN/v2m-admin" user add bench@example.com --password-stdin
-ap=$(free_port); gp=$(free_port); tp=$(free_port)
-V2M_LISTEN=127.0.0.1:$ap "$BIN/v2m-auth" & pids+=($!)
-AUTH_SVC_ADDRESS=127.0.0.1:$ap V2M_LISTEN=127.0.0.1:$gp V2M_ADMIN_LISTEN=127.0.0.1:$(free_port) \
-  "$BIN/v2m-gateway" & pids+=($!)
+embedded_env "$work"
+export V2M_MAX_UPLOAD=2G V2M_MAX_ACTIVE_JOBS=0
+mkdir -p "$work/tus-ref"
+tp=$(free_port)
+start_front
 node tests/tus/server.js "$tp" "$work/tus-ref" & pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gp/readyz" >/dev/null && break; sleep 0.1; done
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$tp/files" && break; sleep 0.1; done
-TOKEN=$(curl -sf -X POST -u bench@example.com:bench-pass "http://127.0.0.1:$gp/login")
 
 # One upload: create, then one PATCH of the whole file; prints seconds.
 upload() {  # base-url
@@ -63,7 +52,6 @@ upload() {  # base-url
   [ "$code" = 204 ] || { echo "tus.sh: PATCH to $loc answered $code" >&2; exit 1; }
   echo "$t1 - $t0" | bc
 }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "== $((size >> 20)) MiB upload, one PATCH each, $runs runs, alternating"
 : > "$work/v2m.txt"; : > "$work/ref.txt"

@@ -17,10 +17,9 @@ done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$BIN/v2m-gateway" ] || { echo "upload.sh: $BIN/v2m-gateway missing; run make build" >&2; exit 1; }
 mkdir -p "$dir"
+. bench/stack.inc
 big=$dir/upload-1g.wav
-[ -s "$big" ] || { echo "== generating $big"
-  { /usr/bin/python3 -c 'import struct,sys; n=1073741824; sys.stdout.buffer.write(b"RIFF"+struct.pack("<I",n+36)+b"WAVEfmt "+struct.pack("<IHHIIHH",16,1,2,48000,192000,4,16)+b"data"+struct.pack("<I",n))'
-    head -c 1073741824 /dev/urandom; } > "$big.part" && mv "$big.part" "$big"; }
+noise_wav "$big" 1073741868
 
 work=$(mktemp -d /tmp/v2m-bench-upload.XXXXXX)
 pids=()
@@ -31,22 +30,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # The gateway, embedded (no converter: the upload alone).
-export JWT_SECRET=bench-$RANDOM$RANDOM V2M_LOG_LEVEL=warn
-export V2M_USERS="sqlite://$work/users.db" V2M_STORE="file://$work/store" \
-  V2M_QUEUE="sqlite://$work/queue.db" V2M_OUTBOX="$work/outbox" V2M_MAX_UPLOAD=2G
-mkdir -p "$work/store" "$work/nginx-body"
+embedded_env "$work"
+export V2M_MAX_UPLOAD=2G
+mkdir -p "$work/nginx-body"
 # nginx's workers run as another user when it starts as root.
 chmod 755 "$work"
 chmod 777 "$work/nginx-body"
-echo bench-pass | "$BIN/v2m-admin" user add bench@example.com --password-stdin >/dev/null
-ap=$(free_port); gp=$(free_port); np=$(free_port); bp=$(free_port)
-V2M_LISTEN=127.0.0.1:$ap "$BIN/v2m-auth" & pids+=($!)
-AUTH_SVC_ADDRESS=127.0.0.1:$ap V2M_LISTEN=127.0.0.1:$gp V2M_ADMIN_LISTEN=127.0.0.1:$(free_port) \
-  "$BIN/v2m-gateway" & gw=$!; pids+=($gw)
+np=$(free_port); bp=$(free_port)
+start_front
 
 cat > "$work/nginx.conf" <<EOF
 daemon off;
@@ -73,9 +66,7 @@ http {
 }
 EOF
 "$NGINX" -c "$work/nginx.conf" -p "$work" & pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$gp/readyz" >/dev/null && break; sleep 0.1; done
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$np/" && break; sleep 0.1; done
-TOKEN=$(curl -sf -X POST -u bench@example.com:bench-pass "http://127.0.0.1:$gp/login")
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$gw/status"; }
 : > "$work/g.txt"; : > "$work/n.txt"; : > "$work/r.txt"
