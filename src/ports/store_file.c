@@ -112,6 +112,18 @@ static v2m_err fsync_dir(const char *dir, v2m_error *err)
 
 static v2m_err f_del(void *impl, v2m_store_ns ns, const char *fid, v2m_error *err);
 
+/* 1 when name is a finished file's description, "<fid>.json", with its fid
+ * copied into fid. */
+static int meta_fid(const char *name, char fid[V2M_FID_LEN + 1])
+{
+    if (strlen(name) != V2M_FID_LEN + 5 || strcmp(name + V2M_FID_LEN, ".json") != 0 ||
+        !v2m_oid_is_normal(name, V2M_FID_LEN))
+        return 0;
+    memcpy(fid, name, V2M_FID_LEN);
+    fid[V2M_FID_LEN] = '\0';
+    return 1;
+}
+
 /* Remove what died with its process: temporary files and data files whose
  * metadata never appeared, untouched since before cutoff_ms (ms since the
  * epoch); and in the segments namespace finished segments stored before
@@ -141,9 +153,8 @@ static v2m_err sweep(fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long *count
             char meta[NAME_MAX + 8];
             snprintf(meta, sizeof meta, "%s.json", name);
             orphan = faccessat(dirfd(d), meta, F_OK, 0) != 0 && errno == ENOENT;
-        } else if (ns == V2M_NS_SEGMENTS && len == V2M_FID_LEN + 5 &&
-                   strcmp(name + V2M_FID_LEN, ".json") == 0 && v2m_oid_is_normal(name, V2M_FID_LEN)) {
-            finished = 1;
+        } else if (ns == V2M_NS_SEGMENTS) {
+            finished = meta_fid(name, fid);
         }
         if ((!orphan && !finished) || fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(sb.st_mode) ||
@@ -151,8 +162,6 @@ static v2m_err sweep(fstore *fs, v2m_store_ns ns, int64_t cutoff_ms, long *count
             continue;
         /* Another sweeper may have been first: ENOENT is no error. */
         if (finished) {
-            memcpy(fid, name, V2M_FID_LEN);
-            fid[V2M_FID_LEN] = '\0';
             if (f_del(fs, ns, fid, NULL) != V2M_OK)
                 continue;
             V2M_LOG(V2M_INFO, "store swept old segment fid=%s", fid);
@@ -420,15 +429,10 @@ static v2m_err f_find(void *impl, v2m_store_ns ns, const char *filename, v2m_sto
     if (!(d = opendir(dir)))
         return sys_fail(err, "open directory", dir);
     while ((de = readdir(d))) {
-        const char *name = de->d_name;
-        size_t len = strlen(name);
         v2m_store_meta m;
         char fid[V2M_FID_LEN + 1];
-        if (len != V2M_FID_LEN + 5 || strcmp(name + V2M_FID_LEN, ".json") != 0 ||
-            !v2m_oid_is_normal(name, V2M_FID_LEN))
+        if (!meta_fid(de->d_name, fid))
             continue;
-        memcpy(fid, name, V2M_FID_LEN);
-        fid[V2M_FID_LEN] = '\0';
         if (read_meta(fs, ns, fid, &m, NULL) == V2M_OK && strcmp(m.filename, filename) == 0 && fn(ud, &m))
             break;
     }

@@ -113,14 +113,8 @@ def job(fid, token=TOKEN):
 
 
 def wait_for(what, cond, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("still waiting for %s after %ds\nconverter log:\n%s" %
-                         (what, timeout, converter.logtext()[-3000:]))
+    return t.wait_for(what, cond, timeout,
+                      lambda: "converter log:\n" + converter.logtext()[-3000:])
 
 
 def wait_status(fid, states, timeout=120):

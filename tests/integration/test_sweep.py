@@ -133,14 +133,7 @@ def leftovers():
     return out
 
 
-def wait_for(what, cond, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("still waiting for %s after %ds" % (what, timeout))
+wait_for = t.wait_for
 
 
 def stored_length(fid):

@@ -132,6 +132,19 @@ def request(port, method, path, headers=None, body=None, timeout=30):
         c.close()
 
 
+def wait_for(what, cond, timeout=60, detail=None):
+    """cond()'s first true value, looked at every 0.1 s; AssertionError
+    naming what (and detail(), if given) after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("still waiting for %s after %ds%s" %
+                         (what, timeout, "\n" + detail() if detail else ""))
+
+
 def run_cmd(args, stdin=None, env=None, timeout=60):
     full = dict(os.environ)
     full.update(env or {})

@@ -727,24 +727,16 @@ static void test_delays(void)
         CHECK(v2m_queue_declare(order ? ql : qs, name, &e) == V2M_OK);
         CHECK(v2m_queue_declare(order ? qs : ql, name, &e) == V2M_OK);
         /* each starts consuming and retrying in the same order */
-        if (order == 0) {
-            back = retry_round_trip(qs, name, "short");
-            v2m_queue_close(qs);
-            CHECKF(back >= 0.35 && back < 1.5, "order %d: 400 ms retry came back after %.3f s",
-                   order, back);
-            back = retry_round_trip(ql, name, "long");
-            v2m_queue_close(ql);
-            CHECKF(back >= 1.95 && back < 4.0, "order %d: 2 s retry came back after %.3f s",
-                   order, back);
-        } else {
-            back = retry_round_trip(ql, name, "long");
-            v2m_queue_close(ql);
-            CHECKF(back >= 1.95 && back < 4.0, "order %d: 2 s retry came back after %.3f s",
-                   order, back);
-            back = retry_round_trip(qs, name, "short");
-            v2m_queue_close(qs);
-            CHECKF(back >= 0.35 && back < 1.5, "order %d: 400 ms retry came back after %.3f s",
-                   order, back);
+        for (int i = 0; i < 2; i++) {
+            int is_short = (i == 0) == (order == 0);
+            back = retry_round_trip(is_short ? qs : ql, name, is_short ? "short" : "long");
+            v2m_queue_close(is_short ? qs : ql);
+            if (is_short)
+                CHECKF(back >= 0.35 && back < 1.5, "order %d: 400 ms retry came back after %.3f s",
+                       order, back);
+            else
+                CHECKF(back >= 1.95 && back < 4.0, "order %d: 2 s retry came back after %.3f s",
+                       order, back);
         }
         fprintf(stderr, "order %d: delays held\n", order);
         if (is_amqp()) {
