@@ -628,13 +628,7 @@ def test_an_expired_job_says_so():
 
 
 def teardown():
-    errors = []
-    for s in (gateway, converter, auth):
-        try:
-            s.stop()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
+    t.stop_all((gateway, converter, auth))
 
 
 t.run(globals(), "test_cli")

@@ -388,13 +388,7 @@ def test_retention_with_two_janitors():
 
 
 def teardown():
-    errors = []
-    for s in janitors + [gateway, converter, auth]:
-        try:
-            s.stop()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
+    t.stop_all(janitors + [gateway, converter, auth])
 
 
 t.run(globals(), "test_lifecycle_" + MODE)

@@ -443,13 +443,7 @@ def test_malformed_options_in_a_message_fail_the_job_once():
 
 
 def teardown():
-    errors = []
-    for s in (gateway, converter, notification, auth):
-        try:
-            s.stop()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
+    t.stop_all((gateway, converter, notification, auth))
 
 
 t.run(globals(), "test_options_" + MODE)

@@ -811,13 +811,7 @@ def test_health_endpoints():
 
 
 def teardown():
-    errors = []
-    for s in (gateway, converter, notification, auth):
-        try:
-            s.stop()
-        except AssertionError as e:
-            errors.append(str(e))
-    assert not errors, "\n".join(errors)
+    t.stop_all((gateway, converter, notification, auth))
 
 
 t.run(globals(), "test_pipeline_" + MODE)

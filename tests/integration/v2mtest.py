@@ -132,6 +132,18 @@ def request(port, method, path, headers=None, body=None, timeout=30):
         c.close()
 
 
+def stop_all(services):
+    """Stop every service (SIGTERM), then fail with what each that did not
+    stop cleanly printed."""
+    errors = []
+    for s in services:
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
 def wait_for(what, cond, timeout=60, detail=None):
     """cond()'s first true value, looked at every 0.1 s; AssertionError
     naming what (and detail(), if given) after timeout seconds."""

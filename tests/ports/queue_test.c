@@ -94,16 +94,14 @@ static int body_is(const v2m_queue_msg *m, const void *b, size_t n)
     return m && m->len == n && (n == 0 || memcmp(m->body, b, n) == 0);
 }
 
-/* amqp: declare a queue the way another client would (with_args 1: a
- * length limit, 2: a TTL, as v2m used to declare <q>.retry). */
-static void raw_declare(const char *name, int with_args)
+/* amqp: a connection of rabbitmq-c's own (not the port's) to the test
+ * broker, channel 1 open. */
+static amqp_connection_state_t raw_open(void)
 {
     char *u = strdup(url);
     struct amqp_connection_info ci;
     amqp_connection_state_t c = amqp_new_connection();
     amqp_socket_t *s = amqp_tcp_socket_new(c);
-    amqp_table_entry_t e;
-    amqp_table_t args = amqp_empty_table;
 
     amqp_parse_url(u, &ci);
     if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK ||
@@ -112,6 +110,18 @@ static void raw_declare(const char *name, int with_args)
                 .reply_type != AMQP_RESPONSE_NORMAL)
         FATAL("raw connection to the broker failed");
     amqp_channel_open(c, 1);
+    free(u);
+    return c;
+}
+
+/* amqp: declare a queue the way another client would (with_args 1: a
+ * length limit, 2: a TTL, as v2m used to declare <q>.retry). */
+static void raw_declare(const char *name, int with_args)
+{
+    amqp_connection_state_t c = raw_open();
+    amqp_table_entry_t e;
+    amqp_table_t args = amqp_empty_table;
+
     if (with_args == 2) {
         e.key = amqp_cstring_bytes("x-message-ttl");
         e.value.kind = AMQP_FIELD_KIND_I32;
@@ -130,26 +140,15 @@ static void raw_declare(const char *name, int with_args)
     amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
     amqp_connection_close(c, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(c);
-    free(u);
 }
 
 /* amqp: consume name as a client that hands every delivery back (nack with
  * requeue) until none comes for 3 s; the number of deliveries. */
 static int raw_hand_back(const char *name)
 {
-    char *u = strdup(url);
-    struct amqp_connection_info ci;
-    amqp_connection_state_t c = amqp_new_connection();
-    amqp_socket_t *s = amqp_tcp_socket_new(c);
+    amqp_connection_state_t c = raw_open();
     int n = 0;
 
-    amqp_parse_url(u, &ci);
-    if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK ||
-        amqp_login(c, ci.vhost && *ci.vhost ? ci.vhost : "/", 0, 131072, 0,
-                   AMQP_SASL_METHOD_PLAIN, ci.user, ci.password)
-                .reply_type != AMQP_RESPONSE_NORMAL)
-        FATAL("raw connection to the broker failed");
-    amqp_channel_open(c, 1);
     amqp_basic_qos(c, 1, 0, 1, 0);
     amqp_basic_consume(c, 1, amqp_cstring_bytes(name), amqp_empty_bytes, 0, 0, 0,
                        amqp_empty_table);
@@ -166,7 +165,6 @@ static int raw_hand_back(const char *name)
     }
     amqp_connection_close(c, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(c);
-    free(u);
     return n;
 }
 

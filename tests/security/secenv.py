@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
-import v2mtest as t  # noqa: E402,F401
+import v2mtest as t  # noqa: E402
 
 ADMIN = ("admin@v2m.test", "Admin-pass-1")
 ALICE = ("alice@v2m.test", "Alice-pass-1")
@@ -79,10 +79,4 @@ class Embedded:
         return {s.name: s.logtext() for s in self.services}
 
     def stop(self):
-        errors = []
-        for s in reversed(self.services):
-            try:
-                s.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        assert not errors, "\n".join(errors)
+        t.stop_all(reversed(self.services))
