@@ -112,6 +112,18 @@ render_one() { # dir: print the rendered YAML, with kustomize's default load
   "${renderer[@]}" "$1"
 }
 
+render_check() { # dir name label: render dir into $out/name.yaml (render's
+  # $out) and validate it, with the policies and init.sql when it holds one
+  local extra=()
+  if ! render_one "$1" >"$out/$2.yaml"; then
+    bad "kustomize cannot render $3"
+    return
+  fi
+  say "rendered $3: $(grep -c '^kind:' "$out/$2.yaml") objects"
+  grep -q 'init.sql' "$out/$2.yaml" && extra=(--init-sql "$root/deploy/sql/init.sql")
+  validate --policy "${extra[@]}" "$out/$2.yaml" >&2 || bad "$3 does not validate"
+}
+
 render() {
   find_renderer || skip "no kustomize renderer: install kubectl >= 1.24 (or kustomize >= 4.5); the manifests were NOT rendered (tests/deploy/k8s.sh schema still checks each file)"
   local dirs=("$k8s/base") d out name
@@ -130,14 +142,7 @@ render() {
   for d in "${dirs[@]}"; do
     name=${d#"$k8s"/}
     name=${name//\//-}
-    if ! render_one "$d" >"$out/$name.yaml"; then
-      bad "kustomize cannot render ${d#"$root"/}"
-      continue
-    fi
-    say "rendered ${d#"$root"/}: $(grep -c '^kind:' "$out/$name.yaml") objects"
-    local extra=()
-    grep -q 'init.sql' "$out/$name.yaml" && extra=(--init-sql "$root/deploy/sql/init.sql")
-    validate --policy "${extra[@]}" "$out/$name.yaml" >&2 || bad "${d#"$root"/} does not validate"
+    render_check "$d" "$name" "${d#"$root"/}"
   done
   [ -f "$out/overlays-incluster.yaml" ] && ! grep -q 'init.sql' "$out/overlays-incluster.yaml" &&
     bad "the incluster overlay does not carry init.sql"
@@ -155,14 +160,7 @@ render() {
       rel=$(realpath --relative-to="$out/$name" "$k8s")
       printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
         "$rel/${d#"$k8s"/}" "$rel/components/${comp##*/}" >"$out/$name/kustomization.yaml"
-      if ! render_one "$out/$name" >"$out/$name.yaml"; then
-        bad "kustomize cannot render ${d#"$root"/} with components/${comp##*/}"
-        continue
-      fi
-      say "rendered ${d#"$root"/} + components/${comp##*/}: $(grep -c '^kind:' "$out/$name.yaml") objects"
-      local extra=()
-      grep -q 'init.sql' "$out/$name.yaml" && extra=(--init-sql "$root/deploy/sql/init.sql")
-      validate --policy "${extra[@]}" "$out/$name.yaml" >&2 || bad "${d#"$root"/} with components/${comp##*/} does not validate"
+      render_check "$out/$name" "$name" "${d#"$root"/} with components/${comp##*/}"
     done
   done
   [ -f "$out/incluster+keda.yaml" ] && ! grep -q '^kind: ScaledObject' "$out/incluster+keda.yaml" &&
