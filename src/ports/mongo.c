@@ -14,7 +14,14 @@
 
 static pthread_once_t mongo_once = PTHREAD_ONCE_INIT;
 
-static void mongo_init_once(void) { mongoc_init(); }
+/* libmongoc's shared-memory counters (/dev/shm/mongoc-<pid>) are unused
+ * here; a file left by a killed process with a recycled pid makes
+ * mongoc_init() print a warning on stderr, which CLI users would see. */
+static void mongo_init_once(void)
+{
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
+    mongoc_init();
+}
 
 /* The write concern of durable writes for a URL's own: majority (with the
  * URL's journal and wtimeoutMS, else DURABLE_WTIMEOUT_MS), or NULL when the
