@@ -357,6 +357,20 @@ static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
             return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: the audio changes rate (%d Hz, then %d Hz)",
                             j->seg_in_rate, rate);
         double q = (t - j->seg_origin) * rate;
+        if (j->seg_snap > 0) {
+            /* Coarse timestamps: the frame's index is the one of the grid
+             * of whole frames nearest to its timestamp, and it has to be
+             * near and whole, or the count would drift from the
+             * one-encoder conversion's. */
+            int first = q < j->seg_snap_first / 2.0;
+            double g = first ? 0
+                             : j->seg_snap_first + (double)llround((q - j->seg_snap_first) / j->seg_snap) * j->seg_snap;
+            if (!(fabs(g - q) <= j->seg_snap_tol) || n != (first ? j->seg_snap_first : j->seg_snap))
+                return v2m_fail(err, V2M_EMEDIA_ENCODE,
+                                "segment: a frame of %d samples at %.3f s is off the grid of %d-sample frames", n,
+                                t, j->seg_snap);
+            q = g;
+        }
         if (!(q + n > (double)j->seg_in_from))
             return V2M_OK;
         int64_t qi = llround(q);
@@ -561,12 +575,12 @@ static v2m_err run_copy(v2m__conv *j, v2m_error *err)
     return v2m__finish_output(j, err);
 }
 
-v2m_err v2m__first_frame(v2m__conv *j, int *rate, int *format, int *channels, double *t,
-                         v2m_error *err)
+v2m_err v2m__first_frame(v2m__conv *j, v2m__first *f, v2m_error *err)
 {
     v2m_err rc = V2M_OK;
     int got;
 
+    memset(f, 0, sizeof *f);
     if ((rc = v2m__open_decoder(j, err)))
         return rc;
     while ((got = next_packet(j, &rc, err)) > 0) {
@@ -579,18 +593,25 @@ v2m_err v2m__first_frame(v2m__conv *j, int *rate, int *format, int *channels, do
             if (r < 0)
                 break;
             int64_t ts = j->frame->best_effort_timestamp;
-            *rate = j->frame->sample_rate;
-            *format = j->frame->format;
-            *channels = j->frame->ch_layout.nb_channels;
-            *t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : 0;
-            int n = j->frame->nb_samples;
-            av_frame_unref(j->frame);
-            if (*rate > 0 && n > 0)
+            int n = j->frame->nb_samples, rate = j->frame->sample_rate;
+            if (f->n0 > 0) { /* the second */
+                f->n1 = rate == f->rate ? n : 0;
+                av_frame_unref(j->frame);
                 return V2M_OK;
+            }
+            f->rate = rate;
+            f->format = j->frame->format;
+            f->channels = j->frame->ch_layout.nb_channels;
+            f->t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : 0;
+            av_frame_unref(j->frame);
+            if (rate > 0 && n > 0)
+                f->n0 = n;
         }
     }
     if (rc)
         return rc;
+    if (f->n0 > 0)
+        return V2M_OK;
     return v2m_fail(err, V2M_EMEDIA_NOAUDIO, "the audio stream is empty");
 }
 

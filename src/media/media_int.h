@@ -94,6 +94,12 @@ typedef struct v2m__conv {
     int64_t seg_enc_to;         /* to < 0: to the end */
     int seg_full;               /* seg_enc_to was reached */
     int seg_no_reservoir;       /* encode without LAME's bit reservoir */
+    int seg_snap;               /* > 0: timestamps coarser than a sample (Matroska's
+                                   milliseconds): frames are seg_snap samples each, the
+                                   first seg_snap_first, and a frame's index is its
+                                   timestamp's rounded to that grid */
+    int seg_snap_first;
+    double seg_snap_tol;        /* samples a timestamp may be off the grid */
 } v2m__conv;
 
 /* input.c: recognise the input, choose the audio stream, open its decoder. */
@@ -112,10 +118,15 @@ void v2m__close_input(v2m__conv *j);
 
 /* convert.c: the decode -> encode loop of one pass or one segment. */
 v2m_err v2m__run_encode(v2m__conv *j, v2m_error *err);
-/* The first decoded frame's rate, format and channel count, and its input
- * time in seconds (for choosing segments before any encoder opens). */
-v2m_err v2m__first_frame(v2m__conv *j, int *rate, int *format, int *channels, double *t,
-                         v2m_error *err);
+/* The first decoded frame's rate, format and channel count, its input time
+ * in seconds and its samples, and the second frame's samples (0: none) (for
+ * choosing segments before any encoder opens). */
+typedef struct v2m__first {
+    int rate, format, channels;
+    double t;
+    int n0, n1;
+} v2m__first;
+v2m_err v2m__first_frame(v2m__conv *j, v2m__first *f, v2m_error *err);
 
 /* parallel.c: one input cut into segments encoded on several threads, the
  * MP3 frames joined into one stream. Called in place of v2m__run_encode. */

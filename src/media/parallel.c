@@ -87,6 +87,8 @@ typedef struct par {
     v2m_media_opts so, so_last; /* the segments' options: no callbacks, the shared stop flag */
     int in_rate, out_rate, fs;
     double origin;
+    int snap, snap_first;     /* coarse timestamps: see v2m__conv.seg_snap */
+    double snap_tol;
     int64_t work;             /* output samples all segments encode, overlaps included */
     atomic_llong encoded;
     AVCodecParameters *par;   /* from the first encoder that opened */
@@ -97,10 +99,37 @@ typedef struct par {
 
 static int tb_fine_enough(const AVStream *st, int rate)
 {
-    /* One tick must not be longer than one sample, or a segment could not
-     * place its first sample exactly (Matroska counts milliseconds). */
     return st->time_base.num > 0 && rate > 0 &&
            (int64_t)st->time_base.den >= (int64_t)rate * st->time_base.num;
+}
+
+/* Codecs whose every packet is one frame of a fixed number of samples. */
+static int fixed_frames(enum AVCodecID id)
+{
+    return id == AV_CODEC_ID_AAC || id == AV_CODEC_ID_AC3 || id == AV_CODEC_ID_MP2 || id == AV_CODEC_ID_MP3;
+}
+
+/* Can a segment place its first sample exactly? With timestamps at least as
+ * fine as a sample, by them. With coarser ones (Matroska and WebM count
+ * milliseconds), when every packet is one frame of a fixed size, the input
+ * is not trimmed at its start, and a timestamp's error (a tick at each end)
+ * is far within half a frame: by rounding to that grid of frames (frame:
+ * its size, 0 when not known yet). Returns the samples a timestamp may be
+ * off in *tol, 0 for fine timestamps. */
+static int placeable(const v2m__conv *j, int rate, int frame, double *tol)
+{
+    const AVStream *st = j->ist;
+    *tol = 0;
+    if (rate <= 0 || st->time_base.num <= 0)
+        return 0;
+    if (tb_fine_enough(st, rate))
+        return 1;
+    if (!fixed_frames(st->codecpar->codec_id) || j->start > 0)
+        return 0;
+    if (frame <= 0)
+        frame = st->codecpar->frame_size > 0 ? st->codecpar->frame_size : 576;
+    *tol = 2.0 * rate * av_q2d(st->time_base) + 1;
+    return 4 * *tol <= frame;
 }
 
 static int remote_wanted(const v2m__conv *j);
@@ -111,13 +140,14 @@ int v2m__parallel_wanted(const v2m__conv *j)
     double min = o->split_min > 0 ? o->split_min : V2M_MEDIA_SPLIT_MIN;
     if (!j->io->seek || !j->in_pb->seekable || j->span <= 0)
         return 0;
+    double tol;
     if (remote_wanted(j))
-        return tb_fine_enough(j->ist, j->ist->codecpar->sample_rate);
+        return placeable(j, j->ist->codecpar->sample_rate, 0, &tol);
     if (o->threads < 2 || !o->reopen)
         return 0;
     if (o->segments == 1 || (o->segments == 0 && j->span < min))
         return 0;
-    return tb_fine_enough(j->ist, j->ist->codecpar->sample_rate);
+    return placeable(j, j->ist->codecpar->sample_rate, 0, &tol);
 }
 
 /* ---- segment hooks (called from the segment's thread) ---- */
@@ -253,6 +283,9 @@ static void run_segment_io(par *p, struct v2m__seg *s, const v2m_media_io *given
     c.seg_enc_from = s->enc_from;
     c.seg_enc_to = s->enc_to;
     c.seg_no_reservoir = s->no_reservoir;
+    c.seg_snap = p->snap;
+    c.seg_snap_first = p->snap_first;
+    c.seg_snap_tol = p->snap_tol;
     c.audio_out = (double)s->enc_from / p->out_rate;
     s->first = s->enc_from / p->fs;
     c.pkt = av_packet_alloc();
@@ -872,13 +905,21 @@ static void plan_segments(par *p, int64_t total)
 static v2m_err plan(par *p, v2m__conv *j, int threads, double remote_seg, v2m_error *err)
 {
     const v2m_media_opts *o = j->o;
-    int rate = 0, format = 0, channels = 0;
-    double t0 = 0;
+    v2m__first ff;
     v2m_err rc;
 
-    if ((rc = v2m__first_frame(j, &rate, &format, &channels, &t0, err)))
+    if ((rc = v2m__first_frame(j, &ff, err)))
         return rc;
-    (void)format;
+    int rate = ff.rate;
+    double t0 = ff.t, tol = 0;
+    int placed = placeable(j, rate, ff.n1, &tol);
+    if (placed && tol > 0) {
+        if (ff.n1 <= 0 || ff.n0 > ff.n1)
+            placed = 0;
+        p->snap = ff.n1;
+        p->snap_first = ff.n0;
+        p->snap_tol = tol;
+    }
     p->j = j;
     p->in_rate = rate;
     p->out_rate = o->sample_rate > 0 ? o->sample_rate : v2m_media_nearest_rate(rate);
@@ -900,7 +941,7 @@ static v2m_err plan(par *p, v2m__conv *j, int threads, double remote_seg, v2m_er
      * sake (the segments read through readers of their own). */
     if ((rc = v2m__reopen_input(j, err)))
         return rc;
-    if (nseg < 2 || !tb_fine_enough(j->ist, rate) || rate < 1000 || total < 4 * (WARMUP + JOIN + TAIL) * p->fs)
+    if (nseg < 2 || !placed || rate < 1000 || total < 4 * (WARMUP + JOIN + TAIL) * p->fs)
         nseg = 0;
     p->nseg = nseg;
     if (nseg < 2)
