@@ -359,17 +359,18 @@ static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
         double q = (t - j->seg_origin) * rate;
         if (j->seg_snap > 0) {
             /* Coarse timestamps: the frame's index is the one of the grid
-             * of whole frames nearest to its timestamp, and it has to be
-             * near and whole, or the count would drift from the
-             * one-encoder conversion's. */
+             * of whole frames nearest to its timestamp. A frame off that
+             * grid (one of another size, a gap) is placed by its timestamp
+             * alone, as a damaged MP4 would be: the join may then be a few
+             * samples off, but the conversion goes on. */
             int first = q < j->seg_snap_first / 2.0;
             double g = first ? 0
                              : j->seg_snap_first + (double)llround((q - j->seg_snap_first) / j->seg_snap) * j->seg_snap;
-            if (!(fabs(g - q) <= j->seg_snap_tol) || n != (first ? j->seg_snap_first : j->seg_snap))
-                return v2m_fail(err, V2M_EMEDIA_ENCODE,
-                                "segment: a frame of %d samples at %.3f s is off the grid of %d-sample frames", n,
-                                t, j->seg_snap);
-            q = g;
+            if (fabs(g - q) <= j->seg_snap_tol && n == (first ? j->seg_snap_first : j->seg_snap))
+                q = g;
+            else
+                V2M_LOG(V2M_WARN, "media segment: a frame of %d samples at %.3f s is off the grid of %d-sample frames",
+                        n, t, j->seg_snap);
         }
         if (!(q + n > (double)j->seg_in_from))
             return V2M_OK;
