@@ -85,6 +85,10 @@ typedef struct v2m_queue_opts {
     int type;               /* RabbitMQ: V2M_QUEUE_CLASSIC (default) or V2M_QUEUE_QUORUM, the
                                type of the queues it declares (V2M_QUEUE_TYPE) */
     const atomic_int *stop; /* when it becomes non-zero, waits end with V2M_ECANCELLED */
+    int pull;               /* 1: consume asks for one message per call (RabbitMQ
+                               basic.get) and never subscribes, so nothing is handed to
+                               the handle between calls: for a thread that looks at a
+                               queue only now and then. SQLite always works so. */
 } v2m_queue_opts;
 
 /* RabbitMQ queue types (ignored by SQLite). */

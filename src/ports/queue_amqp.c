@@ -819,7 +819,8 @@ static v2m_queue_msg *to_msg(const char *queue, amqp_envelope_t *env, uint64_t g
     return m;
 }
 
-/* Connect when need be and start consuming queue on connection c. */
+/* Connect when need be and start consuming queue on connection c (a pull
+ * handle: connect and declare only). */
 static v2m_err consume_start(qamqp *h, aconn *c, const char *queue, int64_t deadline,
                              int64_t *wait_ms, v2m_error *err)
 {
@@ -834,7 +835,7 @@ static v2m_err consume_start(qamqp *h, aconn *c, const char *queue, int64_t dead
         v2m__queue_retry_name(queue, h->o.retry_delay_ms, retry, sizeof retry);
         rc = ensure_declared(h, c, retry, err);
     }
-    if (rc != V2M_OK)
+    if (rc != V2M_OK || h->o.pull)
         return rc;
     amqp_basic_consume(c->st, CH_WORK, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
                        amqp_empty_table);
@@ -884,6 +885,47 @@ static int consume_slice(qamqp *h, aconn *c, const char *queue, int64_t left, in
     return 0;
 }
 
+/* A pull handle: ask for one message (basic.get). 1 when consuming ends
+ * here, with *rc and, on success, *out; 0 to go on (after a pause when the
+ * queue was empty). */
+static int pull_slice(qamqp *h, aconn *c, const char *queue, int64_t left, int timeout_ms,
+                      v2m_queue_msg **out, v2m_err *rc, v2m_error *err)
+{
+    char buf[200], why[256];
+    amqp_rpc_reply_t r = amqp_basic_get(c->st, CH_WORK, amqp_cstring_bytes(queue), 0);
+
+    c->last_io = v2m__mono_ms();
+    if (r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) {
+        if (left <= 0) {
+            *rc = v2m_fail(err, V2M_ETIMEOUT, "queue %s: no message within %d ms", queue, timeout_ms);
+            return 1;
+        }
+        pthread_mutex_unlock(&h->mu);
+        v2m__sleep_ms(left < 100 ? left : 100, h->o.stop);
+        pthread_mutex_lock(&h->mu);
+        return 0;
+    }
+    if (r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+        const amqp_basic_get_ok_t *ok = r.reply.decoded;
+        amqp_envelope_t env = {.channel = CH_WORK, .delivery_tag = ok->delivery_tag,
+                               .redelivered = ok->redelivered};
+        r = amqp_read_message(c->st, CH_WORK, &env.message, 0);
+        if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+            v2m_queue_msg *m = to_msg(queue, &env, c->gen);
+            if (!m) {
+                amqp_basic_reject(c->st, CH_WORK, env.delivery_tag, 1);
+                *rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+            }
+            amqp_destroy_message(&env.message);
+            *out = m;
+            return 1;
+        }
+    }
+    snprintf(why, sizeof why, "basic.get: %s", reply_text(r, buf, sizeof buf));
+    conn_down(h, c, why);
+    return 0;
+}
+
 static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_queue_msg **out,
                           v2m_error *err)
 {
@@ -913,7 +955,8 @@ static v2m_err qa_consume(void *impl, const char *queue, int timeout_ms, v2m_que
             pthread_mutex_lock(&h->mu);
             continue;
         }
-        if (consume_slice(h, c, queue, left, deadline, timeout_ms, out, &rc, err))
+        if (h->o.pull ? pull_slice(h, c, queue, left, timeout_ms, out, &rc, err)
+                      : consume_slice(h, c, queue, left, deadline, timeout_ms, out, &rc, err))
             break;
         /* Let other threads of this handle in between slices. */
         pthread_mutex_unlock(&h->mu);

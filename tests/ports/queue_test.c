@@ -30,6 +30,10 @@
  *              with a TTL): each one's retries come back after its own
  *              delay, and no declaration is refused (nothing logged about
  *              PRECONDITION_FAILED or other arguments)
+ *   pull       a pull handle (opts.pull) holds nothing between its calls: a
+ *              message published after it looked at an empty queue goes to
+ *              another consumer; then it takes, acks and hands back on close
+ *              like any handle
  *   restart    amqp: the broker is stopped and started (harness amqp-stop /
  *              amqp-start) under a running publisher and consumer; no confirmed
  *              message is lost and both recover without a restart
@@ -579,6 +583,48 @@ static void test_compete(void)
     munmap(cs, sizeof *cs);
 }
 
+static void test_pull(void)
+{
+    v2m_queue_opts o, po;
+    v2m_queue *p, *r;
+    v2m_queue_msg *m;
+    v2m_error e = {0};
+
+    test_opts(&o);
+    po = o;
+    po.pull = 1;
+    p = open_q(&po);
+    r = open_q(&o);
+    m = NULL;
+    CHECK(v2m_queue_consume(p, qname, 0, &m, &e) == V2M_ETIMEOUT && !m);
+    CHECK(v2m_queue_publish(r, qname, "a", 1, &e) == V2M_OK);
+    sleep_ms(300); /* a subscribed handle would have it by now */
+    m = take(r, qname, 3000);
+    CHECKF(body_is(m, "a", 1), "%s", "the other consumer did not get the message: the pull handle held it");
+    if (m)
+        CHECK(v2m_queue_ack(r, m, &e) == V2M_OK);
+    v2m_queue_close(r); /* subscribed: it would take what follows */
+    r = open_q(&o);     /* publishes only, until the end */
+
+    CHECK(v2m_queue_publish(r, qname, "b", 1, &e) == V2M_OK);
+    m = take(p, qname, 3000);
+    CHECK(body_is(m, "b", 1) && m->attempt == 1);
+    if (m)
+        CHECK(v2m_queue_ack(p, m, &e) == V2M_OK);
+    m = NULL;
+    CHECK(v2m_queue_consume(p, qname, 0, &m, &e) == V2M_ETIMEOUT && !m);
+
+    CHECK(v2m_queue_publish(r, qname, "c", 1, &e) == V2M_OK);
+    m = take(p, qname, 3000);
+    CHECK(body_is(m, "c", 1));
+    v2m_queue_close(p); /* unsettled: back on the queue */
+    m = take(r, qname, 5000);
+    CHECK(body_is(m, "c", 1));
+    if (m)
+        CHECK(v2m_queue_ack(r, m, &e) == V2M_OK);
+    v2m_queue_close(r);
+}
+
 static void test_keepalive(void)
 {
     v2m_queue_opts o;
@@ -887,7 +933,7 @@ int main(int argc, char **argv)
     } else if (is_amqp()) {
         snprintf(url, sizeof url, "%s", need_env("V2M_TEST_AMQP_URL", "a RabbitMQ (amqp://user:pass@host:port/)"));
     } else {
-        FATAL("usage: queue_test sqlite|amqp|quorum basic|kill|dead|compete|keepalive|later|delays|restart");
+        FATAL("usage: queue_test sqlite|amqp|quorum basic|kill|dead|compete|keepalive|later|delays|pull|restart");
     }
     snprintf(qname, sizeof qname, "v2mtest.%s.%s.%d.%ld", mode, scenario, (int)getpid(),
              (long)time(NULL));
@@ -906,6 +952,8 @@ int main(int argc, char **argv)
         test_later();
     else if (strcmp(scenario, "delays") == 0)
         test_delays();
+    else if (strcmp(scenario, "pull") == 0)
+        test_pull();
     else if (strcmp(scenario, "restart") == 0 && is_amqp())
         test_restart();
     else
