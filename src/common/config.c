@@ -169,6 +169,16 @@ v2m_err v2m_cfg_parse_duration_off(const v2m_cfg_var *v, const char *text, v2m_c
     return v2m_cfg_parse_duration(v, text, out, err);
 }
 
+v2m_err v2m_cfg_parse_onoff(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                            v2m_error *err)
+{
+    if (strcmp(text, "on") != 0 && strcmp(text, "off") != 0)
+        return v2m_fail(err, V2M_ECONFIG, "%s='%.60s': expected on or off", v->name, text);
+    out->num = strcmp(text, "on") == 0;
+    out->text = text;
+    return V2M_OK;
+}
+
 v2m_err v2m_cfg_parse_hostport(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
                                v2m_error *err)
 {

@@ -64,6 +64,9 @@ v2m_err v2m_cfg_parse_duration(const v2m_cfg_var *v, const char *text, v2m_cfg_v
 v2m_err v2m_cfg_parse_duration_off(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
                                    v2m_error *err);
 /* host:port (see v2m_parse_hostport); port within min..max. */
+/* "on" or "off": num 1 or 0. */
+v2m_err v2m_cfg_parse_onoff(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
+                            v2m_error *err);
 v2m_err v2m_cfg_parse_hostport(const v2m_cfg_var *v, const char *text, v2m_cfg_val *out,
                                v2m_error *err);
 /* The same, or "off" (host "", port 0). */

@@ -66,8 +66,11 @@ static const v2m_cfg_var converter_vars[] = {
      .help = "audio at least this long is cut into 10-minute segments that any converter may encode; 0: never"},
     {.name = "SEGMENT_QUEUE", .parse = v2m_cfg_parse_text, .max = 118, .shown = "<VIDEO_QUEUE>.segments",
      .help = "queue of segment tasks (v2m's own)"},
-    {.name = "V2M_SEGMENT_THREADS", .def = "1", .parse = v2m_cfg_parse_int, .min = 0, .max = 256,
-     .help = "segment tasks at once, beside the conversions; 0: take none"},
+    {.name = "V2M_SEGMENT_THREADS", .def = "0", .parse = v2m_cfg_parse_int, .min = 0, .max = 256,
+     .help = "threads of their own for segment tasks, beside the conversion threads"},
+    {.name = "V2M_IDLE_SEGMENTS", .def = "on", .parse = v2m_cfg_parse_onoff,
+     .help = "on: conversion threads take segment tasks when they have no video, and while "
+             "they wait for their own segments; off: only V2M_SEGMENT_THREADS take them"},
     {.name = "V2M_SEGMENT_WAIT", .def = "5m", .parse = v2m_cfg_parse_duration, .min = 1, .max = 86400,
      .help = "how long a conversion waits for a segment handed out before encoding it itself"},
     {.name = "V2M_SPLIT_MIN", .def = "2m", .parse = v2m_cfg_parse_duration, .min = 0,
@@ -102,6 +105,7 @@ typedef struct app {
     int cores;
     long split_min;
     long distribute_min, segment_wait;
+    int idle_segments;       /* V2M_IDLE_SEGMENTS */
     char segment_queue[128];
 } app;
 
@@ -160,6 +164,7 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
                 .defaults = &a->defaults, .cores = a->cores, .split_min = (double)a->split_min,
                 .busy = &a->busy, .distribute_min = (double)a->distribute_min,
                 .segment_wait = (double)a->segment_wait, .publish_segment = publish_segment,
+                .take_segment = a->idle_segments ? v2m_worker_take_side : NULL,
                 .publish = publish, .publish_opaque = &p};
     v2m_error err = {0};
 
@@ -251,6 +256,7 @@ int main(int argc, char **argv)
     a.split_min = (long)v2m_cfg_num(&c, "V2M_SPLIT_MIN");
     a.distribute_min = (long)v2m_cfg_num(&c, "V2M_DISTRIBUTE_MIN");
     a.segment_wait = (long)v2m_cfg_num(&c, "V2M_SEGMENT_WAIT");
+    a.idle_segments = v2m_cfg_num(&c, "V2M_IDLE_SEGMENTS") != 0;
     if (v2m_cfg_text(&c, "SEGMENT_QUEUE"))
         snprintf(a.segment_queue, sizeof a.segment_queue, "%s", v2m_cfg_text(&c, "SEGMENT_QUEUE"));
     else
@@ -276,9 +282,10 @@ int main(int argc, char **argv)
     o.service = "converter";
     o.queue = v2m_cfg_text(&c, "VIDEO_QUEUE");
     o.declare = (const char *const[]){a.mp3_queue, a.segment_queue, NULL};
-    if (v2m_cfg_num(&c, "V2M_SEGMENT_THREADS") > 0) {
+    if (v2m_cfg_num(&c, "V2M_SEGMENT_THREADS") > 0 || a.idle_segments) {
         o.side.queue = a.segment_queue;
         o.side.threads = (int)v2m_cfg_num(&c, "V2M_SEGMENT_THREADS");
+        o.side.shared = a.idle_segments;
         o.side.work = seg_work;
         o.side.qopts = o.qopts;
     }

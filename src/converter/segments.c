@@ -105,6 +105,12 @@ static void r_release(void *opaque, v2m_media_io *io)
     io->opaque = NULL;
 }
 
+static int r_work(void *opaque)
+{
+    cv_remote *r = opaque;
+    return r->c->take_segment() > 0;
+}
+
 void cv_remote_init(cv_remote *r, cv_ctx *c, const char *video_fid, const char *options)
 {
     memset(r, 0, sizeof *r);
@@ -112,7 +118,8 @@ void cv_remote_init(cv_remote *r, cv_ctx *c, const char *video_fid, const char *
     r->video_fid = video_fid;
     r->options = options;
     r->remote = (v2m_media_remote){.opaque = r, .request = r_request, .fetch = r_fetch,
-                                   .release = r_release, .wait = c->segment_wait};
+                                   .release = r_release, .work = c->take_segment ? r_work : NULL,
+                                   .wait = c->segment_wait};
 }
 
 typedef struct sweep {

@@ -40,6 +40,9 @@ typedef struct cv_ctx {
     double distribute_min;
     double segment_wait;
     v2m_err (*publish_segment)(void *opaque, const char *body, v2m_error *err);
+    /* While it waits: take one segment task (any job's) if one is ready,
+     * encode and settle it, 1; 0 none (may be NULL). */
+    int (*take_segment)(void);
     /* Publish the result message to the mp3 queue (confirmed); 0 on success. */
     v2m_err (*publish)(void *opaque, const v2m_msg *m, v2m_error *err);
     void *publish_opaque;

@@ -120,6 +120,11 @@ typedef struct v2m_media_remote {
      * wrote (its read callback only is used), 0 not yet, negative on failure. */
     int (*fetch)(void *opaque, int k, v2m_media_io *io);
     void (*release)(void *opaque, v2m_media_io *io); /* may be NULL */
+    /* Other work while the segments are away, when nothing of this
+     * conversion's is left to encode here (may be NULL): 1 when some was
+     * done, 0 when there was none. A converter takes a segment task from
+     * its queue, maybe one of these segments. */
+    int (*work)(void *opaque);
     double wait;          /* seconds to wait for a segment before encoding it here */
 } v2m_media_remote;
 

@@ -782,6 +782,10 @@ static v2m_err join_all(par *p, v2m_error *err)
                         return v2m_fail(err, p->segs[kept].rc, "%s", p->segs[kept].err.msg);
                     continue;
                 }
+                /* Or the converter's other work: a segment task, maybe
+                 * one of these. */
+                if (p->remote->work && p->remote->work(p->remote->opaque) > 0)
+                    continue;
                 /* The caller hears from the conversion while it waits (its
                  * progress callback is where it looks at its own state). */
                 if (j->o->progress)

@@ -22,6 +22,7 @@ typedef struct loop {
     atomic_ulong busy;             /* messages in hand now */
     v2m_queue *probe;              /* for /readyz */
     pthread_mutex_t probe_mu;
+    v2m_queue_opts side_pull;      /* the side lane's options for the main lane's looks */
 } loop;
 
 typedef struct thread_arg {
@@ -30,27 +31,109 @@ typedef struct thread_arg {
     const char *queue;             /* the lane's */
     v2m_work_fn work;
     const v2m_queue_opts *qopts;
+    int takes_side;                /* a main-lane thread that also takes side messages */
+    v2m_queue *sq;                 /* its pull handle on the side queue, opened on first use */
+    int sq_warned;
 } thread_arg;
+
+/* The thread's own, for v2m_worker_take_side(); NULL in threads that take
+ * no side messages. */
+static _Thread_local thread_arg *self;
+
+/* Hand m to work and settle it as it says, on q. */
+static void handle(thread_arg *ta, v2m_queue *q, v2m_queue_msg *m, v2m_work_fn work)
+{
+    loop *l = ta->l;
+    v2m_worker_opts *o = l->o;
+    v2m_error err = {0};
+    char reason[256] = "";
+    v2m_err rc;
+    v2m_settle s;
+
+    atomic_fetch_add(&l->busy, 1);
+    s = work(o->app, q, m, reason, sizeof reason);
+    if (s == V2M_SETTLE_RETRY && o->cancel && atomic_load(o->cancel))
+        s = V2M_SETTLE_RELEASE; /* stopped mid-work: not the message's fault */
+    switch (s) {
+    case V2M_SETTLE_ACK:
+        rc = v2m_queue_ack(q, m, &err);
+        break;
+    case V2M_SETTLE_RETRY: {
+        int dead = 0;
+        rc = v2m_queue_retry(q, m, -1, reason, &dead, &err);
+        if (dead) {
+            V2M_LOG(V2M_ERROR, "worker=%d message dead-lettered after retries reason=\"%s\"", ta->id,
+                    reason);
+            s = V2M_SETTLE_DEAD;
+        }
+        break;
+    }
+    case V2M_SETTLE_DEAD:
+        V2M_LOG(V2M_ERROR, "worker=%d message dead-lettered reason=\"%s\"", ta->id, reason);
+        rc = v2m_queue_dead(q, m, reason, &err);
+        break;
+    default:
+        rc = v2m_queue_release(q, m, &err);
+        break;
+    }
+    if (rc)
+        V2M_LOG(V2M_WARN, "worker=%d settling failed (the broker will redeliver): %s", ta->id,
+                v2m_error_msg(&err));
+    atomic_fetch_add(&l->settled[s], 1);
+    atomic_fetch_sub(&l->busy, 1);
+}
+
+int v2m_worker_take_side(void)
+{
+    thread_arg *ta = self;
+    v2m_worker_opts *o;
+    v2m_queue_msg *m = NULL;
+    v2m_error err = {0};
+    v2m_err rc;
+
+    if (!ta)
+        return -1;
+    o = ta->l->o;
+    if (atomic_load(&ta->l->stopping))
+        return 0;
+    if (!ta->sq && !(ta->sq = v2m_queue_open(o->queue_url, &ta->l->side_pull, &err)))
+        rc = err.code ? err.code : V2M_EUNAVAIL;
+    else
+        rc = v2m_queue_consume(ta->sq, o->side.queue, 0, &m, &err);
+    if (rc == V2M_ETIMEOUT || rc == V2M_ECANCELLED)
+        return 0;
+    if (rc) {
+        if (!ta->sq_warned++)
+            V2M_LOG(V2M_WARN, "worker=%d queue %s unavailable: %s", ta->id, o->side.queue, v2m_error_msg(&err));
+        return -1;
+    }
+    ta->sq_warned = 0;
+    handle(ta, ta->sq, m, o->side.work);
+    return 1;
+}
 
 static void *run_thread(void *p)
 {
     thread_arg *ta = p;
     loop *l = ta->l;
-    v2m_worker_opts *o = l->o;
     v2m_queue *q = NULL;
     v2m_error err = {0};
     int warned = 0;
 
-    q = v2m_queue_open(o->queue_url, ta->qopts, &err);
+    if (ta->takes_side)
+        self = ta;
+    q = v2m_queue_open(l->o->queue_url, ta->qopts, &err);
     if (!q) {
         V2M_LOG(V2M_ERROR, "worker=%d cannot open queue: %s", ta->id, v2m_error_msg(&err));
         goto out;
     }
     while (!atomic_load(&l->stopping)) {
         v2m_queue_msg *m = NULL;
-        char reason[256] = "";
-        v2m_settle s;
-        v2m_err rc = v2m_queue_consume(q, ta->queue, 1000, &m, &err);
+        /* Idle: the side lane's messages first (parts of work already
+         * started), then a short wait on the lane's own queue. */
+        if (ta->takes_side && v2m_worker_take_side() > 0)
+            continue;
+        v2m_err rc = v2m_queue_consume(q, ta->queue, ta->takes_side ? 250 : 1000, &m, &err);
 
         if (rc == V2M_ETIMEOUT || rc == V2M_ECANCELLED)
             continue;
@@ -65,39 +148,11 @@ static void *run_thread(void *p)
             V2M_LOG(V2M_INFO, "worker=%d queue reachable again", ta->id);
             warned = 0;
         }
-        atomic_fetch_add(&l->busy, 1);
-        s = ta->work(o->app, q, m, reason, sizeof reason);
-        if (s == V2M_SETTLE_RETRY && o->cancel && atomic_load(o->cancel))
-            s = V2M_SETTLE_RELEASE; /* stopped mid-work: not the message's fault */
-        switch (s) {
-        case V2M_SETTLE_ACK:
-            rc = v2m_queue_ack(q, m, &err);
-            break;
-        case V2M_SETTLE_RETRY: {
-            int dead = 0;
-            rc = v2m_queue_retry(q, m, -1, reason, &dead, &err);
-            if (dead) {
-                V2M_LOG(V2M_ERROR, "worker=%d message dead-lettered after retries reason=\"%s\"",
-                        ta->id, reason);
-                s = V2M_SETTLE_DEAD;
-            }
-            break;
-        }
-        case V2M_SETTLE_DEAD:
-            V2M_LOG(V2M_ERROR, "worker=%d message dead-lettered reason=\"%s\"", ta->id, reason);
-            rc = v2m_queue_dead(q, m, reason, &err);
-            break;
-        default:
-            rc = v2m_queue_release(q, m, &err);
-            break;
-        }
-        if (rc)
-            V2M_LOG(V2M_WARN, "worker=%d settling failed (the broker will redeliver): %s", ta->id,
-                    v2m_error_msg(&err));
-        atomic_fetch_add(&l->settled[s], 1);
-        atomic_fetch_sub(&l->busy, 1);
+        handle(ta, q, m, ta->work);
     }
 out:
+    self = NULL;
+    v2m_queue_close(ta->sq);
     v2m_queue_close(q);
     atomic_fetch_sub(&l->running, 1);
     free(ta);
@@ -149,6 +204,8 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
     pthread_mutex_init(&l.probe_mu, NULL);
     o->qopts.stop = &l.stopping;
     o->side.qopts.stop = &l.stopping;
+    l.side_pull = o->side.qopts;
+    l.side_pull.pull = 1;
     l.probe = v2m_queue_open(o->queue_url, &o->qopts, err);
     if (!l.probe)
         return 1;
@@ -182,6 +239,9 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
         ta->queue = main_lane ? o->queue : o->side.queue;
         ta->work = main_lane ? o->work : o->side.work;
         ta->qopts = main_lane ? &o->qopts : &o->side.qopts;
+        ta->takes_side = main_lane && o->side.queue && o->side.shared;
+        ta->sq = NULL;
+        ta->sq_warned = 0;
         atomic_fetch_add(&l.running, 1);
         if (pthread_create(&tids[i], NULL, run_thread, ta) != 0) {
             atomic_fetch_sub(&l.running, 1);
@@ -193,8 +253,9 @@ int v2m_worker_run(v2m_worker_opts *o, v2m_error *err)
     V2M_LOG(V2M_INFO, "v2m-%s consuming queue=%s threads=%d health=%s:%d", o->service, o->queue,
             started < o->threads ? started : o->threads, o->host, v2m_httpd_port(srv));
     if (o->side.queue)
-        V2M_LOG(V2M_INFO, "v2m-%s consuming queue=%s threads=%d", o->service, o->side.queue,
-                started > o->threads ? started - o->threads : 0);
+        V2M_LOG(V2M_INFO, "v2m-%s consuming queue=%s threads=%d%s", o->service, o->side.queue,
+                started > o->threads ? started - o->threads : 0,
+                o->side.shared ? " (and the other threads when idle)" : "");
 
     sig = v2m_signals_wait();
     V2M_LOG(V2M_INFO, "v2m-%s stopping signal=%d busy=%lu grace=%lds", o->service, sig,

@@ -38,7 +38,11 @@ typedef v2m_settle (*v2m_work_fn)(void *app, v2m_queue *q, const v2m_queue_msg *
  * retry_delay_ms as TTL). queue NULL: none. */
 typedef struct v2m_worker_lane {
     const char *queue;
-    int threads;
+    int threads;                /* of its own (may be 0 when shared) */
+    int shared;                 /* 1: the first lane's threads also take its messages, when
+                                   they have none of their own and through
+                                   v2m_worker_take_side() (through a pull handle: nothing
+                                   waits on a busy thread) */
     v2m_work_fn work;
     v2m_queue_opts qopts;       /* stop is set by the loop */
 } v2m_worker_lane;
@@ -91,6 +95,14 @@ typedef struct v2m_worker_opts {
  * threads_var is unset. */
 void v2m_worker_from_cfg(v2m_worker_opts *o, const v2m_cfg *c, const char *threads_var,
                          long threads);
+
+/* In a first-lane thread's work function, with a shared side lane: take
+ * one side message if one is ready now, handle and settle it as the side
+ * lane would, and return 1; 0 when none was ready (or the service is
+ * stopping); -1 outside such a thread or when the queue cannot be reached.
+ * For work that waits on other threads' work (a conversion waiting for its
+ * segments takes segment tasks meanwhile). */
+int v2m_worker_take_side(void);
 
 /* Run until SIGTERM/SIGINT. Returns 0 after a clean stop, 1 when it could not
  * start (err says why). Call v2m_signals_block() first, before any thread. */

@@ -572,8 +572,8 @@ SEG_PREFIX = ""
 
 
 def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
-    # One converter takes the video (and no segment tasks); another takes
-    # only segment tasks (its video queue is one nobody publishes to). LONG
+    # One converter takes the video (and no segment tasks:
+    # V2M_IDLE_SEGMENTS=off); another takes only segment tasks (its video queue is one nobody publishes to). LONG
     # lasts 480 s, past V2M_DISTRIBUTE_MIN: two segments, the second handed
     # out. The segment converter is killed in the middle of its segment; a
     # new one gets the task again and the job ends once, with one MP3.
@@ -591,7 +591,7 @@ def two_converters(label, kill=False, normalize=None):
     global converter, SEG_PREFIX
     converter.stop()
     denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_WAIT="300", V2M_SPLIT_MIN="0")
-    joiner = t.Service("v2m-converter", dict(denv, V2M_SEGMENT_THREADS="0"))
+    joiner = t.Service("v2m-converter", dict(denv, V2M_IDLE_SEGMENTS="off"))
     senv = dict(denv, VIDEO_QUEUE="unused-" + tag, SEGMENT_QUEUE=env["VIDEO_QUEUE"] + ".segments")
     seg = t.Service("v2m-converter", senv)
     seg2 = None
@@ -648,6 +648,39 @@ def two_converters(label, kill=False, normalize=None):
             seg2.stop()
         if seg:
             seg.stop()
+        converter = t.Service("v2m-converter", env)
+
+
+def test_a_lone_one_thread_converter_takes_its_own_segment_task_while_it_waits():
+    # One converter of one conversion thread and no segment thread: LONG
+    # (480 s) is cut into two segments and the second is handed out. No
+    # other converter is there to take it, so the conversion, once its
+    # first segment is encoded, takes that task from the segments queue
+    # itself, instead of waiting V2M_SEGMENT_WAIT (300 s) for it.
+    global converter, SEG_PREFIX
+    converter.stop()
+    lone = t.Service("v2m-converter", dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_WAIT="300",
+                                           V2M_SPLIT_MIN="0", V2M_CONVERTER_THREADS="1"))
+    try:
+        name = tmp + "/lone-%s.mp4" % tag
+        shutil.copy(LONG, name)
+        code, body = upload(name)
+        assert code == 200, (code, body)
+        fid = json.loads(body)["video_fid"]
+        SEG_PREFIX = fid
+        try:
+            j = wait_job(fid, timeout=150)
+        except AssertionError as e:
+            raise AssertionError("%s\nconverter:\n%s" % (e, lone.logtext()[-3000:]))
+        assert j["status"] == "done" and j["attempts"] == 1, j
+        log = lone.logtext()
+        assert "conversion on several converters video_fid=%s segments=2" % fid in log, log[-3000:]
+        assert "segment encoded video_fid=%s segment=1/2" % fid in log, log[-3000:]
+        assert "did not come" not in log, log[-3000:]
+        assert count_stored("mp3s", "lone-%s.mp3" % tag) == 1
+        assert stored_segments() == 0, "segments left in the store"
+    finally:
+        lone.stop()
         converter = t.Service("v2m-converter", env)
 
 
