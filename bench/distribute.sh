@@ -3,10 +3,12 @@
 # -> job done:
 #   A. one converter process, one conversion thread, segments off
 #      (V2M_DISTRIBUTE_MIN=0, V2M_SPLIT_MIN=0): one LAME on one core;
-#   B. two converter processes, each one conversion thread and one segment
-#      thread (V2M_CONVERTER_THREADS=1, V2M_SEGMENT_THREADS=1,
-#      V2M_SPLIT_MIN=0): the converter that takes the video hands out 10 of
-#      its 12 five-minute segments (V2M_DISTRIBUTE_MIN=20m) and joins them.
+#   B. two converter processes of one thread each (V2M_CONVERTER_THREADS=1,
+#      no segment thread of their own, V2M_SPLIT_MIN=0): the converter that
+#      takes the video hands out 10 of its 12 five-minute segments
+#      (V2M_DISTRIBUTE_MIN=20m), encodes the first and the last, takes
+#      segment tasks from the queue while it waits, and joins them; the
+#      other one's idle thread takes segment tasks.
 # Prints B / A per run and the median; goal <= 0.60 on 2 cores. A and B
 # alternate, so drift of the machine's load hits both alike.
 # Also, per run, the floor these cores allow: two one-core conversions
@@ -40,7 +42,7 @@ run() {
     embedded_env "$work"
     export V2M_MAX_UPLOAD=1G
     for _ in $(seq "$nconv"); do
-      V2M_LISTEN=127.0.0.1:$(free_port) V2M_CONVERTER_THREADS=1 V2M_SEGMENT_THREADS=1 V2M_SPLIT_MIN=0 \
+      V2M_LISTEN=127.0.0.1:$(free_port) V2M_CONVERTER_THREADS=1 V2M_SEGMENT_THREADS=0 V2M_SPLIT_MIN=0 \
         V2M_DISTRIBUTE_MIN=$dmin "$BIN/v2m-converter" & pids+=($!)
     done
     V2M_LISTEN=127.0.0.1:$(free_port) "$BIN/v2m-notification" & pids+=($!)
