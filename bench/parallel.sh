@@ -10,6 +10,8 @@
 #   - v2m-convert (default threads: the cores) vs `ffmpeg -i IN -vn -c:a
 #     libmp3lame -q:a 2 OUT`, plain.mp4 and rich.mp4 (10 min, VBR V2), and
 #     the same at CBR 192 kbit/s;
+#   - the same on rich.mkv (rich.mp4 remuxed: Matroska's millisecond
+#     timestamps, segments placed on the AAC frame grid);
 #   - v2m-convert on the cores vs v2m-convert --threads 1 (rich.mp4);
 #   - split_min: a 2-minute and a 1-minute cut of rich.mp4, the cores vs one
 #     core, to see where splitting starts to pay (V2M_MEDIA_SPLIT_MIN);
@@ -39,6 +41,7 @@ fi
 ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
 [ -s "$dir/rich2m.m4a" ] || ff -i "$dir/rich.mp4" -t 120 -vn -c:a copy "$dir/rich2m.m4a"
 [ -s "$dir/rich1m.m4a" ] || ff -i "$dir/rich.mp4" -t 60 -vn -c:a copy "$dir/rich1m.m4a"
+[ -s "$dir/rich.mkv" ] || ff -i "$dir/rich.mp4" -c copy "$dir/rich.mkv"
 
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $bin"
 echo "== pairs are v2m / reference"
@@ -47,6 +50,9 @@ for src in plain rich; do
         "$bin -y --no-cover $dir/$src.mp4 $o/v2m.mp3" \
         "ffmpeg -nostdin -loglevel error -y -i $dir/$src.mp4 -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
 done
+pair "VBR V2 rich.mkv, cores vs ffmpeg" \
+    "$bin -y --no-cover $dir/rich.mkv $o/v2m.mp3" \
+    "ffmpeg -nostdin -loglevel error -y -i $dir/rich.mkv -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
 pair "CBR 192k rich.mp4, cores vs ffmpeg" \
     "$bin -y --no-cover --bitrate 192 $dir/rich.mp4 $o/v2m.mp3" \
     "ffmpeg -nostdin -loglevel error -y -i $dir/rich.mp4 -vn -c:a libmp3lame -b:a 192k $o/ff.mp3"
