@@ -324,32 +324,58 @@ static v2m_err drain_fifo(v2m__conv *j, int final, v2m_error *err)
     }
 }
 
+/* A decoded frame's input time, seconds: its timestamp's, else where the
+ * one before it ended. */
+static double frame_time(v2m__conv *j, const AVFrame *f)
+{
+    int64_t ts = f->best_effort_timestamp;
+    double t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : j->next_time;
+    j->next_time = t + (double)f->nb_samples / f->sample_rate;
+    return t;
+}
+
+/* The trim at the start: of a frame of n samples at input time t, how many
+ * are dropped (*off). 0: the whole frame is. The sample counts are bounded
+ * in floating point before they become ints: with a corrupt timestamp far
+ * from the trim points they are far outside int, and a truncated count
+ * would point outside the frame. */
+static int start_trim(const v2m__conv *j, double t, int n, int rate, int *off)
+{
+    *off = 0;
+    if (j->start > 0 && t < j->start) {
+        double skip = (j->start - t) * rate;
+        if (!(skip < n))
+            return 0;
+        *off = (int)llround(skip);
+        if (*off >= n)
+            return 0;
+    }
+    return 1;
+}
+
+double v2m__grid_place(double q, int n, int first, int each, double tol, int *on)
+{
+    int is_first = q < first / 2.0;
+    double g = is_first ? 0 : first + (double)llround((q - first) / each) * each;
+    *on = fabs(g - q) <= tol && n == (is_first ? first : each);
+    return *on ? g : q;
+}
+
 /* One decoded frame: trim it, open the encoder on the first one, queue it. */
 static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
 {
     int rate = f->sample_rate, n = f->nb_samples, off = 0, keep = n;
-    int64_t ts = f->best_effort_timestamp;
     double t, t_end;
     v2m_err rc;
 
     if (rate <= 0 || n <= 0)
         return V2M_OK;
-    t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : j->next_time;
-    t_end = t + (double)n / rate;
-    j->next_time = t_end;
+    t = frame_time(j, f);
+    t_end = j->next_time;
     j->frames_decoded++;
 
-    /* The sample counts are bounded in floating point before they become
-     * ints: with a corrupt timestamp far from the trim points they are far
-     * outside int, and a truncated count would point outside the frame. */
-    if (j->start > 0 && t < j->start) {
-        double skip = (j->start - t) * rate;
-        if (!(skip < n))
-            return V2M_OK;
-        off = (int)llround(skip);
-        if (off >= n)
-            return V2M_OK;
-    }
+    if (!start_trim(j, t, n, rate, &off))
+        return V2M_OK;
     if (j->seg && j->seg_in_from >= 0) {
         /* A segment's first input sample: from here on the resampler runs
          * exactly as the one-encoder conversion's does (see parallel.c). */
@@ -363,11 +389,11 @@ static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
              * grid (one of another size, a gap) is placed by its timestamp
              * alone, as a damaged MP4 would be: the join may then be a few
              * samples off, but the conversion goes on. */
-            int first = q < j->seg_snap_first / 2.0;
-            double g = first ? 0
-                             : j->seg_snap_first + (double)llround((q - j->seg_snap_first) / j->seg_snap) * j->seg_snap;
-            if (fabs(g - q) <= j->seg_snap_tol && n == (first ? j->seg_snap_first : j->seg_snap))
-                q = g;
+            int on;
+            double g = v2m__grid_place((t - j->seg_snap_t0) * rate, n, j->seg_snap_first, j->seg_snap,
+                                       j->seg_snap_tol, &on);
+            if (on)
+                q = g - j->seg_snap_shift;
             else
                 V2M_LOG(V2M_WARN, "media segment: a frame of %d samples at %.3f s is off the grid of %d-sample frames",
                         n, t, j->seg_snap);
@@ -469,6 +495,17 @@ static v2m_err check_complete(v2m__conv *j, v2m_error *err)
     return V2M_OK;
 }
 
+/* A conversion trimmed at its start seeks near it first. */
+static void seek_start(v2m__conv *j)
+{
+    if (j->start > 0 && j->in_pb->seekable) {
+        int64_t ts = j->t0 + (int64_t)(j->start / av_q2d(j->ist->time_base));
+        int r = avformat_seek_file(j->ic, j->ist->index, INT64_MIN, ts, ts, 0);
+        if (r < 0) /* decode from the start and drop what comes before */
+            V2M_LOG(V2M_DEBUG, "media seek failed start=%.3f err=\"%s\"", j->start, av_err2str(r));
+    }
+}
+
 v2m_err v2m__run_encode(v2m__conv *j, v2m_error *err)
 {
     v2m_err rc = V2M_OK;
@@ -482,11 +519,8 @@ v2m_err v2m__run_encode(v2m__conv *j, v2m_error *err)
         if (r < 0)
             return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: seeking to %.3f s failed: %s", j->seg_seek,
                             av_err2str(r));
-    } else if (j->start > 0 && j->in_pb->seekable) {
-        int64_t ts = j->t0 + (int64_t)(j->start / av_q2d(j->ist->time_base));
-        int r = avformat_seek_file(j->ic, j->ist->index, INT64_MIN, ts, ts, 0);
-        if (r < 0) /* decode from the start and drop what comes before */
-            V2M_LOG(V2M_DEBUG, "media seek failed start=%.3f err=\"%s\"", j->start, av_err2str(r));
+    } else {
+        seek_start(j);
     }
     while (!done && (got = next_packet(j, &rc, err)) > 0) {
         rc = decode(j, j->pkt, &done, err);
@@ -614,6 +648,40 @@ v2m_err v2m__first_frame(v2m__conv *j, v2m__first *f, v2m_error *err)
     if (f->n0 > 0)
         return V2M_OK;
     return v2m_fail(err, V2M_EMEDIA_NOAUDIO, "the audio stream is empty");
+}
+
+v2m_err v2m__trim_entry(v2m__conv *j, double *t, int *n, int *off, v2m_error *err)
+{
+    v2m_err rc = V2M_OK;
+    double saved = j->next_time;
+    int got;
+
+    *n = 0;
+    if ((rc = v2m__open_decoder(j, err)))
+        return rc;
+    seek_start(j);
+    j->next_time = 0;
+    while (!*n && (got = next_packet(j, &rc, err)) > 0) {
+        int r = avcodec_send_packet(j->dec, j->pkt);
+        av_packet_unref(j->pkt);
+        if (r == AVERROR(ENOMEM))
+            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+        while (!rc && !*n && avcodec_receive_frame(j->dec, j->frame) >= 0) {
+            int rate = j->frame->sample_rate, k = j->frame->nb_samples;
+            if (rate > 0 && k > 0) {
+                *t = frame_time(j, j->frame);
+                if (start_trim(j, *t, k, rate, off))
+                    *n = k;
+            }
+            av_frame_unref(j->frame);
+        }
+        if (rc)
+            break;
+    }
+    j->next_time = saved;
+    if (!rc && !*n)
+        rc = v2m_fail(err, V2M_EMEDIA_NOAUDIO, "no audio after the start");
+    return rc;
 }
 
 /* Copy MP3 frames as they are? Only when nothing is asked to change and the

@@ -100,6 +100,8 @@ typedef struct v2m__conv {
                                    timestamp's rounded to that grid */
     int seg_snap_first;
     double seg_snap_tol;        /* samples a timestamp may be off the grid */
+    double seg_snap_t0;         /* input time of the grid's first frame */
+    double seg_snap_shift;      /* grid samples before input sample 0 (a trimmed start) */
 } v2m__conv;
 
 /* input.c: recognise the input, choose the audio stream, open its decoder. */
@@ -127,6 +129,16 @@ typedef struct v2m__first {
     int n0, n1;
 } v2m__first;
 v2m_err v2m__first_frame(v2m__conv *j, v2m__first *f, v2m_error *err);
+/* Where a conversion trimmed at its start begins, read as v2m__run_encode
+ * reads it (the same seek, the same trim): the first frame it keeps, its
+ * input time *t (as coarse as its timestamp), its samples *n, and the
+ * samples dropped of it *off. The caller reopens the input afterwards. */
+v2m_err v2m__trim_entry(v2m__conv *j, double *t, int *n, int *off, v2m_error *err);
+/* A frame of n samples whose timestamp says it starts q samples after the
+ * first frame: its place on the grid of whole frames (the first holds
+ * first samples, every other each), *on = 1, when it is within tol samples
+ * of that place and of the size the grid expects; else q, *on = 0. */
+double v2m__grid_place(double q, int n, int first, int each, double tol, int *on);
 
 /* parallel.c: one input cut into segments encoded on several threads, the
  * MP3 frames joined into one stream. Called in place of v2m__run_encode. */

@@ -88,7 +88,7 @@ typedef struct par {
     int in_rate, out_rate, fs;
     double origin;
     int snap, snap_first;     /* coarse timestamps: see v2m__conv.seg_snap */
-    double snap_tol;
+    double snap_tol, snap_t0, snap_shift;
     int64_t work;             /* output samples all segments encode, overlaps included */
     atomic_llong encoded;
     AVCodecParameters *par;   /* from the first encoder that opened */
@@ -111,11 +111,11 @@ static int fixed_frames(enum AVCodecID id)
 
 /* Can a segment place its first sample exactly? With timestamps at least as
  * fine as a sample, by them. With coarser ones (Matroska and WebM count
- * milliseconds), when every packet is one frame of a fixed size, the input
- * is not trimmed at its start, and a timestamp's error (a tick at each end)
- * is far within half a frame: by rounding to that grid of frames (frame:
- * its size, 0 when not known yet). Returns the samples a timestamp may be
- * off in *tol, 0 for fine timestamps. */
+ * milliseconds), when every packet is one frame of a fixed size and a
+ * timestamp's error (a tick at each end) is far within half a frame: by
+ * rounding to that grid of frames (frame: its size, 0 when not known yet).
+ * Returns the samples a timestamp may be off in *tol, 0 for fine
+ * timestamps. */
 static int placeable(const v2m__conv *j, int rate, int frame, double *tol)
 {
     const AVStream *st = j->ist;
@@ -124,7 +124,7 @@ static int placeable(const v2m__conv *j, int rate, int frame, double *tol)
         return 0;
     if (tb_fine_enough(st, rate))
         return 1;
-    if (!fixed_frames(st->codecpar->codec_id) || j->start > 0)
+    if (!fixed_frames(st->codecpar->codec_id))
         return 0;
     if (frame <= 0)
         frame = st->codecpar->frame_size > 0 ? st->codecpar->frame_size : 576;
@@ -286,6 +286,8 @@ static void run_segment_io(par *p, struct v2m__seg *s, const v2m_media_io *given
     c.seg_snap = p->snap;
     c.seg_snap_first = p->snap_first;
     c.seg_snap_tol = p->snap_tol;
+    c.seg_snap_t0 = p->snap_t0;
+    c.seg_snap_shift = p->snap_shift;
     c.audio_out = (double)s->enc_from / p->out_rate;
     s->first = s->enc_from / p->fs;
     c.pkt = av_packet_alloc();
@@ -902,6 +904,34 @@ static void plan_segments(par *p, int64_t total)
     }
 }
 
+/* Coarse timestamps and a trimmed start: the one-encoder conversion takes
+ * its first sample where its trim put it, from the timestamp of the frame
+ * it was in. Read that frame as it does and find its place on the grid:
+ * the segments count their samples from there (p->snap_shift). A frame off
+ * the grid there: *placed = 0, one encoder. */
+static v2m_err trim_on_grid(par *p, v2m__conv *j, int rate, int *placed, v2m_error *err)
+{
+    double t;
+    int n, off, on;
+    v2m_err rc;
+
+    if ((rc = v2m__reopen_input(j, err)))
+        return rc;
+    rc = v2m__trim_entry(j, &t, &n, &off, err);
+    if (rc == V2M_EMEDIA_NOAUDIO) { /* nothing to split: one encoder says so */
+        v2m_error_clear(err);
+        *placed = 0;
+        return V2M_OK;
+    }
+    if (rc)
+        return rc;
+    double g = v2m__grid_place((t - p->snap_t0) * rate, n, p->snap_first, p->snap, p->snap_tol, &on);
+    p->snap_shift = g + off;
+    if (!on)
+        *placed = 0;
+    return V2M_OK;
+}
+
 /* Learn the rates from the first frame and choose the segments: p->nseg
  * (below 2: one encoder), p->segs planned. The input is left at its start
  * (reopened). remote_seg > 0: segments of about that many seconds, for
@@ -923,6 +953,9 @@ static v2m_err plan(par *p, v2m__conv *j, int threads, double remote_seg, v2m_er
         p->snap = ff.n1;
         p->snap_first = ff.n0;
         p->snap_tol = tol;
+        p->snap_t0 = t0;
+        if (placed && j->start > 0 && (rc = trim_on_grid(p, j, rate, &placed, err)))
+            return rc;
     }
     p->j = j;
     p->in_rate = rate;

@@ -473,7 +473,7 @@ static void r_release(void *opaque, v2m_media_io *io)
     close(((v2m_media_fd *)io->opaque)->fd);
 }
 
-static void remote_run(const char *input_path, int lose, int threads, double normalize)
+static void remote_run(const char *input_path, int lose, int threads, double normalize, double start)
 {
     char cmd[700], par[300], rem[300], input[300];
     v2m_media_opts o;
@@ -484,7 +484,7 @@ static void remote_run(const char *input_path, int lose, int threads, double nor
     v2m_media_remote remote = {.opaque = &r, .request = r_request, .fetch = r_fetch, .release = r_release,
                                .wait = lose ? 2 : 60};
 
-    check_scenario = strstr(input_path, ".mkv") ? "other processes, Matroska"
+    check_scenario = strstr(input_path, ".mkv") ? (start > 0 ? "other processes, Matroska trimmed" : "other processes, Matroska")
                      : normalize < 0 ? "other processes, normalized"
                      : lose ? "other processes, one segment lost"
                      : threads > 1 ? "other processes and a thread here" : "other processes";
@@ -497,11 +497,13 @@ static void remote_run(const char *input_path, int lose, int threads, double nor
     o.segments = 4;
     o.split_min = 1;
     o.normalize = normalize;
+    o.start = start;
     REQUIRE(convert(input, par, &o, &st, &err) == V2M_OK, "threads: %s", err.msg);
     v2m_media_opts_init(&o);
     o.threads = threads;
     o.segments = 4;
     o.normalize = normalize;
+    o.start = start;
     o.remote = &remote;
     o.distribute_min = 1;
     r.o = &o;
@@ -595,16 +597,18 @@ int main(void)
         {"Matroska H.264 + AAC speech 8 segments 44.1 kHz", "speech.mkv", 8, 0, 44100, 0, 0, 0},
         {"Matroska AAC speech 2 segments ending at 31 s", "speech.mkv", 2, 0, 0, 0, 31, 0},
         {"Matroska AC-3 music 3 segments CBR 192", "music.mka", 3, 192, 0, 0, 0, 0},
-        {"Matroska trimmed at its start: one encoder", "speech.mkv", 3, 0, 0, 2.5, 0, 1},
+        {"Matroska AAC speech 3 segments trimmed at 3.3 s", "speech.mkv", 3, 0, 0, 3.3, 0, 0},
+        {"Matroska AC-3 music 2 segments from 1.234 s to 38 s 32 kHz", "music.mka", 2, 0, 32000, 1.234, 38, 0},
         {"WebM Opus: one encoder", "speech.webm", 3, 0, 0, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         run(&all[i]);
-    remote_run(path("speech.m4a"), 0, 1, 0);
-    remote_run(path("speech.m4a"), 2, 1, 0);
-    remote_run(path("speech.m4a"), 0, 2, 0);
-    remote_run(path("speech.m4a"), 0, 1, -16);
-    remote_run(path("speech.mkv"), 0, 1, 0);
+    remote_run(path("speech.m4a"), 0, 1, 0, 0);
+    remote_run(path("speech.m4a"), 2, 1, 0, 0);
+    remote_run(path("speech.m4a"), 0, 2, 0, 0);
+    remote_run(path("speech.m4a"), 0, 1, -16, 0);
+    remote_run(path("speech.mkv"), 0, 1, 0, 0);
+    remote_run(path("speech.mkv"), 0, 1, 0, 3.3);
 
     printf("joins within the median of the encoders' disagreement elsewhere: %d of %d outputs\n",
            joins_median_ok, joins_total);
