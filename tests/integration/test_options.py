@@ -147,10 +147,7 @@ def mails():
 
 def count_stored(ns):
     if MODE == "distributed":
-        code = ("import pymongo,sys; c=pymongo.MongoClient(sys.argv[1]);"
-                "print(c[sys.argv[2]]['fs.files'].count_documents({}))")
-        return int(subprocess.run(["/usr/bin/python3", "-c", code, mongo, ns],
-                                  capture_output=True, text=True, check=True).stdout)
+        return t.mongo_db(mongo, ns)["fs.files"].count_documents({})
     d = "%s/store/%s" % (tmp, ns)
     return len(os.listdir(d)) if os.path.isdir(d) else 0  # temporary files included
 

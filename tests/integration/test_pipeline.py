@@ -174,24 +174,15 @@ def leftovers(ns):
     """Pieces of unfinished uploads: GridFS chunks without a files document,
     or temporary files in the store directory."""
     if MODE == "distributed":
-        code = ("import pymongo,sys; d=pymongo.MongoClient(sys.argv[1])[sys.argv[2]];"
-                "print(len(set(d['fs.chunks'].distinct('files_id'))"
-                "-set(d['fs.files'].distinct('_id'))))")
-        p = subprocess.run(["/usr/bin/python3", "-c", code, mongo, ns], capture_output=True,
-                           text=True)
-        assert p.returncode == 0, p.stderr
-        return int(p.stdout)
+        d = t.mongo_db(mongo, ns)
+        return len(set(d["fs.chunks"].distinct("files_id")) - set(d["fs.files"].distinct("_id")))
     return len(glob.glob("%s/store/%s/.tmp-*" % (tmp, ns)))
 
 
 def count_stored(ns, filename=None):
     """Files (finished) in the store's namespace, optionally with that name."""
     if MODE == "distributed":
-        code = ("import pymongo,sys; c=pymongo.MongoClient(sys.argv[1]);"
-                "q={} if len(sys.argv)<4 else {'filename':sys.argv[3]};"
-                "print(c[sys.argv[2]]['fs.files'].count_documents(q))")
-        args = ["/usr/bin/python3", "-c", code, mongo, ns] + ([filename] if filename else [])
-        return int(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+        return t.mongo_db(mongo, ns)["fs.files"].count_documents({"filename": filename} if filename else {})
     n = 0
     for meta in glob.glob("%s/store/%s/*.json" % (tmp, ns)):
         if filename is None or json.load(open(meta)).get("filename") == filename:
@@ -561,10 +552,7 @@ def test_long_video_is_encoded_on_several_cores():
 def stored_segments():
     """Finished segment files in the store (all of them are temporary)."""
     if MODE == "distributed":
-        code = ("import pymongo,sys; c=pymongo.MongoClient(sys.argv[1]);"
-                "print(c['segments']['fs.files'].count_documents({'filename': {'$regex': sys.argv[2]}}))")
-        return int(subprocess.run(["/usr/bin/python3", "-c", code, mongo, "^" + SEG_PREFIX],
-                                  capture_output=True, text=True, check=True).stdout)
+        return t.mongo_db(mongo, "segments")["fs.files"].count_documents({"filename": {"$regex": "^" + SEG_PREFIX}})
     return len(glob.glob("%s/store/segments/*.json" % tmp))
 
 

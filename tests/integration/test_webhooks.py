@@ -451,11 +451,7 @@ def jobs_count(token=TOKEN):
 def videos_stored():
     """Finished videos in the store (only uploads make them)."""
     if MODE == "distributed":
-        code = ("import pymongo,sys; print(pymongo.MongoClient(sys.argv[1])['videos']"
-                "['fs.files'].count_documents({}))")
-        p = subprocess.run(["/usr/bin/python3", "-c", code, mongo], capture_output=True,
-                           text=True, check=True)
-        return int(p.stdout)
+        return t.mongo_db(mongo, "videos")["fs.files"].count_documents({})
     return len(glob.glob(tmp + "/store/videos/*.json"))
 
 

@@ -5,7 +5,8 @@ order, prints one line per test and the closing 'N passed, N failed, N skipped'
 line, and exits 0, 1 (a failure) or 77 (skipped because an external server is
 absent, or every test raised Skip). A test that cannot run in this setting
 raises Skip("why"): it is reported as skipped, not as passed.
-Only the Python standard library is used.
+Only the Python standard library is used, and pymongo (Debian python3-pymongo)
+where a distributed test looks into GridFS.
 """
 import http.client
 import os
@@ -130,6 +131,19 @@ def request(port, method, path, headers=None, body=None, timeout=30):
         return r.status, r.read().decode("utf-8", "replace"), dict(r.getheaders())
     finally:
         c.close()
+
+
+_mongo_clients = {}
+
+
+def mongo_db(uri, name):
+    """Database name on the MongoDB at uri, through one client per uri kept
+    for the run (a new client per look costs a second: the import, the
+    connection, the server's discovery)."""
+    if uri not in _mongo_clients:
+        import pymongo  # Debian python3-pymongo
+        _mongo_clients[uri] = pymongo.MongoClient(uri)
+    return _mongo_clients[uri][name]
 
 
 def stop_all(services):
