@@ -610,38 +610,48 @@ static v2m_err run_copy(v2m__conv *j, v2m_error *err)
     return v2m__finish_output(j, err);
 }
 
+/* The next decoded frame of the chosen stream into j->frame (the caller
+ * unrefs it): 1, or 0 at the end of the input, -1 on an error (*rc). A
+ * packet the decoder refuses is passed over. */
+static int next_frame(v2m__conv *j, v2m_err *rc, v2m_error *err)
+{
+    for (;;) {
+        if (avcodec_receive_frame(j->dec, j->frame) >= 0)
+            return 1;
+        int got = next_packet(j, rc, err);
+        if (got <= 0)
+            return got;
+        int r = avcodec_send_packet(j->dec, j->pkt);
+        av_packet_unref(j->pkt);
+        if (r == AVERROR(ENOMEM)) {
+            *rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
+            return -1;
+        }
+    }
+}
+
 v2m_err v2m__first_frame(v2m__conv *j, v2m__first *f, v2m_error *err)
 {
     v2m_err rc = V2M_OK;
-    int got;
 
     memset(f, 0, sizeof *f);
     if ((rc = v2m__open_decoder(j, err)))
         return rc;
-    while ((got = next_packet(j, &rc, err)) > 0) {
-        int r = avcodec_send_packet(j->dec, j->pkt);
-        av_packet_unref(j->pkt);
-        if (r == AVERROR(ENOMEM))
-            return v2m_fail(err, V2M_ENOMEM, "out of memory");
-        for (;;) {
-            r = avcodec_receive_frame(j->dec, j->frame);
-            if (r < 0)
-                break;
-            int64_t ts = j->frame->best_effort_timestamp;
-            int n = j->frame->nb_samples, rate = j->frame->sample_rate;
-            if (f->n0 > 0) { /* the second */
-                f->n1 = rate == f->rate ? n : 0;
-                av_frame_unref(j->frame);
-                return V2M_OK;
-            }
-            f->rate = rate;
-            f->format = j->frame->format;
-            f->channels = j->frame->ch_layout.nb_channels;
-            f->t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : 0;
+    while (next_frame(j, &rc, err) > 0) {
+        int64_t ts = j->frame->best_effort_timestamp;
+        int n = j->frame->nb_samples, rate = j->frame->sample_rate;
+        if (f->n0 > 0) { /* the second */
+            f->n1 = rate == f->rate ? n : 0;
             av_frame_unref(j->frame);
-            if (rate > 0 && n > 0)
-                f->n0 = n;
+            return V2M_OK;
         }
+        f->rate = rate;
+        f->format = j->frame->format;
+        f->channels = j->frame->ch_layout.nb_channels;
+        f->t = ts != AV_NOPTS_VALUE ? (double)(ts - j->t0) * av_q2d(j->ist->time_base) : 0;
+        av_frame_unref(j->frame);
+        if (rate > 0 && n > 0)
+            f->n0 = n;
     }
     if (rc)
         return rc;
@@ -654,29 +664,20 @@ v2m_err v2m__trim_entry(v2m__conv *j, double *t, int *n, int *off, v2m_error *er
 {
     v2m_err rc = V2M_OK;
     double saved = j->next_time;
-    int got;
 
     *n = 0;
     if ((rc = v2m__open_decoder(j, err)))
         return rc;
     seek_start(j);
     j->next_time = 0;
-    while (!*n && (got = next_packet(j, &rc, err)) > 0) {
-        int r = avcodec_send_packet(j->dec, j->pkt);
-        av_packet_unref(j->pkt);
-        if (r == AVERROR(ENOMEM))
-            rc = v2m_fail(err, V2M_ENOMEM, "out of memory");
-        while (!rc && !*n && avcodec_receive_frame(j->dec, j->frame) >= 0) {
-            int rate = j->frame->sample_rate, k = j->frame->nb_samples;
-            if (rate > 0 && k > 0) {
-                *t = frame_time(j, j->frame);
-                if (start_trim(j, *t, k, rate, off))
-                    *n = k;
-            }
-            av_frame_unref(j->frame);
+    while (!*n && next_frame(j, &rc, err) > 0) {
+        int rate = j->frame->sample_rate, k = j->frame->nb_samples;
+        if (rate > 0 && k > 0) {
+            *t = frame_time(j, j->frame);
+            if (start_trim(j, *t, k, rate, off))
+                *n = k;
         }
-        if (rc)
-            break;
+        av_frame_unref(j->frame);
     }
     j->next_time = saved;
     if (!rc && !*n)

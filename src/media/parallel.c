@@ -906,7 +906,8 @@ static void plan_segments(par *p, int64_t total)
 
 /* Coarse timestamps and a trimmed start: the one-encoder conversion takes
  * its first sample where its trim put it, from the timestamp of the frame
- * it was in. Read that frame as it does and find its place on the grid:
+ * it was in. Read that frame as it does (from a freshly opened input, so
+ * the seek lands where its seek does) and find its place on the grid:
  * the segments count their samples from there (p->snap_shift). A frame off
  * the grid there: *placed = 0, one encoder. */
 static v2m_err trim_on_grid(par *p, v2m__conv *j, int rate, int *placed, v2m_error *err)
