@@ -63,7 +63,9 @@ static const v2m_cfg_var converter_vars[] = {
      .max = 30 * 86400, .help = "longest audio a video may have; a longer one fails"},
     {.name = "V2M_DISTRIBUTE_MIN", .def = "20m", .parse = v2m_cfg_parse_duration, .min = 0,
      .max = 30 * 86400,
-     .help = "audio at least this long is cut into 10-minute segments that any converter may encode; 0: never"},
+     .help = "audio at least this long is cut into segments that any converter may encode; 0: never"},
+    {.name = "V2M_SEGMENT_LENGTH", .def = "5m", .parse = v2m_cfg_parse_duration, .min = 30, .max = 3600,
+     .help = "how long the segments of V2M_DISTRIBUTE_MIN are (longer when an input would make over 64)"},
     {.name = "SEGMENT_QUEUE", .parse = v2m_cfg_parse_text, .max = 118, .shown = "<VIDEO_QUEUE>.segments",
      .help = "queue of segment tasks (v2m's own)"},
     {.name = "V2M_SEGMENT_THREADS", .def = "0", .parse = v2m_cfg_parse_int, .min = 0, .max = 256,
@@ -104,7 +106,7 @@ typedef struct app {
     atomic_int busy;         /* conversions running */
     int cores;
     long split_min;
-    long distribute_min, segment_wait;
+    long distribute_min, segment_length, segment_wait;
     int idle_segments;       /* V2M_IDLE_SEGMENTS */
     char segment_queue[128];
 } app;
@@ -163,6 +165,7 @@ static v2m_settle work(void *ud, v2m_queue *q, const v2m_queue_msg *m, char *rea
                 .max_attempts = a->max_attempts, .max_duration = (double)a->max_duration,
                 .defaults = &a->defaults, .cores = a->cores, .split_min = (double)a->split_min,
                 .busy = &a->busy, .distribute_min = (double)a->distribute_min,
+                .segment_length = (double)a->segment_length,
                 .segment_wait = (double)a->segment_wait, .publish_segment = publish_segment,
                 .take_segment = a->idle_segments ? v2m_worker_take_side : NULL,
                 .publish = publish, .publish_opaque = &p};
@@ -255,6 +258,7 @@ int main(int argc, char **argv)
     a.max_duration = (long)v2m_cfg_num(&c, "V2M_MAX_DURATION");
     a.split_min = (long)v2m_cfg_num(&c, "V2M_SPLIT_MIN");
     a.distribute_min = (long)v2m_cfg_num(&c, "V2M_DISTRIBUTE_MIN");
+    a.segment_length = (long)v2m_cfg_num(&c, "V2M_SEGMENT_LENGTH");
     a.segment_wait = (long)v2m_cfg_num(&c, "V2M_SEGMENT_WAIT");
     a.idle_segments = v2m_cfg_num(&c, "V2M_IDLE_SEGMENTS") != 0;
     if (v2m_cfg_text(&c, "SEGMENT_QUEUE"))

@@ -384,6 +384,7 @@ static step task_convert(task *t, v2m_error *err)
         cv_remote_init(&remote, c, t->m.video_fid, optjson);
         o.remote = &remote.remote;
         o.distribute_min = c->distribute_min;
+        o.segment_length = c->segment_length;
     }
     t->rc = v2m_media_convert(&in, &out, &o, &t->st, &t->e);
     if (c->busy && c->split_min > 0)

@@ -34,10 +34,12 @@ typedef struct cv_ctx {
     double split_min;
     atomic_int *busy;
     /* Several converters for one long input: a conversion of at least
-     * distribute_min seconds (0: never) hands out segments with
-     * publish_segment (a task body for the segments queue) and waits up to
-     * segment_wait seconds for each before encoding it itself. */
+     * distribute_min seconds (0: never) hands out segments of about
+     * segment_length seconds (0: the media default) with publish_segment (a
+     * task body for the segments queue) and waits up to segment_wait
+     * seconds for each before encoding it itself. */
     double distribute_min;
+    double segment_length;
     double segment_wait;
     v2m_err (*publish_segment)(void *opaque, const char *body, v2m_error *err);
     /* While it waits: take one segment task (any job's) if one is ready,

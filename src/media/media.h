@@ -130,6 +130,11 @@ typedef struct v2m_media_remote {
 
 /* The most segments one input is cut into for other processes. */
 #define V2M_MEDIA_REMOTE_SEGMENTS 64
+/* Segments handed to other processes last about this long (seconds) unless
+ * segment_length says otherwise: short enough that a converter slowed by its
+ * neighbours holds back little of the whole, long enough that the pre-roll
+ * and the overlaps (about 4 s of audio each) stay near 1 %. */
+#define V2M_MEDIA_REMOTE_SEG 300.0
 
 /* Options. Always start from v2m_media_opts_init(); a field left at its
  * default means "keep what the source has". */
@@ -200,14 +205,16 @@ typedef struct v2m_media_opts {
     void (*reclose)(void *opaque, v2m_media_io *io);
     void *reopen_opaque;
     /* Other processes for one input: an input of at least distribute_min
-     * seconds (0: never) is cut into segments of about 5 minutes (longer
-     * when that would make more than V2M_MEDIA_REMOTE_SEGMENTS); the
+     * seconds (0: never) is cut into segments of about segment_length
+     * seconds (0: V2M_MEDIA_REMOTE_SEG; longer when that would make more
+     * than V2M_MEDIA_REMOTE_SEGMENTS); the
      * calling thread encodes the first and the last, asks remote->request()
      * for those between (each encoded elsewhere by v2m_media_segment() and given back
      * by remote->fetch()), and joins them; a segment that does not come
      * within remote->wait seconds is encoded here (needs reopen). */
     const struct v2m_media_remote *remote;
     double distribute_min;
+    double segment_length;
     /* v2m_media_segment() of a normalized conversion (normalize < 0): the
      * gain the joining side measured (its remote->request()'s gain_db),
      * applied instead of measuring again, so every segment gets the same

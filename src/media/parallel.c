@@ -998,12 +998,6 @@ static v2m_err plan(par *p, v2m__conv *j, int threads, double remote_seg, v2m_er
     return V2M_OK;
 }
 
-/* Converters elsewhere get segments of this length: short enough that a
- * converter slowed by its neighbours holds back little of the whole, long
- * enough that the pre-roll and the overlaps (about 4 s of audio each) stay
- * near 1 %. */
-#define REMOTE_SEG 300.0
-
 static int remote_wanted(const v2m__conv *j)
 {
     const v2m_media_opts *o = j->o;
@@ -1021,7 +1015,8 @@ v2m_err v2m__run_parallel(v2m__conv *j, v2m_error *err)
     v2m_err rc;
 
     memset(&p, 0, sizeof p);
-    if ((rc = plan(&p, j, threads, remote ? REMOTE_SEG : 0, err)))
+    double seg_len = o->segment_length > 0 ? o->segment_length : V2M_MEDIA_REMOTE_SEG;
+    if ((rc = plan(&p, j, threads, remote ? seg_len : 0, err)))
         return rc;
     int nseg = p.nseg;
     if (nseg < 2)

@@ -89,6 +89,11 @@ VIDEO = ffmpeg(tmp + "/video.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:r
 LONG = ffmpeg(tmp + "/long.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=480",
               "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.3:duration=480", "-c:v", "libx264",
               "-preset", "ultrafast", "-c:a", "aac", "-shortest")
+# Long enough to be spread over converters in segments of V2M_SEGMENT_LENGTH
+# = 80 s (or 50 s), short enough to do so quickly in a sanitizer build.
+MID = ffmpeg(tmp + "/mid.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=160",
+             "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.3:duration=160", "-c:v", "libx264",
+             "-preset", "ultrafast", "-c:a", "aac", "-shortest")
 SILENT = ffmpeg(tmp + "/silent.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2",
                 "-c:v", "libx264", "-preset", "ultrafast")
 BAD = tmp + "/notes.mp4"
@@ -561,9 +566,10 @@ SEG_PREFIX = ""
 
 def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
     # One converter takes the video (and no segment tasks:
-    # V2M_IDLE_SEGMENTS=off); another takes only segment tasks (its video queue is one nobody publishes to). LONG
-    # lasts 480 s, past V2M_DISTRIBUTE_MIN: two segments, the second handed
-    # out. The segment converter is killed in the middle of its segment; a
+    # V2M_IDLE_SEGMENTS=off); another takes only segment tasks (its video
+    # queue is one nobody publishes to). MID lasts 160 s, past
+    # V2M_DISTRIBUTE_MIN: two segments of V2M_SEGMENT_LENGTH (80 s), the
+    # second handed out. The segment converter is killed in the middle of its segment; a
     # new one gets the task again and the job ends once, with one MP3.
     two_converters("spread", kill=True)
 
@@ -578,14 +584,15 @@ def test_long_normalized_video_is_encoded_by_two_converters():
 def two_converters(label, kill=False, normalize=None):
     global converter, SEG_PREFIX
     converter.stop()
-    denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_WAIT="300", V2M_SPLIT_MIN="0")
+    denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_LENGTH="80s", V2M_SEGMENT_WAIT="300",
+                V2M_SPLIT_MIN="0")
     joiner = t.Service("v2m-converter", dict(denv, V2M_IDLE_SEGMENTS="off"))
     senv = dict(denv, VIDEO_QUEUE="unused-" + tag, SEGMENT_QUEUE=env["VIDEO_QUEUE"] + ".segments")
     seg = t.Service("v2m-converter", senv)
     seg2 = None
     try:
         name = tmp + "/%s-%s.mp4" % (label, tag)
-        shutil.copy(LONG, name)
+        shutil.copy(MID, name)
         code, body = upload(name, query="?normalize=%d" % normalize if normalize else "")
         assert code == 200, (code, body)
         fid = json.loads(body)["video_fid"]
@@ -617,7 +624,7 @@ def two_converters(label, kill=False, normalize=None):
         mp3 = tmp + "/%s.mp3" % label
         code, _ = curl("-o", mp3, "-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + j["mp3_fid"])
         assert code == 200, code
-        assert abs(float(mp3_info(mp3)["format"]["duration"]) - 480) < 0.1, mp3_info(mp3)
+        assert abs(float(mp3_info(mp3)["format"]["duration"]) - 160) < 0.1, mp3_info(mp3)
         if shutil.which("mpg123"):
             p = subprocess.run(["mpg123", "-q", "-t", mp3], capture_output=True, text=True)
             assert p.returncode == 0 and p.stderr == "", p.stderr
@@ -625,7 +632,7 @@ def two_converters(label, kill=False, normalize=None):
             # both halves at the one gain: the whole file and each half
             # measure at the target (a half left at 0 dB would be off by
             # the gain, several LU here)
-            for args in ([], ["-t", "240"], ["-ss", "240"]):
+            for args in ([], ["-t", "80"], ["-ss", "80"]):
                 lufs = integrated_loudness(mp3, args)
                 assert abs(lufs - normalize) < 1.0, (args, lufs)
         assert count_stored("mp3s", "%s-%s.mp3" % (label, tag)) == 1
@@ -640,18 +647,20 @@ def two_converters(label, kill=False, normalize=None):
 
 
 def test_a_lone_one_thread_converter_takes_its_own_segment_task_while_it_waits():
-    # One converter of one conversion thread and no segment thread: LONG
-    # (480 s) is cut into two segments and the second is handed out. No
-    # other converter is there to take it, so the conversion, once its
-    # first segment is encoded, takes that task from the segments queue
-    # itself, instead of waiting V2M_SEGMENT_WAIT (300 s) for it.
+    # One converter of one conversion thread and no segment thread: MID
+    # (160 s) is cut into four segments of V2M_SEGMENT_LENGTH (50 s, the
+    # last shorter), and the two between the first and the last are handed
+    # out. No other converter is there to take them, so the conversion,
+    # once its own segments are encoded, takes those tasks from the
+    # segments queue itself, instead of waiting V2M_SEGMENT_WAIT (300 s).
     global converter, SEG_PREFIX
     converter.stop()
-    lone = t.Service("v2m-converter", dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_WAIT="300",
-                                           V2M_SPLIT_MIN="0", V2M_CONVERTER_THREADS="1"))
+    lone = t.Service("v2m-converter", dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_LENGTH="50s",
+                                           V2M_SEGMENT_WAIT="300", V2M_SPLIT_MIN="0",
+                                           V2M_CONVERTER_THREADS="1"))
     try:
         name = tmp + "/lone-%s.mp4" % tag
-        shutil.copy(LONG, name)
+        shutil.copy(MID, name)
         code, body = upload(name)
         assert code == 200, (code, body)
         fid = json.loads(body)["video_fid"]
@@ -662,9 +671,14 @@ def test_a_lone_one_thread_converter_takes_its_own_segment_task_while_it_waits()
             raise AssertionError("%s\nconverter:\n%s" % (e, lone.logtext()[-3000:]))
         assert j["status"] == "done" and j["attempts"] == 1, j
         log = lone.logtext()
-        assert "conversion on several converters video_fid=%s segments=2" % fid in log, log[-3000:]
-        assert "segment encoded video_fid=%s segment=1/2" % fid in log, log[-3000:]
+        assert "conversion on several converters video_fid=%s segments=4" % fid in log, log[-3000:]
+        for k in (1, 2):
+            assert "segment encoded video_fid=%s segment=%d/4" % (fid, k) in log, log[-3000:]
         assert "did not come" not in log, log[-3000:]
+        mp3 = tmp + "/lone.mp3"
+        code, _ = curl("-o", mp3, "-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + j["mp3_fid"])
+        assert code == 200, code
+        assert abs(float(mp3_info(mp3)["format"]["duration"]) - 160) < 0.1, mp3_info(mp3)
         assert count_stored("mp3s", "lone-%s.mp3" % tag) == 1
         assert stored_segments() == 0, "segments left in the store"
     finally:
