@@ -383,23 +383,25 @@ static v2m_err take_frame(v2m__conv *j, AVFrame *f, int *done, v2m_error *err)
             return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: the audio changes rate (%d Hz, then %d Hz)",
                             j->seg_in_rate, rate);
         double q = (t - j->seg_origin) * rate;
+        int on = 1;
         if (j->seg_snap > 0) {
             /* Coarse timestamps: the frame's index is the one of the grid
              * of whole frames nearest to its timestamp. A frame off that
              * grid (one of another size, a gap) is placed by its timestamp
              * alone, as a damaged MP4 would be: the join may then be a few
-             * samples off, but the conversion goes on. */
-            int on;
+             * samples off, but the conversion goes on. (The first frame of
+             * a fresh Opus decoder is shorter by the stream's pre-skip: off
+             * the grid, and dropped as it comes before the segment.) */
             double g = v2m__grid_place((t - j->seg_snap_t0) * rate, n, j->seg_snap_first, j->seg_snap,
                                        j->seg_snap_tol, &on);
             if (on)
                 q = g - j->seg_snap_shift;
-            else
-                V2M_LOG(V2M_WARN, "media segment: a frame of %d samples at %.3f s is off the grid of %d-sample frames",
-                        n, t, j->seg_snap);
         }
         if (!(q + n > (double)j->seg_in_from))
             return V2M_OK;
+        if (!on)
+            V2M_LOG(V2M_WARN, "media segment: its first frame, of %d samples at %.3f s, is off the grid of %d-sample frames",
+                    n, t, j->seg_snap);
         int64_t qi = llround(q);
         if (qi > j->seg_in_from)
             return v2m_fail(err, V2M_EMEDIA_ENCODE, "segment: the seek went past the start");

@@ -196,7 +196,8 @@ typedef struct v2m_media_opts {
      * and reclose() are called from the engine's threads, and the reader's
      * callbacks from the thread that opened it. threads 0 or 1: one thread.
      * Inputs whose timestamps are coarser than their sample rate (Matroska,
-     * WebM) are encoded on one thread. */
+     * WebM) are encoded on one thread unless their codec's frames are of
+     * one size (AAC, AC-3, MP2, MP3, Opus, FLAC; docs/MEDIA.md). */
     int threads;
     int segments;         /* 0: as the length asks (threads, or more for long
                              inputs, to bound memory); N > 0: exactly N */

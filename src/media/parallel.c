@@ -103,10 +103,18 @@ static int tb_fine_enough(const AVStream *st, int rate)
            (int64_t)st->time_base.den >= (int64_t)rate * st->time_base.num;
 }
 
-/* Codecs whose every packet is one frame of a fixed number of samples. */
+/* Codecs whose every packet is one frame of a fixed number of samples (AAC,
+ * AC-3, MP2, MP3), or of one number chosen by the encoder and, from the
+ * encoders in use, kept for the whole stream: Opus (20 ms from libopus and
+ * the browsers' recorders) and FLAC (a fixed block size unless the encoder
+ * was told otherwise). A frame of another size in a segment's way is placed
+ * by its timestamp, with a warning (see take_frame()); planning reads the
+ * first two frames' sizes. Not Vorbis (long and short blocks alternate) nor
+ * PCM (packets of any length). */
 static int fixed_frames(enum AVCodecID id)
 {
-    return id == AV_CODEC_ID_AAC || id == AV_CODEC_ID_AC3 || id == AV_CODEC_ID_MP2 || id == AV_CODEC_ID_MP3;
+    return id == AV_CODEC_ID_AAC || id == AV_CODEC_ID_AC3 || id == AV_CODEC_ID_MP2 || id == AV_CODEC_ID_MP3 ||
+           id == AV_CODEC_ID_OPUS || id == AV_CODEC_ID_FLAC;
 }
 
 /* Can a segment place its first sample exactly? With timestamps at least as

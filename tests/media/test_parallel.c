@@ -485,6 +485,7 @@ static void remote_run(const char *input_path, int lose, int threads, double nor
                                .wait = lose ? 2 : 60};
 
     check_scenario = strstr(input_path, ".mkv") ? (start > 0 ? "other processes, Matroska trimmed" : "other processes, Matroska")
+                     : strstr(input_path, ".webm") ? "other processes, WebM Opus"
                      : normalize < 0 ? "other processes, normalized"
                      : lose ? "other processes, one segment lost"
                      : threads > 1 ? "other processes and a thread here" : "other processes";
@@ -567,14 +568,17 @@ int main(void)
              ff, path("sweep.m4a"), ff, path("speech.m4a"), ff, path("music.wav"));
     if (sh(cmd) != 0)
         FATAL("%s", "making the inputs failed");
-    /* Matroska and WebM count milliseconds: AAC and AC-3 (fixed frames)
-     * are placed on their grid of frames, Opus (frames of any size) is not. */
+    /* Matroska and WebM count milliseconds: AAC, AC-3, Opus and FLAC (frames
+     * of one size) are placed on their grid of frames, Vorbis (long and
+     * short blocks) is not. */
     const char *mk[][4] = {
         {"", "sweep.m4a", "-c copy", "sweep.mka"},
         {"-f lavfi -i testsrc2=s=160x120:r=10:d=40", "speech.m4a", "-c:v libx264 -preset ultrafast -g 50 -c:a copy",
          "speech.mkv"},
         {"", "music.wav", "-c:a ac3 -b:a 192k", "music.mka"},
         {"", "speech.m4a", "-c:a libopus -b:a 64k", "speech.webm"},
+        {"", "music.wav", "-c:a flac", "music-flac.mka"},
+        {"", "speech.m4a", "-c:a libvorbis -q:a 3", "speech-vorbis.webm"},
     };
     for (size_t i = 0; i < sizeof mk / sizeof mk[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s %s -i '%s' %s '%s'", ff, mk[i][0], path(mk[i][1]), mk[i][2], path(mk[i][3]));
@@ -599,7 +603,11 @@ int main(void)
         {"Matroska AC-3 music 3 segments CBR 192", "music.mka", 3, 192, 0, 0, 0, 0},
         {"Matroska AAC speech 3 segments trimmed at 3.3 s", "speech.mkv", 3, 0, 0, 3.3, 0, 0},
         {"Matroska AC-3 music 2 segments from 1.234 s to 38 s 32 kHz", "music.mka", 2, 0, 32000, 1.234, 38, 0},
-        {"WebM Opus: one encoder", "speech.webm", 3, 0, 0, 0, 0, 1},
+        {"WebM Opus speech 3 segments", "speech.webm", 3, 0, 0, 0, 0, 0},
+        {"WebM Opus speech 2 segments from 3.3 s to 35 s 44.1 kHz", "speech.webm", 2, 0, 44100, 3.3, 35, 0},
+        {"Matroska FLAC music 3 segments CBR 192", "music-flac.mka", 3, 192, 0, 0, 0, 0},
+        {"Matroska FLAC music 2 segments from 1.234 s", "music-flac.mka", 2, 0, 0, 1.234, 0, 0},
+        {"WebM Vorbis: one encoder", "speech-vorbis.webm", 3, 0, 0, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         run(&all[i]);
@@ -609,6 +617,7 @@ int main(void)
     remote_run(path("speech.m4a"), 0, 1, -16, 0);
     remote_run(path("speech.mkv"), 0, 1, 0, 0);
     remote_run(path("speech.mkv"), 0, 1, 0, 3.3);
+    remote_run(path("speech.webm"), 0, 1, 0, 0);
 
     printf("joins within the median of the encoders' disagreement elsewhere: %d of %d outputs\n",
            joins_median_ok, joins_total);
