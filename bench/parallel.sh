@@ -11,7 +11,9 @@
 #     libmp3lame -q:a 2 OUT`, plain.mp4 and rich.mp4 (10 min, VBR V2), and
 #     the same at CBR 192 kbit/s;
 #   - the same on rich.mkv (rich.mp4 remuxed: Matroska's millisecond
-#     timestamps, segments placed on the AAC frame grid);
+#     timestamps, segments placed on the AAC frame grid), and on
+#     rich-opus.mkv (its audio as Opus 128 kbit/s, 20 ms frames, as a WebM
+#     from a browser or a video site has it: segments on the Opus grid);
 #   - v2m-convert on the cores vs v2m-convert --threads 1 (rich.mp4);
 #   - split_min: a 2-minute and a 1-minute cut of rich.mp4, the cores vs one
 #     core, to see where splitting starts to pay (V2M_MEDIA_SPLIT_MIN);
@@ -42,6 +44,7 @@ ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
 [ -s "$dir/rich2m.m4a" ] || ff -i "$dir/rich.mp4" -t 120 -vn -c:a copy "$dir/rich2m.m4a"
 [ -s "$dir/rich1m.m4a" ] || ff -i "$dir/rich.mp4" -t 60 -vn -c:a copy "$dir/rich1m.m4a"
 [ -s "$dir/rich.mkv" ] || ff -i "$dir/rich.mp4" -c copy "$dir/rich.mkv"
+[ -s "$dir/rich-opus.mkv" ] || ff -i "$dir/rich.mp4" -c:v copy -c:a libopus -b:a 128k "$dir/rich-opus.mkv"
 
 echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds, $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $bin"
 echo "== pairs are v2m / reference"
@@ -50,9 +53,11 @@ for src in plain rich; do
         "$bin -y --no-cover $dir/$src.mp4 $o/v2m.mp3" \
         "ffmpeg -nostdin -loglevel error -y -i $dir/$src.mp4 -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
 done
-pair "VBR V2 rich.mkv, cores vs ffmpeg" \
-    "$bin -y --no-cover $dir/rich.mkv $o/v2m.mp3" \
-    "ffmpeg -nostdin -loglevel error -y -i $dir/rich.mkv -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
+for src in rich rich-opus; do
+    pair "VBR V2 $src.mkv, cores vs ffmpeg" \
+        "$bin -y --no-cover $dir/$src.mkv $o/v2m.mp3" \
+        "ffmpeg -nostdin -loglevel error -y -i $dir/$src.mkv -vn -c:a libmp3lame -q:a 2 $o/ff.mp3"
+done
 pair "CBR 192k rich.mp4, cores vs ffmpeg" \
     "$bin -y --no-cover --bitrate 192 $dir/rich.mp4 $o/v2m.mp3" \
     "ffmpeg -nostdin -loglevel error -y -i $dir/rich.mp4 -vn -c:a libmp3lame -b:a 192k $o/ff.mp3"
