@@ -90,7 +90,7 @@ LONG = ffmpeg(tmp + "/long.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=
               "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.3:duration=480", "-c:v", "libx264",
               "-preset", "ultrafast", "-c:a", "aac", "-shortest")
 # Long enough to be spread over converters in segments of V2M_SEGMENT_LENGTH
-# = 80 s (or 50 s), short enough to do so quickly in a sanitizer build.
+# = 80 s (or 50 s), short enough to do so quickly.
 MID = ffmpeg(tmp + "/mid.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=160",
              "-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.3:duration=160", "-c:v", "libx264",
              "-preset", "ultrafast", "-c:a", "aac", "-shortest")
@@ -567,32 +567,34 @@ SEG_PREFIX = ""
 def test_long_video_is_encoded_by_two_converters_one_killed_mid_segment():
     # One converter takes the video (and no segment tasks:
     # V2M_IDLE_SEGMENTS=off); another takes only segment tasks (its video
-    # queue is one nobody publishes to). MID lasts 160 s, past
-    # V2M_DISTRIBUTE_MIN: two segments of V2M_SEGMENT_LENGTH (80 s), the
-    # second handed out. The segment converter is killed in the middle of its segment; a
-    # new one gets the task again and the job ends once, with one MP3.
-    two_converters("spread", kill=True)
+    # queue is one nobody publishes to). LONG lasts 480 s, past
+    # V2M_DISTRIBUTE_MIN: two segments of V2M_SEGMENT_LENGTH (240 s), the
+    # second handed out. The segment converter is killed half a second into
+    # its segment (which takes seconds to encode: an 80 s one could be done
+    # by then); a new one gets the task again and the job ends once, with
+    # one MP3.
+    two_converters("spread", LONG, 480, kill=True)
 
 
 def test_long_normalized_video_is_encoded_by_two_converters():
     # The same, normalized: the joining converter measures the whole input,
     # the segment converter applies that gain to its segment; the MP3 is at
-    # the target loudness.
-    two_converters("loud", normalize=-32)
+    # the target loudness. MID (160 s) in two segments of 80 s.
+    two_converters("loud", MID, 160, normalize=-32)
 
 
-def two_converters(label, kill=False, normalize=None):
+def two_converters(label, video, seconds, kill=False, normalize=None):
     global converter, SEG_PREFIX
     converter.stop()
-    denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_LENGTH="80s", V2M_SEGMENT_WAIT="300",
-                V2M_SPLIT_MIN="0")
+    denv = dict(env, V2M_DISTRIBUTE_MIN="1m", V2M_SEGMENT_LENGTH="%ds" % (seconds // 2),
+                V2M_SEGMENT_WAIT="300", V2M_SPLIT_MIN="0")
     joiner = t.Service("v2m-converter", dict(denv, V2M_IDLE_SEGMENTS="off"))
     senv = dict(denv, VIDEO_QUEUE="unused-" + tag, SEGMENT_QUEUE=env["VIDEO_QUEUE"] + ".segments")
     seg = t.Service("v2m-converter", senv)
     seg2 = None
     try:
         name = tmp + "/%s-%s.mp4" % (label, tag)
-        shutil.copy(MID, name)
+        shutil.copy(video, name)
         code, body = upload(name, query="?normalize=%d" % normalize if normalize else "")
         assert code == 200, (code, body)
         fid = json.loads(body)["video_fid"]
@@ -624,7 +626,7 @@ def two_converters(label, kill=False, normalize=None):
         mp3 = tmp + "/%s.mp3" % label
         code, _ = curl("-o", mp3, "-H", "Authorization: Bearer " + TOKEN, GW + "/download?fid=" + j["mp3_fid"])
         assert code == 200, code
-        assert abs(float(mp3_info(mp3)["format"]["duration"]) - 160) < 0.1, mp3_info(mp3)
+        assert abs(float(mp3_info(mp3)["format"]["duration"]) - seconds) < 0.1, mp3_info(mp3)
         if shutil.which("mpg123"):
             p = subprocess.run(["mpg123", "-q", "-t", mp3], capture_output=True, text=True)
             assert p.returncode == 0 and p.stderr == "", p.stderr
@@ -632,7 +634,8 @@ def two_converters(label, kill=False, normalize=None):
             # both halves at the one gain: the whole file and each half
             # measure at the target (a half left at 0 dB would be off by
             # the gain, several LU here)
-            for args in ([], ["-t", "80"], ["-ss", "80"]):
+            half = str(seconds // 2)
+            for args in ([], ["-t", half], ["-ss", half]):
                 lufs = integrated_loudness(mp3, args)
                 assert abs(lufs - normalize) < 1.0, (args, lufs)
         assert count_stored("mp3s", "%s-%s.mp3" % (label, tag)) == 1
