@@ -173,32 +173,22 @@ def main():
                     fail(f"{prog}: {name}'s default {r['default']} is outside {r['min']}..{r['max']}")
 
     # 5. Out-of-range values stop each service with a message naming the variable.
-    # A row in several programs' tables (a shared table's) is refused by the
-    # same code in each: all of its cases run on the first program that has
-    # it, and one (the value above its range, or the malformed one) on each
-    # of the others, which shows that program reads that table too. Two
-    # programs start at once: each start is mostly the loading of libraries.
+    # Two programs start at once: each start is mostly the loading of libraries.
     cases = []
-    seen = set()
     for prog in SERVICES + ["v2m-admin"]:
         args = ["user", "list"] if prog == "v2m-admin" else []
         for name, r in tables[prog].items():
-            mine = []
             if r["kind"] in ("int", "duration", "size") and r["max"] > 0:
-                mine.append((name, str(r["max"] + 1)))
+                cases.append((prog, args, name, str(r["max"] + 1)))
                 if r["min"] > 0:
-                    mine.append((name, str(r["min"] - 1)))
-                mine.append((name, "x" + str(r["min"])))
+                    cases.append((prog, args, name, str(r["min"] - 1)))
+                cases.append((prog, args, name, "x" + str(r["min"])))
             elif r["kind"] == "hostport":
-                mine.append((name, "127.0.0.1:65536"))
-            if name == "V2M_LOG_LEVEL":
-                mine.append((name, "loud"))
-            if name == "V2M_RETRY_DELAY":
-                mine += [(name, "50d"), (name, "25d")]
-            if name in seen:
-                mine = mine[:1]
-            seen.add(name)
-            cases += [(prog, args, n, v) for n, v in mine]
+                cases.append((prog, args, name, "127.0.0.1:65536"))
+        if "V2M_LOG_LEVEL" in tables[prog]:
+            cases.append((prog, args, "V2M_LOG_LEVEL", "loud"))
+        if "V2M_RETRY_DELAY" in tables[prog]:
+            cases += [(prog, args, "V2M_RETRY_DELAY", "50d"), (prog, args, "V2M_RETRY_DELAY", "25d")]
 
     def refused(case):
         prog, args, name, value = case
@@ -213,9 +203,6 @@ def main():
             if msg:
                 fail(msg)
     checked = len(cases)
-    for prog in SERVICES + ["v2m-admin"]:
-        if not any(c[0] == prog for c in cases):
-            fail(f"{prog}: no out-of-range case ran")
     if checked < 60:
         fail(f"only {checked} out-of-range cases ran")
 
